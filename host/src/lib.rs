@@ -1,0 +1,10 @@
+//! cachehost: runs tasks compiled as WebAssembly components and gives them Prefect 3's
+//! task caching, enforced by the host.
+//!
+//! One call of a task, end to end (see DESIGN.md §1):
+//! flow calls an imported task function -> [`link`] serves it -> [`options`] resolved ->
+//! [`key`] computed from the [`policy`] -> [`store`] lookup -> hit: decoded [`value`];
+//! miss: a fresh instance from [`engine`] runs the export -> record written -> [`run`]
+//! logs the state and records it in the report.
+
+pub mod value;
