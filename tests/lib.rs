@@ -1,1 +1,148 @@
+//! Harness for the integration tests: each test gets its own storage folder and a command
+//! builder for the `cachehost` binary; runs are read back from the `--json` report.
+//!
+//! The binary and the example components are built by `make test` (or `make examples` and
+//! `cargo build -p cachehost`); a missing one fails the test with the command to run.
 
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value as Json;
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+}
+
+/// The `cachehost` binary: `$CACHEHOST_BIN`, or `cachehost` beside the test's target folder.
+pub fn binary() -> PathBuf {
+    if let Some(bin) = std::env::var_os("CACHEHOST_BIN") {
+        return bin.into();
+    }
+    let exe = std::env::current_exe().expect("the test binary has a path");
+    // target/<profile>/deps/<test> -> target/<profile>/cachehost
+    let bin = exe.parent().and_then(Path::parent).expect("test binaries live in target/<profile>/deps").join("cachehost");
+    assert!(bin.exists(), "{} is missing: run `make test` (or `cargo build -p cachehost`) first", bin.display());
+    bin
+}
+
+/// An example component built by `make examples`, e.g. `example("persist-default")`.
+pub fn example(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CACHEHOST_EXAMPLES").map(PathBuf::from).unwrap_or_else(|| repo_root().join("build/examples"));
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(path.exists(), "{} is missing: run `make examples` first", path.display());
+    path
+}
+
+/// One test's world: a storage folder of its own, a shared compiled-component cache.
+pub struct TestContext {
+    /// Temporary folder holding this test's storage and files.
+    pub dir: tempfile::TempDir,
+    envs: Vec<(String, String)>,
+}
+
+impl Default for TestContext {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl TestContext {
+    /// A fresh context.
+    pub fn new() -> TestContext {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        TestContext { dir, envs: Vec::new() }
+    }
+
+    /// The result storage folder of this test.
+    pub fn storage(&self) -> PathBuf {
+        self.dir.path().join("storage")
+    }
+
+    /// Sets an environment variable for every command of this context.
+    pub fn env(&mut self, name: &str, value: &str) -> &mut Self {
+        self.envs.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// A `cachehost` command with this context's environment.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(binary());
+        // The compiled-component cache is shared by all tests (it only saves compile time);
+        // result storage is per test.
+        let home = std::env::temp_dir().join("cachehost-tests-home");
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("CACHEHOST_HOME", home)
+            .env("CACHEHOST_LOCAL_STORAGE_PATH", self.storage())
+            .env("NO_COLOR", "1")
+            .args(args);
+        for (name, value) in &self.envs {
+            cmd.env(name, value);
+        }
+        cmd
+    }
+
+    /// Runs `cachehost` with `args` and returns its output.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("cachehost runs")
+    }
+
+    /// Runs `cachehost <args> --json`, asserts the exit status, and parses the report.
+    pub fn report(&self, args: &[&str], expected_status: i32) -> Report {
+        let mut all: Vec<&str> = args.to_vec();
+        all.push("--json");
+        let output = self.run(&all);
+        let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(
+            output.status.code(),
+            Some(expected_status),
+            "cachehost {all:?} exited with {:?}\nstderr:\n{stderr}\nstdout:\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        let json: Json = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("the report is not JSON ({e}):\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&output.stdout)));
+        Report { json, stderr }
+    }
+}
+
+/// A parsed `--json` run report and the run's stderr (its log lines).
+pub struct Report {
+    /// The report.
+    pub json: Json,
+    /// The log lines.
+    pub stderr: String,
+}
+
+impl Report {
+    /// The task runs, in the order they finished.
+    pub fn task_runs(&self) -> &Vec<Json> {
+        self.json["task_runs"].as_array().expect("task_runs is an array")
+    }
+
+    /// The state name of every task run, in order.
+    pub fn states(&self) -> Vec<String> {
+        self.task_runs().iter().map(|t| t["state"]["name"].as_str().unwrap().to_owned()).collect()
+    }
+
+    /// The cache key of every task run, in order (None where there was none).
+    pub fn keys(&self) -> Vec<Option<String>> {
+        self.task_runs().iter().map(|t| t["cache_key"].as_str().map(str::to_owned)).collect()
+    }
+
+    /// The flow run's result.
+    pub fn result(&self) -> &Json {
+        &self.json["flow_run"]["result"]
+    }
+
+    /// The flow run's state name.
+    pub fn flow_state(&self) -> &str {
+        self.json["flow_run"]["state"]["name"].as_str().unwrap_or("")
+    }
+
+    /// How many instances of `purpose` (flows, tasks, key_functions, options) were created.
+    pub fn instantiations(&self, purpose: &str) -> u64 {
+        self.json["instantiations"][purpose].as_u64().expect("instantiation counts are numbers")
+    }
+}

@@ -7,4 +7,16 @@
 //! miss: a fresh instance from [`engine`] runs the export -> record written -> [`run`]
 //! logs the state and records it in the report.
 
+pub mod cli;
+pub mod commands;
+pub mod component;
+pub mod engine;
+pub mod key;
+pub mod link;
+pub mod log;
+pub mod options;
+pub mod policy;
+pub mod run;
+pub mod settings;
+pub mod store;
 pub mod value;

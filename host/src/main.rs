@@ -1,1 +1,25 @@
-fn main() { println!("cachehost"); }
+//! The `cachehost` binary: parses arguments, runs a subcommand, maps errors to exit statuses.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cachehost::cli::{Cli, Command};
+use cachehost::commands::{self, EXIT_USAGE};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => commands::run::run(args),
+        Command::Call(args) => commands::call::run(args),
+        Command::Inspect(args) => commands::inspect::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            // One sentence first, then the causes.
+            eprintln!("error: {error:#}");
+            ExitCode::from(EXIT_USAGE)
+        }
+    }
+}

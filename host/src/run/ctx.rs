@@ -1,0 +1,101 @@
+//! The data every Store carries: which run it serves, and its WASI context.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::state::State;
+use super::Session;
+use crate::log::{GuestOutput, Level, Subject};
+
+/// The flow run a Store works for.
+#[derive(Debug)]
+pub struct FlowRunCtx {
+    /// The flow run's id (a UUID), also its RUN_ID key.
+    pub id: String,
+    /// Its adjective-animal name.
+    pub name: String,
+    /// Digests of its parameters, for FLOW_PARAMETERS.
+    pub parameter_digests: Vec<(String, blake3::Hash)>,
+    /// Whether results persist by default in this flow run (reference §8.1).
+    pub persist_result: bool,
+}
+
+/// The task run a Store works for.
+#[derive(Clone, Debug)]
+pub struct TaskRunCtx {
+    /// The task run's id.
+    pub id: String,
+    /// Its display name, e.g. `add-one-d85`.
+    pub name: String,
+    /// The task's function name.
+    pub task: String,
+    /// Its resolved persist_result, inherited by nested task runs.
+    pub persist_result: bool,
+}
+
+/// The state of the last task call an instance made (Prefect's `return_state=True`).
+#[derive(Clone, Debug)]
+pub struct LastState {
+    /// The state.
+    pub state: State,
+    /// The cache key the call used.
+    pub cache_key: Option<String>,
+}
+
+/// What one Store (one flow or task run instance) carries.
+pub struct RunCtx {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Everything shared by the runs of this process.
+    pub session: Arc<Session>,
+    /// The flow run, if any (none for a standalone `cachehost call`).
+    pub flow_run: Option<Arc<FlowRunCtx>>,
+    /// The task run, if this Store runs a task.
+    pub task_run: Option<TaskRunCtx>,
+    /// The state of the last task this instance called.
+    pub last_state: Option<LastState>,
+    /// How many task calls deep this Store is (0 for a flow).
+    pub depth: u32,
+}
+
+impl RunCtx {
+    /// A context for one run; guest stdout/stderr become log lines of `subject`.
+    pub fn new(
+        session: Arc<Session>,
+        flow_run: Option<Arc<FlowRunCtx>>,
+        task_run: Option<TaskRunCtx>,
+        depth: u32,
+    ) -> RunCtx {
+        let subject = match (&task_run, &flow_run) {
+            (Some(task), _) => Subject::TaskRun(task.name.clone()),
+            (None, Some(flow)) => Subject::FlowRun(flow.name.clone()),
+            (None, None) => Subject::Host,
+        };
+        // Deny by default (DESIGN §8): no files, environment, network or args.
+        let wasi = WasiCtx::builder()
+            .stdout(GuestOutput::new(session.logger.clone(), subject.clone(), Level::Info))
+            .stderr(GuestOutput::new(session.logger.clone(), subject, Level::Warning))
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        RunCtx { wasi, table: ResourceTable::new(), session, flow_run, task_run, last_state: None, depth }
+    }
+
+    /// Who log lines written from this Store are about.
+    pub fn subject(&self) -> Subject {
+        match (&self.task_run, &self.flow_run) {
+            (Some(task), _) => Subject::TaskRun(task.name.clone()),
+            (None, Some(flow)) => Subject::FlowRun(flow.name.clone()),
+            (None, None) => Subject::Host,
+        }
+    }
+}
+
+impl WasiView for RunCtx {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}

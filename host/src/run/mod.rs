@@ -1,0 +1,328 @@
+//! Flow runs and task runs: the session that loads and links the components of one
+//! `cachehost` invocation, runs flows, and collects the run report.
+
+pub mod ctx;
+pub mod names;
+pub mod report;
+pub mod state;
+pub mod task;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Instant;
+
+use wasmtime::component::{InstancePre, Val};
+use wasmtime::Store;
+
+use crate::component::{ComponentInfo, InterfaceError};
+use crate::engine::{Engine, LoadError};
+use crate::link::{self, LinkError, Route};
+use crate::log::{Level, Logger, Subject};
+use crate::options::{self, OptionsError, ResolvedTask};
+use crate::settings::{ConfigFile, Settings};
+use crate::store::{local::LocalStore, ResultStore, StoreError};
+use crate::value::{Ty, Value, ValueError};
+use ctx::{FlowRunCtx, RunCtx};
+use report::{FlowRunReport, Instantiations, RunReport, StateReport, TaskRunReport};
+use state::State;
+
+/// Why a session could not start: the run never began.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// A component file could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A component's interface cannot be served.
+    #[error("{component}: {source}")]
+    Interface {
+        /// The component's file name.
+        component: String,
+        /// What is wrong.
+        source: InterfaceError,
+    },
+    /// The components cannot be linked.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+    /// A task's options are invalid.
+    #[error("{component}: {source}")]
+    Options {
+        /// The component's file name.
+        component: String,
+        /// What is wrong.
+        source: OptionsError,
+    },
+    /// A component's `task-options` export failed.
+    #[error("{component}: its cachehost:task/options#task-options export failed: {message}")]
+    OptionsExport {
+        /// The component's file name.
+        component: String,
+        /// The trap or error.
+        message: String,
+    },
+}
+
+/// Everything shared by the runs of one `cachehost` invocation.
+pub struct Session {
+    /// The engine.
+    pub engine: Engine,
+    /// The resolved settings.
+    pub settings: Settings,
+    /// `cachehost.toml`, if one was found.
+    pub config: Option<ConfigFile>,
+    /// Where log lines go.
+    pub logger: Arc<Logger>,
+    /// The loaded components, the first one being the flow (or the called component).
+    pub components: Vec<ComponentInfo>,
+    pres: Vec<InstancePre<RunCtx>>,
+    options: OnceLock<Vec<Vec<ResolvedTask>>>,
+    stores: Mutex<HashMap<PathBuf, Arc<dyn ResultStore>>>,
+    task_runs: Mutex<Vec<TaskRunReport>>,
+    counts: [AtomicU64; 4],
+}
+
+/// Which kind of instance is being created, for the report's counts.
+#[derive(Clone, Copy)]
+pub(crate) enum Purpose {
+    Flow = 0,
+    Task = 1,
+    KeyFunction = 2,
+    Options = 3,
+}
+
+/// The outcome of a flow run.
+pub struct FlowOutcome {
+    /// The flow run's report entry.
+    pub report: FlowRunReport,
+    /// Whether the flow completed.
+    pub completed: bool,
+}
+
+impl Session {
+    /// Loads, introspects and links the components at `paths` (the first is the flow or the
+    /// called component; the others are `--tasks` providers), then resolves task options.
+    pub fn load(
+        engine: Engine,
+        settings: Settings,
+        config: Option<ConfigFile>,
+        logger: Arc<Logger>,
+        paths: &[PathBuf],
+        providers_mode: link::Providers,
+    ) -> Result<Arc<Session>, SessionError> {
+        let mut components = Vec::new();
+        for path in paths {
+            let progress = |message: &str| logger.log(Level::Info, &Subject::Host, message);
+            let loaded = engine.load(path, &progress)?;
+            let info = ComponentInfo::new(engine.wasmtime(), loaded).map_err(|source| SessionError::Interface {
+                component: file_name(path),
+                source,
+            })?;
+            components.push(info);
+        }
+        let providers = link::providers(&components)?;
+        let mut pres = Vec::new();
+        for index in 0..components.len() {
+            pres.push(link::link(engine.wasmtime(), &components, &providers, index, providers_mode)?);
+        }
+        let session = Arc::new(Session {
+            engine,
+            settings,
+            config,
+            logger,
+            components,
+            pres,
+            options: OnceLock::new(),
+            stores: Mutex::new(HashMap::new()),
+            task_runs: Mutex::new(Vec::new()),
+            counts: Default::default(),
+        });
+        let resolved = session.resolve_options()?;
+        let _ = session.options.set(resolved);
+        Ok(session)
+    }
+
+    fn resolve_options(self: &Arc<Self>) -> Result<Vec<Vec<ResolvedTask>>, SessionError> {
+        let mut all = Vec::new();
+        for (index, component) in self.components.iter().enumerate() {
+            let declared = match component.options_export {
+                Some(export) => self.declared_options(index, export).map_err(|message| SessionError::OptionsExport {
+                    component: component.file_name(),
+                    message,
+                })?,
+                None => Vec::new(),
+            };
+            let mut resolved = Vec::new();
+            for task in &component.tasks {
+                let layers = options::layers_for(task, &declared, self.config.as_ref());
+                let task_options = options::resolve(&task.full_name, &layers, &self.settings)
+                    .map_err(|source| SessionError::Options { component: component.file_name(), source })?;
+                for warning in &task_options.warnings {
+                    self.logger.log(Level::Warning, &Subject::Host, &format!("task '{}': {warning}", task.function));
+                }
+                resolved.push(task_options);
+            }
+            all.push(resolved);
+        }
+        Ok(all)
+    }
+
+    /// Calls a component's `task-options` export in a throw-away instance.
+    fn declared_options(
+        self: &Arc<Self>,
+        component: usize,
+        export: wasmtime::component::ComponentExportIndex,
+    ) -> Result<Vec<options::DeclaredOptions>, String> {
+        let mut store = self.new_store(None, None, 0);
+        let instance = self.instantiate(&mut store, component, Purpose::Options)?;
+        let func = instance.get_func(&mut store, export).ok_or("the export is not a function")?;
+        let mut results = [Val::Bool(false)];
+        func.call(&mut store, &[], &mut results).map_err(|e| format!("{e:#}"))?;
+        options::DeclaredOptions::from_val(&results[0])
+    }
+
+    /// The resolved options of a task.
+    pub fn task_options(&self, route: Route) -> &ResolvedTask {
+        &self.options.get().expect("options are resolved when the session is loaded")[route.component][route.task]
+    }
+
+    /// A new Store for one run.
+    pub(crate) fn new_store(
+        self: &Arc<Self>,
+        flow_run: Option<Arc<FlowRunCtx>>,
+        task_run: Option<ctx::TaskRunCtx>,
+        depth: u32,
+    ) -> Store<RunCtx> {
+        Store::new(self.engine.wasmtime(), RunCtx::new(self.clone(), flow_run, task_run, depth))
+    }
+
+    /// Instantiates a component in `store`, counting it.
+    pub(crate) fn instantiate(
+        &self,
+        store: &mut Store<RunCtx>,
+        component: usize,
+        purpose: Purpose,
+    ) -> Result<wasmtime::component::Instance, String> {
+        self.counts[purpose as usize].fetch_add(1, Ordering::Relaxed);
+        self.pres[component].instantiate(store).map_err(|e| format!("cannot instantiate {}: {e:#}", self.components[component].file_name()))
+    }
+
+    /// The result store at `storage` (a folder), or the default local storage.
+    pub(crate) fn result_store(&self, storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
+        let root = match storage {
+            Some(storage) => PathBuf::from(storage),
+            None => self.settings.local_storage_path.clone(),
+        };
+        let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(store) = stores.get(&root) {
+            return Ok(store.clone());
+        }
+        let store: Arc<dyn ResultStore> = Arc::new(LocalStore::open(&root)?);
+        stores.insert(root, store.clone());
+        Ok(store)
+    }
+
+    pub(crate) fn record_task_run(&self, report: TaskRunReport) {
+        self.task_runs.lock().unwrap_or_else(|e| e.into_inner()).push(report);
+    }
+
+    /// Runs flow number `flow` of the first component with `parameters` (already typed).
+    pub fn run_flow(self: &Arc<Self>, flow: usize, parameters: Vec<Value>) -> FlowOutcome {
+        let def = self.components[0].flows[flow].clone();
+        let id = uuid::Uuid::new_v4();
+        let name = names::run_name(&id);
+        let subject = Subject::FlowRun(name.clone());
+        let started = Instant::now();
+        let mut parameter_json = serde_json::Map::new();
+        let mut parameter_digests = Vec::new();
+        for ((param, ty), value) in def.signature.params.iter().zip(&parameters) {
+            parameter_json.insert(param.clone(), value.to_json(ty).unwrap_or(serde_json::Value::Null));
+            if let Ok(digest) = crate::value::canonical::digest(value, ty) {
+                parameter_digests.push((param.clone(), digest));
+            }
+        }
+        self.logger.log(Level::Info, &subject, &format!("Beginning flow run '{name}' for flow '{}'", def.function));
+        let flow_run = Arc::new(FlowRunCtx {
+            id: id.to_string(),
+            name: name.clone(),
+            parameter_digests,
+            persist_result: self.settings.results_persist_by_default,
+        });
+        let outcome = self.call_flow(&def, flow_run, &parameters);
+        let (state, result) = match outcome {
+            Ok(value) => match (&def.signature.result, &value) {
+                (Some(Ty::Result { .. }), Some(Value::Result(Err(_)))) => {
+                    let json = value.as_ref().and_then(|v| v.to_json(def.signature.result.as_ref()?).ok());
+                    (State::failed(format!("Flow run returned err: {}", json.unwrap_or_default())), None)
+                }
+                (Some(ty), Some(value)) => (State::completed(), value.to_json(ty).ok()),
+                _ => (State::completed(), Some(serde_json::Value::Null)),
+            },
+            Err(message) => {
+                self.logger.log(Level::Error, &subject, &format!("Flow run failed: {message}"));
+                (State::failed(format!("Flow run encountered a trap: {}", first_line(&message))), None)
+            }
+        };
+        let level = if state.is_completed() { Level::Info } else { Level::Error };
+        self.logger.log(level, &subject, &format!("Finished in state {state}"));
+        let _ = started;
+        FlowOutcome {
+            completed: state.is_completed(),
+            report: FlowRunReport {
+                id: id.to_string(),
+                name,
+                flow: def.function.clone(),
+                parameters: parameter_json,
+                state: StateReport::from(&state),
+                result,
+            },
+        }
+    }
+
+    fn call_flow(
+        self: &Arc<Self>,
+        def: &crate::component::ExportedFn,
+        flow_run: Arc<FlowRunCtx>,
+        parameters: &[Value],
+    ) -> Result<Option<Value>, String> {
+        let mut store = self.new_store(Some(flow_run), None, 0);
+        let instance = self.instantiate(&mut store, 0, Purpose::Flow)?;
+        let func = instance.get_func(&mut store, def.export).ok_or("the flow export is not a function")?;
+        let params = to_vals(parameters, &def.signature.params).map_err(|e| e.to_string())?;
+        let mut results = vec![Val::Bool(false); usize::from(def.signature.result.is_some())];
+        func.call(&mut store, &params, &mut results).map_err(|e| format!("{e:#}"))?;
+        match (&def.signature.result, results.first()) {
+            (Some(ty), Some(val)) => Value::from_val(val, ty).map(Some).map_err(|e| e.to_string()),
+            _ => Ok(None),
+        }
+    }
+
+    /// The report of everything run so far in this session.
+    pub fn report(&self, flow_run: Option<FlowRunReport>) -> RunReport {
+        let count = |purpose: Purpose| self.counts[purpose as usize].load(Ordering::Relaxed);
+        RunReport {
+            flow_run,
+            task_runs: self.task_runs.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            instantiations: Instantiations {
+                flows: count(Purpose::Flow),
+                tasks: count(Purpose::Task),
+                key_functions: count(Purpose::KeyFunction),
+                options: count(Purpose::Options),
+            },
+        }
+    }
+}
+
+/// Converts typed values to wasmtime values for a call.
+pub(crate) fn to_vals(values: &[Value], params: &[(String, Ty)]) -> Result<Vec<Val>, ValueError> {
+    values.iter().zip(params).map(|(value, (_, ty))| value.to_val(ty)).collect()
+}
+
+/// The first line of a possibly multi-line error (wasmtime appends backtraces).
+pub(crate) fn first_line(message: &str) -> &str {
+    message.lines().next().unwrap_or(message)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| path.display().to_string())
+}

@@ -1,0 +1,335 @@
+//! One task call, end to end (DESIGN §1): key, lookup, on a miss a fresh instance of the
+//! providing component, then the record, the state, the log line and the report entry.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::component::Val;
+use wasmtime::StoreContextMut;
+
+use super::ctx::{FlowRunCtx, LastState, RunCtx, TaskRunCtx};
+use super::report::{KeyPartReport, StateReport, TaskRunReport};
+use super::state::State;
+use super::{first_line, to_vals, Purpose, Session};
+use crate::key::{self, CacheKey, KeyInputs};
+use crate::link::{task_run_info_val, Route};
+use crate::log::{Level, Subject};
+use crate::options::{self, ParentPersist};
+use crate::store::{record, Lookup};
+use crate::value::{canonical, Ty, Value};
+
+/// How deep task calls may nest before the call is refused (unbounded recursion would
+/// otherwise exhaust the host's stack).
+pub const MAX_NESTING_DEPTH: u32 = 64;
+
+/// Who is calling a task: the flow run and, for nested calls, the calling task run.
+#[derive(Clone, Default)]
+pub struct Caller {
+    /// The flow run, if any.
+    pub flow_run: Option<Arc<FlowRunCtx>>,
+    /// The task run making the call, for nested task calls.
+    pub task_run: Option<TaskRunCtx>,
+    /// The caller's nesting depth (0 for a flow).
+    pub depth: u32,
+}
+
+/// What a task call produced.
+pub struct TaskOutcome {
+    /// The task run's final state.
+    pub state: State,
+    /// The cache key it used.
+    pub cache_key: Option<String>,
+    /// The returned value (also for a Failed run that returned `err`).
+    pub value: Option<Value>,
+    /// Set when the task trapped: the caller must trap too.
+    pub trap: Option<String>,
+}
+
+/// The host function behind every imported task function.
+pub(crate) fn serve_task_import(
+    mut store: StoreContextMut<'_, RunCtx>,
+    route: Route,
+    params: &[Val],
+    results: &mut [Val],
+) -> wasmtime::Result<()> {
+    let data = store.data();
+    let session = data.session.clone();
+    let def = &session.components[route.component].tasks[route.task];
+    let caller = Caller { flow_run: data.flow_run.clone(), task_run: data.task_run.clone(), depth: data.depth };
+    let mut args = Vec::with_capacity(params.len());
+    for (val, (name, ty)) in params.iter().zip(&def.signature.params) {
+        let value = Value::from_val(val, ty)
+            .map_err(|e| wasmtime::Error::msg(format!("argument `{name}` of {}: {e}", def.full_name)))?;
+        args.push(value);
+    }
+    let outcome = session.run_task(&caller, route, args);
+    store.data_mut().last_state = Some(LastState { state: outcome.state.clone(), cache_key: outcome.cache_key.clone() });
+    if let Some(trap) = outcome.trap {
+        return Err(wasmtime::Error::msg(format!("task {} failed: {trap}", def.function)));
+    }
+    if let (Some(ty), Some(value), Some(slot)) = (&def.signature.result, &outcome.value, results.first_mut()) {
+        *slot = value.to_val(ty).map_err(|e| wasmtime::Error::msg(format!("result of {}: {e}", def.full_name)))?;
+    }
+    Ok(())
+}
+
+/// The type a record of this task's result is stored as: a function without a result
+/// stores the empty tuple.
+fn stored_type(result: &Option<Ty>) -> Ty {
+    result.clone().unwrap_or(Ty::Tuple(Vec::new()))
+}
+
+impl Session {
+    /// Runs one task call under its cache policy.
+    pub fn run_task(self: &Arc<Self>, caller: &Caller, route: Route, args: Vec<Value>) -> TaskOutcome {
+        let started = Instant::now();
+        let def = &self.components[route.component].tasks[route.task];
+        let resolved = self.task_options(route);
+        let id = uuid::Uuid::new_v4();
+        let name = format!("{}-{}", def.function, &id.simple().to_string()[..3]);
+        let subject = Subject::TaskRun(name.clone());
+        let parent = match (&caller.task_run, &caller.flow_run) {
+            (Some(task), _) => ParentPersist::TaskRun(task.persist_result),
+            (None, Some(flow)) => ParentPersist::FlowRun(flow.persist_result),
+            (None, None) => ParentPersist::None,
+        };
+        let persist = options::persist_at_run_time(resolved.persist_result, &self.settings, parent);
+        let overwrite = options::overwrite(resolved.refresh_cache, &self.settings);
+        let task_run = TaskRunCtx { id: id.to_string(), name: name.clone(), task: def.function.clone(), persist_result: persist };
+        let mut finish = |state: State, key: Option<&CacheKey>, value: Option<Value>, trap: Option<String>, persisted: bool| {
+            let level = if state.is_completed() { Level::Info } else { Level::Error };
+            self.logger.log(level, &subject, &format!("Finished in state {state}"));
+            let cache_key = key.and_then(|k| k.key.clone());
+            self.record_task_run(TaskRunReport {
+                id: task_run.id.clone(),
+                name: name.clone(),
+                task: def.full_name.clone(),
+                component: self.components[route.component].file_name(),
+                parent_task_run: caller.task_run.as_ref().map(|t| t.id.clone()),
+                state: StateReport::from(&state),
+                cache_key: cache_key.clone(),
+                cache_key_parts: key
+                    .map(|k| k.parts.iter().map(|p| KeyPartReport { part: p.name.clone(), key: p.key.clone() }).collect())
+                    .unwrap_or_default(),
+                persisted,
+                duration_ms: started.elapsed().as_secs_f64() * 1e3,
+            });
+            TaskOutcome { state, cache_key, value, trap }
+        };
+
+        if caller.depth >= MAX_NESTING_DEPTH {
+            let message = format!("task calls are nested deeper than {MAX_NESTING_DEPTH}");
+            return finish(State::failed(message.clone()), None, None, Some(message), false);
+        }
+        let store = match self.result_store(resolved.result_storage.as_deref()) {
+            Ok(store) => store,
+            Err(e) => {
+                let message = format!("cannot open the result storage: {e}");
+                return finish(State::failed(message.clone()), None, None, Some(message), false);
+            }
+        };
+        let result_ty = stored_type(&def.signature.result);
+        let cache_key = self.cache_key(route, &task_run, caller, &args, &subject);
+        let key = cache_key.as_ref().and_then(|k| k.key.clone());
+
+        if let (Some(key), false) = (&key, overwrite) {
+            match store.lookup(key, &result_ty, now_ms()) {
+                Lookup::Hit(record) => {
+                    let value = def.signature.result.as_ref().map(|_| record.value);
+                    return finish(State::cached(), cache_key.as_ref(), value, None, false);
+                }
+                Lookup::Unreadable { reason } => self.logger.log(
+                    Level::Warning,
+                    &subject,
+                    &format!("The cache record for key '{key}' is unreadable ({reason}); running the task and overwriting it"),
+                ),
+                Lookup::Miss | Lookup::Expired { .. } => {}
+            }
+        }
+
+        let returned = match self.execute(route, caller, task_run.clone(), &args) {
+            Ok(value) => value,
+            Err(message) => {
+                self.logger.log(Level::Error, &subject, &format!("Task run failed with a trap: {message}"));
+                let state = State::failed(format!("Task run encountered a trap: {}", first_line(&message)));
+                return finish(state, cache_key.as_ref(), None, Some(first_line(&message).to_owned()), false);
+            }
+        };
+        if let (Some(ty @ Ty::Result { .. }), Value::Result(Err(_))) = (&def.signature.result, &returned) {
+            let json = returned.to_json(ty).map(|j| j.to_string()).unwrap_or_default();
+            let state = State::failed(format!("Task run returned err: {json}"));
+            return finish(state, cache_key.as_ref(), def.signature.result.as_ref().map(|_| returned), None, false);
+        }
+        let mut persisted = false;
+        if let (Some(key), true) = (&key, persist) {
+            persisted = self.write_record(&*store, key, route, cache_key.as_ref().expect("a key has its parts"), &result_ty, &returned, &subject);
+        }
+        let value = def.signature.result.as_ref().map(|_| returned);
+        finish(State::completed(), cache_key.as_ref(), value, None, persisted)
+    }
+
+    /// Computes the call's cache key, or none when the policy gives none, the key function
+    /// fails, or the key is refused (each logged at ERROR, as Prefect does: the task then
+    /// runs uncached).
+    fn cache_key(
+        self: &Arc<Self>,
+        route: Route,
+        task_run: &TaskRunCtx,
+        caller: &Caller,
+        args: &[Value],
+        subject: &Subject,
+    ) -> Option<CacheKey> {
+        let component = &self.components[route.component];
+        let def = &component.tasks[route.task];
+        let policy = &self.task_options(route).policy;
+        if policy.parts.is_empty() {
+            return None;
+        }
+        let mut arg_digests = Vec::new();
+        if policy.parts.iter().any(|p| matches!(p, crate::policy::Part::Inputs { .. })) {
+            for (value, (name, ty)) in args.iter().zip(&def.signature.params) {
+                match canonical::digest(value, ty) {
+                    Ok(digest) => arg_digests.push((name.clone(), digest)),
+                    Err(e) => {
+                        self.key_error(subject, &format!("argument `{name}` cannot be hashed: {e}"));
+                        return None;
+                    }
+                }
+            }
+        }
+        let run_id = caller.flow_run.as_ref().map(|f| f.id.clone()).unwrap_or_else(|| task_run.id.clone());
+        let mut key_fn = || self.call_key_fn(route, task_run, caller, args);
+        let inputs = KeyInputs {
+            args: &arg_digests,
+            component_digest: &component.digest,
+            task_name: &def.full_name,
+            flow_parameters: caller.flow_run.as_ref().map(|f| f.parameter_digests.as_slice()),
+            run_id: &run_id,
+            key_fn: &mut key_fn,
+        };
+        match key::compute(policy, inputs) {
+            Ok(cache_key) => {
+                if let Some(key) = &cache_key.key {
+                    if let Err(refused) = key::check_key(key) {
+                        self.key_error(subject, &format!("the cache key {key:?} is refused: {refused}"));
+                        return None;
+                    }
+                }
+                Some(cache_key)
+            }
+            Err(e) => {
+                self.key_error(subject, &e.to_string());
+                None
+            }
+        }
+    }
+
+    fn key_error(&self, subject: &Subject, reason: &str) {
+        self.logger.log(
+            Level::Error,
+            subject,
+            &format!("Error encountered when computing cache key - result will not be persisted. {reason}"),
+        );
+    }
+
+    /// Calls the providing component's `cachehost:task/keys#cache-key` in a fresh instance.
+    fn call_key_fn(
+        self: &Arc<Self>,
+        route: Route,
+        task_run: &TaskRunCtx,
+        caller: &Caller,
+        args: &[Value],
+    ) -> Result<Option<String>, String> {
+        let component = &self.components[route.component];
+        let def = &component.tasks[route.task];
+        let export = component
+            .keys_export
+            .ok_or_else(|| format!("the policy uses KEY_FN but {} does not export cachehost:task/keys", component.file_name()))?;
+        let mut inputs = Vec::new();
+        for (value, (name, ty)) in args.iter().zip(&def.signature.params) {
+            let json = value.to_json(ty).map_err(|e| e.to_string())?;
+            inputs.push(Val::Tuple(vec![Val::String(name.clone()), Val::String(json.to_string())]));
+        }
+        let flow_run_id = caller.flow_run.as_ref().map(|f| f.id.as_str());
+        let info = task_run_info_val(&task_run.id, &task_run.name, &task_run.task, flow_run_id);
+        let mut store = self.new_store(caller.flow_run.clone(), Some(task_run.clone()), caller.depth + 1);
+        let instance = self.instantiate(&mut store, route.component, Purpose::KeyFunction)?;
+        let func = instance.get_func(&mut store, export).ok_or("the keys export is not a function")?;
+        let mut results = [Val::Bool(false)];
+        func.call(&mut store, &[info, Val::List(inputs)], &mut results)
+            .map_err(|e| format!("the key function trapped: {}", first_line(&format!("{e:#}"))))?;
+        match &results[0] {
+            Val::Option(None) => Ok(None),
+            Val::Option(Some(key)) => match &**key {
+                Val::String(key) => Ok(Some(key.clone())),
+                other => Err(format!("the key function returned {other:?}, not a string")),
+            },
+            other => Err(format!("the key function returned {other:?}, not an option<string>")),
+        }
+    }
+
+    /// Runs the task body in a fresh instance of its component, with its own Store.
+    fn execute(self: &Arc<Self>, route: Route, caller: &Caller, task_run: TaskRunCtx, args: &[Value]) -> Result<Value, String> {
+        let def = &self.components[route.component].tasks[route.task];
+        let mut store = self.new_store(caller.flow_run.clone(), Some(task_run), caller.depth + 1);
+        let instance = self.instantiate(&mut store, route.component, Purpose::Task)?;
+        let func = instance.get_func(&mut store, def.export).ok_or("the task export is not a function")?;
+        let params = to_vals(args, &def.signature.params).map_err(|e| e.to_string())?;
+        let mut results = vec![Val::Bool(false); usize::from(def.signature.result.is_some())];
+        func.call(&mut store, &params, &mut results).map_err(|e| format!("{e:#}"))?;
+        match (&def.signature.result, results.first()) {
+            (Some(ty), Some(val)) => Value::from_val(val, ty).map_err(|e| format!("the task returned a bad value: {e}")),
+            _ => Ok(Value::Tuple(Vec::new())),
+        }
+    }
+
+    /// Writes the record of a completed run; a failure is logged and leaves the run
+    /// Completed but uncached (as a failed commit does in Prefect, reference §13.6).
+    #[allow(clippy::too_many_arguments)]
+    fn write_record(
+        &self,
+        store: &dyn crate::store::ResultStore,
+        key: &str,
+        route: Route,
+        cache_key: &CacheKey,
+        result_ty: &Ty,
+        value: &Value,
+        subject: &Subject,
+    ) -> bool {
+        let component = &self.components[route.component];
+        let def = &component.tasks[route.task];
+        let resolved = self.task_options(route);
+        let now = now_ms();
+        let expiration_ms = resolved.cache_expiration.map(|d| now + d.as_millis() as i64);
+        let value_bytes = record::encode_value(value);
+        let meta = record::RecordMeta::new(
+            key.to_owned(),
+            def.full_name.clone(),
+            component.digest.to_hex().to_string(),
+            cache_key
+                .parts
+                .iter()
+                .map(|p| record::KeyPartMeta { name: p.name.clone(), key: p.key.clone(), detail: p.detail.clone() })
+                .collect(),
+            now,
+            expiration_ms,
+            result_ty.clone(),
+            &value_bytes,
+        );
+        match store.write(key, &record::encode(&meta, &value_bytes)) {
+            Ok(()) => true,
+            Err(e) => {
+                self.logger.log(Level::Error, subject, &format!("Could not write the cache record for key '{key}': {e}; the result is not cached"));
+                false
+            }
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
