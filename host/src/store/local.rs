@@ -1,0 +1,596 @@
+//! The default result store: one file per key in a local folder, as in Prefect
+//! (reference §6.3), but written atomically.
+
+use std::fs::{self, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use super::{record, Listing, Lookup, ResultStore, StoreError};
+use crate::value::Ty;
+
+/// The name prefix of a record being written; a file with it that stays is a stray from a
+/// killed process, never a record.
+pub const TEMP_PREFIX: &str = ".tmp-";
+
+/// Records as files under a root folder; a key with `/` in it makes sub-folders.
+#[derive(Clone, Debug)]
+pub struct LocalStore {
+    root: PathBuf,
+    sync: bool,
+}
+
+impl LocalStore {
+    /// Opens the store in `root`, creating the folder if needed.
+    pub fn open(root: &Path) -> Result<LocalStore, StoreError> {
+        fs::create_dir_all(root).map_err(StoreError::io("create the result store folder", root))?;
+        Ok(LocalStore {
+            root: root.to_path_buf(),
+            sync: false,
+        })
+    }
+
+    /// Whether writes fsync the record and its folder before returning (default: no).
+    pub fn with_sync(mut self, sync: bool) -> LocalStore {
+        self.sync = sync;
+        self
+    }
+
+    /// The store's folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file that holds `key`'s record; refuses keys that would leave the folder.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
+        let bad = |reason| {
+            Err(StoreError::BadKey {
+                key: key.to_string(),
+                reason,
+            })
+        };
+        if key.is_empty() {
+            return bad("it is empty");
+        }
+        if key.starts_with('/') {
+            return bad("it is an absolute path");
+        }
+        if key.contains('\0') {
+            return bad("it contains a NUL character");
+        }
+        let mut path = self.root.clone();
+        for segment in key.split('/') {
+            if segment.is_empty() {
+                return bad("it has an empty segment between slashes");
+            }
+            if segment == "." || segment == ".." {
+                return bad("it has a `.` or `..` segment");
+            }
+            if segment.starts_with(TEMP_PREFIX) {
+                return bad("a segment starts with `.tmp-`, which marks temporary files");
+            }
+            // Catches what the platform reads as more than a file name (`C:`, `\` on Windows).
+            let mut components = Path::new(segment).components();
+            if !matches!(
+                (components.next(), components.next()),
+                (Some(Component::Normal(_)), None)
+            ) {
+                return bad("a segment is not a plain file name");
+            }
+            path.push(segment);
+        }
+        Ok(path)
+    }
+
+    /// Removes temporary files left by writers that were killed, if older than `older_than`;
+    /// returns how many were removed. Files that cannot be removed are left alone.
+    pub fn clean_stray_temp_files(&self, older_than: Duration) -> usize {
+        let now = SystemTime::now();
+        let mut removed = 0;
+        let mut folders = vec![self.root.clone()];
+        while let Some(folder) = folders.pop() {
+            let Ok(entries) = fs::read_dir(&folder) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let Ok(file_type) = entry.file_type() else {
+                    continue;
+                };
+                if file_type.is_dir() {
+                    folders.push(entry.path());
+                    continue;
+                }
+                if !file_type.is_file()
+                    || !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
+                {
+                    continue;
+                }
+                let age = entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|modified| now.duration_since(modified).ok());
+                // A file modified "in the future" (clock skew) has no age and is kept.
+                if age.is_some_and(|age| age >= older_than) && fs::remove_file(entry.path()).is_ok()
+                {
+                    removed += 1;
+                }
+            }
+        }
+        removed
+    }
+
+    /// Writes `bytes` to a new temp file `tmp`, fsynced if the store syncs.
+    fn write_temp(&self, tmp: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(tmp)
+            .map_err(StoreError::io("create the temporary file", tmp))?;
+        file.write_all(bytes)
+            .map_err(StoreError::io("write the temporary file", tmp))?;
+        if self.sync {
+            file.sync_all()
+                .map_err(StoreError::io("sync the temporary file", tmp))?;
+        }
+        Ok(())
+    }
+}
+
+impl ResultStore for LocalStore {
+    fn lookup(&self, key: &str, expected: &Ty, now_ms: i64) -> Lookup {
+        let path = match self.path_of(key) {
+            Ok(path) => path,
+            Err(e) => {
+                return Lookup::Unreadable {
+                    reason: e.to_string(),
+                }
+            }
+        };
+        match fs::read(&path) {
+            Ok(bytes) => Lookup::from_record_bytes(&bytes, key, expected, now_ms),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Lookup::Miss,
+            Err(e) => Lookup::Unreadable {
+                reason: format!("could not read {}: {e}", path.display()),
+            },
+        }
+    }
+
+    fn write(&self, key: &str, record_bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.path_of(key)?;
+        let folder = path.parent().expect("a record's path is inside the root");
+        fs::create_dir_all(folder).map_err(StoreError::io("create the folder", folder))?;
+        // Same folder as the target, so the rename stays on one file system and is atomic.
+        let tmp = folder.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+        let written = self.write_temp(&tmp, record_bytes).and_then(|()| {
+            fs::rename(&tmp, &path)
+                .map_err(StoreError::io("move the new record into place at", &path))
+        });
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written?;
+        if self.sync {
+            sync_folder(folder)?;
+        }
+        Ok(())
+    }
+
+    fn remove(&self, key: &str) -> Result<bool, StoreError> {
+        let path = self.path_of(key)?;
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(StoreError::io("remove the record", path)(e)),
+        }
+    }
+
+    fn list(&self) -> Result<Listing, StoreError> {
+        let mut records = Vec::new();
+        // (folder, its key prefix: "" or "a/b/")
+        let mut folders = vec![(self.root.clone(), String::new())];
+        while let Some((folder, prefix)) = folders.pop() {
+            let entries = match fs::read_dir(&folder) {
+                Ok(entries) => entries,
+                Err(e) if folder == self.root => {
+                    return Err(StoreError::io("list the result store folder", folder)(e))
+                }
+                Err(e) => {
+                    let key = prefix.trim_end_matches('/').to_string();
+                    records.push((key, Err(StoreError::io("list the folder", folder)(e))));
+                    continue;
+                }
+            };
+            for entry in entries {
+                let entry = entry.map_err(StoreError::io("list the folder", &folder))?;
+                let name = entry.file_name();
+                let key = format!("{prefix}{}", name.to_string_lossy());
+                let Ok(file_type) = entry.file_type() else {
+                    continue;
+                };
+                if name.to_string_lossy().starts_with(TEMP_PREFIX) {
+                    continue;
+                }
+                if file_type.is_dir() {
+                    folders.push((entry.path(), format!("{key}/")));
+                } else if file_type.is_file() {
+                    let meta = if name.to_str().is_none() {
+                        Err(StoreError::BadKey {
+                            key: key.clone(),
+                            reason: "the file name is not UTF-8",
+                        })
+                    } else {
+                        fs::read(entry.path())
+                            .map_err(StoreError::io("read the record", entry.path()))
+                            .and_then(|bytes| Ok(record::decode_meta(&bytes)?))
+                    };
+                    records.push((key, meta));
+                }
+            }
+        }
+        records.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(records)
+    }
+
+    fn describe(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+/// Makes a rename in `folder` durable.
+fn sync_folder(folder: &Path) -> Result<(), StoreError> {
+    // Only Unix lets a folder be opened and synced; elsewhere the rename is as durable as it gets.
+    #[cfg(unix)]
+    fs::File::open(folder)
+        .and_then(|f| f.sync_all())
+        .map_err(StoreError::io("sync the folder", folder))?;
+    #[cfg(not(unix))]
+    let _ = folder;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::record::{encode, encode_value, KeyPartMeta, RecordError, RecordMeta};
+    use crate::value::Value;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn ty() -> Ty {
+        Ty::Tuple(vec![Ty::String, Ty::List(Box::new(Ty::S64))])
+    }
+
+    fn value(text: &str) -> Value {
+        Value::Tuple(vec![
+            Value::String(text.into()),
+            Value::List(vec![Value::S64(-1), Value::S64(2)]),
+        ])
+    }
+
+    fn meta_and_bytes(key: &str, text: &str, expiration_ms: Option<i64>) -> (RecordMeta, Vec<u8>) {
+        let value_bytes = encode_value(&value(text));
+        let meta = RecordMeta::new(
+            key.into(),
+            "example:math/ops.pair".into(),
+            "cd".repeat(32),
+            vec![KeyPartMeta {
+                name: "inputs".into(),
+                key: "9a".into(),
+                detail: vec![],
+            }],
+            NOW - 5,
+            expiration_ms,
+            ty(),
+            &value_bytes,
+        );
+        let bytes = encode(&meta, &value_bytes);
+        (meta, bytes)
+    }
+
+    fn record_bytes(key: &str, text: &str) -> Vec<u8> {
+        meta_and_bytes(key, text, None).1
+    }
+
+    fn store() -> (tempfile::TempDir, LocalStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(&dir.path().join("results")).unwrap();
+        (dir, store)
+    }
+
+    fn unreadable_reason(lookup: Lookup) -> String {
+        match lookup {
+            Lookup::Unreadable { reason } => reason,
+            other => panic!("expected Unreadable, got {other:?}"),
+        }
+    }
+
+    /// File names in `folder`, sorted.
+    fn names(folder: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(folder)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn open_creates_the_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("a/b");
+        let store = LocalStore::open(&root).unwrap();
+        assert!(root.is_dir());
+        assert_eq!(store.describe(), root.display().to_string());
+    }
+
+    #[test]
+    fn write_then_lookup_hits_with_the_same_meta_and_value() {
+        let (_dir, store) = store();
+        let (meta, bytes) = meta_and_bytes("k1", "hello", None);
+        store.write("k1", &bytes).unwrap();
+        assert_eq!(fs::read(store.root().join("k1")).unwrap(), bytes);
+        match store.lookup("k1", &ty(), NOW) {
+            Lookup::Hit(record) => {
+                assert_eq!(record.meta, meta);
+                assert_eq!(record.value, value("hello"));
+            }
+            other => panic!("expected a hit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn missing_record_is_a_miss() {
+        let (_dir, store) = store();
+        assert_eq!(store.lookup("nothing", &ty(), NOW), Lookup::Miss);
+        assert_eq!(store.lookup("no/such/folder", &ty(), NOW), Lookup::Miss);
+    }
+
+    #[test]
+    fn expiry_is_strict_and_hits_do_not_rewrite() {
+        let (_dir, store) = store();
+        let (_, bytes) = meta_and_bytes("k", "v", Some(NOW));
+        store.write("k", &bytes).unwrap();
+        let modified = fs::metadata(store.root().join("k"))
+            .unwrap()
+            .modified()
+            .unwrap();
+        assert!(matches!(store.lookup("k", &ty(), NOW - 1), Lookup::Hit(_)));
+        assert_eq!(
+            store.lookup("k", &ty(), NOW),
+            Lookup::Expired { expiration_ms: NOW }
+        );
+        assert_eq!(fs::read(store.root().join("k")).unwrap(), bytes);
+        assert_eq!(
+            fs::metadata(store.root().join("k"))
+                .unwrap()
+                .modified()
+                .unwrap(),
+            modified
+        );
+    }
+
+    #[test]
+    fn truncated_record_at_every_length_is_unreadable() {
+        let (_dir, store) = store();
+        let bytes = record_bytes("k", "v");
+        for len in 0..bytes.len() {
+            fs::write(store.root().join("k"), &bytes[..len]).unwrap();
+            let reason = unreadable_reason(store.lookup("k", &ty(), NOW));
+            assert!(reason.contains("truncated"), "length {len}: {reason}");
+        }
+    }
+
+    #[test]
+    fn flipped_bit_in_the_value_is_unreadable() {
+        let (_dir, store) = store();
+        let mut bytes = record_bytes("k", "hello");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x04;
+        fs::write(store.root().join("k"), &bytes).unwrap();
+        let reason = unreadable_reason(store.lookup("k", &ty(), NOW));
+        assert_eq!(reason, RecordError::DigestMismatch.to_string());
+    }
+
+    #[test]
+    fn zeroed_file_is_unreadable() {
+        let (_dir, store) = store();
+        let len = record_bytes("k", "v").len();
+        fs::write(store.root().join("k"), vec![0u8; len]).unwrap();
+        let reason = unreadable_reason(store.lookup("k", &ty(), NOW));
+        assert_eq!(reason, RecordError::BadMagic.to_string());
+    }
+
+    #[test]
+    fn prefect_record_is_unreadable() {
+        let (_dir, store) = store();
+        fs::write(
+            store.root().join("k"),
+            br#"{"metadata":{},"result":"gAVOLg==\n"}"#,
+        )
+        .unwrap();
+        let reason = unreadable_reason(store.lookup("k", &ty(), NOW));
+        assert_eq!(reason, RecordError::BadMagic.to_string());
+    }
+
+    #[test]
+    fn bumped_version_is_unreadable() {
+        let (_dir, store) = store();
+        let mut bytes = record_bytes("k", "v");
+        bytes[record::MAGIC.len()] += 1;
+        fs::write(store.root().join("k"), &bytes).unwrap();
+        let reason = unreadable_reason(store.lookup("k", &ty(), NOW));
+        assert!(reason.contains("version 2 is not supported"), "{reason}");
+    }
+
+    #[test]
+    fn other_expected_type_is_unreadable_with_the_type_mismatch() {
+        let (_dir, store) = store();
+        store.write("k", &record_bytes("k", "v")).unwrap();
+        let reason = unreadable_reason(store.lookup("k", &Ty::String, NOW));
+        assert!(reason.contains("the task returns String"), "{reason}");
+    }
+
+    #[test]
+    fn folder_in_place_of_the_record_is_unreadable() {
+        let (_dir, store) = store();
+        fs::create_dir(store.root().join("k")).unwrap();
+        let reason = unreadable_reason(store.lookup("k", &ty(), NOW));
+        assert!(reason.contains("could not read"), "{reason}");
+    }
+
+    #[test]
+    fn overwrite_replaces_the_record() {
+        let (_dir, store) = store();
+        store.write("k", &record_bytes("k", "old")).unwrap();
+        store.write("k", &record_bytes("k", "new")).unwrap();
+        match store.lookup("k", &ty(), NOW) {
+            Lookup::Hit(record) => assert_eq!(record.value, value("new")),
+            other => panic!("expected a hit, got {other:?}"),
+        }
+        assert_eq!(names(store.root()), ["k"]);
+    }
+
+    #[test]
+    fn write_over_an_unreadable_record_repairs_it() {
+        let (_dir, store) = store();
+        fs::write(store.root().join("k"), b"CHREC\x01garbage").unwrap();
+        unreadable_reason(store.lookup("k", &ty(), NOW));
+        store.write("k", &record_bytes("k", "v")).unwrap();
+        assert!(matches!(store.lookup("k", &ty(), NOW), Lookup::Hit(_)));
+    }
+
+    #[test]
+    fn slashes_in_keys_make_sub_folders() {
+        let (_dir, store) = store();
+        store
+            .write("team/a/k", &record_bytes("team/a/k", "v"))
+            .unwrap();
+        assert!(store.root().join("team/a").is_dir());
+        assert!(store.root().join("team/a/k").is_file());
+        assert!(matches!(
+            store.lookup("team/a/k", &ty(), NOW),
+            Lookup::Hit(_)
+        ));
+        assert_eq!(names(&store.root().join("team/a")), ["k"]);
+    }
+
+    #[test]
+    fn bad_keys_are_refused_and_touch_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(&dir.path().join("results")).unwrap();
+        let bytes = record_bytes("x", "v");
+        for key in [
+            "",
+            "/etc/k",
+            "../k",
+            "a/../../k",
+            "a/./k",
+            ".",
+            "..",
+            "a//k",
+            "a/",
+            "k\0",
+            ".tmp-1",
+            "a/.tmp-x/k",
+        ] {
+            let err = store.write(key, &bytes).unwrap_err();
+            assert!(matches!(err, StoreError::BadKey { .. }), "{key:?}: {err}");
+            assert!(
+                matches!(store.remove(key), Err(StoreError::BadKey { .. })),
+                "{key:?}"
+            );
+            assert!(
+                matches!(store.lookup(key, &ty(), NOW), Lookup::Unreadable { .. }),
+                "{key:?}"
+            );
+        }
+        assert_eq!(names(dir.path()), ["results"]);
+        assert!(names(store.root()).is_empty());
+    }
+
+    #[test]
+    fn remove_says_whether_there_was_a_record() {
+        let (_dir, store) = store();
+        store.write("a/k", &record_bytes("a/k", "v")).unwrap();
+        assert!(store.remove("a/k").unwrap());
+        assert!(!store.remove("a/k").unwrap());
+        assert_eq!(store.lookup("a/k", &ty(), NOW), Lookup::Miss);
+    }
+
+    #[test]
+    fn list_gives_sorted_keys_with_meta_and_skips_temp_files() {
+        let (_dir, store) = store();
+        let (meta_b, bytes_b) = meta_and_bytes("b", "v", None);
+        let (meta_a, bytes_a) = meta_and_bytes("x/a", "v", Some(NOW));
+        store.write("b", &bytes_b).unwrap();
+        store.write("x/a", &bytes_a).unwrap();
+        fs::write(store.root().join("broken"), b"not a record").unwrap();
+        fs::write(store.root().join(".tmp-0123"), &bytes_b[..3]).unwrap();
+        fs::write(store.root().join("x/.tmp-4567"), &bytes_b).unwrap();
+
+        let listed = store.list().unwrap();
+        let keys: Vec<&str> = listed.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(keys, ["b", "broken", "x/a"]);
+        assert_eq!(listed[0].1.as_ref().unwrap(), &meta_b);
+        assert!(matches!(
+            listed[1].1,
+            Err(StoreError::Record(RecordError::BadMagic))
+        ));
+        assert_eq!(listed[2].1.as_ref().unwrap(), &meta_a);
+    }
+
+    #[test]
+    fn clean_stray_temp_files_removes_only_old_temp_files() {
+        let (_dir, store) = store();
+        store.write("a/k", &record_bytes("a/k", "v")).unwrap();
+        fs::write(store.root().join(".tmp-1"), b"x").unwrap();
+        fs::write(store.root().join("a/.tmp-2"), b"x").unwrap();
+
+        assert_eq!(store.clean_stray_temp_files(Duration::from_secs(3600)), 0);
+        assert_eq!(store.clean_stray_temp_files(Duration::ZERO), 2);
+        assert_eq!(names(store.root()), ["a"]);
+        assert_eq!(names(&store.root().join("a")), ["k"]);
+    }
+
+    #[test]
+    fn write_leaves_no_temp_file_behind() {
+        let (_dir, store) = store();
+        store.write("a/k", &record_bytes("a/k", "v")).unwrap();
+        store.write("a/k", &record_bytes("a/k", "w")).unwrap();
+        assert_eq!(names(&store.root().join("a")), ["k"]);
+    }
+
+    #[test]
+    fn synced_write_reads_back() {
+        let (_dir, store) = store();
+        let store = store.with_sync(true);
+        store.write("a/k", &record_bytes("a/k", "v")).unwrap();
+        assert!(matches!(store.lookup("a/k", &ty(), NOW), Lookup::Hit(_)));
+    }
+
+    /// A reader racing a writer sees the old record or the new one, never a part of one.
+    #[test]
+    fn readers_never_see_a_partial_write() {
+        let (_dir, store) = store();
+        let big = |c: char| record_bytes("k", &c.to_string().repeat(256 * 1024));
+        let records = [big('a'), big('b')];
+        store.write("k", &records[0]).unwrap();
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..200 {
+                    store.write("k", &records[i % 2]).unwrap();
+                }
+                done.store(true, std::sync::atomic::Ordering::Release);
+            });
+            let mut reads = 0;
+            while !done.load(std::sync::atomic::Ordering::Acquire) || reads == 0 {
+                match store.lookup("k", &ty(), NOW) {
+                    Lookup::Hit(_) => reads += 1,
+                    other => panic!("read {reads}: {other:?}"),
+                }
+            }
+        });
+    }
+}

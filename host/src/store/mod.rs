@@ -1,0 +1,204 @@
+//! The result store: cached results as records, one per cache key (DESIGN.md §5).
+//!
+//! A backend only moves record bytes; what makes a record a hit is decided here, once for all
+//! backends, by [`Lookup::from_record_bytes`]: the record must decode, carry the key it was
+//! asked for, hold a value of the expected type, and not have expired.
+
+pub mod local;
+pub mod record;
+
+use std::io;
+use std::path::PathBuf;
+
+pub use local::LocalStore;
+pub use record::{KeyPartMeta, Record, RecordError, RecordMeta};
+
+use crate::value::Ty;
+
+/// A place that holds records by cache key: a local folder now, object storage later.
+pub trait ResultStore: Send + Sync {
+    /// The record under `key`, if it is a hit for a task returning `expected` at `now_ms`.
+    ///
+    /// Never fails: a record that cannot be used is [`Lookup::Unreadable`], which the caller
+    /// logs as a warning and treats as a miss. A hit never rewrites the record.
+    fn lookup(&self, key: &str, expected: &Ty, now_ms: i64) -> Lookup;
+
+    /// Stores `record_bytes` (from [`record::encode`]) under `key` atomically, replacing any
+    /// record there: a reader sees the old record or the new one, never a part.
+    fn write(&self, key: &str, record_bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// Deletes the record under `key`; `false` if there was none.
+    fn remove(&self, key: &str) -> Result<bool, StoreError>;
+
+    /// Every record's key and metadata (or why it cannot be read), sorted by key.
+    fn list(&self) -> Result<Listing, StoreError>;
+
+    /// Where the records are, for messages, e.g. the folder's path.
+    fn describe(&self) -> String;
+}
+
+/// Every record in a store: its key, and its metadata or why it cannot be read.
+pub type Listing = Vec<(String, Result<RecordMeta, StoreError>)>;
+
+/// What a lookup found under a key.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Lookup {
+    /// A usable record: the call is Cached with its value.
+    Hit(Record),
+    /// No record under the key.
+    Miss,
+    /// A record that expired at `expiration_ms` (at or before now): a miss, overwritten by the
+    /// next write.
+    Expired {
+        /// When the record expired, unix milliseconds.
+        expiration_ms: i64,
+    },
+    /// A record that is corrupt, truncated, of another type, or cannot be read: a miss with a
+    /// warning giving `reason`, overwritten by the next write.
+    Unreadable {
+        /// What is wrong with the record, one sentence.
+        reason: String,
+    },
+}
+
+impl Lookup {
+    /// Judges the bytes a backend read under `key`: the one place hits are decided.
+    ///
+    /// Expiry is strict, as in Prefect (reference §9.2): a hit iff there is no expiration or
+    /// `expiration_ms > now_ms`.
+    pub fn from_record_bytes(bytes: &[u8], key: &str, expected: &Ty, now_ms: i64) -> Lookup {
+        let record = match record::decode(bytes, expected) {
+            Ok(record) => record,
+            Err(e) => {
+                return Lookup::Unreadable {
+                    reason: e.to_string(),
+                }
+            }
+        };
+        // A record copied or renamed under another key holds another call's result.
+        if record.meta.key != key {
+            return Lookup::Unreadable {
+                reason: format!("the record was written for key {:?}", record.meta.key),
+            };
+        }
+        match record.meta.expiration_ms {
+            Some(expiration_ms) if expiration_ms <= now_ms => Lookup::Expired { expiration_ms },
+            _ => Lookup::Hit(record),
+        }
+    }
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The key cannot name an entry in this store.
+    #[error("cache key {key:?} cannot be used as a store entry: {reason}")]
+    BadKey {
+        /// The key as given.
+        key: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// A file operation failed.
+    #[error("could not {action} {}: {source}", path.display())]
+    Io {
+        /// What was being done, e.g. "write the record".
+        action: &'static str,
+        /// The file or folder concerned.
+        path: PathBuf,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The bytes under a key are not a usable record.
+    #[error(transparent)]
+    Record(#[from] RecordError),
+}
+
+impl StoreError {
+    /// A [`StoreError::Io`] builder for `map_err`.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> StoreError {
+        let path = path.into();
+        move |source| StoreError::Io {
+            action,
+            path,
+            source,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Value;
+
+    fn record_bytes(key: &str, expiration_ms: Option<i64>) -> Vec<u8> {
+        let value_bytes = record::encode_value(&Value::S32(7));
+        let meta = RecordMeta::new(
+            key.into(),
+            "t".into(),
+            "d".into(),
+            vec![],
+            0,
+            expiration_ms,
+            Ty::S32,
+            &value_bytes,
+        );
+        record::encode(&meta, &value_bytes)
+    }
+
+    #[test]
+    fn expiry_is_strict() {
+        let bytes = record_bytes("k", Some(1_000));
+        assert_eq!(
+            Lookup::from_record_bytes(&bytes, "k", &Ty::S32, 1_000),
+            Lookup::Expired {
+                expiration_ms: 1_000
+            }
+        );
+        assert_eq!(
+            Lookup::from_record_bytes(&bytes, "k", &Ty::S32, 1_001),
+            Lookup::Expired {
+                expiration_ms: 1_000
+            }
+        );
+        match Lookup::from_record_bytes(&bytes, "k", &Ty::S32, 999) {
+            Lookup::Hit(record) => assert_eq!(record.value, Value::S32(7)),
+            other => panic!("expected a hit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn no_expiration_always_hits() {
+        let bytes = record_bytes("k", None);
+        assert!(matches!(
+            Lookup::from_record_bytes(&bytes, "k", &Ty::S32, i64::MAX),
+            Lookup::Hit(_)
+        ));
+    }
+
+    #[test]
+    fn record_for_another_key_is_unreadable() {
+        let bytes = record_bytes("other", None);
+        match Lookup::from_record_bytes(&bytes, "k", &Ty::S32, 0) {
+            Lookup::Unreadable { reason } => assert!(reason.contains("\"other\""), "{reason}"),
+            other => panic!("expected unreadable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn mistyped_record_is_unreadable_with_the_reason() {
+        let bytes = record_bytes("k", None);
+        match Lookup::from_record_bytes(&bytes, "k", &Ty::String, 0) {
+            Lookup::Unreadable { reason } => {
+                assert!(
+                    reason.contains("type S32, the task returns String"),
+                    "{reason}"
+                )
+            }
+            other => panic!("expected unreadable, got {other:?}"),
+        }
+    }
+}

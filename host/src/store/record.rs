@@ -1,0 +1,456 @@
+//! The record format: one cached result and what the host knows about it.
+//!
+//! Layout of a record, as written to a store:
+//!
+//! ```text
+//! b"CHREC"  format version (1 byte)  meta length (u32 LE)  postcard(RecordMeta)  postcard(Value)
+//! ```
+//!
+//! The value is checked against `meta.value_digest` (BLAKE3) and `meta.value_len` on every
+//! read, and its type against the type the reading task expects, so a corrupt, truncated or
+//! mistyped record is refused, never returned. The postcard encodings of [`RecordMeta`],
+//! [`Ty`] and [`Value`] (variant order included) are part of the format: changing them means
+//! bumping [`FORMAT_VERSION`].
+
+use serde::{Deserialize, Serialize};
+
+use crate::value::{Ty, Value};
+
+/// The first bytes of every record.
+pub const MAGIC: &[u8; 5] = b"CHREC";
+
+/// The record format this build writes and reads.
+pub const FORMAT_VERSION: u8 = 1;
+
+/// Magic, version byte, meta length.
+const HEADER_LEN: usize = MAGIC.len() + 1 + 4;
+
+/// What the host knows about a cached result, stored in front of it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RecordMeta {
+    /// The cache key the record was written under.
+    pub key: String,
+    /// The full name of the task that produced the value.
+    pub task: String,
+    /// Hex digest of the component that produced the value.
+    pub component_digest: String,
+    /// The policy parts that made up the key, in order.
+    pub parts: Vec<KeyPartMeta>,
+    /// When the record was written, unix milliseconds.
+    pub created_ms: i64,
+    /// When the record stops being a hit, unix milliseconds; `None` never expires.
+    pub expiration_ms: Option<i64>,
+    /// The task's result type; a reader expecting another type gets a miss.
+    pub value_type: Ty,
+    /// BLAKE3 of the postcard-encoded value.
+    pub value_digest: [u8; 32],
+    /// Length of the postcard-encoded value in bytes.
+    pub value_len: u64,
+}
+
+/// One policy part of a cache key, kept so `cache explain` can say which part changed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KeyPartMeta {
+    /// The policy's name, e.g. `inputs` or `task_source`.
+    pub name: String,
+    /// The part's own key.
+    pub key: String,
+    /// What went into the part, as (label, text) pairs, e.g. `("x", "1")`.
+    pub detail: Vec<(String, String)>,
+}
+
+/// A decoded, checked record.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Record {
+    /// The record's metadata.
+    pub meta: RecordMeta,
+    /// The cached value, of type `meta.value_type`.
+    pub value: Value,
+}
+
+/// Why bytes read from a store are not a usable record.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordError {
+    /// The bytes end before the record does.
+    #[error("the record is truncated: {needed} bytes needed, {found} found")]
+    Truncated {
+        /// How many bytes the record needs up to the point that was read.
+        needed: u64,
+        /// How many bytes there are.
+        found: u64,
+    },
+    /// The value is followed by bytes that belong to no part of the record.
+    #[error("the record has {0} bytes after its value")]
+    TrailingBytes(u64),
+    /// The bytes do not start with `CHREC`.
+    #[error("not a cachehost record (bad magic bytes)")]
+    BadMagic,
+    /// The record was written in a format this build does not read.
+    #[error(
+        "record format version {0} is not supported (this build reads version {FORMAT_VERSION})"
+    )]
+    UnsupportedVersion(u8),
+    /// The metadata cannot be decoded.
+    #[error("the record's metadata cannot be decoded: {0}")]
+    MetaUndecodable(String),
+    /// The value's BLAKE3 digest differs from the one in the metadata.
+    #[error("the record's value does not match its digest (the file is corrupt)")]
+    DigestMismatch,
+    /// The record holds a value of another type than the task returns.
+    #[error("the record holds a value of type {stored}, the task returns {expected}")]
+    TypeMismatch {
+        /// The stored value's type, debug-printed.
+        stored: String,
+        /// The type the reader expected, debug-printed.
+        expected: String,
+    },
+    /// The value bytes match their digest but are not a postcard-encoded value.
+    #[error("the record's value cannot be decoded: {0}")]
+    ValueUndecodable(String),
+}
+
+impl RecordMeta {
+    /// Metadata for `value_bytes` (from [`encode_value`]), filling in its digest and length.
+    #[allow(clippy::too_many_arguments)] // one argument per field the caller decides
+    pub fn new(
+        key: String,
+        task: String,
+        component_digest: String,
+        parts: Vec<KeyPartMeta>,
+        created_ms: i64,
+        expiration_ms: Option<i64>,
+        value_type: Ty,
+        value_bytes: &[u8],
+    ) -> RecordMeta {
+        RecordMeta {
+            key,
+            task,
+            component_digest,
+            parts,
+            created_ms,
+            expiration_ms,
+            value_type,
+            value_digest: *blake3::hash(value_bytes).as_bytes(),
+            value_len: value_bytes.len() as u64,
+        }
+    }
+}
+
+/// The postcard encoding of a value, as stored in a record and hashed into its digest.
+pub fn encode_value(value: &Value) -> Vec<u8> {
+    // Serialising an owned enum of sized data into a Vec has no failure path in postcard.
+    postcard::to_stdvec(value).expect("postcard encodes every Value")
+}
+
+/// A whole record: header, metadata, then `value_bytes` as given (see [`encode_value`]).
+pub fn encode(meta: &RecordMeta, value_bytes: &[u8]) -> Vec<u8> {
+    debug_assert_eq!(
+        meta.value_len,
+        value_bytes.len() as u64,
+        "meta describes another value"
+    );
+    let meta_bytes = postcard::to_stdvec(meta).expect("postcard encodes every RecordMeta");
+    let meta_len = u32::try_from(meta_bytes.len()).expect("record metadata under 4 GiB");
+    let mut out = Vec::with_capacity(HEADER_LEN + meta_bytes.len() + value_bytes.len());
+    out.extend_from_slice(MAGIC);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&meta_len.to_le_bytes());
+    out.extend_from_slice(&meta_bytes);
+    out.extend_from_slice(value_bytes);
+    out
+}
+
+/// Decodes and checks a record whose value must be of type `expected`.
+///
+/// Checks, in order: magic, version, lengths, metadata, the value's digest, its type; the value
+/// is decoded once, last.
+pub fn decode(bytes: &[u8], expected: &Ty) -> Result<Record, RecordError> {
+    let (meta, value_bytes) = split(bytes)?;
+    if *blake3::hash(value_bytes).as_bytes() != meta.value_digest {
+        return Err(RecordError::DigestMismatch);
+    }
+    if meta.value_type != *expected {
+        return Err(RecordError::TypeMismatch {
+            stored: format!("{:?}", meta.value_type),
+            expected: format!("{expected:?}"),
+        });
+    }
+    let value = match postcard::take_from_bytes::<Value>(value_bytes) {
+        Ok((value, [])) => value,
+        Ok((_, rest)) => {
+            return Err(RecordError::ValueUndecodable(format!(
+                "{} bytes left after the value",
+                rest.len()
+            )))
+        }
+        Err(e) => return Err(RecordError::ValueUndecodable(e.to_string())),
+    };
+    Ok(Record { meta, value })
+}
+
+/// Decodes only the metadata (for listings): checks the header and lengths, not the value's
+/// digest or type.
+pub fn decode_meta(bytes: &[u8]) -> Result<RecordMeta, RecordError> {
+    split(bytes).map(|(meta, _)| meta)
+}
+
+/// The metadata and the value bytes, with the header and all lengths checked.
+fn split(bytes: &[u8]) -> Result<(RecordMeta, &[u8]), RecordError> {
+    let found = bytes.len() as u64;
+    let truncated = |needed: usize| RecordError::Truncated {
+        needed: needed as u64,
+        found,
+    };
+
+    let magic_seen = &bytes[..bytes.len().min(MAGIC.len())];
+    if magic_seen != &MAGIC[..magic_seen.len()] {
+        return Err(RecordError::BadMagic);
+    }
+    if bytes.len() <= MAGIC.len() {
+        return Err(truncated(HEADER_LEN));
+    }
+    let version = bytes[MAGIC.len()];
+    if version != FORMAT_VERSION {
+        return Err(RecordError::UnsupportedVersion(version));
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(truncated(HEADER_LEN));
+    }
+    let len_bytes: [u8; 4] = bytes[MAGIC.len() + 1..HEADER_LEN]
+        .try_into()
+        .expect("4 bytes");
+    let meta_end = HEADER_LEN.saturating_add(u32::from_le_bytes(len_bytes) as usize);
+    if bytes.len() < meta_end {
+        return Err(truncated(meta_end));
+    }
+    let meta = match postcard::take_from_bytes::<RecordMeta>(&bytes[HEADER_LEN..meta_end]) {
+        Ok((meta, [])) => meta,
+        Ok((_, rest)) => {
+            return Err(RecordError::MetaUndecodable(format!(
+                "{} bytes left after the metadata",
+                rest.len()
+            )))
+        }
+        Err(e) => return Err(RecordError::MetaUndecodable(e.to_string())),
+    };
+    let value_bytes = &bytes[meta_end..];
+    let value_found = value_bytes.len() as u64;
+    if value_found < meta.value_len {
+        return Err(RecordError::Truncated {
+            needed: meta_end as u64 + meta.value_len,
+            found,
+        });
+    }
+    if value_found > meta.value_len {
+        return Err(RecordError::TrailingBytes(value_found - meta.value_len));
+    }
+    Ok((meta, value_bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_type() -> Ty {
+        Ty::Record(vec![
+            ("name".into(), Ty::String),
+            ("scores".into(), Ty::List(Box::new(Ty::U32))),
+            ("best".into(), Ty::Option(Box::new(Ty::F64))),
+        ])
+    }
+
+    fn sample_value() -> Value {
+        Value::Record(vec![
+            Value::String("ada".into()),
+            Value::List(vec![Value::U32(3), Value::U32(70_000)]),
+            Value::Option(Some(Box::new(Value::F64(2.5)))),
+        ])
+    }
+
+    fn sample_meta(value_bytes: &[u8]) -> RecordMeta {
+        RecordMeta::new(
+            "3f1c0a9e".into(),
+            "example:math/ops.score".into(),
+            "ab".repeat(32),
+            vec![KeyPartMeta {
+                name: "inputs".into(),
+                key: "77aa".into(),
+                detail: vec![("x".into(), "1".into())],
+            }],
+            1_700_000_000_000,
+            Some(1_700_000_060_000),
+            sample_type(),
+            value_bytes,
+        )
+    }
+
+    fn sample_record() -> (RecordMeta, Vec<u8>) {
+        let value_bytes = encode_value(&sample_value());
+        let meta = sample_meta(&value_bytes);
+        let bytes = encode(&meta, &value_bytes);
+        (meta, bytes)
+    }
+
+    #[test]
+    fn round_trip_returns_the_same_meta_and_value() {
+        let (meta, bytes) = sample_record();
+        let record = decode(&bytes, &sample_type()).unwrap();
+        assert_eq!(record.meta, meta);
+        assert_eq!(record.value, sample_value());
+        assert_eq!(decode_meta(&bytes).unwrap(), meta);
+    }
+
+    #[test]
+    fn new_fills_digest_and_length_of_the_value_bytes() {
+        let value_bytes = encode_value(&sample_value());
+        let meta = sample_meta(&value_bytes);
+        assert_eq!(meta.value_len, value_bytes.len() as u64);
+        assert_eq!(meta.value_digest, *blake3::hash(&value_bytes).as_bytes());
+    }
+
+    /// Pins the byte layout of format version 1: a change here breaks every stored record.
+    #[test]
+    fn format_version_1_is_stable() {
+        let value_bytes = encode_value(&Value::Bool(true));
+        let meta = RecordMeta::new(
+            "k".into(),
+            "t".into(),
+            "d".into(),
+            vec![KeyPartMeta {
+                name: "n".into(),
+                key: "p".into(),
+                detail: vec![],
+            }],
+            1,
+            None,
+            Ty::Bool,
+            &value_bytes,
+        );
+        let bytes = encode(&meta, &value_bytes);
+        let mut expected = b"CHREC\x01".to_vec();
+        let mut meta_bytes = vec![1, b'k', 1, b't', 1, b'd', 1, 1, b'n', 1, b'p', 0];
+        meta_bytes.extend_from_slice(&[2, 0, 0]); // created 1 (zigzag varint), no expiry, Ty::Bool
+        meta_bytes.extend_from_slice(blake3::hash(&[0, 1]).as_bytes());
+        meta_bytes.push(2); // value_len
+        expected.extend_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
+        expected.extend_from_slice(&meta_bytes);
+        expected.extend_from_slice(&[0, 1]); // Value::Bool(true)
+        assert_eq!(bytes, expected);
+    }
+
+    #[test]
+    fn every_truncation_is_an_error() {
+        let (_, bytes) = sample_record();
+        for len in 0..bytes.len() {
+            let err = decode(&bytes[..len], &sample_type()).unwrap_err();
+            assert!(
+                matches!(err, RecordError::Truncated { found, .. } if found == len as u64),
+                "length {len}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn flipped_bit_in_the_value_is_a_digest_mismatch() {
+        let (_, mut bytes) = sample_record();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0x01;
+        assert_eq!(
+            decode(&bytes, &sample_type()),
+            Err(RecordError::DigestMismatch)
+        );
+    }
+
+    #[test]
+    fn flipped_bit_anywhere_never_panics() {
+        let (_, bytes) = sample_record();
+        for i in 0..bytes.len() * 8 {
+            let mut bad = bytes.clone();
+            bad[i / 8] ^= 1 << (i % 8);
+            let _ = decode(&bad, &sample_type());
+            let _ = decode_meta(&bad);
+        }
+    }
+
+    #[test]
+    fn zeroed_bytes_are_bad_magic() {
+        let (_, bytes) = sample_record();
+        let zeroed = vec![0; bytes.len()];
+        assert_eq!(decode(&zeroed, &sample_type()), Err(RecordError::BadMagic));
+    }
+
+    #[test]
+    fn wrong_magic_is_refused() {
+        let (_, mut bytes) = sample_record();
+        bytes[0] = b'X';
+        assert_eq!(decode(&bytes, &sample_type()), Err(RecordError::BadMagic));
+        assert_eq!(
+            decode_meta(b"{\"metadata\":{}}"),
+            Err(RecordError::BadMagic)
+        );
+    }
+
+    #[test]
+    fn bumped_version_is_unsupported() {
+        let (_, mut bytes) = sample_record();
+        bytes[MAGIC.len()] = FORMAT_VERSION + 1;
+        assert_eq!(
+            decode(&bytes, &sample_type()),
+            Err(RecordError::UnsupportedVersion(FORMAT_VERSION + 1))
+        );
+    }
+
+    #[test]
+    fn other_expected_type_is_a_type_mismatch() {
+        let (_, bytes) = sample_record();
+        let err = decode(&bytes, &Ty::String).unwrap_err();
+        assert!(matches!(err, RecordError::TypeMismatch { .. }), "{err}");
+        assert!(err.to_string().contains("the task returns String"), "{err}");
+        // Listings read the metadata of any type.
+        assert!(decode_meta(&bytes).is_ok());
+    }
+
+    #[test]
+    fn bytes_after_the_value_are_refused() {
+        let (_, mut bytes) = sample_record();
+        bytes.push(0);
+        assert_eq!(
+            decode(&bytes, &sample_type()),
+            Err(RecordError::TrailingBytes(1))
+        );
+    }
+
+    #[test]
+    fn meta_length_past_the_end_is_truncated() {
+        let (_, mut bytes) = sample_record();
+        bytes[MAGIC.len() + 1..HEADER_LEN].copy_from_slice(&u32::MAX.to_le_bytes());
+        let err = decode(&bytes, &sample_type()).unwrap_err();
+        assert!(matches!(err, RecordError::Truncated { .. }), "{err}");
+    }
+
+    #[test]
+    fn undecodable_meta_is_reported() {
+        let (_, mut bytes) = sample_record();
+        // A meta length of 1 leaves a single byte for the metadata.
+        bytes[MAGIC.len() + 1..HEADER_LEN].copy_from_slice(&1u32.to_le_bytes());
+        let err = decode(&bytes, &sample_type()).unwrap_err();
+        assert!(matches!(err, RecordError::MetaUndecodable(_)), "{err}");
+    }
+
+    #[test]
+    fn value_that_matches_its_digest_but_not_postcard_is_undecodable() {
+        let garbage = [0xff_u8; 3];
+        let meta = RecordMeta::new(
+            "k".into(),
+            "t".into(),
+            "d".into(),
+            vec![],
+            0,
+            None,
+            Ty::U32,
+            &garbage,
+        );
+        let err = decode(&encode(&meta, &garbage), &Ty::U32).unwrap_err();
+        assert!(matches!(err, RecordError::ValueUndecodable(_)), "{err}");
+    }
+}
