@@ -4,10 +4,16 @@
 //! value that needs its [`Ty`] to be read back: a record is its fields in order, a
 //! variant is its case index. `Val` is converted at the boundary and never hashed or
 //! compared itself (its equality is documented as fuzzing-grade).
+//!
+//! A `list<u8>` is always [`Value::Bytes`], never a [`Value::List`] of [`Value::U8`]: every
+//! function in this module produces Bytes for it and refuses a List, so a value has one
+//! representation and a large byte buffer stays one allocation.
 
 pub mod canonical;
 pub mod convert;
 pub mod json;
+
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -33,15 +39,22 @@ pub enum Ty {
     List(Box<Ty>),
     /// Fields in declaration order: (name, type).
     Record(Vec<(String, Ty)>),
+    /// Item types in order.
     Tuple(Vec<Ty>),
     /// Cases in declaration order: (name, payload type).
     Variant(Vec<(String, Option<Ty>)>),
+    /// Case names in declaration order.
     Enum(Vec<String>),
+    /// `option<T>`.
     Option(Box<Ty>),
+    /// `result<ok, err>`; either side may have no payload.
     Result {
+        /// The `ok` payload type, if any.
         ok: Option<Box<Ty>>,
+        /// The `err` payload type, if any.
         err: Option<Box<Ty>>,
     },
+    /// Flag names in declaration order.
     Flags(Vec<String>),
 }
 
@@ -61,15 +74,19 @@ pub enum Value {
     F64(f64),
     Char(char),
     String(String),
-    /// Items of a `list<T>`.
+    /// Items of a `list<T>` for any `T` but `u8`.
     List(Vec<Value>),
+    /// A `list<u8>`, its only representation.
+    Bytes(#[serde(with = "bytes_serde")] Vec<u8>),
     /// Field values in declaration order.
     Record(Vec<Value>),
+    /// Items in order.
     Tuple(Vec<Value>),
     /// The case index and its payload, if the case has one.
     Variant(u32, Option<Box<Value>>),
     /// The case index.
     Enum(u32),
+    /// `None` or the payload.
     Option(Option<Box<Value>>),
     /// `Ok` or `Err`, each with its payload if the type has one.
     Result(Result<Option<Box<Value>>, Option<Box<Value>>>),
@@ -85,4 +102,182 @@ pub struct ValueError {
     pub path: String,
     /// What was expected and what was found.
     pub message: String,
+}
+
+impl ValueError {
+    /// An error at `path` with `message`.
+    pub(crate) fn at(path: &Path<'_>, message: impl Into<String>) -> ValueError {
+        ValueError { path: path.to_string(), message: message.into() }
+    }
+
+    /// The value at `path` is of the wrong kind for `ty`.
+    pub(crate) fn mismatch(path: &Path<'_>, ty: &Ty, value: &Value) -> ValueError {
+        ValueError::at(
+            path,
+            format!("expected {}, found {}", json::type_name(ty), value.kind()),
+        )
+    }
+}
+
+impl Value {
+    /// The kind of this value in WIT terms, for error messages: `u32`, `list`, `record`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Bool(_) => "bool",
+            Value::S8(_) => "s8",
+            Value::U8(_) => "u8",
+            Value::S16(_) => "s16",
+            Value::U16(_) => "u16",
+            Value::S32(_) => "s32",
+            Value::U32(_) => "u32",
+            Value::S64(_) => "s64",
+            Value::U64(_) => "u64",
+            Value::F32(_) => "f32",
+            Value::F64(_) => "f64",
+            Value::Char(_) => "char",
+            Value::String(_) => "string",
+            Value::List(_) => "list",
+            Value::Bytes(_) => "list<u8>",
+            Value::Record(_) => "record",
+            Value::Tuple(_) => "tuple",
+            Value::Variant(..) => "variant",
+            Value::Enum(_) => "enum",
+            Value::Option(_) => "option",
+            Value::Result(_) => "result",
+            Value::Flags(_) => "flags",
+        }
+    }
+}
+
+impl Ty {
+    /// Whether this is `list<u8>`, whose values are [`Value::Bytes`].
+    pub fn is_bytes(&self) -> bool {
+        matches!(self, Ty::List(item) if **item == Ty::U8)
+    }
+}
+
+/// Where a walk over a value is, built on the stack as the walk descends and rendered
+/// (`$.items[3]`) only when an error needs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Path<'a> {
+    /// The value itself: `$`.
+    Root,
+    /// A named member of the parent: record field, variant case, `ok`/`err`.
+    Field(&'a Path<'a>, &'a str),
+    /// An item of a list or tuple.
+    Index(&'a Path<'a>, usize),
+}
+
+impl<'a> Path<'a> {
+    /// The member `name` of this place.
+    pub(crate) fn field(&'a self, name: &'a str) -> Path<'a> {
+        Path::Field(self, name)
+    }
+
+    /// The item `index` of this place.
+    pub(crate) fn index(&'a self, index: usize) -> Path<'a> {
+        Path::Index(self, index)
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Path::Root => f.write_str("$"),
+            Path::Field(parent, name) => write!(f, "{parent}.{name}"),
+            Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
+        }
+    }
+}
+
+/// Serializes `Vec<u8>` with `serialize_bytes`, so postcard copies it as one slice
+/// instead of visiting every byte as a sequence item.
+mod bytes_serde {
+    use std::fmt;
+
+    use serde::de::{Error, SeqAccess, Visitor};
+    use serde::{Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(bytes)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
+        deserializer.deserialize_byte_buf(BytesVisitor)
+    }
+
+    struct BytesVisitor;
+
+    impl<'de> Visitor<'de> for BytesVisitor {
+        type Value = Vec<u8>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a byte array")
+        }
+
+        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
+            Ok(v.to_vec())
+        }
+
+        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
+            Ok(v)
+        }
+
+        // Self-describing formats (JSON) hand bytes over as a sequence of numbers.
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
+            while let Some(b) = seq.next_element()? {
+                out.push(b);
+            }
+            Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn value_round_trips_through_postcard() {
+        let value = Value::Record(vec![
+            Value::Bytes(vec![0, 1, 2, 255]),
+            Value::List(vec![Value::F64(-0.5), Value::F64(f64::INFINITY)]),
+            Value::Variant(2, Some(Box::new(Value::String("héllo".into())))),
+            Value::Result(Err(None)),
+            Value::Option(Some(Box::new(Value::Flags(vec![0, 3])))),
+            Value::Char('\u{1F600}'),
+            Value::S64(i64::MIN),
+        ]);
+        let bytes = postcard::to_allocvec(&value).unwrap();
+        let back: Value = postcard::from_bytes(&bytes).unwrap();
+        assert_eq!(back, value);
+    }
+
+    #[test]
+    fn bytes_are_stored_as_one_slice_by_postcard() {
+        let bytes = postcard::to_allocvec(&Value::Bytes(vec![7; 300])).unwrap();
+        // variant tag, LEB128 length 300 (two bytes), then the raw bytes.
+        assert_eq!(bytes.len(), 1 + 2 + 300);
+        assert!(bytes[3..].iter().all(|&b| b == 7));
+    }
+
+    #[test]
+    fn ty_round_trips_through_postcard() {
+        let ty = Ty::Record(vec![
+            ("a".into(), Ty::List(Box::new(Ty::U8))),
+            ("b".into(), Ty::Result { ok: None, err: Some(Box::new(Ty::String)) }),
+        ]);
+        let back: Ty = postcard::from_bytes(&postcard::to_allocvec(&ty).unwrap()).unwrap();
+        assert_eq!(back, ty);
+    }
+
+    #[test]
+    fn path_renders_as_jsonpath() {
+        let root = Path::Root;
+        let items = root.field("items");
+        let third = items.index(3);
+        assert_eq!(third.to_string(), "$.items[3]");
+        assert_eq!(root.index(0).to_string(), "$[0]");
+    }
 }
