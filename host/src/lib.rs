@@ -7,4 +7,5 @@
 //! miss: a fresh instance from [`engine`] runs the export -> record written -> [`run`]
 //! logs the state and records it in the report.
 
+pub mod policy;
 pub mod value;
