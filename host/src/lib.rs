@@ -7,5 +7,6 @@
 //! miss: a fresh instance from [`engine`] runs the export -> record written -> [`run`]
 //! logs the state and records it in the report.
 
+pub mod key;
 pub mod policy;
 pub mod value;
