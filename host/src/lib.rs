@@ -8,5 +8,7 @@
 //! logs the state and records it in the report.
 
 pub mod key;
+pub mod options;
 pub mod policy;
+pub mod settings;
 pub mod value;
