@@ -1,0 +1,551 @@
+//! Settings from the environment and `cachehost.toml` (DESIGN §4, reference §15).
+//!
+//! Prefect's settings with the `CACHEHOST_` prefix. Each is read from the environment,
+//! else from the `[settings]` table of `cachehost.toml`, else its default; [`Settings`]
+//! remembers which, so `cachehost inspect` can say where a value came from. The same file
+//! holds per-task options in `[tasks."NAME"]` tables, parsed here into [`TaskOptions`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::options::{Source, TaskOptions};
+
+/// One setting, named as in the environment (`CACHEHOST_…`) and in `[settings]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Setting {
+    /// `CACHEHOST_HOME`: cachehost's own folder.
+    Home,
+    /// `CACHEHOST_LOCAL_STORAGE_PATH`: the default result store.
+    LocalStoragePath,
+    /// `CACHEHOST_RESULTS_PERSIST_BY_DEFAULT`: fallback for persisting results (reference 8.1).
+    ResultsPersistByDefault,
+    /// `CACHEHOST_TASKS_REFRESH_CACHE`: overwrite for tasks whose refresh_cache is unset (10.1).
+    TasksRefreshCache,
+    /// `CACHEHOST_TASKS_DEFAULT_PERSIST_RESULT`: persist_result for tasks that leave it unset (8.1).
+    TasksDefaultPersistResult,
+    /// `CACHEHOST_TASKS_DEFAULT_NO_CACHE`: NONE for tasks without a cache_policy (2.1).
+    TasksDefaultNoCache,
+    /// `CACHEHOST_TASKS_DISABLE_CACHING`: NONE for every task (2.5).
+    TasksDisableCaching,
+}
+
+impl Setting {
+    /// Every setting, in the order they are documented.
+    pub const ALL: [Setting; 7] = [
+        Setting::Home,
+        Setting::LocalStoragePath,
+        Setting::ResultsPersistByDefault,
+        Setting::TasksRefreshCache,
+        Setting::TasksDefaultPersistResult,
+        Setting::TasksDefaultNoCache,
+        Setting::TasksDisableCaching,
+    ];
+
+    /// The key in `[settings]`: the environment name, lower-case, without `CACHEHOST_`.
+    pub fn key(self) -> &'static str {
+        match self {
+            Setting::Home => "home",
+            Setting::LocalStoragePath => "local_storage_path",
+            Setting::ResultsPersistByDefault => "results_persist_by_default",
+            Setting::TasksRefreshCache => "tasks_refresh_cache",
+            Setting::TasksDefaultPersistResult => "tasks_default_persist_result",
+            Setting::TasksDefaultNoCache => "tasks_default_no_cache",
+            Setting::TasksDisableCaching => "tasks_disable_caching",
+        }
+    }
+
+    /// The environment variable, e.g. `CACHEHOST_TASKS_REFRESH_CACHE`.
+    pub fn env_name(self) -> String {
+        format!("CACHEHOST_{}", self.key().to_uppercase())
+    }
+}
+
+/// The resolved settings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settings {
+    /// `CACHEHOST_HOME`, default `~/.cachehost`.
+    pub home: PathBuf,
+    /// `CACHEHOST_LOCAL_STORAGE_PATH`, default `$CACHEHOST_HOME/storage`.
+    pub local_storage_path: PathBuf,
+    /// `CACHEHOST_RESULTS_PERSIST_BY_DEFAULT`, default false.
+    pub results_persist_by_default: bool,
+    /// `CACHEHOST_TASKS_REFRESH_CACHE`, default false.
+    pub tasks_refresh_cache: bool,
+    /// `CACHEHOST_TASKS_DEFAULT_PERSIST_RESULT`, default unset.
+    pub tasks_default_persist_result: Option<bool>,
+    /// `CACHEHOST_TASKS_DEFAULT_NO_CACHE`, default false.
+    pub tasks_default_no_cache: bool,
+    /// `CACHEHOST_TASKS_DISABLE_CACHING`, default false.
+    pub tasks_disable_caching: bool,
+    sources: BTreeMap<Setting, Source>,
+}
+
+/// A setting that cannot be read.
+#[derive(Debug, PartialEq, Eq, Error)]
+pub enum SettingsError {
+    /// A boolean setting holds something else.
+    #[error("{name} must be true, false, 1, 0, yes or no, not {value:?}")]
+    InvalidBool {
+        /// The environment variable.
+        name: String,
+        /// What it holds.
+        value: String,
+    },
+    /// Neither `CACHEHOST_HOME` nor `HOME` says where cachehost's folder is.
+    #[error("cannot find cachehost's home folder: set CACHEHOST_HOME (HOME is not set either)")]
+    NoHome,
+}
+
+impl Settings {
+    /// Reads the settings: `env` first (an environment lookup, e.g. `std::env::var(n).ok()`),
+    /// then `config`'s `[settings]`, then the defaults. An empty variable counts as unset.
+    pub fn load(
+        env: impl Fn(&str) -> Option<String>,
+        config: Option<&ConfigFile>,
+    ) -> Result<Settings, SettingsError> {
+        let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let user_home = env("HOME");
+        let table = config.map(|c| &c.settings);
+        let file_source = || Source::ConfigFile(config.map(|c| c.path.clone()).unwrap_or_default());
+        let mut sources = BTreeMap::new();
+
+        let mut path_setting = |setting: Setting, from_file: Option<&PathBuf>| {
+            if let Some(value) = env(&setting.env_name()) {
+                sources.insert(setting, Source::Environment);
+                Some(expand_home(Path::new(&value), user_home.as_deref()))
+            } else if let (Some(value), Some(config)) = (from_file, config) {
+                sources.insert(setting, file_source());
+                let value = expand_home(value, user_home.as_deref());
+                let folder = config.path.parent().unwrap_or(Path::new(""));
+                Some(folder.join(value))
+            } else {
+                sources.insert(setting, Source::Default);
+                None
+            }
+        };
+        let home = match path_setting(Setting::Home, table.and_then(|t| t.home.as_ref())) {
+            Some(home) => home,
+            None => {
+                Path::new(user_home.as_deref().ok_or(SettingsError::NoHome)?).join(".cachehost")
+            }
+        };
+        let local_storage_path = path_setting(
+            Setting::LocalStoragePath,
+            table.and_then(|t| t.local_storage_path.as_ref()),
+        )
+        .unwrap_or_else(|| home.join("storage"));
+
+        let mut bool_setting =
+            |setting: Setting, from_file: Option<bool>| -> Result<Option<bool>, SettingsError> {
+                let name = setting.env_name();
+                if let Some(value) = env(&name) {
+                    sources.insert(setting, Source::Environment);
+                    return parse_bool(&value)
+                        .map(Some)
+                        .ok_or(SettingsError::InvalidBool { name, value });
+                }
+                sources.insert(
+                    setting,
+                    if from_file.is_some() {
+                        file_source()
+                    } else {
+                        Source::Default
+                    },
+                );
+                Ok(from_file)
+            };
+        let results_persist_by_default = bool_setting(
+            Setting::ResultsPersistByDefault,
+            table.and_then(|t| t.results_persist_by_default),
+        )?
+        .unwrap_or(false);
+        let tasks_refresh_cache = bool_setting(
+            Setting::TasksRefreshCache,
+            table.and_then(|t| t.tasks_refresh_cache),
+        )?
+        .unwrap_or(false);
+        let tasks_default_persist_result = bool_setting(
+            Setting::TasksDefaultPersistResult,
+            table.and_then(|t| t.tasks_default_persist_result),
+        )?;
+        let tasks_default_no_cache = bool_setting(
+            Setting::TasksDefaultNoCache,
+            table.and_then(|t| t.tasks_default_no_cache),
+        )?
+        .unwrap_or(false);
+        let tasks_disable_caching = bool_setting(
+            Setting::TasksDisableCaching,
+            table.and_then(|t| t.tasks_disable_caching),
+        )?
+        .unwrap_or(false);
+
+        Ok(Settings {
+            home,
+            local_storage_path,
+            results_persist_by_default,
+            tasks_refresh_cache,
+            tasks_default_persist_result,
+            tasks_default_no_cache,
+            tasks_disable_caching,
+            sources,
+        })
+    }
+
+    /// Where a setting's value came from: the environment, `cachehost.toml` or the default.
+    pub fn source(&self, setting: Setting) -> &Source {
+        self.sources.get(&setting).unwrap_or(&Source::Default)
+    }
+}
+
+/// `true/false/1/0/yes/no`, any case.
+fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Some(true),
+        "false" | "0" | "no" => Some(false),
+        _ => None,
+    }
+}
+
+/// Replaces a leading `~` with the user's home folder, when it is known.
+fn expand_home(path: &Path, user_home: Option<&str>) -> PathBuf {
+    match (path.strip_prefix("~"), user_home) {
+        (Ok(rest), Some(home)) => Path::new(home).join(rest),
+        _ => path.to_path_buf(),
+    }
+}
+
+/// A parsed `cachehost.toml`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ConfigFile {
+    /// Where it was read from; relative paths inside it are relative to its folder.
+    pub path: PathBuf,
+    /// The `[settings]` table.
+    pub settings: SettingsTable,
+    /// The `[tasks."NAME"]` tables, by function name (`add-one`) or full name
+    /// (`example:math/tasks#add-one`).
+    pub tasks: BTreeMap<String, TaskOptions>,
+}
+
+/// The `[settings]` table: every [`Setting`], by its [`Setting::key`].
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsTable {
+    /// `home`.
+    pub home: Option<PathBuf>,
+    /// `local_storage_path`.
+    pub local_storage_path: Option<PathBuf>,
+    /// `results_persist_by_default`.
+    pub results_persist_by_default: Option<bool>,
+    /// `tasks_refresh_cache`.
+    pub tasks_refresh_cache: Option<bool>,
+    /// `tasks_default_persist_result`.
+    pub tasks_default_persist_result: Option<bool>,
+    /// `tasks_default_no_cache`.
+    pub tasks_default_no_cache: Option<bool>,
+    /// `tasks_disable_caching`.
+    pub tasks_disable_caching: Option<bool>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    settings: SettingsTable,
+    #[serde(default)]
+    tasks: BTreeMap<String, TaskOptions>,
+}
+
+/// A `cachehost.toml` that cannot be read or parsed.
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    /// The file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid: bad TOML, an unknown key or a value of the wrong kind.
+    #[error("{} is not a valid cachehost.toml: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line, column and the offending key.
+        message: String,
+    },
+}
+
+impl ConfigFile {
+    /// Parses the text of a `cachehost.toml` read from `path`.
+    pub fn parse(text: &str, path: &Path) -> Result<ConfigFile, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        Ok(ConfigFile {
+            path: path.to_path_buf(),
+            settings: raw.settings,
+            tasks: raw.tasks,
+        })
+    }
+
+    /// Reads and parses the `cachehost.toml` at `path`.
+    pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        ConfigFile::parse(&text, path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let vars: BTreeMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |name| vars.get(name).cloned()
+    }
+
+    fn config(text: &str) -> ConfigFile {
+        ConfigFile::parse(text, Path::new("/flows/cachehost.toml")).unwrap()
+    }
+
+    #[test]
+    fn defaults() {
+        let s = Settings::load(env(&[("HOME", "/home/ada")]), None).unwrap();
+        assert_eq!(s.home, Path::new("/home/ada/.cachehost"));
+        assert_eq!(
+            s.local_storage_path,
+            Path::new("/home/ada/.cachehost/storage")
+        );
+        assert!(!s.results_persist_by_default);
+        assert!(!s.tasks_refresh_cache);
+        assert_eq!(s.tasks_default_persist_result, None);
+        assert!(!s.tasks_default_no_cache);
+        assert!(!s.tasks_disable_caching);
+        for setting in Setting::ALL {
+            assert_eq!(s.source(setting), &Source::Default, "{setting:?}");
+        }
+    }
+
+    #[test]
+    fn storage_follows_home() {
+        let s = Settings::load(env(&[("CACHEHOST_HOME", "/srv/ch")]), None).unwrap();
+        assert_eq!(s.local_storage_path, Path::new("/srv/ch/storage"));
+        assert_eq!(s.source(Setting::Home), &Source::Environment);
+        assert_eq!(s.source(Setting::LocalStoragePath), &Source::Default);
+    }
+
+    #[test]
+    fn tilde_is_the_user_home() {
+        let s = Settings::load(
+            env(&[("HOME", "/home/ada"), ("CACHEHOST_HOME", "~/ch")]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.home, Path::new("/home/ada/ch"));
+    }
+
+    #[test]
+    fn without_any_home_is_an_error() {
+        assert_eq!(Settings::load(env(&[]), None), Err(SettingsError::NoHome));
+        assert!(Settings::load(env(&[("CACHEHOST_HOME", "/x")]), None).is_ok());
+    }
+
+    #[test]
+    fn env_names() {
+        assert_eq!(
+            Setting::TasksRefreshCache.env_name(),
+            "CACHEHOST_TASKS_REFRESH_CACHE"
+        );
+        assert_eq!(
+            Setting::LocalStoragePath.env_name(),
+            "CACHEHOST_LOCAL_STORAGE_PATH"
+        );
+    }
+
+    #[test]
+    fn booleans_accept_the_usual_spellings() {
+        for (text, value) in [
+            ("true", true),
+            ("FALSE", false),
+            ("1", true),
+            ("0", false),
+            ("Yes", true),
+            ("no", false),
+        ] {
+            let s = Settings::load(
+                env(&[("HOME", "/h"), ("CACHEHOST_TASKS_DISABLE_CACHING", text)]),
+                None,
+            )
+            .unwrap();
+            assert_eq!(s.tasks_disable_caching, value, "{text}");
+        }
+        let s = Settings::load(
+            env(&[
+                ("HOME", "/h"),
+                ("CACHEHOST_TASKS_DEFAULT_PERSIST_RESULT", "no"),
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(s.tasks_default_persist_result, Some(false));
+    }
+
+    #[test]
+    fn a_bad_boolean_names_the_variable() {
+        let err = Settings::load(
+            env(&[("HOME", "/h"), ("CACHEHOST_TASKS_REFRESH_CACHE", "maybe")]),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "CACHEHOST_TASKS_REFRESH_CACHE must be true, false, 1, 0, yes or no, not \"maybe\""
+        );
+    }
+
+    #[test]
+    fn an_empty_variable_is_unset() {
+        let s = Settings::load(
+            env(&[("HOME", "/h"), ("CACHEHOST_RESULTS_PERSIST_BY_DEFAULT", "")]),
+            None,
+        )
+        .unwrap();
+        assert!(!s.results_persist_by_default);
+        assert_eq!(s.source(Setting::ResultsPersistByDefault), &Source::Default);
+    }
+
+    #[test]
+    fn config_file_settings_apply_and_env_wins() {
+        let file = config(
+            "[settings]\nlocal_storage_path = \"cache\"\ntasks_refresh_cache = true\nresults_persist_by_default = true\n",
+        );
+        let s = Settings::load(env(&[("HOME", "/h")]), Some(&file)).unwrap();
+        // Relative paths in the file are relative to its folder.
+        assert_eq!(s.local_storage_path, Path::new("/flows/cache"));
+        assert!(s.tasks_refresh_cache);
+        assert!(s.results_persist_by_default);
+        let from_file = Source::ConfigFile(PathBuf::from("/flows/cachehost.toml"));
+        assert_eq!(s.source(Setting::TasksRefreshCache), &from_file);
+        assert_eq!(s.source(Setting::LocalStoragePath), &from_file);
+
+        let s = Settings::load(
+            env(&[
+                ("HOME", "/h"),
+                ("CACHEHOST_TASKS_REFRESH_CACHE", "0"),
+                ("CACHEHOST_LOCAL_STORAGE_PATH", "/var/c"),
+            ]),
+            Some(&file),
+        )
+        .unwrap();
+        assert!(!s.tasks_refresh_cache);
+        assert_eq!(s.local_storage_path, Path::new("/var/c"));
+        assert_eq!(s.source(Setting::TasksRefreshCache), &Source::Environment);
+        assert!(s.results_persist_by_default);
+    }
+
+    #[test]
+    fn task_tables_parse() {
+        let file = config(
+            r#"
+[tasks."add-one"]
+cache_policy = "INPUTS - 'debug' + TASK_SOURCE"
+cache_expiration = "5m"
+refresh_cache = true
+persist_result = false
+isolation_level = "SERIALIZABLE"
+lock_manager = "file"
+key_storage = "keys"
+result_storage = "s3://bucket/prefix"
+
+[tasks."example:math/tasks#add-two"]
+cache_expiration = 90
+"#,
+        );
+        let add_one = &file.tasks["add-one"];
+        assert_eq!(
+            add_one.cache_policy.as_deref(),
+            Some("INPUTS - 'debug' + TASK_SOURCE")
+        );
+        assert_eq!(add_one.cache_expiration, Some(Duration::from_secs(300)));
+        assert_eq!(add_one.refresh_cache, Some(true));
+        assert_eq!(add_one.persist_result, Some(false));
+        assert_eq!(add_one.isolation_level.as_deref(), Some("SERIALIZABLE"));
+        assert_eq!(add_one.lock_manager.as_deref(), Some("file"));
+        assert_eq!(add_one.key_storage.as_deref(), Some("keys"));
+        assert_eq!(
+            add_one.result_storage.as_deref(),
+            Some("s3://bucket/prefix")
+        );
+        assert_eq!(
+            file.tasks["example:math/tasks#add-two"],
+            TaskOptions {
+                cache_expiration: Some(Duration::from_secs(90)),
+                ..TaskOptions::default()
+            }
+        );
+    }
+
+    fn parse_error(text: &str) -> String {
+        ConfigFile::parse(text, Path::new("flows/cachehost.toml"))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn unknown_keys_name_the_key_and_the_file() {
+        for (text, key) in [
+            ("[settings]\ntasks_refresh = true\n", "tasks_refresh"),
+            ("[tasks.add-one]\ncache_polcy = \"INPUTS\"\n", "cache_polcy"),
+            ("[task.add-one]\n", "task"),
+        ] {
+            let message = parse_error(text);
+            assert!(
+                message.starts_with("flows/cachehost.toml is not a valid cachehost.toml: "),
+                "{message}"
+            );
+            assert!(
+                message.contains(&format!("unknown field `{key}`")),
+                "{message}"
+            );
+        }
+    }
+
+    #[test]
+    fn wrong_kinds_are_errors() {
+        let message = parse_error("[settings]\ntasks_refresh_cache = \"yes\"\n");
+        assert!(message.contains("tasks_refresh_cache"), "{message}");
+        let message = parse_error("[tasks.f]\ncache_expiration = \"5 weeks\"\n");
+        assert!(
+            message.contains("invalid cache_expiration \"5 weeks\""),
+            "{message}"
+        );
+        let message = parse_error("[tasks.f]\ncache_expiration = -1\n");
+        assert!(
+            message.contains("cache_expiration must not be negative"),
+            "{message}"
+        );
+    }
+
+    #[test]
+    fn load_reports_a_missing_file() {
+        let err = ConfigFile::load(Path::new("/nonexistent/cachehost.toml")).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("cannot read /nonexistent/cachehost.toml: "),
+            "{err}"
+        );
+    }
+}
