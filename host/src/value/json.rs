@@ -55,7 +55,13 @@ fn write_type_name(ty: &Ty, out: &mut String) {
         return;
     }
     // Joins items with ", " between `open` and `close`.
-    fn list<T>(out: &mut String, open: &str, items: &[T], close: &str, mut item: impl FnMut(&T, &mut String)) {
+    fn list<T>(
+        out: &mut String,
+        open: &str,
+        items: &[T],
+        close: &str,
+        mut item: impl FnMut(&T, &mut String),
+    ) {
         out.push_str(open);
         for (i, x) in items.iter().enumerate() {
             if i > 0 {
@@ -76,7 +82,9 @@ fn write_type_name(ty: &Ty, out: &mut String) {
             out.push_str(": ");
             write_type_name(ty, out);
         }),
-        Ty::Tuple(items) => list(out, "tuple<", items, ">", |ty, out| write_type_name(ty, out)),
+        Ty::Tuple(items) => list(out, "tuple<", items, ">", |ty, out| {
+            write_type_name(ty, out)
+        }),
         Ty::Variant(cases) => list(out, "variant { ", cases, " }", |(name, ty), out| {
             out.push_str(name);
             if let Some(ty) = ty {
@@ -92,7 +100,10 @@ fn write_type_name(ty: &Ty, out: &mut String) {
             write_type_name(item, out);
             out.push('>');
         }
-        Ty::Result { ok: None, err: None } => out.push_str("result"),
+        Ty::Result {
+            ok: None,
+            err: None,
+        } => out.push_str("result"),
         Ty::Result { ok, err } => {
             out.push_str("result<");
             match ok {
@@ -153,20 +164,33 @@ fn integer<T: TryFrom<i128>>(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<T,
         (Some(i), _) => i128::from(i),
         (None, Some(u)) => i128::from(u),
         (None, None) => {
-            return Err(ValueError::at(path, format!("{n} is not an integer, expected {}", type_name(ty))));
+            return Err(ValueError::at(
+                path,
+                format!("{n} is not an integer, expected {}", type_name(ty)),
+            ));
         }
     };
-    T::try_from(wide).map_err(|_| ValueError::at(path, format!("{n} is out of range for {}", type_name(ty))))
+    T::try_from(wide)
+        .map_err(|_| ValueError::at(path, format!("{n} is out of range for {}", type_name(ty))))
 }
 
 fn float(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<f64, ValueError> {
     match json {
-        Json::Number(n) => Ok(n.as_f64().expect("serde_json numbers without arbitrary_precision are f64-convertible")),
+        Json::Number(n) => Ok(n
+            .as_f64()
+            .expect("serde_json numbers without arbitrary_precision are f64-convertible")),
         Json::String(s) => match s.as_str() {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
             "-Infinity" => Ok(f64::NEG_INFINITY),
-            _ => Err(expected(path, &format!("{} (a number, \"NaN\", \"Infinity\" or \"-Infinity\")", type_name(ty)), json)),
+            _ => Err(expected(
+                path,
+                &format!(
+                    "{} (a number, \"NaN\", \"Infinity\" or \"-Infinity\")",
+                    type_name(ty)
+                ),
+                json,
+            )),
         },
         _ => Err(expected_ty(path, ty, json)),
     }
@@ -206,11 +230,18 @@ fn nested_option(item: &Ty) -> bool {
 }
 
 /// The single `(key, value)` of a one-entry object.
-fn single_entry<'j>(map: &'j Map<String, Json>, path: &Path<'_>, what: &str) -> Result<(&'j String, &'j Json), ValueError> {
+fn single_entry<'j>(
+    map: &'j Map<String, Json>,
+    path: &Path<'_>,
+    what: &str,
+) -> Result<(&'j String, &'j Json), ValueError> {
     let mut entries = map.iter();
     match (entries.next(), entries.next()) {
         (Some(entry), None) => Ok(entry),
-        _ => Err(ValueError::at(path, format!("expected {what}, found an object with {} keys", map.len()))),
+        _ => Err(ValueError::at(
+            path,
+            format!("expected {what}, found an object with {} keys", map.len()),
+        )),
     }
 }
 
@@ -250,7 +281,11 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
             };
             if **item == Ty::U8 {
                 Value::Bytes(
-                    items.iter().enumerate().map(|(i, v)| integer(v, item, &path.index(i))).collect::<Result<_, _>>()?,
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| integer(v, item, &path.index(i)))
+                        .collect::<Result<_, _>>()?,
                 )
             } else {
                 Value::List(
@@ -266,8 +301,14 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
             let Json::Object(map) = json else {
                 return Err(expected_ty(path, ty, json));
             };
-            if let Some(unknown) = map.keys().find(|k| !fields.iter().any(|(name, _)| name == *k)) {
-                return Err(ValueError::at(path, format!("unknown field `{unknown}` for {}", type_name(ty))));
+            if let Some(unknown) = map
+                .keys()
+                .find(|k| !fields.iter().any(|(name, _)| name == *k))
+            {
+                return Err(ValueError::at(
+                    path,
+                    format!("unknown field `{unknown}` for {}", type_name(ty)),
+                ));
             }
             Value::Record(
                 fields
@@ -285,7 +326,11 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
                 return Err(expected_ty(path, ty, json));
             };
             if items.len() != types.len() {
-                return Err(expected(path, &format!("{} (an array of {} items)", type_name(ty), types.len()), json));
+                return Err(expected(
+                    path,
+                    &format!("{} (an array of {} items)", type_name(ty), types.len()),
+                    json,
+                ));
             }
             Value::Tuple(
                 types
@@ -300,15 +345,15 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
             let (name, payload) = match json {
                 Json::String(name) => (name, None),
                 Json::Object(map) => {
-                    let (name, payload) = single_entry(map, path, "an object with one case name as key")?;
+                    let (name, payload) =
+                        single_entry(map, path, "an object with one case name as key")?;
                     (name, Some(payload))
                 }
                 _ => return Err(expected_ty(path, ty, json)),
             };
-            let index = cases
-                .iter()
-                .position(|(n, _)| n == name)
-                .ok_or_else(|| ValueError::at(path, format!("unknown case `{name}` for {}", type_name(ty))))?;
+            let index = cases.iter().position(|(n, _)| n == name).ok_or_else(|| {
+                ValueError::at(path, format!("unknown case `{name}` for {}", type_name(ty)))
+            })?;
             let at = path.field(name);
             let payload = match (&cases[index].1, payload) {
                 (None, None | Some(Json::Null)) => None,
@@ -317,41 +362,61 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
                 (Some(pty), None) => {
                     return Err(ValueError::at(
                         path,
-                        format!("case `{name}` needs a {} payload: write {{\"{name}\": ...}}", type_name(pty)),
+                        format!(
+                            "case `{name}` needs a {} payload: write {{\"{name}\": ...}}",
+                            type_name(pty)
+                        ),
                     ))
                 }
             };
             Value::Variant(index as u32, payload)
         }
         Ty::Enum(names) => match json {
-            Json::String(name) => Value::Enum(
-                names
-                    .iter()
-                    .position(|n| n == name)
-                    .ok_or_else(|| ValueError::at(path, format!("unknown case `{name}` for {}", type_name(ty))))?
-                    as u32,
-            ),
+            Json::String(name) => {
+                Value::Enum(names.iter().position(|n| n == name).ok_or_else(|| {
+                    ValueError::at(path, format!("unknown case `{name}` for {}", type_name(ty)))
+                })? as u32)
+            }
             _ => return Err(expected_ty(path, ty, json)),
         },
         Ty::Option(item) => match json {
             Json::Null => Value::Option(None),
             _ if nested_option(item) => match json {
                 Json::Object(map) if map.len() == 1 && map.contains_key("some") => {
-                    Value::Option(Some(Box::new(from_json(&map["some"], item, &path.field("some"))?)))
+                    Value::Option(Some(Box::new(from_json(
+                        &map["some"],
+                        item,
+                        &path.field("some"),
+                    )?)))
                 }
-                _ => return Err(expected(path, &format!("{} (null or {{\"some\": ...}})", type_name(ty)), json)),
+                _ => {
+                    return Err(expected(
+                        path,
+                        &format!("{} (null or {{\"some\": ...}})", type_name(ty)),
+                        json,
+                    ))
+                }
             },
             _ => Value::Option(Some(Box::new(from_json(json, item, path)?))),
         },
         Ty::Result { ok, err } => {
             let Json::Object(map) = json else {
-                return Err(expected(path, &format!("{} ({{\"ok\": ...}} or {{\"err\": ...}})", type_name(ty)), json));
+                return Err(expected(
+                    path,
+                    &format!("{} ({{\"ok\": ...}} or {{\"err\": ...}})", type_name(ty)),
+                    json,
+                ));
             };
             let (key, v) = single_entry(map, path, "{\"ok\": ...} or {\"err\": ...}")?;
             let (side, pty) = match key.as_str() {
                 "ok" => (true, ok),
                 "err" => (false, err),
-                _ => return Err(ValueError::at(path, format!("expected key `ok` or `err`, found `{key}`"))),
+                _ => {
+                    return Err(ValueError::at(
+                        path,
+                        format!("expected key `ok` or `err`, found `{key}`"),
+                    ))
+                }
             };
             let at = path.field(key);
             let payload = match (pty, v) {
@@ -363,15 +428,26 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
         }
         Ty::Flags(names) => {
             let Json::Array(items) = json else {
-                return Err(expected(path, &format!("{} (an array of flag names)", type_name(ty)), json));
+                return Err(expected(
+                    path,
+                    &format!("{} (an array of flag names)", type_name(ty)),
+                    json,
+                ));
             };
             let mut set = items
                 .iter()
                 .enumerate()
                 .map(|(i, v)| match v {
-                    Json::String(name) => names.iter().position(|n| n == name).map(|i| i as u32).ok_or_else(|| {
-                        ValueError::at(&path.index(i), format!("unknown flag `{name}` for {}", type_name(ty)))
-                    }),
+                    Json::String(name) => names
+                        .iter()
+                        .position(|n| n == name)
+                        .map(|i| i as u32)
+                        .ok_or_else(|| {
+                            ValueError::at(
+                                &path.index(i),
+                                format!("unknown flag `{name}` for {}", type_name(ty)),
+                            )
+                        }),
                     _ => Err(expected(&path.index(i), "a flag name", v)),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -401,7 +477,11 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
             Json::Array(bytes.iter().map(|b| Json::from(*b)).collect())
         }
         (Ty::List(item), Value::List(items)) if **item != Ty::U8 => Json::Array(
-            items.iter().enumerate().map(|(i, v)| to_json(v, item, &path.index(i))).collect::<Result<_, _>>()?,
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| to_json(v, item, &path.index(i)))
+                .collect::<Result<_, _>>()?,
         ),
         (Ty::Record(fields), Value::Record(values)) => {
             super::canonical::check_len(path, "fields", fields.len(), values.len())?;
@@ -424,7 +504,10 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
         }
         (Ty::Variant(cases), Value::Variant(index, payload)) => {
             let (name, pty) = cases.get(*index as usize).ok_or_else(|| {
-                ValueError::at(path, format!("case index {index} is out of range for {}", type_name(ty)))
+                ValueError::at(
+                    path,
+                    format!("case index {index} is out of range for {}", type_name(ty)),
+                )
             })?;
             match (pty, payload) {
                 (None, None) => Json::String(name.clone()),
@@ -434,7 +517,10 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
                     Json::Object(map)
                 }
                 (None, Some(v)) => {
-                    return Err(ValueError::at(&path.field(name), format!("expected no payload, found {}", v.kind())))
+                    return Err(ValueError::at(
+                        &path.field(name),
+                        format!("expected no payload, found {}", v.kind()),
+                    ))
                 }
                 (Some(pty), None) => {
                     return Err(ValueError::at(
@@ -447,7 +533,12 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
         (Ty::Enum(names), Value::Enum(index)) => Json::String(
             names
                 .get(*index as usize)
-                .ok_or_else(|| ValueError::at(path, format!("case index {index} is out of range for {}", type_name(ty))))?
+                .ok_or_else(|| {
+                    ValueError::at(
+                        path,
+                        format!("case index {index} is out of range for {}", type_name(ty)),
+                    )
+                })?
                 .clone(),
         ),
         (Ty::Option(_), Value::Option(None)) => Json::Null,
@@ -469,9 +560,17 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
             let inner = match (pty, payload) {
                 (None, None) => Json::Null,
                 (Some(pty), Some(v)) => to_json(v, pty, &at)?,
-                (None, Some(v)) => return Err(ValueError::at(&at, format!("expected no payload, found {}", v.kind()))),
+                (None, Some(v)) => {
+                    return Err(ValueError::at(
+                        &at,
+                        format!("expected no payload, found {}", v.kind()),
+                    ))
+                }
                 (Some(pty), None) => {
-                    return Err(ValueError::at(&at, format!("expected a {} payload, found none", type_name(pty))))
+                    return Err(ValueError::at(
+                        &at,
+                        format!("expected a {} payload, found none", type_name(pty)),
+                    ))
                 }
             };
             let mut map = Map::new();
@@ -480,7 +579,11 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
         }
         (Ty::Flags(names), Value::Flags(set)) => {
             super::canonical::check_flags(path, names, set)?;
-            Json::Array(set.iter().map(|&i| Json::String(names[i as usize].clone())).collect())
+            Json::Array(
+                set.iter()
+                    .map(|&i| Json::String(names[i as usize].clone()))
+                    .collect(),
+            )
         }
         _ => return Err(ValueError::mismatch(path, ty, value)),
     })
