@@ -400,7 +400,7 @@ fn payload_to_val(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use wasmtime::component::types::ComponentItem;
     use wasmtime::component::Component;
     use wasmtime::{Config, Engine};

@@ -176,9 +176,9 @@ fn integer<T: TryFrom<i128>>(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<T,
 
 fn float(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<f64, ValueError> {
     match json {
-        Json::Number(n) => Ok(n
-            .as_f64()
-            .expect("serde_json numbers without arbitrary_precision are f64-convertible")),
+        Json::Number(n) => n.as_f64().ok_or_else(|| {
+            ValueError::at(path, format!("{n} is out of range for {}", type_name(ty)))
+        }),
         Json::String(s) => match s.as_str() {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
@@ -587,4 +587,333 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
         }
         _ => return Err(ValueError::mismatch(path, ty, value)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::value::convert::tests::samples;
+
+    fn b(v: Value) -> Option<Box<Value>> {
+        Some(Box::new(v))
+    }
+
+    fn bt(t: Ty) -> Option<Box<Ty>> {
+        Some(Box::new(t))
+    }
+
+    fn names(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn err(json: Json, ty: &Ty) -> String {
+        Value::from_json(&json, ty).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_sample_round_trips_through_json() {
+        for (ty, value) in samples() {
+            let json = value
+                .to_json(&ty)
+                .unwrap_or_else(|e| panic!("to_json {ty:?}: {e}"));
+            assert_eq!(Value::from_json(&json, &ty), Ok(value), "{ty:?} as {json}");
+        }
+    }
+
+    #[test]
+    fn json_shapes_follow_the_documented_mapping() {
+        let rec = Ty::Record(vec![
+            ("a".into(), Ty::U32),
+            ("b-c".into(), Ty::Option(Box::new(Ty::String))),
+        ]);
+        let var = Ty::Variant(vec![("none".into(), None), ("num".into(), Some(Ty::S64))]);
+        let oo = Ty::Option(Box::new(Ty::Option(Box::new(Ty::U32))));
+        let res = Ty::Result {
+            ok: None,
+            err: bt(Ty::String),
+        };
+        let cases: Vec<(Ty, Value, Json)> = vec![
+            (
+                Ty::List(Box::new(Ty::U8)),
+                Value::Bytes(vec![1, 255]),
+                json!([1, 255]),
+            ),
+            (
+                rec.clone(),
+                Value::Record(vec![Value::U32(1), Value::Option(None)]),
+                json!({"a": 1, "b-c": null}),
+            ),
+            (
+                Ty::Tuple(vec![Ty::Bool, Ty::Char]),
+                Value::Tuple(vec![Value::Bool(false), Value::Char('x')]),
+                json!([false, "x"]),
+            ),
+            (var.clone(), Value::Variant(0, None), json!("none")),
+            (
+                var.clone(),
+                Value::Variant(1, b(Value::S64(-3))),
+                json!({"num": -3}),
+            ),
+            (
+                Ty::Enum(names(&["red", "green"])),
+                Value::Enum(1),
+                json!("green"),
+            ),
+            (
+                Ty::Option(Box::new(Ty::U32)),
+                Value::Option(b(Value::U32(4))),
+                json!(4),
+            ),
+            (oo.clone(), Value::Option(None), json!(null)),
+            (
+                oo.clone(),
+                Value::Option(b(Value::Option(None))),
+                json!({"some": null}),
+            ),
+            (
+                oo.clone(),
+                Value::Option(b(Value::Option(b(Value::U32(5))))),
+                json!({"some": 5}),
+            ),
+            (res.clone(), Value::Result(Ok(None)), json!({"ok": null})),
+            (
+                res.clone(),
+                Value::Result(Err(b(Value::String("bad".into())))),
+                json!({"err": "bad"}),
+            ),
+            (
+                Ty::Flags(names(&["x", "y", "z"])),
+                Value::Flags(vec![0, 2]),
+                json!(["x", "z"]),
+            ),
+            (Ty::F64, Value::F64(f64::INFINITY), json!("Infinity")),
+            (Ty::F64, Value::F64(f64::NEG_INFINITY), json!("-Infinity")),
+            (Ty::F32, Value::F32(0.1), json!(0.1)),
+            (Ty::U64, Value::U64(u64::MAX), json!(u64::MAX)),
+            (Ty::S64, Value::S64(i64::MIN), json!(i64::MIN)),
+        ];
+        for (ty, value, expected) in cases {
+            assert_eq!(value.to_json(&ty).unwrap(), expected, "{ty:?}");
+            assert_eq!(Value::from_json(&expected, &ty).unwrap(), value, "{ty:?}");
+        }
+    }
+
+    #[test]
+    fn record_fields_print_in_declaration_order() {
+        let rec = Ty::Record(vec![("z".into(), Ty::U8), ("a".into(), Ty::U8)]);
+        let json = Value::Record(vec![Value::U8(1), Value::U8(2)])
+            .to_json(&rec)
+            .unwrap();
+        assert_eq!(json.to_string(), r#"{"z":1,"a":2}"#);
+    }
+
+    #[test]
+    fn nan_round_trips_as_a_string() {
+        let json = Value::F64(f64::NAN).to_json(&Ty::F64).unwrap();
+        assert_eq!(json, json!("NaN"));
+        assert!(matches!(Value::from_json(&json, &Ty::F64), Ok(Value::F64(x)) if x.is_nan()));
+        assert!(matches!(Value::from_json(&json, &Ty::F32), Ok(Value::F32(x)) if x.is_nan()));
+    }
+
+    #[test]
+    fn integers_are_range_checked() {
+        assert_eq!(err(json!(300), &Ty::U8), "$: 300 is out of range for u8");
+        assert_eq!(err(json!(-1), &Ty::U64), "$: -1 is out of range for u64");
+        assert_eq!(
+            err(json!(1.5), &Ty::S32),
+            "$: 1.5 is not an integer, expected s32"
+        );
+        assert_eq!(
+            err(json!(1e40), &Ty::F32),
+            "$: 1e+40 is out of range for f32"
+        );
+        assert_eq!(
+            err(json!([1, 256]), &Ty::List(Box::new(Ty::U8))),
+            "$[1]: 256 is out of range for u8"
+        );
+    }
+
+    #[test]
+    fn nested_bad_fields_name_their_path() {
+        let item = Ty::Record(vec![
+            ("id".into(), Ty::U32),
+            ("tags".into(), Ty::List(Box::new(Ty::String))),
+        ]);
+        let ty = Ty::Record(vec![
+            ("items".into(), Ty::List(Box::new(Ty::U32))),
+            ("more".into(), Ty::List(Box::new(item))),
+        ]);
+        assert_eq!(
+            err(json!({"items": [1, 2, 3, "x"], "more": []}), &ty),
+            r#"$.items[3]: expected u32, found string "x""#
+        );
+        assert_eq!(
+            err(
+                json!({"items": [], "more": [{"id": 1, "tags": []}, {"id": 2, "tags": ["a", 7]}]}),
+                &ty
+            ),
+            "$.more[1].tags[1]: expected string, found number 7"
+        );
+        assert_eq!(
+            err(json!({"items": [], "more": [{"id": 1}]}), &ty),
+            "$.more[0]: missing field `tags`"
+        );
+        assert_eq!(
+            err(json!({"items": [], "more": [], "extra": 1}), &ty),
+            "$: unknown field `extra` for record { items: list<u32>, more: list<record { id: u32, tags: list<string> }> }"
+        );
+    }
+
+    #[test]
+    fn option_fields_may_be_omitted() {
+        let ty = Ty::Record(vec![
+            ("a".into(), Ty::U32),
+            ("b".into(), Ty::Option(Box::new(Ty::U32))),
+        ]);
+        assert_eq!(
+            Value::from_json(&json!({"a": 1}), &ty),
+            Ok(Value::Record(vec![Value::U32(1), Value::Option(None)]))
+        );
+    }
+
+    #[test]
+    fn variants_results_and_options_check_their_shape() {
+        let var = Ty::Variant(vec![("none".into(), None), ("num".into(), Some(Ty::S64))]);
+        assert_eq!(
+            err(json!("nope"), &var),
+            "$: unknown case `nope` for variant { none, num(s64) }"
+        );
+        assert_eq!(
+            err(json!({"num": "x"}), &var),
+            r#"$.num: expected s64, found string "x""#
+        );
+        assert_eq!(
+            err(json!("num"), &var),
+            r#"$: case `num` needs a s64 payload: write {"num": ...}"#
+        );
+        assert_eq!(
+            err(json!({"none": 1}), &var),
+            "$.none: expected no payload (null), found number 1"
+        );
+        assert_eq!(
+            err(json!({"none": null, "num": 1}), &var),
+            "$: expected an object with one case name as key, found an object with 2 keys"
+        );
+        let res = Ty::Result {
+            ok: bt(Ty::U32),
+            err: None,
+        };
+        assert_eq!(
+            err(json!({"ok": -1}), &res),
+            "$.ok: -1 is out of range for u32"
+        );
+        assert_eq!(
+            err(json!({"err": 3}), &res),
+            "$.err: expected no payload (null), found number 3"
+        );
+        assert_eq!(
+            err(json!({"fine": 3}), &res),
+            "$: expected key `ok` or `err`, found `fine`"
+        );
+        let oo = Ty::Option(Box::new(Ty::Option(Box::new(Ty::U32))));
+        assert_eq!(
+            err(json!(5), &oo),
+            r#"$: expected option<option<u32>> (null or {"some": ...}), found number 5"#
+        );
+        assert_eq!(
+            err(json!({"some": "x"}), &oo),
+            r#"$.some: expected u32, found string "x""#
+        );
+        assert_eq!(
+            err(json!("blue"), &Ty::Enum(names(&["red"]))),
+            "$: unknown case `blue` for enum { red }"
+        );
+        assert_eq!(
+            err(json!(["x", "w"]), &Ty::Flags(names(&["x"]))),
+            "$[1]: unknown flag `w` for flags { x }"
+        );
+    }
+
+    #[test]
+    fn scalars_check_their_shape() {
+        assert_eq!(
+            err(json!("ab"), &Ty::Char),
+            r#"$: expected char (a one-character string), found string "ab""#
+        );
+        assert_eq!(err(json!(1), &Ty::Bool), "$: expected bool, found number 1");
+        assert_eq!(
+            err(json!(null), &Ty::String),
+            "$: expected string, found null"
+        );
+        assert_eq!(
+            err(json!([1]), &Ty::Tuple(vec![Ty::U8, Ty::U8])),
+            "$: expected tuple<u8, u8> (an array of 2 items), found array of 1 items"
+        );
+        assert_eq!(
+            err(json!("inf"), &Ty::F64),
+            r#"$: expected f64 (a number, "NaN", "Infinity" or "-Infinity"), found string "inf""#
+        );
+    }
+
+    #[test]
+    fn to_json_refuses_values_of_another_type() {
+        let ty = Ty::Record(vec![("xs".into(), Ty::List(Box::new(Ty::U8)))]);
+        let value = Value::Record(vec![Value::List(vec![Value::U8(1)])]);
+        assert_eq!(
+            value.to_json(&ty).unwrap_err().to_string(),
+            "$.xs: expected list<u8>, found list"
+        );
+    }
+
+    #[test]
+    fn type_names_are_wit_syntax() {
+        let cases = vec![
+            (Ty::List(Box::new(Ty::U32)), "list<u32>"),
+            (
+                Ty::Record(vec![("a".into(), Ty::U32), ("b".into(), Ty::String)]),
+                "record { a: u32, b: string }",
+            ),
+            (Ty::Option(Box::new(Ty::String)), "option<string>"),
+            (
+                Ty::Result {
+                    ok: bt(Ty::U32),
+                    err: bt(Ty::String),
+                },
+                "result<u32, string>",
+            ),
+            (
+                Ty::Result {
+                    ok: bt(Ty::U32),
+                    err: None,
+                },
+                "result<u32>",
+            ),
+            (
+                Ty::Result {
+                    ok: None,
+                    err: bt(Ty::String),
+                },
+                "result<_, string>",
+            ),
+            (
+                Ty::Result {
+                    ok: None,
+                    err: None,
+                },
+                "result",
+            ),
+            (Ty::Tuple(vec![Ty::S8, Ty::F64]), "tuple<s8, f64>"),
+            (
+                Ty::Variant(vec![("a".into(), None), ("b".into(), Some(Ty::Char))]),
+                "variant { a, b(char) }",
+            ),
+            (Ty::Enum(names(&["x", "y"])), "enum { x, y }"),
+            (Ty::Flags(names(&["r", "w"])), "flags { r, w }"),
+        ];
+        for (ty, name) in cases {
+            assert_eq!(type_name(&ty), name);
+        }
+    }
 }
