@@ -174,7 +174,10 @@ pub fn encode_value(value: &Value, ty: &Ty, out: &mut Vec<u8>) -> Result<(), Val
 /// BLAKE3 of [`FORMAT`], the encoding of `ty`, then the encoding of `value`, computed
 /// without materialising the encoding: a 256 MiB `list<u8>` is hashed in place.
 pub fn digest(value: &Value, ty: &Ty) -> Result<blake3::Hash, ValueError> {
-    let mut sink = HashSink { hasher: blake3::Hasher::new(), buf: Vec::with_capacity(HASH_BUF) };
+    let mut sink = HashSink {
+        hasher: blake3::Hasher::new(),
+        buf: Vec::with_capacity(HASH_BUF),
+    };
     sink.put(&[FORMAT]);
     write_type(ty, &mut sink);
     write_value(value, ty, &Path::Root, &mut sink)?;
@@ -207,7 +210,12 @@ fn f64_bits(x: f64) -> u64 {
     }
 }
 
-fn write_value(value: &Value, ty: &Ty, path: &Path<'_>, out: &mut impl Sink) -> Result<(), ValueError> {
+fn write_value(
+    value: &Value,
+    ty: &Ty,
+    path: &Path<'_>,
+    out: &mut impl Sink,
+) -> Result<(), ValueError> {
     match (ty, value) {
         (Ty::Bool, Value::Bool(b)) => out.put(&[*b as u8]),
         (Ty::S8, Value::S8(x)) => out.put(&x.to_le_bytes()),
@@ -246,7 +254,10 @@ fn write_value(value: &Value, ty: &Ty, path: &Path<'_>, out: &mut impl Sink) -> 
         }
         (Ty::Variant(cases), Value::Variant(index, payload)) => {
             let (name, case_ty) = cases.get(*index as usize).ok_or_else(|| {
-                ValueError::at(path, format!("case index {index} is out of range for {}", type_name(ty)))
+                ValueError::at(
+                    path,
+                    format!("case index {index} is out of range for {}", type_name(ty)),
+                )
             })?;
             out.put(&index.to_le_bytes());
             write_payload(payload.as_deref(), case_ty.as_ref(), &path.field(name), out)?;
@@ -298,30 +309,52 @@ fn write_payload(
     match (ty, value) {
         (None, None) => Ok(()),
         (Some(ty), Some(v)) => write_value(v, ty, path, out),
-        (None, Some(v)) => Err(ValueError::at(path, format!("expected no payload, found {}", v.kind()))),
-        (Some(ty), None) => {
-            Err(ValueError::at(path, format!("expected a {} payload, found none", type_name(ty))))
-        }
+        (None, Some(v)) => Err(ValueError::at(
+            path,
+            format!("expected no payload, found {}", v.kind()),
+        )),
+        (Some(ty), None) => Err(ValueError::at(
+            path,
+            format!("expected a {} payload, found none", type_name(ty)),
+        )),
     }
 }
 
 /// Checks that a record or tuple value has as many items as its type.
-pub(crate) fn check_len(path: &Path<'_>, what: &str, expected: usize, found: usize) -> Result<(), ValueError> {
+pub(crate) fn check_len(
+    path: &Path<'_>,
+    what: &str,
+    expected: usize,
+    found: usize,
+) -> Result<(), ValueError> {
     if expected == found {
         Ok(())
     } else {
-        Err(ValueError::at(path, format!("expected {expected} {what}, found {found}")))
+        Err(ValueError::at(
+            path,
+            format!("expected {expected} {what}, found {found}"),
+        ))
     }
 }
 
 /// Checks that flag indices are in range, ascending and without repeats.
-pub(crate) fn check_flags(path: &Path<'_>, names: &[String], set: &[u32]) -> Result<(), ValueError> {
+pub(crate) fn check_flags(
+    path: &Path<'_>,
+    names: &[String],
+    set: &[u32],
+) -> Result<(), ValueError> {
     for (n, &i) in set.iter().enumerate() {
         if i as usize >= names.len() {
-            return Err(ValueError::at(path, format!("flag index {i} is out of range for {} flags", names.len())));
+            return Err(ValueError::at(
+                path,
+                format!("flag index {i} is out of range for {} flags", names.len()),
+            ));
         }
         if n > 0 && set[n - 1] >= i {
-            return Err(ValueError::at(path, "flag indices must be ascending and unique"));
+            return Err(ValueError::at(
+                path,
+                "flag indices must be ascending and unique",
+            ));
         }
     }
     Ok(())
@@ -360,6 +393,320 @@ mod tests {
 
     fn bt(t: Ty) -> Option<Box<Ty>> {
         Some(Box::new(t))
+    }
+
+    /// (what, type, value, value encoding, digest) for representative values.
+    fn golden() -> Vec<(&'static str, Ty, Value, &'static str, &'static str)> {
+        let rec = Ty::Record(vec![("a".into(), Ty::U32), ("b".into(), Ty::String)]);
+        let var = Ty::Variant(vec![("none".into(), None), ("num".into(), Some(Ty::S64))]);
+        let res = Ty::Result {
+            ok: bt(Ty::U32),
+            err: bt(Ty::String),
+        };
+        let flags = Ty::Flags(vec!["x".into(), "y".into(), "z".into()]);
+        vec![
+            (
+                "bool",
+                Ty::Bool,
+                Value::Bool(true),
+                "01",
+                "12056c7c1a2ba15ffa2b43d4574bd1766f17cef0aa88d6bbbb204d6774385a61",
+            ),
+            (
+                "s64 -1",
+                Ty::S64,
+                Value::S64(-1),
+                "ffffffffffffffff",
+                "68b834cb506b18fe3dac73e8a70daa9b1ae7d5840d3428bfb2741f2138fcd680",
+            ),
+            (
+                "f64 NaN",
+                Ty::F64,
+                Value::F64(f64::NAN),
+                "000000000000f87f",
+                "ece5c641bd6a4717ddd1a7ca22e32a493df5575d361adb704085afad00609b14",
+            ),
+            (
+                "f64 0.0",
+                Ty::F64,
+                Value::F64(0.0),
+                "0000000000000000",
+                "1260e6111a5f4fbeb9cea5d1b7abb288203dac59b59111eb76cb236cb7a0cd23",
+            ),
+            // Every NaN, whatever its sign or payload, and -0.0 pin to the rows above.
+            (
+                "f64 -NaN",
+                Ty::F64,
+                Value::F64(-f64::NAN),
+                "000000000000f87f",
+                "ece5c641bd6a4717ddd1a7ca22e32a493df5575d361adb704085afad00609b14",
+            ),
+            (
+                "f64 -0.0",
+                Ty::F64,
+                Value::F64(-0.0),
+                "0000000000000000",
+                "1260e6111a5f4fbeb9cea5d1b7abb288203dac59b59111eb76cb236cb7a0cd23",
+            ),
+            (
+                "char",
+                Ty::Char,
+                Value::Char('é'),
+                "e9000000",
+                "d1775ba679c934c9d48fcef5fe8e4969e580e4243c402b1275adb13c1f48bb87",
+            ),
+            (
+                "string",
+                Ty::String,
+                Value::String("héllo".into()),
+                "060000000000000068c3a96c6c6f",
+                "94c6dc5a91b2f119c70ffa4b2a9187be961b485b78d61a7b16a6b58054c8543c",
+            ),
+            (
+                "list<u8>",
+                Ty::List(Box::new(Ty::U8)),
+                Value::Bytes(vec![1, 2, 3]),
+                "0300000000000000010203",
+                "aa1017de4092c8e6f8d36138f01fd6d226031e4b672eee74e947081de58b93e7",
+            ),
+            (
+                "list<u32>",
+                Ty::List(Box::new(Ty::U32)),
+                Value::List(vec![Value::U32(1), Value::U32(2)]),
+                "02000000000000000100000002000000",
+                "43186d396b4cce6baa1bc8a01cdb48c8a862eeb752aa6a34d8da0f96092748c6",
+            ),
+            (
+                "tuple<u32, u32>",
+                Ty::Tuple(vec![Ty::U32, Ty::U32]),
+                Value::Tuple(vec![Value::U32(1), Value::U32(2)]),
+                "0100000002000000",
+                "5bd5b73edc45858af6a1fe9b82637e41a670f3d6569153a7c0fe45aa1655cf27",
+            ),
+            (
+                "record",
+                rec,
+                Value::Record(vec![Value::U32(7), Value::String("x".into())]),
+                "07000000010000000000000078",
+                "d8473a4677baa05381f50dd9bfb2c03b9efa264482eda334fda624db5a243cc3",
+            ),
+            (
+                "variant",
+                var,
+                Value::Variant(1, b(Value::S64(2))),
+                "010000000200000000000000",
+                "00285c3fc9d5b67d85dab31eb9312019805fab494fd06e14d658d6299e131b88",
+            ),
+            (
+                "option none",
+                Ty::Option(Box::new(Ty::U8)),
+                Value::Option(None),
+                "00",
+                "cfdd667c6c575162593d7ae08e8ccd81fc4daf6317a4ee31465c8d0762c13997",
+            ),
+            (
+                "option some",
+                Ty::Option(Box::new(Ty::U8)),
+                Value::Option(b(Value::U8(9))),
+                "0109",
+                "403ec07900699f583c2c97dc9188663806f75d3bbaff9c4bb9b81af32f32d2fe",
+            ),
+            (
+                "result ok",
+                res.clone(),
+                Value::Result(Ok(b(Value::U32(5)))),
+                "0005000000",
+                "340babe4c2bf550dda7c6ee9aeb074533bd548eeb833461a23c33b7e150022a6",
+            ),
+            (
+                "result err",
+                res,
+                Value::Result(Err(b(Value::String("e".into())))),
+                "01010000000000000065",
+                "3f0f914cd8d46f2db9c898765eff58b4c08c5a35bdb4a57fe97f262e750d24ae",
+            ),
+            (
+                "flags",
+                flags,
+                Value::Flags(vec![0, 2]),
+                "02000000000000000000000002000000",
+                "fb83cf344169a525771a976673b952321806989e2cbd8285a32861595002cec3",
+            ),
+        ]
+    }
+
+    #[test]
+    fn golden_encodings_and_digests() {
+        let mut failures = Vec::new();
+        for (what, ty, value, encoding, digest) in golden() {
+            let (got_enc, got_dig) = (enc(&value, &ty), dig(&value, &ty));
+            if got_enc != encoding || got_dig != digest {
+                failures.push(format!("{what}: encoding {got_enc}, digest {got_dig}"));
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "the canonical format changed (bump FORMAT):\n{}",
+            failures.join("\n")
+        );
+    }
+
+    #[test]
+    fn golden_type_encoding() {
+        let ty = Ty::Record(vec![
+            ("id".into(), Ty::S32),
+            ("tags".into(), Ty::List(Box::new(Ty::String))),
+            (
+                "kind".into(),
+                Ty::Variant(vec![("a".into(), None), ("b".into(), Some(Ty::F32))]),
+            ),
+            ("e".into(), Ty::Enum(vec!["p".into()])),
+            ("o".into(), Ty::Option(Box::new(Ty::Char))),
+            (
+                "r".into(),
+                Ty::Result {
+                    ok: None,
+                    err: bt(Ty::U64),
+                },
+            ),
+            ("f".into(), Ty::Flags(vec!["x".into()])),
+            (
+                "t".into(),
+                Ty::Tuple(vec![Ty::Bool, Ty::U8, Ty::S8, Ty::U16, Ty::S16, Ty::F64]),
+            ),
+        ]);
+        assert_eq!(
+            ty_enc(&ty),
+            "0e080000000000000002000000000000006964050400000000000000746167730d0c04000000000000006b696e64\
+             10020000000000000001000000000000006100010000000000000062010901000000000000006511010000000000\
+             000001000000000000007001000000000000006f120b010000000000000072130001080100000000000000661401\
+             000000000000000100000000000000780100000000000000740f060000000000000000020104030a"
+        );
+    }
+
+    #[test]
+    fn nan_payloads_and_signs_hash_alike() {
+        let negative_nan = f64::from_bits(0xfff8_0000_0000_0001);
+        assert!(negative_nan.is_nan());
+        assert_eq!(
+            dig(&Value::F64(negative_nan), &Ty::F64),
+            dig(&Value::F64(f64::NAN), &Ty::F64)
+        );
+        let odd_nan32 = f32::from_bits(0xff80_0001);
+        assert!(odd_nan32.is_nan());
+        assert_eq!(enc(&Value::F32(odd_nan32), &Ty::F32), "0000c07f");
+    }
+
+    #[test]
+    fn negative_zero_hashes_as_zero() {
+        assert_eq!(
+            dig(&Value::F64(-0.0), &Ty::F64),
+            dig(&Value::F64(0.0), &Ty::F64)
+        );
+        assert_eq!(enc(&Value::F32(-0.0), &Ty::F32), "00000000");
+    }
+
+    #[test]
+    fn same_items_under_different_types_differ() {
+        let tuple = Ty::Tuple(vec![Ty::U32, Ty::U32]);
+        let list = Ty::List(Box::new(Ty::U32));
+        let items = vec![Value::U32(1), Value::U32(2)];
+        assert_ne!(
+            dig(&Value::Tuple(items.clone()), &tuple),
+            dig(&Value::List(items), &list)
+        );
+        assert_ne!(dig(&Value::U32(5), &Ty::U32), dig(&Value::S32(5), &Ty::S32));
+        let r1 = Ty::Record(vec![("a".into(), Ty::U32)]);
+        let r2 = Ty::Record(vec![("b".into(), Ty::U32)]);
+        let v = Value::Record(vec![Value::U32(1)]);
+        assert_ne!(dig(&v, &r1), dig(&v, &r2));
+        let e1 = Ty::Enum(vec!["x".into(), "y".into()]);
+        let e2 = Ty::Enum(vec!["x".into(), "z".into()]);
+        assert_ne!(dig(&Value::Enum(0), &e1), dig(&Value::Enum(0), &e2));
+    }
+
+    #[test]
+    fn digest_is_blake3_of_format_type_and_value() {
+        // Big enough to cross the hash buffer both by many small writes and one large slice.
+        let cases = vec![
+            (
+                Ty::List(Box::new(Ty::U8)),
+                Value::Bytes((0..100_000u32).map(|i| i as u8).collect()),
+            ),
+            (
+                Ty::List(Box::new(Ty::U32)),
+                Value::List((0..20_000).map(Value::U32).collect()),
+            ),
+            (
+                Ty::Tuple(vec![Ty::String, Ty::List(Box::new(Ty::U8)), Ty::String]),
+                Value::Tuple(vec![
+                    Value::String("a".repeat(10_000)),
+                    Value::Bytes(vec![9; 20_000]),
+                    Value::String("b".into()),
+                ]),
+            ),
+        ];
+        for (ty, value) in cases {
+            let mut all = vec![FORMAT];
+            encode_type(&ty, &mut all);
+            encode_value(&value, &ty, &mut all).unwrap();
+            assert_eq!(digest(&value, &ty).unwrap(), blake3::hash(&all));
+        }
+    }
+
+    #[test]
+    fn list_u8_bytes_encode_as_a_list_of_u8_items_would() {
+        // count as u64, then one byte per item: exactly what the generic list rule gives.
+        let mut out = Vec::new();
+        encode_value(
+            &Value::Bytes(vec![0xab, 0xcd]),
+            &Ty::List(Box::new(Ty::U8)),
+            &mut out,
+        )
+        .unwrap();
+        let mut generic = 2u64.to_le_bytes().to_vec();
+        for item in [0xabu8, 0xcd] {
+            encode_value(&Value::U8(item), &Ty::U8, &mut generic).unwrap();
+        }
+        assert_eq!(out, generic);
+    }
+
+    #[test]
+    fn list_value_for_list_u8_is_refused() {
+        let err = digest(
+            &Value::List(vec![Value::U8(1)]),
+            &Ty::List(Box::new(Ty::U8)),
+        )
+        .unwrap_err();
+        assert_eq!(err.to_string(), "$: expected list<u8>, found list");
+    }
+
+    #[test]
+    fn mismatch_names_the_path() {
+        let ty = Ty::Record(vec![("items".into(), Ty::List(Box::new(Ty::U32)))]);
+        let value = Value::Record(vec![Value::List(vec![
+            Value::U32(0),
+            Value::U32(1),
+            Value::U32(2),
+            Value::String("x".into()),
+        ])]);
+        assert_eq!(
+            digest(&value, &ty).unwrap_err().to_string(),
+            "$.items[3]: expected u32, found string"
+        );
+        let res = Ty::Result {
+            ok: None,
+            err: bt(Ty::String),
+        };
+        assert_eq!(
+            digest(&Value::Result(Err(b(Value::U8(1)))), &res)
+                .unwrap_err()
+                .to_string(),
+            "$.err: expected string, found u8"
+        );
+        let flags = Ty::Flags(vec!["x".into(), "y".into()]);
+        assert!(digest(&Value::Flags(vec![1, 1]), &flags).is_err());
+        assert!(digest(&Value::Enum(2), &Ty::Enum(vec!["x".into(), "y".into()])).is_err());
     }
 
     #[test]

@@ -107,7 +107,10 @@ pub struct ValueError {
 impl ValueError {
     /// An error at `path` with `message`.
     pub(crate) fn at(path: &Path<'_>, message: impl Into<String>) -> ValueError {
-        ValueError { path: path.to_string(), message: message.into() }
+        ValueError {
+            path: path.to_string(),
+            message: message.into(),
+        }
     }
 
     /// The value at `path` is of the wrong kind for `ty`.
@@ -266,7 +269,13 @@ mod tests {
     fn ty_round_trips_through_postcard() {
         let ty = Ty::Record(vec![
             ("a".into(), Ty::List(Box::new(Ty::U8))),
-            ("b".into(), Ty::Result { ok: None, err: Some(Box::new(Ty::String)) }),
+            (
+                "b".into(),
+                Ty::Result {
+                    ok: None,
+                    err: Some(Box::new(Ty::String)),
+                },
+            ),
         ]);
         let back: Ty = postcard::from_bytes(&postcard::to_allocvec(&ty).unwrap()).unwrap();
         assert_eq!(back, ty);
