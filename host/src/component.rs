@@ -114,12 +114,12 @@ impl ComponentInfo {
             keys_export: None,
         };
         for (name, item) in ty.exports(engine) {
-            match item {
+            match item.ty {
                 ComponentItem::ComponentInstance(instance) => {
                     let Some(instance_index) = component.get_export_index(None, name) else { continue };
                     let is_flow = is_flow_interface(name);
                     for (fname, item) in instance.exports(engine) {
-                        let ComponentItem::ComponentFunc(func) = item else { continue };
+                        let ComponentItem::ComponentFunc(func) = item.ty else { continue };
                         let Some(export) = component.get_export_index(Some(&instance_index), fname) else { continue };
                         if name.starts_with(CACHEHOST_PACKAGE) {
                             match (interface_base(name), fname) {
@@ -142,7 +142,7 @@ impl ComponentInfo {
             }
         }
         for (name, item) in ty.imports(engine) {
-            match item {
+            match item.ty {
                 ComponentItem::ComponentInstance(instance) => {
                     if name.starts_with("wasi:") {
                         continue;
@@ -153,7 +153,7 @@ impl ComponentInfo {
                     }
                     let mut functions = Vec::new();
                     for (fname, item) in instance.exports(engine) {
-                        if let ComponentItem::ComponentFunc(func) = item {
+                        if let ComponentItem::ComponentFunc(func) = item.ty {
                             let full = format!("{name}#{fname}");
                             functions.push((fname.to_owned(), signature("imported task", &full, &func)?));
                         }

@@ -75,8 +75,7 @@ pub struct Logger {
 impl Logger {
     /// A logger on this process's stderr, coloured only when stderr is a terminal.
     pub fn stderr(min_level: Level) -> Logger {
-        use std::io::IsTerminal as _;
-        let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
         Logger { min_level, colour, out: Mutex::new(Box::new(std::io::stderr())) }
     }
 

@@ -145,16 +145,18 @@ impl Session {
     fn resolve_options(self: &Arc<Self>) -> Result<Vec<Vec<ResolvedTask>>, SessionError> {
         let mut all = Vec::new();
         for (index, component) in self.components.iter().enumerate() {
-            let declared = match component.options_export {
-                Some(export) => self.declared_options(index, export).map_err(|message| SessionError::OptionsExport {
+            let mut layers = Vec::new();
+            if let Some(export) = component.options_export {
+                layers.push(self.declared_options(index, export).map_err(|message| SessionError::OptionsExport {
                     component: component.file_name(),
                     message,
-                })?,
-                None => Vec::new(),
-            };
+                })?);
+            }
+            if let Some(config) = &self.config {
+                layers.push(options::Layer::from_config(config));
+            }
             let mut resolved = Vec::new();
             for task in &component.tasks {
-                let layers = options::layers_for(task, &declared, self.config.as_ref());
                 let task_options = options::resolve(&task.full_name, &layers, &self.settings)
                     .map_err(|source| SessionError::Options { component: component.file_name(), source })?;
                 for warning in &task_options.warnings {
@@ -172,13 +174,13 @@ impl Session {
         self: &Arc<Self>,
         component: usize,
         export: wasmtime::component::ComponentExportIndex,
-    ) -> Result<Vec<options::DeclaredOptions>, String> {
+    ) -> Result<options::Layer, String> {
         let mut store = self.new_store(None, None, 0);
         let instance = self.instantiate(&mut store, component, Purpose::Options)?;
         let func = instance.get_func(&mut store, export).ok_or("the export is not a function")?;
         let mut results = [Val::Bool(false)];
         func.call(&mut store, &[], &mut results).map_err(|e| format!("{e:#}"))?;
-        options::DeclaredOptions::from_val(&results[0])
+        declared_layer(&results[0])
     }
 
     /// The resolved options of a task.
@@ -311,6 +313,54 @@ impl Session {
             },
         }
     }
+}
+
+/// The `list<task-defaults>` a component's `task-options` export returned, as a layer.
+fn declared_layer(val: &Val) -> Result<options::Layer, String> {
+    let Val::List(entries) = val else { return Err("task-options did not return a list".into()) };
+    let mut tasks = std::collections::BTreeMap::new();
+    for entry in entries {
+        let Val::Record(fields) = entry else { return Err("a task-defaults entry is not a record".into()) };
+        let mut task = None;
+        let mut declared = options::TaskOptions::default();
+        for (name, value) in fields {
+            let text = || match value {
+                Val::Option(Some(inner)) => match &**inner {
+                    Val::String(text) => Some(text.clone()),
+                    _ => None,
+                },
+                _ => None,
+            };
+            let flag = || match value {
+                Val::Option(Some(inner)) => match &**inner {
+                    Val::Bool(flag) => Some(*flag),
+                    _ => None,
+                },
+                _ => None,
+            };
+            match name.as_str() {
+                "task" => task = if let Val::String(t) = value { Some(t.clone()) } else { None },
+                "cache-policy" => declared.cache_policy = text(),
+                "cache-expiration-ms" => {
+                    if let Val::Option(Some(inner)) = value {
+                        if let Val::U64(ms) = &**inner {
+                            declared.cache_expiration = Some(std::time::Duration::from_millis(*ms));
+                        }
+                    }
+                }
+                "refresh-cache" => declared.refresh_cache = flag(),
+                "persist-result" => declared.persist_result = flag(),
+                "isolation-level" => declared.isolation_level = text(),
+                "lock-manager" => declared.lock_manager = text(),
+                "key-storage" => declared.key_storage = text(),
+                "result-storage" => declared.result_storage = text(),
+                _ => {}
+            }
+        }
+        let task = task.ok_or("a task-defaults entry has no task name")?;
+        tasks.insert(task, declared);
+    }
+    Ok(options::Layer { source: options::Source::Component, tasks })
 }
 
 /// Converts typed values to wasmtime values for a call.

@@ -91,12 +91,12 @@ impl Session {
         let parent = match (&caller.task_run, &caller.flow_run) {
             (Some(task), _) => ParentPersist::TaskRun(task.persist_result),
             (None, Some(flow)) => ParentPersist::FlowRun(flow.persist_result),
-            (None, None) => ParentPersist::None,
+            (None, None) => ParentPersist::Standalone,
         };
         let persist = options::persist_at_run_time(resolved.persist_result, &self.settings, parent);
         let overwrite = options::overwrite(resolved.refresh_cache, &self.settings);
         let task_run = TaskRunCtx { id: id.to_string(), name: name.clone(), task: def.function.clone(), persist_result: persist };
-        let mut finish = |state: State, key: Option<&CacheKey>, value: Option<Value>, trap: Option<String>, persisted: bool| {
+        let finish = |state: State, key: Option<&CacheKey>, value: Option<Value>, trap: Option<String>, persisted: bool| {
             let level = if state.is_completed() { Level::Info } else { Level::Error };
             self.logger.log(level, &subject, &format!("Finished in state {state}"));
             let cache_key = key.and_then(|k| k.key.clone());

@@ -1,0 +1,124 @@
+//! `cachehost inspect COMPONENT.wasm`: tasks, flows, signatures, resolved options and where
+//! each came from, and the TASK_SOURCE digest.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use serde_json::json;
+
+use super::{require_file, settings_and_config};
+use crate::cli::InspectArgs;
+use crate::component::{ExportedFn, Signature};
+use crate::engine::Engine;
+use crate::link::{Providers, Route};
+use crate::log::{Level, Logger};
+use crate::run::Session;
+use crate::value::json::type_name;
+
+/// Runs the command.
+pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
+    require_file(&args.component)?;
+    let (settings, config) = settings_and_config(&args.component, args.config.as_deref())?;
+    let logger = Arc::new(Logger::stderr(Level::Warning));
+    let engine = Engine::new(Some(settings.home.join("compiled")))?;
+    let session = Session::load(engine, settings, config, logger, &[args.component.clone()], Providers::Optional)?;
+    let component = &session.components[0];
+    let tasks: Vec<serde_json::Value> = component
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(index, task)| {
+            let resolved = session.task_options(Route { component: 0, task: index });
+            let s = &resolved.sources;
+            json!({
+                "name": task.function,
+                "full_name": task.full_name,
+                "signature": wit_signature(task),
+                "options": {
+                    "cache_policy": {"value": resolved.policy.to_string(), "source": s.cache_policy.to_string()},
+                    "persist_result": {"value": resolved.persist_result, "source": s.persist_result.to_string()},
+                    "refresh_cache": {"value": resolved.refresh_cache, "source": s.refresh_cache.to_string()},
+                    "cache_expiration_ms": {"value": resolved.cache_expiration.map(|d| d.as_millis() as u64), "source": s.cache_expiration.to_string()},
+                    "result_storage": {"value": resolved.result_storage, "source": s.result_storage.to_string()},
+                },
+                "warnings": resolved.warnings,
+            })
+        })
+        .collect();
+    let flows: Vec<serde_json::Value> = component.flows.iter().map(|f| json!({"name": f.function, "signature": wit_signature(f)})).collect();
+    let imports: Vec<serde_json::Value> = component
+        .task_imports
+        .iter()
+        .flat_map(|i| i.functions.iter().map(move |(name, sig)| json!(format!("{}#{name}: {}", i.interface, render(name, sig)))))
+        .collect();
+    let description = json!({
+        "component": component.path.display().to_string(),
+        "size": component.size,
+        "task_source_digest": component.digest.to_hex().to_string(),
+        "flows": flows,
+        "tasks": tasks,
+        "imported_tasks": imports,
+        "exports_options": component.options_export.is_some(),
+        "exports_key_function": component.keys_export.is_some(),
+    });
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&description)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("{}  ({} bytes)", component.path.display(), component.size);
+    println!("TASK_SOURCE digest: {}", component.digest.to_hex());
+    if !component.flows.is_empty() {
+        println!("\nFlows:");
+        for flow in &component.flows {
+            println!("  {}", wit_signature(flow));
+        }
+    }
+    println!("\nTasks:");
+    if component.tasks.is_empty() {
+        println!("  (none)");
+    }
+    for (index, task) in component.tasks.iter().enumerate() {
+        let resolved = session.task_options(Route { component: 0, task: index });
+        let s = &resolved.sources;
+        println!("  {}", task.full_name);
+        println!("    {}", wit_signature(task));
+        let rows = [
+            ("cache_policy", resolved.policy.to_string(), s.cache_policy.to_string()),
+            ("persist_result", optional(resolved.persist_result.map(|b| b.to_string()), "decided per run"), s.persist_result.to_string()),
+            ("refresh_cache", optional(resolved.refresh_cache.map(|b| b.to_string()), "unset"), s.refresh_cache.to_string()),
+            ("cache_expiration", optional(resolved.cache_expiration.map(|d| format!("{d:?}")), "never"), s.cache_expiration.to_string()),
+            ("result_storage", optional(resolved.result_storage.clone(), "local storage"), s.result_storage.to_string()),
+        ];
+        for (name, value, source) in rows {
+            println!("    {name:<17} {value:<34} ({source})");
+        }
+        for warning in &resolved.warnings {
+            println!("    warning: {warning}");
+        }
+    }
+    if !component.task_imports.is_empty() {
+        println!("\nImported tasks:");
+        for import in &component.task_imports {
+            for (name, sig) in &import.functions {
+                println!("  {}#{name}: {}", import.interface, render(name, sig));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn optional(value: Option<String>, unset: &str) -> String {
+    value.unwrap_or_else(|| unset.to_owned())
+}
+
+fn wit_signature(def: &ExportedFn) -> String {
+    render(&def.function, &def.signature)
+}
+
+fn render(name: &str, signature: &Signature) -> String {
+    let params: Vec<String> = signature.params.iter().map(|(p, ty)| format!("{p}: {}", type_name(ty))).collect();
+    match &signature.result {
+        Some(ty) => format!("{name}: func({}) -> {}", params.join(", "), type_name(ty)),
+        None => format!("{name}: func({})", params.join(", ")),
+    }
+}
