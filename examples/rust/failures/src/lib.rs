@@ -67,8 +67,8 @@ impl exports::example::failures::flow::Guest for Component {
             ),
         };
         if let Some(state) = cachehost_guest::runtime::last_state() {
-            let message = state.message.unwrap_or_default();
-            cachehost_guest::info(format!("mode {mode}: state {} {message}", state.name));
+            let message = state.message.map(|message| format!(": {message}")).unwrap_or_default();
+            cachehost_guest::info(format!("mode {mode}: state {}{message}", state.name));
         }
         match outcome {
             Ok(value) => format!("ok {value}"),
