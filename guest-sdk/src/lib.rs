@@ -45,6 +45,8 @@
 //! wit_bindgen::generate!({
 //!     world: "example:math/math",
 //!     path: ["../../wit", "wit"], // the cachehost:task package first, then this package
+//!     // Imported interfaces of other packages need a `with` entry: reuse the SDK's types.
+//!     with: { "cachehost:task/types@0.1.0": cachehost_guest::bindings::cachehost::task::types },
 //! });
 //!
 //! use std::time::Duration;
