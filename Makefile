@@ -1,0 +1,59 @@
+# cachehost: `make demo` shows task caching end to end, `make test` runs every test.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := demo
+MAKEFLAGS += --no-builtin-rules
+
+# Shared by every build of this repository, so switching checkouts does not rebuild wasmtime.
+CARGO_TARGET_DIR ?= $(HOME)/.cache/cachehost/target
+export CARGO_TARGET_DIR
+
+GUEST_TARGET := wasm32-wasip2
+GUEST_PROFILE := release-guest
+GUEST_OUT := $(CARGO_TARGET_DIR)/$(GUEST_TARGET)/$(GUEST_PROFILE)
+EXAMPLES_OUT := build/examples
+HOST_BIN := $(CARGO_TARGET_DIR)/debug/cachehost
+
+# One crate per example, `examples/rust/<name>`, package `example-<name>`, built to
+# `build/examples/<name>.wasm`; task-source is built a second time with its `changed` feature.
+RUST_EXAMPLES := $(notdir $(patsubst %/,%,$(wildcard examples/rust/*/)))
+EXAMPLE_WASMS := $(RUST_EXAMPLES:%=$(EXAMPLES_OUT)/%.wasm) $(EXAMPLES_OUT)/task-source-changed.wasm
+GUEST_SOURCES := $(shell find wit guest-sdk examples/rust -type f) Cargo.toml Cargo.lock
+
+.PHONY: setup examples build demo test
+
+## setup: add the Rust target the guest components are built for
+setup:
+	@rustup target list --installed | grep -qx '$(GUEST_TARGET)' || rustup target add '$(GUEST_TARGET)'
+
+## examples: build every example component into build/examples/
+examples: $(EXAMPLE_WASMS)
+
+$(EXAMPLE_WASMS) &: $(GUEST_SOURCES) | setup
+	cargo build --target $(GUEST_TARGET) --profile $(GUEST_PROFILE) $(RUST_EXAMPLES:%=-p example-%)
+	mkdir -p $(EXAMPLES_OUT)
+	for name in $(RUST_EXAMPLES); do \
+	  cp "$(GUEST_OUT)/example_$${name//-/_}.wasm" "$(EXAMPLES_OUT)/$$name.wasm"; \
+	done
+	cargo build --target $(GUEST_TARGET) --profile $(GUEST_PROFILE) -p example-task-source --features changed
+	cp "$(GUEST_OUT)/example_task_source.wasm" "$(EXAMPLES_OUT)/task-source-changed.wasm"
+
+## build: build the cachehost binary (debug)
+build:
+	cargo build -p cachehost
+
+## demo: run the persist-default flow twice, each run in its own flow run
+demo: setup examples build
+	@home="$$(mktemp -d -t cachehost-demo.XXXXXX)"; \
+	echo "CACHEHOST_HOME=$$home"; \
+	for run in 1 2; do \
+	  echo "== cachehost run $(EXAMPLES_OUT)/persist-default.wasm (flow run $$run)"; \
+	  CACHEHOST_HOME="$$home" "$(HOST_BIN)" run $(EXAMPLES_OUT)/persist-default.wasm; \
+	done
+
+## test: build the examples, then run the host's and the integration tests
+test: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
+test: setup examples
+	cargo test
+	cargo test -p cachehost-guest
