@@ -54,6 +54,6 @@ demo: setup examples build
 
 ## test: build the examples, then run the host's and the integration tests
 test: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
-test: setup examples
+test: setup examples build
 	cargo test
 	cargo test -p cachehost-guest
