@@ -51,6 +51,10 @@ impl exports::example::failures::tasks::Guest for Component {
     fn inner(x: i64) -> i64 {
         x + 1
     }
+
+    fn plain(x: i64) -> i64 {
+        x + 1
+    }
 }
 
 impl exports::example::failures::flow::Guest for Component {
@@ -62,8 +66,9 @@ impl exports::example::failures::flow::Guest for Component {
             "keyed" => Ok(tasks::keyed(x)),
             "print" => Ok(tasks::chatty(x)),
             "nested" => Ok(tasks::outer(x)),
+            "plain" => Ok(tasks::plain(x) + tasks::plain(x)),
             other => panic!(
-                "unknown mode {other:?}: expected panic, err, bad-key, keyed, print or nested"
+                "unknown mode {other:?}: expected panic, err, bad-key, keyed, print, nested or plain"
             ),
         };
         if let Some(state) = cachehost_guest::runtime::last_state() {
@@ -81,6 +86,8 @@ impl exports::example::failures::flow::Guest for Component {
 fn key_fn(run: &TaskRun, inputs: &[(String, String)]) -> Option<String> {
     match run.task.as_str() {
         "bad-key" => panic!("the key function failed for {}", run.name),
+        // A key that would leave the store: the host must refuse it and run uncached.
+        "keyed" if cachehost_guest::input(inputs, "x")?.starts_with('-') => Some("../outside-the-store".into()),
         _ => Some(format!("keyed-x={}", cachehost_guest::input(inputs, "x")?)),
     }
 }
