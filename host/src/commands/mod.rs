@@ -4,7 +4,7 @@ pub mod call;
 pub mod inspect;
 pub mod run;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -122,7 +122,7 @@ pub fn exit_status(completed: bool) -> ExitCode {
 }
 
 /// Whether `path` names an existing file; a clear error otherwise.
-pub fn require_file(path: &PathBuf) -> anyhow::Result<()> {
+pub fn require_file(path: &Path) -> anyhow::Result<()> {
     if !path.exists() {
         bail!("{} does not exist", path.display());
     }

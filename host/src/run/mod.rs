@@ -51,7 +51,7 @@ pub enum SessionError {
         /// The component's file name.
         component: String,
         /// What is wrong.
-        source: OptionsError,
+        source: Box<OptionsError>,
     },
     /// A component's `task-options` export failed.
     #[error("{component}: its cachehost:task/options#task-options export failed: {message}")]
@@ -158,7 +158,7 @@ impl Session {
             let mut resolved = Vec::new();
             for task in &component.tasks {
                 let task_options = options::resolve(&task.full_name, &layers, &self.settings)
-                    .map_err(|source| SessionError::Options { component: component.file_name(), source })?;
+                    .map_err(|source| SessionError::Options { component: component.file_name(), source: Box::new(source) })?;
                 for warning in &task_options.warnings {
                     self.logger.log(Level::Warning, &Subject::Host, &format!("task '{}': {warning}", task.function));
                 }
