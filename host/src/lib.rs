@@ -19,4 +19,5 @@ pub mod policy;
 pub mod run;
 pub mod settings;
 pub mod store;
+pub mod txn;
 pub mod value;
