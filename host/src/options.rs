@@ -43,7 +43,18 @@ pub struct TaskOptions {
     pub key_storage: Option<String>,
     /// Where results are kept.
     pub result_storage: Option<String>,
+    /// How long a SERIALIZABLE lease lasts unless renewed (it is renewed while the task runs).
+    #[serde(default, deserialize_with = "deserialize_expiration")]
+    pub lock_hold_timeout: Option<Duration>,
+    /// How long to wait for a SERIALIZABLE lock before the task run fails.
+    #[serde(default, deserialize_with = "deserialize_expiration")]
+    pub lock_acquire_timeout: Option<Duration>,
 }
+
+/// How long a SERIALIZABLE lease lasts unless renewed, by default.
+pub const DEFAULT_LOCK_HOLD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a task waits for a SERIALIZABLE lock, by default.
+pub const DEFAULT_LOCK_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where an option's or a setting's value came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -111,6 +122,10 @@ pub struct Sources {
     pub key_storage: Source,
     /// Of `result_storage`.
     pub result_storage: Source,
+    /// Of `lock_hold_timeout`.
+    pub lock_hold_timeout: Source,
+    /// Of `lock_acquire_timeout`.
+    pub lock_acquire_timeout: Source,
 }
 
 /// A task's options after layering and Prefect's derivation.
@@ -132,6 +147,10 @@ pub struct ResolvedTask {
     pub key_storage: Option<String>,
     /// Where results are kept.
     pub result_storage: Option<String>,
+    /// How long a SERIALIZABLE lease lasts unless renewed.
+    pub lock_hold_timeout: Duration,
+    /// How long to wait for a SERIALIZABLE lock.
+    pub lock_acquire_timeout: Duration,
     /// Where each of the above came from.
     pub sources: Sources,
     /// Warnings for the host to log, once, when the task is loaded.
@@ -209,7 +228,9 @@ pub fn layered(task_full_name: &str, layers: &[Layer]) -> (TaskOptions, Sources)
                 isolation_level,
                 lock_manager,
                 key_storage,
-                result_storage
+                result_storage,
+                lock_hold_timeout,
+                lock_acquire_timeout
             );
         }
     }
@@ -307,6 +328,8 @@ pub fn resolve(
         lock_manager: options.lock_manager,
         key_storage: options.key_storage,
         result_storage: options.result_storage,
+        lock_hold_timeout: options.lock_hold_timeout.unwrap_or(DEFAULT_LOCK_HOLD_TIMEOUT),
+        lock_acquire_timeout: options.lock_acquire_timeout.unwrap_or(DEFAULT_LOCK_ACQUIRE_TIMEOUT),
         sources,
         warnings,
     })

@@ -3,9 +3,11 @@
 
 pub mod ctx;
 pub mod names;
+pub mod pool;
 pub mod report;
 pub mod state;
 pub mod task;
+pub mod transactions;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -79,8 +81,16 @@ pub struct Session {
     options: OnceLock<Vec<Vec<ResolvedTask>>>,
     stores: Mutex<HashMap<PathBuf, Arc<dyn ResultStore>>>,
     task_runs: Mutex<Vec<TaskRunReport>>,
-    counts: [AtomicU64; 4],
+    counts: [AtomicU64; 5],
+    /// The pool that runs submitted task calls.
+    pub pool: Arc<pool::Pool>,
+    /// Fault injection for crash tests: a pause between the records of a multi-record
+    /// commit (`CACHEHOST_DEBUG_COMMIT_PAUSE_MS`).
+    pub(crate) commit_pause: Option<std::time::Duration>,
 }
+
+/// How many submitted task calls run at once unless `--concurrency` says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// Which kind of instance is being created, for the report's counts.
 #[derive(Clone, Copy)]
@@ -89,6 +99,7 @@ pub(crate) enum Purpose {
     Task = 1,
     KeyFunction = 2,
     Options = 3,
+    Hook = 4,
 }
 
 /// The outcome of a flow run.
@@ -109,6 +120,7 @@ impl Session {
         logger: Arc<Logger>,
         paths: &[PathBuf],
         providers_mode: link::Providers,
+        concurrency: usize,
     ) -> Result<Arc<Session>, SessionError> {
         let mut components = Vec::new();
         for path in paths {
@@ -136,7 +148,13 @@ impl Session {
             stores: Mutex::new(HashMap::new()),
             task_runs: Mutex::new(Vec::new()),
             counts: Default::default(),
+            pool: Arc::new(pool::Pool::new(concurrency)),
+            commit_pause: std::env::var("CACHEHOST_DEBUG_COMMIT_PAUSE_MS")
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map(std::time::Duration::from_millis),
         });
+        session.recover_journals();
         let resolved = session.resolve_options()?;
         let _ = session.options.set(resolved);
         Ok(session)
@@ -175,7 +193,7 @@ impl Session {
         component: usize,
         export: wasmtime::component::ComponentExportIndex,
     ) -> Result<options::Layer, String> {
-        let mut store = self.new_store(None, None, 0);
+        let mut store = self.new_store(None, None, 0, Some(component), None);
         let instance = self.instantiate(&mut store, component, Purpose::Options)?;
         let func = instance.get_func(&mut store, export).ok_or("the export is not a function")?;
         let mut results = [Val::Bool(false)];
@@ -194,8 +212,10 @@ impl Session {
         flow_run: Option<Arc<FlowRunCtx>>,
         task_run: Option<ctx::TaskRunCtx>,
         depth: u32,
+        component: Option<usize>,
+        txn: Option<crate::txn::TxnRef>,
     ) -> Store<RunCtx> {
-        Store::new(self.engine.wasmtime(), RunCtx::new(self.clone(), flow_run, task_run, depth))
+        Store::new(self.engine.wasmtime(), RunCtx::new(self.clone(), flow_run, task_run, depth, component, txn))
     }
 
     /// Instantiates a component in `store`, counting it.
@@ -210,7 +230,7 @@ impl Session {
     }
 
     /// The result store at `storage` (a folder), or the default local storage.
-    pub(crate) fn result_store(&self, storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
+    pub(crate) fn result_store(&self, storage: Option<&str>, _key_storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
         let root = match storage {
             Some(storage) => PathBuf::from(storage),
             None => self.settings.local_storage_path.clone(),
@@ -287,7 +307,7 @@ impl Session {
         flow_run: Arc<FlowRunCtx>,
         parameters: &[Value],
     ) -> Result<Option<Value>, String> {
-        let mut store = self.new_store(Some(flow_run), None, 0);
+        let mut store = self.new_store(Some(flow_run), None, 0, Some(0), None);
         let instance = self.instantiate(&mut store, 0, Purpose::Flow)?;
         let func = instance.get_func(&mut store, def.export).ok_or("the flow export is not a function")?;
         let params = to_vals(parameters, &def.signature.params).map_err(|e| e.to_string())?;
@@ -310,6 +330,7 @@ impl Session {
                 tasks: count(Purpose::Task),
                 key_functions: count(Purpose::KeyFunction),
                 options: count(Purpose::Options),
+                hooks: count(Purpose::Hook),
             },
         }
     }

@@ -43,7 +43,7 @@ pub enum TxnState {
 pub struct HookTarget {
     /// The component exporting `cachehost:task/hooks`.
     pub component: usize,
-    /// The task's function name (empty for a transaction a component opened itself).
+    /// The task's function name.
     pub task: String,
     /// The run the hook's log lines belong to.
     pub run_name: String,
@@ -61,6 +61,7 @@ pub struct Txn {
     pub key: Option<String>,
     /// Its commit mode.
     pub commit_mode: CommitMode,
+    write_on_commit: bool,
     state: TxnState,
     parent: Option<TxnRef>,
     children: Vec<TxnRef>,
@@ -94,6 +95,7 @@ impl Txn {
         Arc::new(Mutex::new(Txn {
             key,
             commit_mode: commit_mode.or(inherited).unwrap_or(CommitMode::Lazy),
+            write_on_commit: true,
             state: TxnState::Active,
             parent,
             children: Vec::new(),
@@ -138,6 +140,26 @@ pub fn stage(txn: &TxnRef, record: Option<JournalEntry>, hooks: Option<HookTarge
         t.hooks = hooks;
     }
     t.state = TxnState::Staged;
+}
+
+/// Whether committing writes the keyed record (reference 11.14, default true).
+pub fn set_write_on_commit(txn: &TxnRef, write: bool) {
+    lock(txn).write_on_commit = write;
+}
+
+/// Whether committing writes the keyed record.
+pub fn write_on_commit(txn: &TxnRef) -> bool {
+    lock(txn).write_on_commit
+}
+
+/// Whether a record has been staged.
+pub fn has_record(txn: &TxnRef) -> bool {
+    lock(txn).staged.is_some()
+}
+
+/// The transaction's key.
+pub fn key(txn: &TxnRef) -> Option<String> {
+    lock(txn).key.clone()
 }
 
 /// Sets a value on the transaction.
