@@ -13,6 +13,7 @@ pub mod component;
 pub mod engine;
 pub mod key;
 pub mod link;
+pub mod lock;
 pub mod log;
 pub mod options;
 pub mod policy;
