@@ -74,8 +74,34 @@ impl exports::example::transactions::flow::Guest for Component {
                     Ok(())
                 });
             }
+            "caught" => {
+                // The failure is caught and the block goes on: the transaction is rolled
+                // back all the same, and nothing in it is written (reference 11.11).
+                let _ = cachehost_guest::transaction::<_, String>(TransactionOptions::default(), || {
+                    tasks::load_data(6);
+                    states.push(state());
+                    let _ignored = tasks::process_data(&[6], true);
+                    states.push(state());
+                    tasks::load_data(7);
+                    states.push(state());
+                    Ok(())
+                });
+            }
             other => panic!("unknown mode {other:?}"),
         }
+        states
+    }
+
+    fn batch(start: i64, count: i64) -> Vec<String> {
+        let state = || cachehost_guest::runtime::last_state().map(|s| s.name).unwrap_or_default();
+        let mut states = Vec::new();
+        let _ = cachehost_guest::transaction::<_, String>(TransactionOptions::default(), || {
+            for n in start..start + count {
+                tasks::load_data(n);
+                states.push(state());
+            }
+            Ok(())
+        });
         states
     }
 
