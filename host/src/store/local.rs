@@ -13,6 +13,11 @@ use crate::value::Ty;
 /// killed process, never a record.
 pub const TEMP_PREFIX: &str = ".tmp-";
 
+/// The folder, inside a result store, that holds the values of key storage by digest
+/// (see [`super::split`]); no key may name a path through a folder of this name, so records
+/// and values can share a folder without ever colliding.
+pub const VALUES_FOLDER: &str = ".values";
+
 /// Records as files under a root folder; a key with `/` in it makes sub-folders.
 #[derive(Clone, Debug)]
 pub struct LocalStore {
@@ -69,6 +74,9 @@ impl LocalStore {
             if segment.starts_with(TEMP_PREFIX) {
                 return bad("a segment starts with `.tmp-`, which marks temporary files");
             }
+            if segment == VALUES_FOLDER {
+                return bad("a segment is `.values`, the folder of stored values");
+            }
             // Catches what the platform reads as more than a file name (`C:`, `\` on Windows).
             let mut components = Path::new(segment).components();
             if !matches!(
@@ -119,22 +127,6 @@ impl LocalStore {
         }
         removed
     }
-
-    /// Writes `bytes` to a new temp file `tmp`, fsynced if the store syncs.
-    fn write_temp(&self, tmp: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-        let mut file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(tmp)
-            .map_err(StoreError::io("create the temporary file", tmp))?;
-        file.write_all(bytes)
-            .map_err(StoreError::io("write the temporary file", tmp))?;
-        if self.sync {
-            file.sync_all()
-                .map_err(StoreError::io("sync the temporary file", tmp))?;
-        }
-        Ok(())
-    }
 }
 
 impl ResultStore for LocalStore {
@@ -157,23 +149,7 @@ impl ResultStore for LocalStore {
     }
 
     fn write(&self, key: &str, record_bytes: &[u8]) -> Result<(), StoreError> {
-        let path = self.path_of(key)?;
-        let folder = path.parent().expect("a record's path is inside the root");
-        fs::create_dir_all(folder).map_err(StoreError::io("create the folder", folder))?;
-        // Same folder as the target, so the rename stays on one file system and is atomic.
-        let tmp = folder.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
-        let written = self.write_temp(&tmp, record_bytes).and_then(|()| {
-            fs::rename(&tmp, &path)
-                .map_err(StoreError::io("move the new record into place at", &path))
-        });
-        if written.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        written?;
-        if self.sync {
-            sync_folder(folder)?;
-        }
-        Ok(())
+        write_atomically(&self.path_of(key)?, record_bytes, self.sync)
     }
 
     fn remove(&self, key: &str) -> Result<bool, StoreError> {
@@ -208,7 +184,7 @@ impl ResultStore for LocalStore {
                 let Ok(file_type) = entry.file_type() else {
                     continue;
                 };
-                if name.to_string_lossy().starts_with(TEMP_PREFIX) {
+                if name.to_string_lossy().starts_with(TEMP_PREFIX) || name == VALUES_FOLDER {
                     continue;
                 }
                 if file_type.is_dir() {
@@ -235,6 +211,45 @@ impl ResultStore for LocalStore {
     fn describe(&self) -> String {
         self.root.display().to_string()
     }
+}
+
+/// Writes `bytes` to `path` through a temp file and a rename, creating its folder: a reader
+/// sees the old file or the new one, never a part. With `sync`, the file and the rename are
+/// made durable before returning.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
+    let folder = path
+        .parent()
+        .expect("a stored file's path is inside the root");
+    fs::create_dir_all(folder).map_err(StoreError::io("create the folder", folder))?;
+    // Same folder as the target, so the rename stays on one file system and is atomic.
+    let tmp = folder.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+    let written = write_temp(&tmp, bytes, sync).and_then(|()| {
+        fs::rename(&tmp, path).map_err(StoreError::io("move the new file into place at", path))
+    });
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written?;
+    if sync {
+        sync_folder(folder)?;
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a new temp file `tmp`, fsynced if `sync`.
+fn write_temp(tmp: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
+    let mut file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(tmp)
+        .map_err(StoreError::io("create the temporary file", tmp))?;
+    file.write_all(bytes)
+        .map_err(StoreError::io("write the temporary file", tmp))?;
+    if sync {
+        file.sync_all()
+            .map_err(StoreError::io("sync the temporary file", tmp))?;
+    }
+    Ok(())
 }
 
 /// Makes a rename in `folder` durable.
@@ -493,6 +508,8 @@ mod tests {
             "k\0",
             ".tmp-1",
             "a/.tmp-x/k",
+            ".values/ab/cd",
+            "a/.values/k",
         ] {
             let err = store.write(key, &bytes).unwrap_err();
             assert!(matches!(err, StoreError::BadKey { .. }), "{key:?}: {err}");
@@ -528,6 +545,8 @@ mod tests {
         fs::write(store.root().join("broken"), b"not a record").unwrap();
         fs::write(store.root().join(".tmp-0123"), &bytes_b[..3]).unwrap();
         fs::write(store.root().join("x/.tmp-4567"), &bytes_b).unwrap();
+        fs::create_dir_all(store.root().join(".values/ab")).unwrap();
+        fs::write(store.root().join(".values/ab/abcd"), b"a value").unwrap();
 
         let listed = store.list().unwrap();
         let keys: Vec<&str> = listed.iter().map(|(k, _)| k.as_str()).collect();

@@ -2,16 +2,19 @@
 //!
 //! A backend only moves record bytes; what makes a record a hit is decided here, once for all
 //! backends, by [`Lookup::from_record_bytes`]: the record must decode, carry the key it was
-//! asked for, hold a value of the expected type, and not have expired.
+//! asked for, hold a value of the expected type, and not have expired. With key storage,
+//! [`SplitStore`] keeps the metadata and the values apart and makes the same checks.
 
 pub mod local;
 pub mod record;
+pub mod split;
 
 use std::io;
 use std::path::PathBuf;
 
 pub use local::LocalStore;
 pub use record::{KeyPartMeta, Record, RecordError, RecordMeta};
+pub use split::SplitStore;
 
 use crate::value::Ty;
 
@@ -112,6 +115,14 @@ pub enum StoreError {
     /// The bytes under a key are not a usable record.
     #[error(transparent)]
     Record(#[from] RecordError),
+    /// A storage location this build cannot use, e.g. object storage.
+    #[error("storage {storage:?} cannot be used: {reason}")]
+    Unsupported {
+        /// The storage as configured.
+        storage: String,
+        /// Why, and what to use instead.
+        reason: String,
+    },
 }
 
 impl StoreError {

@@ -6,6 +6,13 @@
 //! b"CHREC"  format version (1 byte)  meta length (u32 LE)  postcard(RecordMeta)  postcard(Value)
 //! ```
 //!
+//! With key storage (DESIGN §5) the key store holds a *key record*, the same framing without
+//! the value, and the value is stored apart under its digest:
+//!
+//! ```text
+//! b"CHKEY"  format version (1 byte)  meta length (u32 LE)  postcard(RecordMeta)
+//! ```
+//!
 //! The value is checked against `meta.value_digest` (BLAKE3) and `meta.value_len` on every
 //! read, and its type against the type the reading task expects, so a corrupt, truncated or
 //! mistyped record is refused, never returned. The postcard encodings of [`RecordMeta`],
@@ -19,7 +26,11 @@ use crate::value::{Ty, Value};
 /// The first bytes of every record.
 pub const MAGIC: &[u8; 5] = b"CHREC";
 
-/// The record format this build writes and reads.
+/// The first bytes of every key record (metadata only, see [`encode_key_record`]).
+pub const KEY_MAGIC: &[u8; 5] = b"CHKEY";
+
+/// The record format this build writes and reads, for both kinds of record: the version
+/// covers the postcard encodings of [`RecordMeta`] and [`Value`], which both kinds share.
 pub const FORMAT_VERSION: u8 = 1;
 
 /// Magic, version byte, meta length.
@@ -82,9 +93,12 @@ pub enum RecordError {
     /// The value is followed by bytes that belong to no part of the record.
     #[error("the record has {0} bytes after its value")]
     TrailingBytes(u64),
-    /// The bytes do not start with `CHREC`.
+    /// The bytes do not start with `CHREC` (or `CHKEY` for a key record).
     #[error("not a cachehost record (bad magic bytes)")]
     BadMagic,
+    /// A key record has bytes after its metadata.
+    #[error("the key record has {0} bytes after its metadata")]
+    TrailingMetaBytes(u64),
     /// The record was written in a format this build does not read.
     #[error(
         "record format version {0} is not supported (this build reads version {FORMAT_VERSION})"
@@ -150,12 +164,8 @@ pub fn encode(meta: &RecordMeta, value_bytes: &[u8]) -> Vec<u8> {
         "meta describes another value"
     );
     let meta_bytes = postcard::to_stdvec(meta).expect("postcard encodes every RecordMeta");
-    let meta_len = u32::try_from(meta_bytes.len()).expect("record metadata under 4 GiB");
     let mut out = Vec::with_capacity(HEADER_LEN + meta_bytes.len() + value_bytes.len());
-    out.extend_from_slice(MAGIC);
-    out.push(FORMAT_VERSION);
-    out.extend_from_slice(&meta_len.to_le_bytes());
-    out.extend_from_slice(&meta_bytes);
+    push_header(&mut out, MAGIC, &meta_bytes);
     out.extend_from_slice(value_bytes);
     out
 }
@@ -166,78 +176,77 @@ pub fn encode(meta: &RecordMeta, value_bytes: &[u8]) -> Vec<u8> {
 /// is decoded once, last.
 pub fn decode(bytes: &[u8], expected: &Ty) -> Result<Record, RecordError> {
     let (meta, value_bytes) = split(bytes)?;
+    let value = decode_value(&meta, value_bytes, expected)?;
+    Ok(Record { meta, value })
+}
+
+/// Checks `value_bytes` against `meta` (digest, then type) and decodes them as a value of type
+/// `expected`.
+pub fn decode_value(
+    meta: &RecordMeta,
+    value_bytes: &[u8],
+    expected: &Ty,
+) -> Result<Value, RecordError> {
     if *blake3::hash(value_bytes).as_bytes() != meta.value_digest {
         return Err(RecordError::DigestMismatch);
     }
+    check_type(meta, expected)?;
+    match postcard::take_from_bytes::<Value>(value_bytes) {
+        Ok((value, [])) => Ok(value),
+        Ok((_, rest)) => Err(RecordError::ValueUndecodable(format!(
+            "{} bytes left after the value",
+            rest.len()
+        ))),
+        Err(e) => Err(RecordError::ValueUndecodable(e.to_string())),
+    }
+}
+
+/// Refuses metadata describing a value of another type than `expected`.
+pub fn check_type(meta: &RecordMeta, expected: &Ty) -> Result<(), RecordError> {
     if meta.value_type != *expected {
         return Err(RecordError::TypeMismatch {
             stored: format!("{:?}", meta.value_type),
             expected: format!("{expected:?}"),
         });
     }
-    let value = match postcard::take_from_bytes::<Value>(value_bytes) {
-        Ok((value, [])) => value,
-        Ok((_, rest)) => {
-            return Err(RecordError::ValueUndecodable(format!(
-                "{} bytes left after the value",
-                rest.len()
-            )))
-        }
-        Err(e) => return Err(RecordError::ValueUndecodable(e.to_string())),
-    };
-    Ok(Record { meta, value })
+    Ok(())
 }
 
-/// Decodes only the metadata (for listings): checks the header and lengths, not the value's
-/// digest or type.
+/// Decodes only the metadata of a record or a key record (for listings): checks the header
+/// and lengths, not the value's digest or type.
 pub fn decode_meta(bytes: &[u8]) -> Result<RecordMeta, RecordError> {
+    if bytes.starts_with(KEY_MAGIC) {
+        return decode_key_record(bytes);
+    }
     split(bytes).map(|(meta, _)| meta)
 }
 
-/// The metadata and the value bytes, with the header and all lengths checked.
-fn split(bytes: &[u8]) -> Result<(RecordMeta, &[u8]), RecordError> {
-    let found = bytes.len() as u64;
-    let truncated = |needed: usize| RecordError::Truncated {
-        needed: needed as u64,
-        found,
-    };
+/// A key record: header and metadata, no value (the value is stored apart by its digest).
+pub fn encode_key_record(meta: &RecordMeta) -> Vec<u8> {
+    let meta_bytes = postcard::to_stdvec(meta).expect("postcard encodes every RecordMeta");
+    let mut out = Vec::with_capacity(HEADER_LEN + meta_bytes.len());
+    push_header(&mut out, KEY_MAGIC, &meta_bytes);
+    out
+}
 
-    let magic_seen = &bytes[..bytes.len().min(MAGIC.len())];
-    if magic_seen != &MAGIC[..magic_seen.len()] {
-        return Err(RecordError::BadMagic);
+/// Decodes a key record (from [`encode_key_record`]).
+pub fn decode_key_record(bytes: &[u8]) -> Result<RecordMeta, RecordError> {
+    let (meta, rest) = header_and_meta(bytes, KEY_MAGIC)?;
+    if !rest.is_empty() {
+        return Err(RecordError::TrailingMetaBytes(rest.len() as u64));
     }
-    if bytes.len() <= MAGIC.len() {
-        return Err(truncated(HEADER_LEN));
-    }
-    let version = bytes[MAGIC.len()];
-    if version != FORMAT_VERSION {
-        return Err(RecordError::UnsupportedVersion(version));
-    }
-    if bytes.len() < HEADER_LEN {
-        return Err(truncated(HEADER_LEN));
-    }
-    let len_bytes: [u8; 4] = bytes[MAGIC.len() + 1..HEADER_LEN]
-        .try_into()
-        .expect("4 bytes");
-    let meta_end = HEADER_LEN.saturating_add(u32::from_le_bytes(len_bytes) as usize);
-    if bytes.len() < meta_end {
-        return Err(truncated(meta_end));
-    }
-    let meta = match postcard::take_from_bytes::<RecordMeta>(&bytes[HEADER_LEN..meta_end]) {
-        Ok((meta, [])) => meta,
-        Ok((_, rest)) => {
-            return Err(RecordError::MetaUndecodable(format!(
-                "{} bytes left after the metadata",
-                rest.len()
-            )))
-        }
-        Err(e) => return Err(RecordError::MetaUndecodable(e.to_string())),
-    };
-    let value_bytes = &bytes[meta_end..];
+    Ok(meta)
+}
+
+/// A whole record's metadata and value bytes, with the header and all lengths checked but
+/// not the value's digest.
+pub fn split(bytes: &[u8]) -> Result<(RecordMeta, &[u8]), RecordError> {
+    let found = bytes.len() as u64;
+    let (meta, value_bytes) = header_and_meta(bytes, MAGIC)?;
     let value_found = value_bytes.len() as u64;
     if value_found < meta.value_len {
         return Err(RecordError::Truncated {
-            needed: meta_end as u64 + meta.value_len,
+            needed: found - value_found + meta.value_len,
             found,
         });
     }
@@ -245,6 +254,56 @@ fn split(bytes: &[u8]) -> Result<(RecordMeta, &[u8]), RecordError> {
         return Err(RecordError::TrailingBytes(value_found - meta.value_len));
     }
     Ok((meta, value_bytes))
+}
+
+fn push_header(out: &mut Vec<u8>, magic: &[u8; 5], meta_bytes: &[u8]) {
+    let meta_len = u32::try_from(meta_bytes.len()).expect("record metadata under 4 GiB");
+    out.extend_from_slice(magic);
+    out.push(FORMAT_VERSION);
+    out.extend_from_slice(&meta_len.to_le_bytes());
+    out.extend_from_slice(meta_bytes);
+}
+
+/// The metadata after a `magic` header, and the bytes after it.
+fn header_and_meta<'a>(
+    bytes: &'a [u8],
+    magic: &[u8; 5],
+) -> Result<(RecordMeta, &'a [u8]), RecordError> {
+    let found = bytes.len() as u64;
+    let truncated = |needed: usize| RecordError::Truncated {
+        needed: needed as u64,
+        found,
+    };
+
+    let magic_seen = &bytes[..bytes.len().min(magic.len())];
+    if magic_seen != &magic[..magic_seen.len()] {
+        return Err(RecordError::BadMagic);
+    }
+    if bytes.len() <= magic.len() {
+        return Err(truncated(HEADER_LEN));
+    }
+    let version = bytes[magic.len()];
+    if version != FORMAT_VERSION {
+        return Err(RecordError::UnsupportedVersion(version));
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(truncated(HEADER_LEN));
+    }
+    let len_bytes: [u8; 4] = bytes[magic.len() + 1..HEADER_LEN]
+        .try_into()
+        .expect("4 bytes");
+    let meta_end = HEADER_LEN.saturating_add(u32::from_le_bytes(len_bytes) as usize);
+    if bytes.len() < meta_end {
+        return Err(truncated(meta_end));
+    }
+    match postcard::take_from_bytes::<RecordMeta>(&bytes[HEADER_LEN..meta_end]) {
+        Ok((meta, [])) => Ok((meta, &bytes[meta_end..])),
+        Ok((_, rest)) => Err(RecordError::MetaUndecodable(format!(
+            "{} bytes left after the metadata",
+            rest.len()
+        ))),
+        Err(e) => Err(RecordError::MetaUndecodable(e.to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -452,5 +511,102 @@ mod tests {
         );
         let err = decode(&encode(&meta, &garbage), &Ty::U32).unwrap_err();
         assert!(matches!(err, RecordError::ValueUndecodable(_)), "{err}");
+    }
+
+    /// Pins the byte layout of key records, format version 1: a change here breaks every
+    /// stored key record.
+    #[test]
+    fn key_record_format_version_1_is_stable() {
+        let value_bytes = encode_value(&Value::Bool(true));
+        let meta = RecordMeta::new(
+            "k".into(),
+            "t".into(),
+            "d".into(),
+            vec![],
+            1,
+            Some(3),
+            Ty::Bool,
+            &value_bytes,
+        );
+        let mut expected = b"CHKEY\x01".to_vec();
+        let mut meta_bytes = vec![1, b'k', 1, b't', 1, b'd', 0];
+        // created 1, expiration Some(3) (zigzag varints), Ty::Bool
+        meta_bytes.extend_from_slice(&[2, 1, 6, 0]);
+        meta_bytes.extend_from_slice(blake3::hash(&[0, 1]).as_bytes());
+        meta_bytes.push(2); // value_len
+        expected.extend_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
+        expected.extend_from_slice(&meta_bytes);
+        assert_eq!(encode_key_record(&meta), expected);
+    }
+
+    #[test]
+    fn key_record_round_trips_and_lists() {
+        let (meta, _) = sample_record();
+        let bytes = encode_key_record(&meta);
+        assert_eq!(decode_key_record(&bytes).unwrap(), meta);
+        assert_eq!(decode_meta(&bytes).unwrap(), meta);
+    }
+
+    #[test]
+    fn key_record_every_truncation_is_an_error() {
+        let (meta, _) = sample_record();
+        let bytes = encode_key_record(&meta);
+        for len in 0..bytes.len() {
+            let err = decode_key_record(&bytes[..len]).unwrap_err();
+            assert!(
+                matches!(err, RecordError::Truncated { found, .. } if found == len as u64),
+                "length {len}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn key_record_with_bytes_after_the_metadata_is_refused() {
+        let (meta, _) = sample_record();
+        let mut bytes = encode_key_record(&meta);
+        bytes.extend_from_slice(&[0, 1]);
+        assert_eq!(
+            decode_key_record(&bytes),
+            Err(RecordError::TrailingMetaBytes(2))
+        );
+    }
+
+    #[test]
+    fn record_kinds_are_not_confused() {
+        let (meta, full) = sample_record();
+        assert_eq!(decode_key_record(&full), Err(RecordError::BadMagic));
+        assert_eq!(
+            decode(&encode_key_record(&meta), &sample_type()),
+            Err(RecordError::BadMagic)
+        );
+    }
+
+    #[test]
+    fn key_record_bumped_version_is_unsupported() {
+        let (meta, _) = sample_record();
+        let mut bytes = encode_key_record(&meta);
+        bytes[KEY_MAGIC.len()] = FORMAT_VERSION + 1;
+        assert_eq!(
+            decode_key_record(&bytes),
+            Err(RecordError::UnsupportedVersion(FORMAT_VERSION + 1))
+        );
+    }
+
+    #[test]
+    fn decode_value_checks_digest_then_type() {
+        let (meta, bytes) = sample_record();
+        let (_, value_bytes) = split(&bytes).unwrap();
+        assert_eq!(
+            decode_value(&meta, value_bytes, &sample_type()).unwrap(),
+            sample_value()
+        );
+        assert_eq!(
+            decode_value(&meta, &value_bytes[1..], &Ty::String),
+            Err(RecordError::DigestMismatch)
+        );
+        assert!(matches!(
+            decode_value(&meta, value_bytes, &Ty::String),
+            Err(RecordError::TypeMismatch { .. })
+        ));
     }
 }
