@@ -340,7 +340,7 @@ pub fn explain(input: ExplainInput<'_>) -> Explanation {
     };
     if parts.iter().any(|p| p.name == "RUN_ID") && input.flow_run_id.is_none() {
         notes.push(
-            "explain runs outside a flow run, where RUN_ID is a new id every time: a policy with RUN_ID (DEFAULT has it) only hits within one flow run; pass --flow-run-id ID to explain the call as if inside that run".into(),
+            "explain runs outside a flow run, where RUN_ID is a new id every time: a policy with RUN_ID (DEFAULT has it) only hits within one flow run (--flow-run-id ID explains the call as if inside that run)".into(),
         );
     }
     let nearest = nearest_record(input.task, key.as_deref(), parts, input.records);
@@ -454,7 +454,7 @@ fn part_differences(part: &KeyPart, old: &KeyPartMeta, input: &ExplainInput<'_>)
         "RUN_ID" => match input.flow_run_id {
             Some(run) => vec![format!("RUN_ID differs: the record is from flow run {}, this is flow run {run}", old.key)],
             None => vec![format!(
-                "RUN_ID differs: explain has no flow run, so RUN_ID is a new id; the record is from flow run {} (pass --flow-run-id {} to explain as if inside it)",
+                "RUN_ID differs: outside a flow run RUN_ID is a new id; the record is from flow run {} (pass --flow-run-id {} to explain as if inside it)",
                 old.key, old.key
             )],
         },
@@ -604,7 +604,7 @@ mod tests {
     fn explain_outside_a_flow_run_says_run_id_only_hits_within_one() {
         let old = meta("old", "p:q/tasks#add-one", "a", NOW, None, vec![part("RUN_ID", "run-1", &[])]);
         let e = explain_against(std::slice::from_ref(&old), vec![key_part("RUN_ID", "fresh", &[])], None);
-        assert!(e.reasons[0].starts_with("RUN_ID differs: explain has no flow run"), "{:?}", e.reasons);
+        assert!(e.reasons[0].starts_with("RUN_ID differs: outside a flow run"), "{:?}", e.reasons);
         assert!(e.reasons[0].contains("--flow-run-id run-1"), "{:?}", e.reasons);
         assert!(e.notes[0].contains("only hits within one flow run"), "{:?}", e.notes);
         let inside = explain_against(&[old], vec![key_part("RUN_ID", "run-2", &[])], Some("run-2"));

@@ -71,7 +71,8 @@ fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
 fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
     let store = open_store(&args.store)?;
     let now = now_ms();
-    let selection = cache_admin::select(&store, &filter(&args.filter)?, now)?;
+    let filter = filter(&args.filter)?;
+    let selection = cache_admin::select(&store, &filter, now)?;
     if args.store.json {
         let records: Vec<Json> = selection.records.iter().map(|m| meta_json(m, now)).collect();
         let unreadable: Vec<Json> = selection.unreadable.iter().map(|(key, reason)| json!({"key": key, "reason": reason})).collect();
@@ -79,7 +80,8 @@ fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
     }
     let mut out = String::new();
     if selection.records.is_empty() {
-        out.push_str(&format!("No records in {}.\n", store.describe()));
+        let which = if filter.is_empty() { "No records" } else { "No records match" };
+        out.push_str(&format!("{which} in {}.\n", store.describe()));
     } else {
         let rows = selection
             .records
@@ -329,10 +331,10 @@ fn render_explanation(e: &Explanation, component: &str, policy_source: &str, pai
                     PartStatus::Gone => paint.red("gone"),
                     PartStatus::NoRecord => "no record".to_owned(),
                 };
-                vec![p.part.clone(), status, p.key.as_deref().map(short_key).unwrap_or("-").to_owned(), p.reasons.join("; ")]
+                vec![p.part.clone(), status, p.key.as_deref().map(short_key).unwrap_or("-").to_owned()]
             })
             .collect();
-        out.push_str(&table(paint, &["PART", "STATUS", "KEY", "WHY"], rows, &[]));
+        out.push_str(&table(paint, &["PART", "STATUS", "KEY"], rows, &[]));
     }
     if !e.reasons.is_empty() && e.key.is_some() && !matches!(e.verdict, Verdict::Hit) {
         out.push_str(&format!("\n{} {}\n", paint.bold("why:"), e.reasons.join("; ")));
