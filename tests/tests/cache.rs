@@ -361,3 +361,14 @@ fn show_of_an_unknown_or_ambiguous_key_is_a_usage_error() {
     assert_eq!(ambiguous.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&ambiguous.stderr).contains("is ambiguous: 2 records start with it"));
 }
+
+#[test]
+fn explain_calls_the_key_function_like_a_run() {
+    let ctx = TestContext::new();
+    run_flow(&ctx, "key-fn-static", &[]);
+    // The key function ignores the inputs and returns `constant-key`.
+    let explained = json(&ctx, &["cache", "explain", &path("key-fn-static"), "add-one", "--arg", "x=99"]);
+    assert_eq!(explained["outcome"], "hit");
+    assert_eq!(explained["key"], "constant-key");
+    assert_eq!(explained["parts"][0]["part"], "KEY_FN");
+}
