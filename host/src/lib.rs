@@ -17,6 +17,7 @@ pub mod log;
 pub mod options;
 pub mod policy;
 pub mod run;
+pub mod sandbox;
 pub mod settings;
 pub mod store;
 pub mod value;

@@ -43,6 +43,22 @@ pub struct TaskOptions {
     pub key_storage: Option<String>,
     /// Where results are kept.
     pub result_storage: Option<String>,
+    /// Wall-clock limit of a run (Prefect's `timeout_seconds`); over it, the run is TimedOut.
+    #[serde(default, deserialize_with = "crate::sandbox::deserialize_timeout")]
+    pub timeout: Option<Duration>,
+    /// How many times a failed run is retried (Prefect's `retries`).
+    pub retries: Option<u32>,
+    /// How long to wait before each retry (Prefect's `retry_delay_seconds`).
+    #[serde(default, deserialize_with = "crate::sandbox::deserialize_timeout")]
+    pub retry_delay: Option<Duration>,
+    /// Memory limit of a run: bytes or `"512MiB"`.
+    #[serde(default, deserialize_with = "crate::sandbox::deserialize_size")]
+    pub memory: Option<u64>,
+    /// Fuel limit of a run.
+    pub fuel: Option<u64>,
+    /// The largest result the task may return: bytes or `"64MiB"`.
+    #[serde(default, deserialize_with = "crate::sandbox::deserialize_size")]
+    pub max_result_size: Option<u64>,
 }
 
 /// Where an option's or a setting's value came from.
@@ -111,6 +127,18 @@ pub struct Sources {
     pub key_storage: Source,
     /// Of `result_storage`.
     pub result_storage: Source,
+    /// Of `timeout`.
+    pub timeout: Source,
+    /// Of `retries`.
+    pub retries: Source,
+    /// Of `retry_delay`.
+    pub retry_delay: Source,
+    /// Of `memory`.
+    pub memory: Source,
+    /// Of `fuel`.
+    pub fuel: Source,
+    /// Of `max_result_size`.
+    pub max_result_size: Source,
 }
 
 /// A task's options after layering and Prefect's derivation.
@@ -132,6 +160,18 @@ pub struct ResolvedTask {
     pub key_storage: Option<String>,
     /// Where results are kept.
     pub result_storage: Option<String>,
+    /// The task's own timeout, over the global limit.
+    pub timeout: Option<Duration>,
+    /// How many times a failed run is retried; none is 0.
+    pub retries: Option<u32>,
+    /// The wait before each retry; none is immediately.
+    pub retry_delay: Option<Duration>,
+    /// The task's own memory limit, over the global one.
+    pub memory: Option<u64>,
+    /// The task's own fuel limit, over the global one.
+    pub fuel: Option<u64>,
+    /// The task's own result size limit, over the global one.
+    pub max_result_size: Option<u64>,
     /// Where each of the above came from.
     pub sources: Sources,
     /// Warnings for the host to log, once, when the task is loaded.
@@ -209,7 +249,13 @@ pub fn layered(task_full_name: &str, layers: &[Layer]) -> (TaskOptions, Sources)
                 isolation_level,
                 lock_manager,
                 key_storage,
-                result_storage
+                result_storage,
+                timeout,
+                retries,
+                retry_delay,
+                memory,
+                fuel,
+                max_result_size
             );
         }
     }
@@ -307,6 +353,12 @@ pub fn resolve(
         lock_manager: options.lock_manager,
         key_storage: options.key_storage,
         result_storage: options.result_storage,
+        timeout: options.timeout,
+        retries: options.retries,
+        retry_delay: options.retry_delay,
+        memory: options.memory,
+        fuel: options.fuel,
+        max_result_size: options.max_result_size,
         sources,
         warnings,
     })

@@ -20,7 +20,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     require_file(&args.component)?;
     let (settings, config) = settings_and_config(&args.component, args.config.as_deref())?;
     let logger = Arc::new(Logger::stderr(Level::Warning));
-    let engine = Engine::new(Some(settings.home.join("compiled")))?;
+    let fuel = crate::sandbox::needs_fuel(&settings, config.as_ref());
+    let engine = Engine::new(Some(settings.home.join("compiled")), crate::engine::EngineOptions { fuel })?;
     let session = Session::load(engine, settings, config, logger, &[args.component.clone()], Providers::Optional)?;
     let component = &session.components[0];
     let tasks: Vec<serde_json::Value> = component

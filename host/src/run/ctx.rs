@@ -1,4 +1,5 @@
-//! The data every Store carries: which run it serves, and its WASI context.
+//! The data every Store carries: which run it serves, its WASI context and its memory
+//! limiter (both built by [`crate::sandbox`]).
 
 use std::sync::Arc;
 
@@ -7,7 +8,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::state::State;
 use super::Session;
-use crate::log::{GuestOutput, Level, Subject};
+use crate::log::Subject;
+use crate::sandbox::{self, MemoryLimiter};
 
 /// The flow run a Store works for.
 #[derive(Debug)]
@@ -58,30 +60,33 @@ pub struct RunCtx {
     pub last_state: Option<LastState>,
     /// How many task calls deep this Store is (0 for a flow).
     pub depth: u32,
+    /// Keeps the Store's memories under its limit.
+    pub limiter: MemoryLimiter,
 }
 
 impl RunCtx {
-    /// A context for one run; guest stdout/stderr become log lines of `subject`.
+    /// A context for one run of `component`; guest stdout/stderr become log lines of the
+    /// run, and the component gets only what `cachehost.toml` grants it.
     pub fn new(
         session: Arc<Session>,
+        component: usize,
         flow_run: Option<Arc<FlowRunCtx>>,
         task_run: Option<TaskRunCtx>,
         depth: u32,
+        memory_limit: u64,
     ) -> RunCtx {
-        let subject = match (&task_run, &flow_run) {
-            (Some(task), _) => Subject::TaskRun(task.name.clone()),
-            (None, Some(flow)) => Subject::FlowRun(flow.name.clone()),
-            (None, None) => Subject::Host,
+        let mut ctx = RunCtx {
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            session,
+            flow_run,
+            task_run,
+            last_state: None,
+            depth,
+            limiter: MemoryLimiter::new(memory_limit),
         };
-        // Deny by default (DESIGN §8): no files, environment, network or args.
-        let wasi = WasiCtx::builder()
-            .stdout(GuestOutput::new(session.logger.clone(), subject.clone(), Level::Info))
-            .stderr(GuestOutput::new(session.logger.clone(), subject, Level::Warning))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        RunCtx { wasi, table: ResourceTable::new(), session, flow_run, task_run, last_state: None, depth }
+        ctx.wasi = sandbox::wasi_ctx(&ctx.session.logger, &ctx.subject(), ctx.session.grants(component));
+        ctx
     }
 
     /// Who log lines written from this Store are about.

@@ -15,12 +15,9 @@ use crate::key::{self, CacheKey, KeyInputs};
 use crate::link::{task_run_info_val, Route};
 use crate::log::{Level, Subject};
 use crate::options::{self, ParentPersist};
+use crate::sandbox::{self, LimitExceeded, Limits, RunFailure};
 use crate::store::{record, Lookup};
 use crate::value::{canonical, Ty, Value};
-
-/// How deep task calls may nest before the call is refused (unbounded recursion would
-/// otherwise exhaust the host's stack).
-pub const MAX_NESTING_DEPTH: u32 = 64;
 
 /// Who is calling a task: the flow run and, for nested calls, the calling task run.
 #[derive(Clone, Default)]
@@ -43,6 +40,18 @@ pub struct TaskOutcome {
     pub value: Option<Value>,
     /// Set when the task trapped: the caller must trap too.
     pub trap: Option<String>,
+}
+
+/// Why one attempt at a task's body failed.
+struct AttemptFailure {
+    /// The state the run ends in if no retry follows.
+    state: State,
+    /// Set when the caller must trap (a trap or an exhausted limit, not a returned `err`).
+    trap: Option<String>,
+    /// The returned value, for a returned `err`.
+    value: Option<Value>,
+    /// The reason, for the log lines.
+    reason: String,
 }
 
 /// The host function behind every imported task function.
@@ -96,6 +105,8 @@ impl Session {
         let persist = options::persist_at_run_time(resolved.persist_result, &self.settings, parent);
         let overwrite = options::overwrite(resolved.refresh_cache, &self.settings);
         let task_run = TaskRunCtx { id: id.to_string(), name: name.clone(), task: def.function.clone(), persist_result: persist };
+        let limits = self.task_limits(route);
+        let attempts = std::cell::Cell::new(0u32);
         let finish = |state: State, key: Option<&CacheKey>, value: Option<Value>, trap: Option<String>, persisted: bool| {
             let level = if state.is_completed() { Level::Info } else { Level::Error };
             self.logger.log(level, &subject, &format!("Finished in state {state}"));
@@ -112,14 +123,15 @@ impl Session {
                     .map(|k| k.parts.iter().map(|p| KeyPartReport { part: p.name.clone(), key: p.key.clone() }).collect())
                     .unwrap_or_default(),
                 persisted,
+                attempts: attempts.get(),
                 duration_ms: started.elapsed().as_secs_f64() * 1e3,
             });
             TaskOutcome { state, cache_key, value, trap }
         };
 
-        if caller.depth >= MAX_NESTING_DEPTH {
-            let message = format!("task calls are nested deeper than {MAX_NESTING_DEPTH}");
-            return finish(State::failed(message.clone()), None, None, Some(message), false);
+        if caller.depth >= limits.max_nesting_depth {
+            let limit = LimitExceeded::NestingDepth { limit: limits.max_nesting_depth };
+            return finish(limit.state(), None, None, Some(limit.to_string()), false);
         }
         let store = match self.result_store(resolved.result_storage.as_deref()) {
             Ok(store) => store,
@@ -147,22 +159,40 @@ impl Session {
             }
         }
 
-        let returned = match self.execute(route, caller, task_run.clone(), &args) {
-            Ok(value) => value,
-            Err(message) => {
-                self.logger.log(Level::Error, &subject, &format!("Task run failed with a trap: {message}"));
-                let state = State::failed(format!("Task run encountered a trap: {}", first_line(&message)));
-                return finish(state, cache_key.as_ref(), None, Some(first_line(&message).to_owned()), false);
+        // Prefect's retries: every failure of the body is retried while retries remain.
+        // Transactions (another issue) must follow reference 11.11: a failed attempt rolls the
+        // enclosing transaction back even when a retry then succeeds.
+        let retries = resolved.retries.unwrap_or(0);
+        let (returned, value_bytes) = loop {
+            attempts.set(attempts.get() + 1);
+            let failure = match self.attempt(route, caller, &task_run, &args, &limits) {
+                Ok(done) => break done,
+                Err(failure) => failure,
+            };
+            let retry = attempts.get() - 1;
+            if retry < retries {
+                let delay = resolved.retry_delay.unwrap_or_default();
+                let when = if delay.is_zero() {
+                    "immediately".to_owned()
+                } else {
+                    format!("{} second(s) from now", delay.as_secs_f64())
+                };
+                self.logger.log(
+                    Level::Info,
+                    &subject,
+                    &format!("Task run failed with exception: {} - Retry {}/{retries} will start {when}", failure.reason, retry + 1),
+                );
+                std::thread::sleep(delay);
+                continue;
             }
+            if failure.trap.is_some() {
+                self.logger.log(Level::Error, &subject, &format!("Task run failed with exception: {}", failure.reason));
+            }
+            return finish(failure.state, cache_key.as_ref(), failure.value, failure.trap, false);
         };
-        if let (Some(ty @ Ty::Result { .. }), Value::Result(Err(_))) = (&def.signature.result, &returned) {
-            let json = returned.to_json(ty).map(|j| j.to_string()).unwrap_or_default();
-            let state = State::failed(format!("Task run returned err: {json}"));
-            return finish(state, cache_key.as_ref(), def.signature.result.as_ref().map(|_| returned), None, false);
-        }
         let mut persisted = false;
         if let (Some(key), true) = (&key, persist) {
-            persisted = self.write_record(&*store, key, route, cache_key.as_ref().expect("a key has its parts"), &result_ty, &returned, &subject);
+            persisted = self.write_record(&*store, key, route, cache_key.as_ref().expect("a key has its parts"), &result_ty, &value_bytes, &subject);
         }
         let value = def.signature.result.as_ref().map(|_| returned);
         finish(State::completed(), cache_key.as_ref(), value, None, persisted)
@@ -252,7 +282,8 @@ impl Session {
         }
         let flow_run_id = caller.flow_run.as_ref().map(|f| f.id.as_str());
         let info = task_run_info_val(&task_run.id, &task_run.name, &task_run.task, flow_run_id);
-        let mut store = self.new_store(caller.flow_run.clone(), Some(task_run.clone()), caller.depth + 1);
+        let limits = self.task_limits(route);
+        let mut store = self.new_store(route.component, caller.flow_run.clone(), Some(task_run.clone()), caller.depth + 1, &limits);
         let instance = self.instantiate(&mut store, route.component, Purpose::KeyFunction)?;
         let func = instance.get_func(&mut store, export).ok_or("the keys export is not a function")?;
         let mut results = [Val::Bool(false)];
@@ -268,17 +299,61 @@ impl Session {
         }
     }
 
-    /// Runs the task body in a fresh instance of its component, with its own Store.
-    fn execute(self: &Arc<Self>, route: Route, caller: &Caller, task_run: TaskRunCtx, args: &[Value]) -> Result<Value, String> {
+    /// One attempt at running the body: the value and its encoding, or why it failed.
+    fn attempt(
+        self: &Arc<Self>,
+        route: Route,
+        caller: &Caller,
+        task_run: &TaskRunCtx,
+        args: &[Value],
+        limits: &Limits,
+    ) -> Result<(Value, Vec<u8>), AttemptFailure> {
         let def = &self.components[route.component].tasks[route.task];
-        let mut store = self.new_store(caller.flow_run.clone(), Some(task_run), caller.depth + 1);
-        let instance = self.instantiate(&mut store, route.component, Purpose::Task)?;
-        let func = instance.get_func(&mut store, def.export).ok_or("the task export is not a function")?;
-        let params = to_vals(args, &def.signature.params).map_err(|e| e.to_string())?;
+        let returned = self.execute(route, caller, task_run.clone(), args, limits).map_err(|failure| {
+            let (state, reason) = match &failure {
+                RunFailure::Limit(limit) => (limit.state(), limit.to_string()),
+                RunFailure::Trap(message) => {
+                    (State::failed(format!("Task run encountered a trap: {}", first_line(message))), message.clone())
+                }
+            };
+            AttemptFailure { state, trap: Some(first_line(&reason).to_owned()), value: None, reason }
+        })?;
+        let value_bytes = record::encode_value(&returned);
+        if value_bytes.len() as u64 > limits.max_result_size {
+            let limit = LimitExceeded::ResultSize { size: value_bytes.len() as u64, limit: limits.max_result_size };
+            return Err(AttemptFailure { state: limit.state(), trap: Some(limit.to_string()), value: None, reason: limit.to_string() });
+        }
+        if let (Some(ty @ Ty::Result { .. }), Value::Result(Err(_))) = (&def.signature.result, &returned) {
+            let json = returned.to_json(ty).map(|j| j.to_string()).unwrap_or_default();
+            let state = State::failed(format!("Task run returned err: {json}"));
+            let reason = format!("the task returned err: {json}");
+            return Err(AttemptFailure { state, trap: None, value: def.signature.result.as_ref().map(|_| returned), reason });
+        }
+        Ok((returned, value_bytes))
+    }
+
+    /// Runs the task body in a fresh instance of its component, with its own Store.
+    fn execute(
+        self: &Arc<Self>,
+        route: Route,
+        caller: &Caller,
+        task_run: TaskRunCtx,
+        args: &[Value],
+        limits: &Limits,
+    ) -> Result<Value, RunFailure> {
+        let def = &self.components[route.component].tasks[route.task];
+        let mut store = self.new_store(route.component, caller.flow_run.clone(), Some(task_run), caller.depth + 1, limits);
+        let instance = self.instantiate(&mut store, route.component, Purpose::Task).map_err(RunFailure::Trap)?;
+        let func = instance
+            .get_func(&mut store, def.export)
+            .ok_or_else(|| RunFailure::Trap("the task export is not a function".to_owned()))?;
+        let params = to_vals(args, &def.signature.params).map_err(|e| RunFailure::Trap(e.to_string()))?;
         let mut results = vec![Val::Bool(false); usize::from(def.signature.result.is_some())];
-        func.call(&mut store, &params, &mut results).map_err(|e| format!("{e:#}"))?;
+        func.call(&mut store, &params, &mut results).map_err(|e| sandbox::classify(&e, limits))?;
         match (&def.signature.result, results.first()) {
-            (Some(ty), Some(val)) => Value::from_val(val, ty).map_err(|e| format!("the task returned a bad value: {e}")),
+            (Some(ty), Some(val)) => {
+                Value::from_val(val, ty).map_err(|e| RunFailure::Trap(format!("the task returned a bad value: {e}")))
+            }
             _ => Ok(Value::Tuple(Vec::new())),
         }
     }
@@ -293,7 +368,7 @@ impl Session {
         route: Route,
         cache_key: &CacheKey,
         result_ty: &Ty,
-        value: &Value,
+        value_bytes: &[u8],
         subject: &Subject,
     ) -> bool {
         let component = &self.components[route.component];
@@ -301,7 +376,6 @@ impl Session {
         let resolved = self.task_options(route);
         let now = now_ms();
         let expiration_ms = resolved.cache_expiration.map(|d| now + d.as_millis() as i64);
-        let value_bytes = record::encode_value(value);
         let meta = record::RecordMeta::new(
             key.to_owned(),
             def.full_name.clone(),
@@ -314,9 +388,9 @@ impl Session {
             now,
             expiration_ms,
             result_ty.clone(),
-            &value_bytes,
+            value_bytes,
         );
-        match store.write(key, &record::encode(&meta, &value_bytes)) {
+        match store.write(key, &record::encode(&meta, value_bytes)) {
             Ok(()) => true,
             Err(e) => {
                 self.logger.log(Level::Error, subject, &format!("Could not write the cache record for key '{key}': {e}; the result is not cached"));
