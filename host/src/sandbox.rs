@@ -25,8 +25,13 @@ use crate::run::state::{State, StateName};
 pub const DEFAULT_MEMORY: u64 = 512 * 1024 * 1024;
 /// How deep task calls may nest by default.
 pub const DEFAULT_MAX_NESTING_DEPTH: u32 = 64;
-/// The largest result a task may return by default (postcard-encoded size): 64 MiB.
-pub const DEFAULT_MAX_RESULT_SIZE: u64 = 64 * 1024 * 1024;
+/// The largest result a task may return by default (postcard-encoded size): 16 MiB.
+pub const DEFAULT_MAX_RESULT_SIZE: u64 = 16 * 1024 * 1024;
+/// wasmtime's message when a call copies more data out of a guest than its hostcall fuel
+/// allows. Its error type is private, so this text is how it is recognised; the sandbox
+/// integration tests fail if a wasmtime upgrade changes it.
+const HOSTCALL_FUEL_EXHAUSTED: &str =
+    "too much data is being copied between the host and the guest: fuel allocated for hostcalls has been exhausted";
 /// How often the engine's epoch advances: the resolution of timeouts.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// The most native stack one Store's guest code may use (wasmtime's `max_wasm_stack`).
@@ -215,10 +220,10 @@ pub enum LimitExceeded {
         limit: u32,
     },
     /// The task returned a result larger than allowed.
-    #[error("the task returned a result of {} bytes, over the limit of {} (max_result_size)", size, size_text(*limit))]
+    #[error("the task returned a result {}over the limit of {} (max_result_size)", size.map(|s| format!("of {s} bytes, ")).unwrap_or_default(), size_text(*limit))]
     ResultSize {
-        /// The encoded size of the result.
-        size: u64,
+        /// The encoded size of the result, when it got as far as being encoded.
+        size: Option<u64>,
         /// The limit in bytes.
         limit: u64,
     },
@@ -263,7 +268,14 @@ pub fn classify(error: &wasmtime::Error, limits: &Limits) -> RunFailure {
             RunFailure::Limit(LimitExceeded::Timeout { limit: limits.timeout.unwrap_or_default() })
         }
         Some(Trap::OutOfFuel) => RunFailure::Limit(LimitExceeded::Fuel { limit: limits.fuel.unwrap_or_default() }),
-        _ => RunFailure::Trap(format!("{error:#}")),
+        _ => {
+            let root = error.root_cause().to_string();
+            if root == HOSTCALL_FUEL_EXHAUSTED {
+                return RunFailure::Limit(LimitExceeded::ResultSize { size: None, limit: limits.max_result_size });
+            }
+            // The cause first (`wasm trap: ...`), then the chain with the guest's backtrace.
+            RunFailure::Trap(format!("{root}\n{error:#}"))
+        }
     }
 }
 
@@ -311,6 +323,10 @@ pub fn apply_limits(store: &mut Store<RunCtx>, limits: &Limits, fuel_metered: bo
         None => u64::MAX / 2,
     };
     store.set_epoch_deadline(ticks);
+    // wasmtime bounds what the host allocates to lift a guest's values (one `Val`, 16 bytes,
+    // per list item): allow a result of `max_result_size` bytes and no more.
+    let per_item = std::mem::size_of::<wasmtime::component::Val>() as u64;
+    store.set_hostcall_fuel(usize::try_from(limits.max_result_size.saturating_mul(per_item)).unwrap_or(usize::MAX));
 }
 
 /// Builds the WASI context of a Store of `component`: stdout/stderr become log lines of

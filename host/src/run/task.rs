@@ -74,6 +74,15 @@ pub(crate) fn serve_task_import(
     let outcome = session.run_task(&caller, route, args);
     store.data_mut().last_state = Some(LastState { state: outcome.state.clone(), cache_key: outcome.cache_key.clone() });
     if let Some(trap) = outcome.trap {
+        // A task declared `-> result<T, string>` reports every failure as a value, so the
+        // caller can go on; any other task's failure traps the caller, as an exception would.
+        if let (Some(Ty::Result { err: Some(err), .. }), Some(slot)) = (&def.signature.result, results.first_mut()) {
+            if **err == Ty::String {
+                let message = outcome.state.message.unwrap_or(trap);
+                *slot = Val::Result(Err(Some(Box::new(Val::String(message)))));
+                return Ok(());
+            }
+        }
         return Err(wasmtime::Error::msg(format!("task {} failed: {trap}", def.function)));
     }
     if let (Some(ty), Some(value), Some(slot)) = (&def.signature.result, &outcome.value, results.first_mut()) {
@@ -180,7 +189,11 @@ impl Session {
                 self.logger.log(
                     Level::Info,
                     &subject,
-                    &format!("Task run failed with exception: {} - Retry {}/{retries} will start {when}", failure.reason, retry + 1),
+                    &format!(
+                        "Task run failed with exception: {} - Retry {}/{retries} will start {when}",
+                        first_line(&failure.reason),
+                        retry + 1
+                    ),
                 );
                 std::thread::sleep(delay);
                 continue;
@@ -320,7 +333,7 @@ impl Session {
         })?;
         let value_bytes = record::encode_value(&returned);
         if value_bytes.len() as u64 > limits.max_result_size {
-            let limit = LimitExceeded::ResultSize { size: value_bytes.len() as u64, limit: limits.max_result_size };
+            let limit = LimitExceeded::ResultSize { size: Some(value_bytes.len() as u64), limit: limits.max_result_size };
             return Err(AttemptFailure { state: limit.state(), trap: Some(limit.to_string()), value: None, reason: limit.to_string() });
         }
         if let (Some(ty @ Ty::Result { .. }), Value::Result(Err(_))) = (&def.signature.result, &returned) {
