@@ -150,7 +150,7 @@ impl Engine {
         let size = bytes.len() as u64;
         let cached = self.cached_path(&digest);
         if let Some(cached) = &cached {
-            match self.load_cached(cached) {
+            match self.load_cached(cached, &digest) {
                 Ok(Some(component)) => {
                     return Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: true });
                 }
@@ -177,7 +177,7 @@ impl Engine {
             Some(cached) => {
                 let serialized = self.engine.precompile_component(&bytes).map_err(compile_error)?;
                 let mut entry = serialized.clone();
-                entry.extend_from_slice(blake3::hash(&serialized).as_bytes());
+                entry.extend_from_slice(blake3::keyed_hash(digest.as_bytes(), &serialized).as_bytes());
                 entry.extend_from_slice(TRAILER_MAGIC);
                 // A failure to write the cache only costs the next start a compile.
                 let _ = write_atomically(cached, &entry);
@@ -194,16 +194,17 @@ impl Engine {
 
     /// The compiled component in the cache entry `cached`: none when there is no entry, an
     /// error saying why when the entry is unusable.
-    fn load_cached(&self, cached: &Path) -> Result<Option<Component>, String> {
+    fn load_cached(&self, cached: &Path, component: &blake3::Hash) -> Result<Option<Component>, String> {
         let entry = match std::fs::read(cached) {
             Ok(entry) => entry,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(format!("cannot read it: {e}")),
         };
-        let artefact = check_trailer(&entry)?;
-        // SAFETY: the artefact's BLAKE3 digest matches the one written after it, so these are
-        // the exact bytes `Engine::precompile_component` produced for an engine with the same
-        // compatibility hash (it is in the file name); `deserialize` checks that hash again.
+        let artefact = check_trailer(&entry, component)?;
+        // SAFETY: the artefact's digest, keyed by the component's digest, matches the one
+        // written after it, so these are the exact bytes `Engine::precompile_component`
+        // produced for this component and an engine with the same compatibility hash (it is
+        // in the file name); `deserialize` checks that hash again.
         unsafe { Component::deserialize(&self.engine, artefact) }
             .map(Some)
             .map_err(|e| format!("wasmtime refused it: {e:#}"))
@@ -232,14 +233,15 @@ fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
-/// The artefact of a compiled-cache entry, if its trailer is present and its digest matches.
-fn check_trailer(entry: &[u8]) -> Result<&[u8], String> {
+/// The artefact of a compiled-cache entry, if its trailer is present and its digest, keyed by
+/// the component's digest (so another component's entry put in its place is refused), matches.
+fn check_trailer<'a>(entry: &'a [u8], component: &blake3::Hash) -> Result<&'a [u8], String> {
     if entry.len() < TRAILER_LEN || !entry.ends_with(TRAILER_MAGIC) {
         return Err("it is truncated or not a cachehost compiled-cache entry".to_owned());
     }
     let (artefact, trailer) = entry.split_at(entry.len() - TRAILER_LEN);
-    if blake3::hash(artefact).as_bytes() != &trailer[..32] {
-        return Err("its contents do not match their digest (the file is corrupt)".to_owned());
+    if blake3::keyed_hash(component.as_bytes(), artefact).as_bytes() != &trailer[..32] {
+        return Err("its contents do not match their digest (the file is corrupt or belongs to another component)".to_owned());
     }
     Ok(artefact)
 }
