@@ -11,6 +11,8 @@ pub mod cli;
 pub mod commands;
 pub mod component;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod key;
 pub mod link;
 pub mod log;
