@@ -2,7 +2,8 @@
 //!
 //! Nothing else in cachehost configures wasmtime. A component is read once, hashed
 //! with BLAKE3 (its TASK_SOURCE digest), and compiled at most once per engine build:
-//! the compiled artefact is kept under `<cache>/<digest>-<engine hash>.cwasm`, written
+//! the compiled artefact is kept under `<cache>/<digest>-<engine hash>.chc1` (`chc1`: the
+//! entry format, so entries of another format are never read), written
 //! atomically, followed by a trailer holding its BLAKE3 digest, and recompiled (with a
 //! WARNING) when it is truncated, corrupt or fails to load: wasmtime itself checks only the
 //! header of a compiled artefact, and corrupt machine code must never run.
@@ -213,7 +214,7 @@ impl Engine {
     fn cached_path(&self, digest: &blake3::Hash) -> Option<PathBuf> {
         self.compiled_dir
             .as_ref()
-            .map(|dir| dir.join(format!("{}-{}.cwasm", digest.to_hex(), self.engine_hash)))
+            .map(|dir| dir.join(format!("{}-{}.chc1", digest.to_hex(), self.engine_hash)))
     }
 }
 

@@ -41,7 +41,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
                     "refresh_cache": {"value": resolved.refresh_cache, "source": s.refresh_cache.to_string()},
                     "cache_expiration_ms": {"value": resolved.cache_expiration.map(|d| d.as_millis() as u64), "source": s.cache_expiration.to_string()},
                     "result_storage": {"value": resolved.result_storage, "source": s.result_storage.to_string()},
+                    "retries": {"value": resolved.retries.unwrap_or(0), "source": s.retries.to_string()},
+                    "retry_delay_ms": {"value": resolved.retry_delay.map(|d| d.as_millis() as u64), "source": s.retry_delay.to_string()},
                 },
+                "limits": limits_json(&session.task_limits(Route { component: 0, task: index })),
                 "warnings": resolved.warnings,
             })
         })
@@ -89,10 +92,19 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             ("refresh_cache", optional(resolved.refresh_cache.map(|b| b.to_string()), "unset"), s.refresh_cache.to_string()),
             ("cache_expiration", optional(resolved.cache_expiration.map(|d| format!("{d:?}")), "never"), s.cache_expiration.to_string()),
             ("result_storage", optional(resolved.result_storage.clone(), "local storage"), s.result_storage.to_string()),
+            ("retries", resolved.retries.unwrap_or(0).to_string(), s.retries.to_string()),
         ];
         for (name, value, source) in rows {
             println!("    {name:<17} {value:<34} ({source})");
         }
+        let limits = session.task_limits(Route { component: 0, task: index });
+        println!(
+            "    limits            memory {}, timeout {}, fuel {}, result {}",
+            crate::sandbox::size_text(limits.memory),
+            limits.timeout.map(crate::sandbox::duration_text).unwrap_or_else(|| "none".into()),
+            limits.fuel.map(|f| f.to_string()).unwrap_or_else(|| "unmetered".into()),
+            crate::sandbox::size_text(limits.max_result_size)
+        );
         for warning in &resolved.warnings {
             println!("    warning: {warning}");
         }
@@ -106,6 +118,16 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn limits_json(limits: &crate::sandbox::Limits) -> serde_json::Value {
+    json!({
+        "memory": limits.memory,
+        "timeout_ms": limits.timeout.map(|d| d.as_millis() as u64),
+        "fuel": limits.fuel,
+        "max_nesting_depth": limits.max_nesting_depth,
+        "max_result_size": limits.max_result_size,
+    })
 }
 
 fn optional(value: Option<String>, unset: &str) -> String {
