@@ -2,15 +2,32 @@
 //!
 //! Nothing else in cachehost configures wasmtime. A component is read once, hashed
 //! with BLAKE3 (its TASK_SOURCE digest), and compiled at most once per engine build:
-//! the compiled artefact is kept under `<cache>/<digest>-<engine hash>.cwasm`, written
-//! atomically, and recompiled when it fails to load.
+//! the compiled artefact is kept under `<cache>/<digest>-<engine hash>.chc1` (`chc1`: the
+//! entry format, so entries of another format are never read), written
+//! atomically, followed by a trailer holding its BLAKE3 digest, and recompiled (with a
+//! WARNING) when it is truncated, corrupt or fails to load: wasmtime itself checks only the
+//! header of a compiled artefact, and corrupt machine code must never run.
+//!
+//! The engine always has epoch interruption on (a thread advances the epoch every
+//! [`EPOCH_TICK`], so Stores can have wall-clock deadlines), and fuel metering only when a
+//! fuel limit is configured, because metering slows every guest down.
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
+
+use crate::sandbox::{EPOCH_TICK, MAX_WASM_STACK};
+use crate::store::local::{clean_stray_temp_files_in, temp_file_name};
+
+/// Ends a compiled-cache entry: the BLAKE3 digest of the artefact before it, then this.
+const TRAILER_MAGIC: &[u8; 8] = b"CHCWASM1";
+const TRAILER_LEN: usize = 32 + TRAILER_MAGIC.len();
+
+/// Temporary files in the compiled cache older than this are strays of a killed process.
+pub const STRAY_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +79,14 @@ pub struct Engine {
     engine: wasmtime::Engine,
     compiled_dir: Option<PathBuf>,
     engine_hash: String,
+    fuel: bool,
+}
+
+/// How the engine is configured beyond cachehost's fixed choices.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineOptions {
+    /// Meter fuel (needed when any task has a fuel limit).
+    pub fuel: bool,
 }
 
 /// A component's bytes, read and compiled, with its identity.
@@ -80,15 +105,29 @@ pub struct LoadedBytes {
 
 impl Engine {
     /// Creates the engine; compiled components are cached under `compiled_dir` when given.
-    pub fn new(compiled_dir: Option<PathBuf>) -> anyhow::Result<Engine> {
+    ///
+    /// Stray temporary files a killed process left in `compiled_dir` are removed here.
+    pub fn new(compiled_dir: Option<PathBuf>, options: EngineOptions) -> anyhow::Result<Engine> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.consume_fuel(options.fuel);
+        config.max_wasm_stack(MAX_WASM_STACK);
         let engine = wasmtime::Engine::new(&config)
             .map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:#}"))?;
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_hash = format!("{:016x}", hasher.finish());
-        Ok(Engine { engine, compiled_dir, engine_hash })
+        start_epoch_ticker(&engine);
+        if let Some(dir) = &compiled_dir {
+            clean_stray_temp_files_in(dir, STRAY_TEMP_AGE);
+        }
+        Ok(Engine { engine, compiled_dir, engine_hash, fuel: options.fuel })
+    }
+
+    /// Whether Stores of this engine meter fuel (each must then be given fuel to run).
+    pub fn fuel_metered(&self) -> bool {
+        self.fuel
     }
 
     /// The wasmtime engine itself.
@@ -98,8 +137,10 @@ impl Engine {
 
     /// Reads, checks, hashes and compiles (or loads from the cache) the component at `path`.
     ///
-    /// `progress` is called with a human sentence before a compile that may take a while.
-    pub fn load(&self, path: &Path, progress: &dyn Fn(&str)) -> Result<LoadedBytes, LoadError> {
+    /// `progress` is called with a level and a human sentence: before a compile that may take
+    /// a while (INFO), and when a compiled-cache entry is unusable and recompiled (WARNING).
+    pub fn load(&self, path: &Path, progress: &dyn Fn(crate::log::Level, &str)) -> Result<LoadedBytes, LoadError> {
+        use crate::log::Level;
         if path.is_dir() {
             return Err(LoadError::IsDirectory { path: path.to_owned() });
         }
@@ -110,23 +151,22 @@ impl Engine {
         let size = bytes.len() as u64;
         let cached = self.cached_path(&digest);
         if let Some(cached) = &cached {
-            if cached.exists() {
-                // SAFETY: the file was written by `Engine::precompile_component` of an engine
-                // with the same compatibility hash (it is in the name), into a folder only
-                // cachehost writes, and atomically (temp file + rename). A file that fails the
-                // header checks of `deserialize_file` is recompiled below.
-                match unsafe { Component::deserialize_file(&self.engine, cached) } {
-                    Ok(component) => {
-                        return Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: true });
-                    }
-                    Err(_) => {
-                        let _ = std::fs::remove_file(cached);
-                    }
+            match self.load_cached(cached, &digest) {
+                Ok(Some(component)) => {
+                    return Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: true });
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    progress(
+                        Level::Warning,
+                        &format!("The compiled cache entry {} is unusable ({reason}); recompiling {}", cached.display(), path.display()),
+                    );
+                    let _ = std::fs::remove_file(cached);
                 }
             }
         }
         if size > 4 * 1024 * 1024 {
-            progress(&format!(
+            progress(Level::Info, &format!(
                 "Compiling {} ({:.1} MB) for the first time; later starts load it from the compiled cache",
                 path.display(),
                 size as f64 / 1e6
@@ -137,23 +177,44 @@ impl Engine {
         let component = match &cached {
             Some(cached) => {
                 let serialized = self.engine.precompile_component(&bytes).map_err(compile_error)?;
+                let mut entry = serialized.clone();
+                entry.extend_from_slice(blake3::keyed_hash(digest.as_bytes(), &serialized).as_bytes());
+                entry.extend_from_slice(TRAILER_MAGIC);
                 // A failure to write the cache only costs the next start a compile.
-                let _ = write_atomically(cached, &serialized);
+                let _ = write_atomically(cached, &entry);
                 // SAFETY: these bytes were produced by this engine a moment ago.
                 unsafe { Component::deserialize(&self.engine, &serialized) }.map_err(compile_error)?
             }
             None => Component::new(&self.engine, &bytes).map_err(compile_error)?,
         };
         if size > 4 * 1024 * 1024 {
-            progress(&format!("Compiled {} in {:.1} s", path.display(), started.elapsed().as_secs_f64()));
+            progress(Level::Info, &format!("Compiled {} in {:.1} s", path.display(), started.elapsed().as_secs_f64()));
         }
         Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: false })
+    }
+
+    /// The compiled component in the cache entry `cached`: none when there is no entry, an
+    /// error saying why when the entry is unusable.
+    fn load_cached(&self, cached: &Path, component: &blake3::Hash) -> Result<Option<Component>, String> {
+        let entry = match std::fs::read(cached) {
+            Ok(entry) => entry,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read it: {e}")),
+        };
+        let artefact = check_trailer(&entry, component)?;
+        // SAFETY: the artefact's digest, keyed by the component's digest, matches the one
+        // written after it, so these are the exact bytes `Engine::precompile_component`
+        // produced for this component and an engine with the same compatibility hash (it is
+        // in the file name); `deserialize` checks that hash again.
+        unsafe { Component::deserialize(&self.engine, artefact) }
+            .map(Some)
+            .map_err(|e| format!("wasmtime refused it: {e:#}"))
     }
 
     fn cached_path(&self, digest: &blake3::Hash) -> Option<PathBuf> {
         self.compiled_dir
             .as_ref()
-            .map(|dir| dir.join(format!("{}-{}.cwasm", digest.to_hex(), self.engine_hash)))
+            .map(|dir| dir.join(format!("{}-{}.chc1", digest.to_hex(), self.engine_hash)))
     }
 }
 
@@ -173,12 +234,39 @@ fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     Ok(())
 }
 
+/// The artefact of a compiled-cache entry, if its trailer is present and its digest, keyed by
+/// the component's digest (so another component's entry put in its place is refused), matches.
+fn check_trailer<'a>(entry: &'a [u8], component: &blake3::Hash) -> Result<&'a [u8], String> {
+    if entry.len() < TRAILER_LEN || !entry.ends_with(TRAILER_MAGIC) {
+        return Err("it is truncated or not a cachehost compiled-cache entry".to_owned());
+    }
+    let (artefact, trailer) = entry.split_at(entry.len() - TRAILER_LEN);
+    if blake3::keyed_hash(component.as_bytes(), artefact).as_bytes() != &trailer[..32] {
+        return Err("its contents do not match their digest (the file is corrupt or belongs to another component)".to_owned());
+    }
+    Ok(artefact)
+}
+
+/// Advances `engine`'s epoch every [`EPOCH_TICK`] until the engine is dropped.
+fn start_epoch_ticker(engine: &wasmtime::Engine) {
+    let weak = engine.weak();
+    let spawned = std::thread::Builder::new().name("cachehost-epoch".into()).spawn(move || loop {
+        std::thread::sleep(EPOCH_TICK);
+        match weak.upgrade() {
+            Some(engine) => engine.increment_epoch(),
+            None => return,
+        }
+    });
+    // Without the thread, timeouts never fire; everything else works.
+    drop(spawned);
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
 /// reader never sees a partial file.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tmp-{}", uuid::Uuid::new_v4().simple()));
+    let tmp = dir.join(temp_file_name());
     let result = (|| {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;

@@ -12,6 +12,8 @@ pub mod cli;
 pub mod commands;
 pub mod component;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod key;
 pub mod link;
 pub mod lock;
@@ -19,6 +21,7 @@ pub mod log;
 pub mod options;
 pub mod policy;
 pub mod run;
+pub mod sandbox;
 pub mod settings;
 pub mod store;
 pub mod txn;

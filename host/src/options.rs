@@ -49,6 +49,22 @@ pub struct TaskOptions {
     /// How long to wait for a SERIALIZABLE lock before the task run fails.
     #[serde(default, deserialize_with = "deserialize_expiration")]
     pub lock_acquire_timeout: Option<Duration>,
+    /// Wall-clock limit of a run (Prefect's `timeout_seconds`); over it, the run is TimedOut.
+    #[serde(default, deserialize_with = "crate::sandbox::deserialize_timeout")]
+    pub timeout: Option<Duration>,
+    /// How many times a failed run is retried (Prefect's `retries`).
+    pub retries: Option<u32>,
+    /// How long to wait before each retry (Prefect's `retry_delay_seconds`).
+    #[serde(default, deserialize_with = "crate::sandbox::deserialize_timeout")]
+    pub retry_delay: Option<Duration>,
+    /// Memory limit of a run: bytes or `"512MiB"`.
+    #[serde(default, deserialize_with = "crate::sandbox::deserialize_size")]
+    pub memory: Option<u64>,
+    /// Fuel limit of a run.
+    pub fuel: Option<u64>,
+    /// The largest result the task may return: bytes or `"64MiB"`.
+    #[serde(default, deserialize_with = "crate::sandbox::deserialize_size")]
+    pub max_result_size: Option<u64>,
 }
 
 /// How long a SERIALIZABLE lease lasts unless renewed, by default.
@@ -126,6 +142,18 @@ pub struct Sources {
     pub lock_hold_timeout: Source,
     /// Of `lock_acquire_timeout`.
     pub lock_acquire_timeout: Source,
+    /// Of `timeout`.
+    pub timeout: Source,
+    /// Of `retries`.
+    pub retries: Source,
+    /// Of `retry_delay`.
+    pub retry_delay: Source,
+    /// Of `memory`.
+    pub memory: Source,
+    /// Of `fuel`.
+    pub fuel: Source,
+    /// Of `max_result_size`.
+    pub max_result_size: Source,
 }
 
 /// A task's options after layering and Prefect's derivation.
@@ -151,6 +179,18 @@ pub struct ResolvedTask {
     pub lock_hold_timeout: Duration,
     /// How long to wait for a SERIALIZABLE lock.
     pub lock_acquire_timeout: Duration,
+    /// The task's own timeout, over the global limit.
+    pub timeout: Option<Duration>,
+    /// How many times a failed run is retried; none is 0.
+    pub retries: Option<u32>,
+    /// The wait before each retry; none is immediately.
+    pub retry_delay: Option<Duration>,
+    /// The task's own memory limit, over the global one.
+    pub memory: Option<u64>,
+    /// The task's own fuel limit, over the global one.
+    pub fuel: Option<u64>,
+    /// The task's own result size limit, over the global one.
+    pub max_result_size: Option<u64>,
     /// Where each of the above came from.
     pub sources: Sources,
     /// Warnings for the host to log, once, when the task is loaded.
@@ -230,7 +270,13 @@ pub fn layered(task_full_name: &str, layers: &[Layer]) -> (TaskOptions, Sources)
                 key_storage,
                 result_storage,
                 lock_hold_timeout,
-                lock_acquire_timeout
+                lock_acquire_timeout,
+                timeout,
+                retries,
+                retry_delay,
+                memory,
+                fuel,
+                max_result_size
             );
         }
     }
@@ -330,6 +376,12 @@ pub fn resolve(
         result_storage: options.result_storage,
         lock_hold_timeout: options.lock_hold_timeout.unwrap_or(DEFAULT_LOCK_HOLD_TIMEOUT),
         lock_acquire_timeout: options.lock_acquire_timeout.unwrap_or(DEFAULT_LOCK_ACQUIRE_TIMEOUT),
+        timeout: options.timeout,
+        retries: options.retries,
+        retry_delay: options.retry_delay,
+        memory: options.memory,
+        fuel: options.fuel,
+        max_result_size: options.max_result_size,
         sources,
         warnings,
     })

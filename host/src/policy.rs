@@ -114,6 +114,7 @@ impl Policy {
         let mut parser = Parser {
             lexer: Lexer::new(text),
             noop_exclusions: Vec::new(),
+            depth: 0,
         };
         let first = parser.lexer.peek()?;
         if first.token == Token::End {
@@ -410,7 +411,13 @@ impl Lexer {
 struct Parser {
     lexer: Lexer,
     noop_exclusions: Vec<NoopExclusion>,
+    /// How many parentheses are open: parsing recurses once per level.
+    depth: usize,
 }
+
+/// How deep parentheses may nest. A policy may come from an untrusted component's options
+/// export, and each level is a recursion of the parser.
+const MAX_PAREN_DEPTH: usize = 32;
 
 impl Parser {
     fn expression(&mut self) -> Result<Policy, PolicyError> {
@@ -455,7 +462,16 @@ impl Parser {
         match next.token {
             Token::Name(name) => named(&name).ok_or_else(|| unknown_name(&name, next.column)),
             Token::LParen => {
-                let inner = self.expression()?;
+                if self.depth >= MAX_PAREN_DEPTH {
+                    return Err(PolicyError::new(
+                        next.column,
+                        format!("parentheses are nested deeper than {MAX_PAREN_DEPTH} levels"),
+                    ));
+                }
+                self.depth += 1;
+                let inner = self.expression();
+                self.depth -= 1;
+                let inner = inner?;
                 let close = self.lexer.next()?;
                 match close.token {
                     Token::RParen => Ok(inner),
@@ -779,6 +795,15 @@ mod tests {
             error("(INPUTS RUN_ID)"),
             "column 9: expected '+', '-' or ')', found 'RUN_ID'"
         );
+    }
+
+    #[test]
+    fn deeply_nested_parentheses_are_an_error_not_a_stack_overflow() {
+        // Regression (found by the fuzz run): 100,000 '(' overflowed the stack.
+        let err = Policy::parse(&"(".repeat(100_000)).unwrap_err();
+        assert_eq!(err.to_string(), "column 33: parentheses are nested deeper than 32 levels");
+        let nested = format!("{}INPUTS{}", "(".repeat(32), ")".repeat(32));
+        assert_eq!(Policy::parse(&nested).unwrap(), Policy::parse("INPUTS").unwrap());
     }
 
     #[test]

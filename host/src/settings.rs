@@ -12,6 +12,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::options::{Source, TaskOptions};
+use crate::sandbox::{ComponentGrants, LimitSettingError, Limits, LimitsTable};
 
 /// One setting, named as in the environment (`CACHEHOST_…`) and in `[settings]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -80,6 +81,8 @@ pub struct Settings {
     pub tasks_default_no_cache: bool,
     /// `CACHEHOST_TASKS_DISABLE_CACHING`, default false.
     pub tasks_disable_caching: bool,
+    /// The global limits of task runs: `CACHEHOST_LIMITS_*`, else `[limits]`, else defaults.
+    pub limits: Limits,
     sources: BTreeMap<Setting, Source>,
 }
 
@@ -97,6 +100,9 @@ pub enum SettingsError {
     /// Neither `CACHEHOST_HOME` nor `HOME` says where cachehost's folder is.
     #[error("cannot find cachehost's home folder: set CACHEHOST_HOME (HOME is not set either)")]
     NoHome,
+    /// A `CACHEHOST_LIMITS_*` variable holds something else than its kind of value.
+    #[error(transparent)]
+    Limit(#[from] LimitSettingError),
 }
 
 impl Settings {
@@ -107,6 +113,7 @@ impl Settings {
         config: Option<&ConfigFile>,
     ) -> Result<Settings, SettingsError> {
         let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let limits = Limits::load(|name: &str| env(name), config.map(|c| &c.limits))?;
         let user_home = env("HOME");
         let table = config.map(|c| &c.settings);
         let file_source = || Source::ConfigFile(config.map(|c| c.path.clone()).unwrap_or_default());
@@ -190,6 +197,7 @@ impl Settings {
             tasks_default_persist_result,
             tasks_default_no_cache,
             tasks_disable_caching,
+            limits,
             sources,
         })
     }
@@ -227,6 +235,10 @@ pub struct ConfigFile {
     /// The `[tasks."NAME"]` tables, by function name (`add-one`) or full name
     /// (`example:math/tasks#add-one`).
     pub tasks: BTreeMap<String, TaskOptions>,
+    /// The `[limits]` table: limits of every task run.
+    pub limits: LimitsTable,
+    /// The `[components."NAME"]` tables: what each component is granted, by file name or stem.
+    pub components: BTreeMap<String, ComponentGrants>,
 }
 
 /// The `[settings]` table: every [`Setting`], by its [`Setting::key`].
@@ -256,6 +268,10 @@ struct RawConfig {
     settings: SettingsTable,
     #[serde(default)]
     tasks: BTreeMap<String, TaskOptions>,
+    #[serde(default)]
+    limits: LimitsTable,
+    #[serde(default)]
+    components: BTreeMap<String, ComponentGrants>,
 }
 
 /// A `cachehost.toml` that cannot be read or parsed.
@@ -290,6 +306,8 @@ impl ConfigFile {
             path: path.to_path_buf(),
             settings: raw.settings,
             tasks: raw.tasks,
+            limits: raw.limits,
+            components: raw.components,
         })
     }
 
@@ -496,6 +514,52 @@ cache_expiration = 90
                 ..TaskOptions::default()
             }
         );
+    }
+
+    #[test]
+    fn limits_and_grants_parse() {
+        let file = config(
+            r#"
+[limits]
+memory = "64MiB"
+timeout = "2s"
+fuel = 1000
+max_nesting_depth = 8
+max_result_size = 4096
+
+[components."hostile.wasm"]
+dirs = [{ host = "data", guest = "/data", mode = "ro" }, { host = "/tmp/out", guest = "/out", mode = "rw" }]
+env = ["GREETING"]
+"#,
+        );
+        assert_eq!(file.limits.memory, Some(64 << 20));
+        assert_eq!(file.limits.timeout, Some(Duration::from_secs(2)));
+        assert_eq!(file.limits.fuel, Some(1000));
+        assert_eq!(file.limits.max_nesting_depth, Some(8));
+        assert_eq!(file.limits.max_result_size, Some(4096));
+        let grants = &file.components["hostile.wasm"];
+        assert_eq!(grants.env, vec!["GREETING".to_owned()]);
+        assert_eq!(grants.dirs[0].mode, crate::sandbox::DirMode::ReadOnly);
+        assert_eq!(grants.dirs[1].mode, crate::sandbox::DirMode::ReadWrite);
+        let s = Settings::load(env(&[("HOME", "/h")]), Some(&file)).unwrap();
+        assert_eq!(s.limits.memory, 64 << 20);
+        assert_eq!(s.limits.max_nesting_depth, 8);
+    }
+
+    #[test]
+    fn unknown_keys_in_limits_and_grants_are_errors() {
+        assert!(parse_error("[limits]
+memroy = 1
+").contains("unknown field `memroy`"));
+        assert!(parse_error("[components.a]
+network = true
+").contains("unknown field `network`"));
+        assert!(parse_error("[components.a]
+dirs = [{ host = \"x\", guest = \"/x\", mode = \"rx\" }]
+").contains("unknown variant `rx`"));
+        assert!(parse_error("[limits]
+memory = \"lots\"
+").contains("invalid size \"lots\""));
     }
 
     fn parse_error(text: &str) -> String {

@@ -21,7 +21,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     require_file(&args.component)?;
     let (settings, config) = settings_and_config(&args.component, args.config.as_deref())?;
     let logger = Arc::new(Logger::stderr(Level::Warning));
-    let engine = Engine::new(Some(settings.home.join("compiled")))?;
+    let fuel = crate::sandbox::needs_fuel(&settings, config.as_ref());
+    let engine = Engine::new(Some(settings.home.join("compiled")), crate::engine::EngineOptions { fuel })?;
     let session = Session::load(engine, settings, config, logger, std::slice::from_ref(&args.component), Providers::Optional, 1)?;
     let component = &session.components[0];
     let tasks: Vec<serde_json::Value> = component
@@ -44,7 +45,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
                     "isolation_level": {"value": resolved.isolation_level, "source": s.isolation_level.to_string()},
                     "lock_manager": {"value": resolved.lock_manager, "source": s.lock_manager.to_string()},
                     "key_storage": {"value": resolved.key_storage, "source": s.key_storage.to_string()},
+                    "retries": {"value": resolved.retries.unwrap_or(0), "source": s.retries.to_string()},
+                    "retry_delay_ms": {"value": resolved.retry_delay.map(|d| d.as_millis() as u64), "source": s.retry_delay.to_string()},
                 },
+                "limits": limits_json(&session.task_limits(Route { component: 0, task: index })),
                 "warnings": resolved.warnings,
             })
         })
@@ -103,10 +107,19 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             ("isolation_level", optional(resolved.isolation_level.clone(), "READ_COMMITTED"), s.isolation_level.to_string()),
             ("lock_manager", optional(resolved.lock_manager.clone(), "none"), s.lock_manager.to_string()),
             ("key_storage", optional(resolved.key_storage.clone(), "with the results"), s.key_storage.to_string()),
+            ("retries", resolved.retries.unwrap_or(0).to_string(), s.retries.to_string()),
         ];
         for (name, value, source) in rows {
             println!("    {name:<17} {value:<34} ({source})");
         }
+        let limits = session.task_limits(Route { component: 0, task: index });
+        println!(
+            "    limits            memory {}, timeout {}, fuel {}, result {}",
+            crate::sandbox::size_text(limits.memory),
+            limits.timeout.map(crate::sandbox::duration_text).unwrap_or_else(|| "none".into()),
+            limits.fuel.map(|f| f.to_string()).unwrap_or_else(|| "unmetered".into()),
+            crate::sandbox::size_text(limits.max_result_size)
+        );
         for warning in &resolved.warnings {
             println!("    warning: {warning}");
         }
@@ -138,6 +151,17 @@ fn setting_value(settings: &Settings, setting: Setting) -> String {
         Setting::TasksDefaultNoCache => settings.tasks_default_no_cache.to_string(),
         Setting::TasksDisableCaching => settings.tasks_disable_caching.to_string(),
     }
+}
+
+/// The global limits as JSON.
+fn limits_json(limits: &crate::sandbox::Limits) -> serde_json::Value {
+    json!({
+        "memory": limits.memory,
+        "timeout_ms": limits.timeout.map(|d| d.as_millis() as u64),
+        "fuel": limits.fuel,
+        "max_nesting_depth": limits.max_nesting_depth,
+        "max_result_size": limits.max_result_size,
+    })
 }
 
 fn optional(value: Option<String>, unset: &str) -> String {

@@ -1,4 +1,5 @@
-//! The data every Store carries: which run it serves, and its WASI context.
+//! The data every Store carries: which run it serves, its WASI context and its memory
+//! limiter (both built by [`crate::sandbox`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -9,8 +10,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::pool::Submission;
 use super::state::State;
 use super::Session;
+use crate::log::Subject;
+use crate::sandbox::{self, MemoryLimiter};
 use crate::txn::TxnRef;
-use crate::log::{GuestOutput, Level, Subject};
 
 /// The flow run a Store works for.
 #[derive(Debug)]
@@ -62,7 +64,7 @@ pub struct RunCtx {
     /// How many task calls deep this Store is (0 for a flow).
     pub depth: u32,
     /// The component this Store instantiates.
-    pub component: Option<usize>,
+    pub component: usize,
     /// Open transactions, innermost last: a task Store starts with its task run's own.
     pub txns: Vec<TxnRef>,
     /// How many of `txns` this instance opened itself (only those it may end).
@@ -71,33 +73,24 @@ pub struct RunCtx {
     pub submitted: HashMap<u64, Arc<Submission>>,
     /// Whom this Store's log lines are about when it serves no run of its own (a hook).
     pub log_subject: Option<Subject>,
+    /// Keeps the Store's memories under its limit.
+    pub limiter: MemoryLimiter,
 }
 
 impl RunCtx {
-    /// A context for one run; guest stdout/stderr become log lines of `subject`.
+    /// A context for one run of `component`; guest stdout/stderr become log lines of the
+    /// run, and the component gets only what `cachehost.toml` grants it.
     pub fn new(
         session: Arc<Session>,
+        component: usize,
         flow_run: Option<Arc<FlowRunCtx>>,
         task_run: Option<TaskRunCtx>,
         depth: u32,
-        component: Option<usize>,
+        memory_limit: u64,
         txn: Option<TxnRef>,
     ) -> RunCtx {
-        let subject = match (&task_run, &flow_run) {
-            (Some(task), _) => Subject::TaskRun(task.name.clone()),
-            (None, Some(flow)) => Subject::FlowRun(flow.name.clone()),
-            (None, None) => Subject::Host,
-        };
-        // Deny by default (DESIGN §8): no files, environment, network or args.
-        let wasi = WasiCtx::builder()
-            .stdout(GuestOutput::new(session.logger.clone(), subject.clone(), Level::Info))
-            .stderr(GuestOutput::new(session.logger.clone(), subject, Level::Warning))
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
-        RunCtx {
-            wasi,
+        let mut ctx = RunCtx {
+            wasi: WasiCtx::builder().build(),
             table: ResourceTable::new(),
             session,
             flow_run,
@@ -109,7 +102,10 @@ impl RunCtx {
             opened_txns: 0,
             submitted: HashMap::new(),
             log_subject: None,
-        }
+            limiter: MemoryLimiter::new(memory_limit),
+        };
+        ctx.wasi = sandbox::wasi_ctx(&ctx.session.logger, &ctx.subject(), ctx.session.grants(component));
+        ctx
     }
 
     /// The innermost open transaction: a task call made now becomes its child.

@@ -23,6 +23,7 @@ use crate::engine::{Engine, LoadError};
 use crate::link::{self, LinkError, Route};
 use crate::log::{Level, Logger, Subject};
 use crate::options::{self, OptionsError, ResolvedTask};
+use crate::sandbox::{self, ComponentGrants, Limits};
 use crate::settings::{ConfigFile, Settings};
 use crate::store::{local::LocalStore, ResultStore, StoreError};
 use crate::value::{Ty, Value, ValueError};
@@ -78,6 +79,7 @@ pub struct Session {
     /// The loaded components, the first one being the flow (or the called component).
     pub components: Vec<ComponentInfo>,
     pres: Vec<InstancePre<RunCtx>>,
+    grants: Vec<Option<ComponentGrants>>,
     options: OnceLock<Vec<Vec<ResolvedTask>>>,
     stores: Mutex<HashMap<PathBuf, Arc<dyn ResultStore>>>,
     task_runs: Mutex<Vec<TaskRunReport>>,
@@ -124,7 +126,7 @@ impl Session {
     ) -> Result<Arc<Session>, SessionError> {
         let mut components = Vec::new();
         for path in paths {
-            let progress = |message: &str| logger.log(Level::Info, &Subject::Host, message);
+            let progress = |level: Level, message: &str| logger.log(level, &Subject::Host, message);
             let loaded = engine.load(path, &progress)?;
             let info = ComponentInfo::new(engine.wasmtime(), loaded).map_err(|source| SessionError::Interface {
                 component: file_name(path),
@@ -137,6 +139,14 @@ impl Session {
         for index in 0..components.len() {
             pres.push(link::link(engine.wasmtime(), &components, &providers, index, providers_mode)?);
         }
+        let grants = components
+            .iter()
+            .map(|component| {
+                let config = config.as_ref()?;
+                let config_dir = config.path.parent().unwrap_or(Path::new(""));
+                sandbox::grants_for(&config.components, &component.path, config_dir)
+            })
+            .collect();
         let session = Arc::new(Session {
             engine,
             settings,
@@ -144,6 +154,7 @@ impl Session {
             logger,
             components,
             pres,
+            grants,
             options: OnceLock::new(),
             stores: Mutex::new(HashMap::new()),
             task_runs: Mutex::new(Vec::new()),
@@ -193,7 +204,7 @@ impl Session {
         component: usize,
         export: wasmtime::component::ComponentExportIndex,
     ) -> Result<options::Layer, String> {
-        let mut store = self.new_store(None, None, 0, Some(component), None);
+        let mut store = self.new_store(component, None, None, 0, &self.settings.limits, None);
         let instance = self.instantiate(&mut store, component, Purpose::Options)?;
         let func = instance.get_func(&mut store, export).ok_or("the export is not a function")?;
         let mut results = [Val::Bool(false)];
@@ -206,16 +217,30 @@ impl Session {
         &self.options.get().expect("options are resolved when the session is loaded")[route.component][route.task]
     }
 
-    /// A new Store for one run.
+    /// The limits of a task's runs: its own options over the global limits.
+    pub fn task_limits(&self, route: Route) -> Limits {
+        self.settings.limits.for_task(self.task_options(route))
+    }
+
+    /// What `cachehost.toml` grants a component.
+    pub fn grants(&self, component: usize) -> Option<&ComponentGrants> {
+        self.grants.get(component).and_then(Option::as_ref)
+    }
+
+    /// A new Store for one run of `component`, sandboxed and limited by `limits`.
     pub(crate) fn new_store(
         self: &Arc<Self>,
+        component: usize,
         flow_run: Option<Arc<FlowRunCtx>>,
         task_run: Option<ctx::TaskRunCtx>,
         depth: u32,
-        component: Option<usize>,
+        limits: &Limits,
         txn: Option<crate::txn::TxnRef>,
     ) -> Store<RunCtx> {
-        Store::new(self.engine.wasmtime(), RunCtx::new(self.clone(), flow_run, task_run, depth, component, txn))
+        let ctx = RunCtx::new(self.clone(), component, flow_run, task_run, depth, limits.memory, txn);
+        let mut store = Store::new(self.engine.wasmtime(), ctx);
+        sandbox::apply_limits(&mut store, limits, self.engine.fuel_metered());
+        store
     }
 
     /// Instantiates a component in `store`, counting it.
@@ -239,7 +264,10 @@ impl Session {
         if let Some(store) = stores.get(&root) {
             return Ok(store.clone());
         }
-        let store: Arc<dyn ResultStore> = Arc::new(LocalStore::open(&root)?);
+        let local = LocalStore::open(&root)?;
+        // Once per store and process: what a killed writer left is removed before this run writes.
+        local.clean_stray_temp_files(crate::engine::STRAY_TEMP_AGE);
+        let store: Arc<dyn ResultStore> = Arc::new(local);
         stores.insert(root, store.clone());
         Ok(store)
     }
@@ -270,7 +298,7 @@ impl Session {
             parameter_digests,
             persist_result: self.settings.results_persist_by_default,
         });
-        let outcome = self.call_flow(&def, flow_run, &parameters);
+        let outcome = sandbox::on_deep_stack(&self.settings.limits, || self.call_flow(&def, flow_run, &parameters));
         let (state, result) = match outcome {
             Ok(value) => match (&def.signature.result, &value) {
                 (Some(Ty::Result { .. }), Some(Value::Result(Err(_)))) => {
@@ -307,7 +335,9 @@ impl Session {
         flow_run: Arc<FlowRunCtx>,
         parameters: &[Value],
     ) -> Result<Option<Value>, String> {
-        let mut store = self.new_store(Some(flow_run), None, 0, Some(0), None);
+        // A flow run has the global memory limit but no timeout or fuel limit of its own.
+        let limits = Limits { timeout: None, fuel: None, ..self.settings.limits.clone() };
+        let mut store = self.new_store(0, Some(flow_run), None, 0, &limits, None);
         let instance = self.instantiate(&mut store, 0, Purpose::Flow)?;
         let func = instance.get_func(&mut store, def.export).ok_or("the flow export is not a function")?;
         let params = to_vals(parameters, &def.signature.params).map_err(|e| e.to_string())?;

@@ -47,6 +47,9 @@ pub struct TaskRunReport {
     pub cache_key_parts: Vec<KeyPartReport>,
     /// Whether its result was written to the cache.
     pub persisted: bool,
+    /// How many times the body ran: 0 for a cache hit or a refused call, more than 1 after
+    /// retries.
+    pub attempts: u32,
     /// Wall-clock duration in milliseconds.
     pub duration_ms: f64,
 }

@@ -15,13 +15,10 @@ use crate::key::{self, CacheKey, KeyInputs};
 use crate::link::{task_run_info_val, Route};
 use crate::log::{Level, Subject};
 use crate::options::{self, ParentPersist};
+use crate::sandbox::{self, LimitExceeded, Limits, RunFailure};
 use crate::store::{record, Lookup};
 use crate::txn::{self, journal::JournalEntry, HookTarget, Txn, TxnRef};
 use crate::value::{canonical, Ty, Value};
-
-/// How deep task calls may nest before the call is refused (unbounded recursion would
-/// otherwise exhaust the host's stack).
-pub const MAX_NESTING_DEPTH: u32 = 64;
 
 /// Who is calling a task: the flow run and, for nested calls, the calling task run.
 #[derive(Clone, Default)]
@@ -62,6 +59,18 @@ pub struct TaskOutcome {
     pub value_json: Option<String>,
 }
 
+/// Why one attempt at a task's body failed.
+struct AttemptFailure {
+    /// The state the run ends in if no retry follows.
+    state: State,
+    /// Set when the caller must trap (a trap or an exhausted limit, not a returned `err`).
+    trap: Option<String>,
+    /// The returned value, for a returned `err`.
+    value: Option<Value>,
+    /// The reason, for the log lines.
+    reason: String,
+}
+
 /// The host function behind every imported task function.
 pub(crate) fn serve_task_import(
     mut store: StoreContextMut<'_, RunCtx>,
@@ -82,6 +91,15 @@ pub(crate) fn serve_task_import(
     let outcome = session.run_task(&caller, route, args);
     store.data_mut().last_state = Some(LastState { state: outcome.state.clone(), cache_key: outcome.cache_key.clone() });
     if let Some(trap) = outcome.trap {
+        // A task declared `-> result<T, string>` reports every failure as a value, so the
+        // caller can go on; any other task's failure traps the caller, as an exception would.
+        if let (Some(Ty::Result { err: Some(err), .. }), Some(slot)) = (&def.signature.result, results.first_mut()) {
+            if **err == Ty::String {
+                let message = outcome.state.message.unwrap_or(trap);
+                *slot = Val::Result(Err(Some(Box::new(Val::String(message)))));
+                return Ok(());
+            }
+        }
         return Err(wasmtime::Error::msg(format!("task {} failed: {trap}", def.function)));
     }
     if let (Some(ty), Some(value), Some(slot)) = (&def.signature.result, &outcome.value, results.first_mut()) {
@@ -113,6 +131,8 @@ impl Session {
         let persist = options::persist_at_run_time(resolved.persist_result, &self.settings, parent);
         let overwrite = options::overwrite(resolved.refresh_cache, &self.settings);
         let task_run = TaskRunCtx { id: id.to_string(), name: name.clone(), task: def.function.clone(), persist_result: persist };
+        let limits = self.task_limits(route);
+        let attempts = std::cell::Cell::new(0u32);
         let finish = |state: State, key: Option<&CacheKey>, value: Option<Value>, trap: Option<String>, persisted: bool| {
             let level = if state.is_completed() { Level::Info } else { Level::Error };
             self.logger.log(level, &subject, &format!("Finished in state {state}"));
@@ -129,6 +149,7 @@ impl Session {
                     .map(|k| k.parts.iter().map(|p| KeyPartReport { part: p.name.clone(), key: p.key.clone() }).collect())
                     .unwrap_or_default(),
                 persisted,
+                attempts: attempts.get(),
                 duration_ms: started.elapsed().as_secs_f64() * 1e3,
             });
             let value_json = match (&def.signature.result, &value) {
@@ -138,9 +159,9 @@ impl Session {
             TaskOutcome { state, cache_key, value, trap, value_json }
         };
 
-        if caller.depth >= MAX_NESTING_DEPTH {
-            let message = format!("task calls are nested deeper than {MAX_NESTING_DEPTH}");
-            return finish(State::failed(message.clone()), None, None, Some(message), false);
+        if caller.depth >= limits.max_nesting_depth {
+            let limit = LimitExceeded::NestingDepth { limit: limits.max_nesting_depth };
+            return finish(limit.state(), None, None, Some(limit.to_string()), false);
         }
         let store = match self.result_store(resolved.result_storage.as_deref(), resolved.key_storage.as_deref()) {
             Ok(store) => store,
@@ -182,26 +203,57 @@ impl Session {
             task: def.function.clone(),
             run_name: name.clone(),
         });
-        let returned = match self.execute(route, caller, task_run.clone(), &args, &txn) {
-            Ok(value) => value,
-            Err(message) => {
-                self.logger.log(Level::Error, &subject, &format!("Task run failed with a trap: {message}"));
-                // Failed before staging: its own rollback hooks are not registered (reference 11.10).
-                txn::exit(&txn, true, self);
-                let state = State::failed(format!("Task run encountered a trap: {}", first_line(&message)));
-                return finish(state, cache_key.as_ref(), None, Some(first_line(&message).to_owned()), false);
+        // Prefect's retries: every failure of the body is retried while retries remain. Each
+        // attempt is a transaction of its own, and a failed attempt rolls the enclosing
+        // transaction back even when a retry then succeeds (reference 11.11).
+        let retries = resolved.retries.unwrap_or(0);
+        let mut txn = txn;
+        let (returned, value_bytes) = loop {
+            attempts.set(attempts.get() + 1);
+            let failure = match self.attempt(route, caller, &task_run, &args, &limits, &txn) {
+                Ok(done) => break done,
+                Err(failure) => failure,
+            };
+            // A returned failure rolls back with the task's own hooks (reference 11.17); a
+            // trap fails before staging, so they are not registered (reference 11.10).
+            if failure.trap.is_none() {
+                txn::stage(&txn, None, hooks.clone());
             }
-        };
-        if let (Some(ty @ Ty::Result { .. }), Value::Result(Err(_))) = (&def.signature.result, &returned) {
-            let json = returned.to_json(ty).map(|j| j.to_string()).unwrap_or_default();
-            // A returned failure rolls back with the task's own hooks (reference 11.17).
-            txn::stage(&txn, None, hooks);
             txn::exit(&txn, true, self);
-            let state = State::failed(format!("Task run returned err: {json}"));
-            return finish(state, cache_key.as_ref(), def.signature.result.as_ref().map(|_| returned), None, false);
-        }
+            let retry = attempts.get() - 1;
+            if retry < retries {
+                let delay = resolved.retry_delay.unwrap_or_default();
+                let when = if delay.is_zero() {
+                    "immediately".to_owned()
+                } else {
+                    format!("{} second(s) from now", delay.as_secs_f64())
+                };
+                self.logger.log(
+                    Level::Info,
+                    &subject,
+                    &format!(
+                        "Task run failed with exception: {} - Retry {}/{retries} will start {when}",
+                        first_line(&failure.reason),
+                        retry + 1
+                    ),
+                );
+                std::thread::sleep(delay);
+                txn = Txn::open(key.clone(), None, caller.txn.clone());
+                if let Some(key) = &key {
+                    if let Err(message) = self.isolate(&txn, key, resolved, &task_run.id) {
+                        txn::exit(&txn, true, self);
+                        return finish(State::failed(message.clone()), cache_key.as_ref(), None, Some(message), false);
+                    }
+                }
+                continue;
+            }
+            if failure.trap.is_some() {
+                self.logger.log(Level::Error, &subject, &format!("Task run failed with exception: {}", failure.reason));
+            }
+            return finish(failure.state, cache_key.as_ref(), failure.value, failure.trap, false);
+        };
         let record = match (&key, persist) {
-            (Some(key), true) => Some(self.record_entry(key, route, cache_key.as_ref().expect("a key has its parts"), &result_ty, &returned)),
+            (Some(key), true) => Some(self.record_entry(key, route, cache_key.as_ref().expect("a key has its parts"), &result_ty, &value_bytes)),
             _ => None,
         };
         let staged = record.is_some();
@@ -299,7 +351,8 @@ impl Session {
         }
         let flow_run_id = caller.flow_run.as_ref().map(|f| f.id.as_str());
         let info = task_run_info_val(&task_run.id, &task_run.name, &task_run.task, flow_run_id);
-        let mut store = self.new_store(caller.flow_run.clone(), Some(task_run.clone()), caller.depth + 1, Some(route.component), None);
+        let limits = self.task_limits(route);
+        let mut store = self.new_store(route.component, caller.flow_run.clone(), Some(task_run.clone()), caller.depth + 1, &limits, None);
         let instance = self.instantiate(&mut store, route.component, Purpose::KeyFunction)?;
         let func = instance.get_func(&mut store, export).ok_or("the keys export is not a function")?;
         let mut results = [Val::Bool(false)];
@@ -315,6 +368,40 @@ impl Session {
         }
     }
 
+    /// One attempt at running the body: the value and its encoding, or why it failed.
+    fn attempt(
+        self: &Arc<Self>,
+        route: Route,
+        caller: &Caller,
+        task_run: &TaskRunCtx,
+        args: &[Value],
+        limits: &Limits,
+        txn: &TxnRef,
+    ) -> Result<(Value, Vec<u8>), AttemptFailure> {
+        let def = &self.components[route.component].tasks[route.task];
+        let returned = self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
+            let (state, reason) = match &failure {
+                RunFailure::Limit(limit) => (limit.state(), limit.to_string()),
+                RunFailure::Trap(message) => {
+                    (State::failed(format!("Task run encountered a trap: {}", first_line(message))), message.clone())
+                }
+            };
+            AttemptFailure { state, trap: Some(first_line(&reason).to_owned()), value: None, reason }
+        })?;
+        let value_bytes = record::encode_value(&returned);
+        if value_bytes.len() as u64 > limits.max_result_size {
+            let limit = LimitExceeded::ResultSize { size: Some(value_bytes.len() as u64), limit: limits.max_result_size };
+            return Err(AttemptFailure { state: limit.state(), trap: Some(limit.to_string()), value: None, reason: limit.to_string() });
+        }
+        if let (Some(ty @ Ty::Result { .. }), Value::Result(Err(_))) = (&def.signature.result, &returned) {
+            let json = returned.to_json(ty).map(|j| j.to_string()).unwrap_or_default();
+            let state = State::failed(format!("Task run returned err: {json}"));
+            let reason = format!("the task returned err: {json}");
+            return Err(AttemptFailure { state, trap: None, value: def.signature.result.as_ref().map(|_| returned), reason });
+        }
+        Ok((returned, value_bytes))
+    }
+
     /// Runs the task body in a fresh instance of its component, with its own Store.
     fn execute(
         self: &Arc<Self>,
@@ -322,29 +409,34 @@ impl Session {
         caller: &Caller,
         task_run: TaskRunCtx,
         args: &[Value],
+        limits: &Limits,
         txn: &TxnRef,
-    ) -> Result<Value, String> {
+    ) -> Result<Value, RunFailure> {
         let def = &self.components[route.component].tasks[route.task];
-        let mut store = self.new_store(caller.flow_run.clone(), Some(task_run), caller.depth + 1, Some(route.component), Some(txn.clone()));
-        let instance = self.instantiate(&mut store, route.component, Purpose::Task)?;
-        let func = instance.get_func(&mut store, def.export).ok_or("the task export is not a function")?;
-        let params = to_vals(args, &def.signature.params).map_err(|e| e.to_string())?;
+        let mut store = self.new_store(route.component, caller.flow_run.clone(), Some(task_run), caller.depth + 1, limits, Some(txn.clone()));
+        let instance = self.instantiate(&mut store, route.component, Purpose::Task).map_err(RunFailure::Trap)?;
+        let func = instance
+            .get_func(&mut store, def.export)
+            .ok_or_else(|| RunFailure::Trap("the task export is not a function".to_owned()))?;
+        let params = to_vals(args, &def.signature.params).map_err(|e| RunFailure::Trap(e.to_string()))?;
         let mut results = vec![Val::Bool(false); usize::from(def.signature.result.is_some())];
-        func.call(&mut store, &params, &mut results).map_err(|e| format!("{e:#}"))?;
+        func.call(&mut store, &params, &mut results).map_err(|e| sandbox::classify(&e, limits))?;
         match (&def.signature.result, results.first()) {
-            (Some(ty), Some(val)) => Value::from_val(val, ty).map_err(|e| format!("the task returned a bad value: {e}")),
+            (Some(ty), Some(val)) => {
+                Value::from_val(val, ty).map_err(|e| RunFailure::Trap(format!("the task returned a bad value: {e}")))
+            }
             _ => Ok(Value::Tuple(Vec::new())),
         }
     }
 
-    /// The record of a completed run, ready to stage in its transaction.
-    fn record_entry(&self, key: &str, route: Route, cache_key: &CacheKey, result_ty: &Ty, value: &Value) -> JournalEntry {
+    /// The record of a completed run (its value already encoded), ready to stage in its
+    /// transaction.
+    fn record_entry(&self, key: &str, route: Route, cache_key: &CacheKey, result_ty: &Ty, value_bytes: &[u8]) -> JournalEntry {
         let component = &self.components[route.component];
         let def = &component.tasks[route.task];
         let resolved = self.task_options(route);
         let now = now_ms();
         let expiration_ms = resolved.cache_expiration.map(|d| now + d.as_millis() as i64);
-        let value_bytes = record::encode_value(value);
         let meta = record::RecordMeta::new(
             key.to_owned(),
             def.full_name.clone(),
@@ -357,14 +449,14 @@ impl Session {
             now,
             expiration_ms,
             result_ty.clone(),
-            &value_bytes,
+            value_bytes,
         )
         .with_origin(resolved.policy.to_string(), component.file_name());
         JournalEntry {
             result_storage: resolved.result_storage.clone(),
             key_storage: resolved.key_storage.clone(),
             key: key.to_owned(),
-            bytes: record::encode(&meta, &value_bytes),
+            bytes: record::encode(&meta, value_bytes),
         }
     }
 }

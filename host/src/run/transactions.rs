@@ -108,7 +108,7 @@ impl Session {
             ),
         ]);
         let result = (|| {
-            let mut store = self.new_store(None, None, 0, Some(target.component), None);
+            let mut store = self.new_store(target.component, None, None, 0, &self.settings.limits, None);
             store.data_mut().log_subject = Some(subject.clone());
             let instance = self.instantiate(&mut store, target.component, Purpose::Hook)?;
             let func = instance.get_func(&mut store, export).ok_or("the hook export is not a function")?;

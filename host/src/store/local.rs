@@ -90,42 +90,10 @@ impl LocalStore {
         Ok(path)
     }
 
-    /// Removes temporary files left by writers that were killed, if older than `older_than`;
-    /// returns how many were removed. Files that cannot be removed are left alone.
+    /// Removes temporary files left by writers that were killed (see
+    /// [`clean_stray_temp_files_in`]); returns how many were removed.
     pub fn clean_stray_temp_files(&self, older_than: Duration) -> usize {
-        let now = SystemTime::now();
-        let mut removed = 0;
-        let mut folders = vec![self.root.clone()];
-        while let Some(folder) = folders.pop() {
-            let Ok(entries) = fs::read_dir(&folder) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                let Ok(file_type) = entry.file_type() else {
-                    continue;
-                };
-                if file_type.is_dir() {
-                    folders.push(entry.path());
-                    continue;
-                }
-                if !file_type.is_file()
-                    || !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX)
-                {
-                    continue;
-                }
-                let age = entry
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|modified| now.duration_since(modified).ok());
-                // A file modified "in the future" (clock skew) has no age and is kept.
-                if age.is_some_and(|age| age >= older_than) && fs::remove_file(entry.path()).is_ok()
-                {
-                    removed += 1;
-                }
-            }
-        }
-        removed
+        clean_stray_temp_files_in(&self.root, older_than)
     }
 }
 
@@ -231,7 +199,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<
         .expect("a stored file's path is inside the root");
     fs::create_dir_all(folder).map_err(StoreError::io("create the folder", folder))?;
     // Same folder as the target, so the rename stays on one file system and is atomic.
-    let tmp = folder.join(format!("{TEMP_PREFIX}{}", uuid::Uuid::new_v4().simple()));
+    let tmp = folder.join(temp_file_name());
     let written = write_temp(&tmp, bytes, sync).and_then(|()| {
         fs::rename(&tmp, path).map_err(StoreError::io("move the new file into place at", path))
     });
@@ -259,6 +227,67 @@ fn write_temp(tmp: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
             .map_err(StoreError::io("sync the temporary file", tmp))?;
     }
     Ok(())
+}
+
+/// A fresh temporary file name: `.tmp-<pid>-<uuid>`, so a cleaner can tell a dead writer's
+/// file from a live one's.
+pub fn temp_file_name() -> String {
+    format!("{TEMP_PREFIX}{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())
+}
+
+/// Removes the temporary files under `root` (recursively) that a killed writer left: those
+/// whose writer process is gone (known on Linux from the pid in the name), and any older
+/// than `older_than`. A live writer's fresh file is kept, so its rename still succeeds.
+/// Returns how many were removed; files that cannot be removed are left alone.
+pub fn clean_stray_temp_files_in(root: &Path, older_than: Duration) -> usize {
+    let now = SystemTime::now();
+    let mut removed = 0;
+    let mut folders = vec![root.to_path_buf()];
+    while let Some(folder) = folders.pop() {
+        let Ok(entries) = fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(file_type) = entry.file_type() else {
+                continue;
+            };
+            if file_type.is_dir() {
+                folders.push(entry.path());
+                continue;
+            }
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
+                continue;
+            };
+            if !file_type.is_file() {
+                continue;
+            }
+            let writer_gone = rest
+                .split_once('-')
+                .and_then(|(pid, _)| pid.parse::<u32>().ok())
+                .is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok());
+            // A file modified "in the future" (clock skew) has no age and is kept.
+            let stale = age.is_some_and(|age| age >= older_than);
+            if (writer_gone || stale) && fs::remove_file(entry.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}
+
+/// Whether process `pid` exists; where that cannot be known, it is taken to exist.
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true
+    }
 }
 
 /// Makes a rename in `folder` durable.
@@ -590,6 +619,18 @@ mod tests {
         assert_eq!(store.clean_stray_temp_files(Duration::ZERO), 2);
         assert_eq!(names(store.root()), ["a"]);
         assert_eq!(names(&store.root().join("a")), ["k"]);
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_dead_writers_temp_file_is_removed_at_once_a_live_ones_is_kept() {
+        let (_dir, store) = store();
+        // Above Linux's largest pid (2^22), so no process has it.
+        fs::write(store.root().join(".tmp-4194999-abc"), b"partial").unwrap();
+        let own = store.root().join(temp_file_name());
+        fs::write(&own, b"in progress").unwrap();
+        assert_eq!(store.clean_stray_temp_files(Duration::from_secs(3600)), 1);
+        assert!(own.exists());
     }
 
     #[test]

@@ -514,6 +514,46 @@ mod tests {
         assert!(matches!(err, RecordError::MetaUndecodable(_)), "{err}");
     }
 
+    /// Regression: a crafted record nesting a value or type a million levels deep (two bytes a
+    /// level) overflowed the stack while decoding and killed the process; it is now refused at
+    /// 128 levels (postcard reports it as a generic deserialization error).
+    #[test]
+    fn deeply_nested_value_or_type_is_refused_not_a_stack_overflow() {
+        // Value::Option (variant 19) Some (1), a million times, around Bool(false).
+        let mut value_bytes = [19u8, 1].repeat(1_000_000);
+        value_bytes.extend_from_slice(&[0, 0]);
+        let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 0, None, Ty::Bool, &value_bytes);
+        let err = decode(&encode(&meta, &value_bytes), &Ty::Bool).unwrap_err();
+        assert!(matches!(err, RecordError::ValueUndecodable(_)), "{err}");
+
+        // A value type of Ty::Option (variant 18) a million times deep, in the metadata.
+        let value_bytes = encode_value(&Value::Bool(true));
+        let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 0, None, Ty::Bool, &value_bytes);
+        let mut bytes = encode(&meta, &value_bytes);
+        let ty_at = bytes.len() - value_bytes.len() - 32 - 1 - 1;
+        assert_eq!(bytes[ty_at], 0, "Ty::Bool is where the test expects it");
+        let mut deep_ty = vec![18u8; 1_000_000];
+        deep_ty.push(0);
+        bytes.splice(ty_at..ty_at + 1, deep_ty);
+        let meta_len = (bytes.len() - value_bytes.len() - HEADER_LEN) as u32;
+        bytes[MAGIC.len() + 1..HEADER_LEN].copy_from_slice(&meta_len.to_le_bytes());
+        let err = decode(&bytes, &Ty::Bool).unwrap_err();
+        assert!(matches!(err, RecordError::MetaUndecodable(_)), "{err}");
+    }
+
+    #[test]
+    fn nesting_up_to_the_limit_decodes() {
+        let mut ty = Ty::Bool;
+        let mut value = Value::Bool(true);
+        for _ in 0..100 {
+            ty = Ty::Option(Box::new(ty));
+            value = Value::Option(Some(Box::new(value)));
+        }
+        let value_bytes = encode_value(&value);
+        let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 0, None, ty.clone(), &value_bytes);
+        assert_eq!(decode(&encode(&meta, &value_bytes), &ty).unwrap().value, value);
+    }
+
     #[test]
     fn value_that_matches_its_digest_but_not_postcard_is_undecodable() {
         let garbage = [0xff_u8; 3];

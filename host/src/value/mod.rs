@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 ///
 /// Resources, streams and futures have no `Ty`: a task whose signature holds one is
 /// refused when its component is loaded.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub enum Ty {
     Bool,
     S8,
@@ -59,7 +59,7 @@ pub enum Ty {
 }
 
 /// An owned WIT value; its shape is given by a [`Ty`] kept beside it.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub enum Value {
     Bool(bool),
     S8(i8),
@@ -190,6 +190,112 @@ impl fmt::Display for Path<'_> {
             Path::Field(parent, name) => write!(f, "{parent}.{name}"),
             Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
         }
+    }
+}
+
+/// How deep a decoded [`Ty`] or [`Value`] may nest. Decoding recurses once per level, so
+/// without a bound a small crafted record (two bytes per level) would overflow the stack;
+/// real WIT types are nowhere near this deep.
+pub const MAX_DECODE_DEPTH: u32 = 128;
+
+mod decode_depth {
+    use std::cell::Cell;
+
+    thread_local! {
+        static DEPTH: Cell<u32> = const { Cell::new(0) };
+    }
+
+    /// One level of nesting being decoded; dropping it leaves the level.
+    pub struct Level(());
+
+    impl Level {
+        pub fn enter<E: serde::de::Error>() -> Result<Level, E> {
+            DEPTH.with(|depth| {
+                if depth.get() >= super::MAX_DECODE_DEPTH {
+                    return Err(E::custom(format!("the data is nested deeper than {} levels", super::MAX_DECODE_DEPTH)));
+                }
+                depth.set(depth.get() + 1);
+                Ok(Level(()))
+            })
+        }
+    }
+
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.with(|depth| depth.set(depth.get() - 1));
+        }
+    }
+}
+
+// `Ty` and `Value` decode through these mirrors (serde's `remote`), which produce exactly
+// the derived format; the manual impls below count the nesting on the way in.
+
+#[derive(Deserialize)]
+#[serde(remote = "Ty")]
+#[allow(dead_code)]
+enum TyDef {
+    Bool,
+    S8,
+    U8,
+    S16,
+    U16,
+    S32,
+    U32,
+    S64,
+    U64,
+    F32,
+    F64,
+    Char,
+    String,
+    List(Box<Ty>),
+    Record(Vec<(String, Ty)>),
+    Tuple(Vec<Ty>),
+    Variant(Vec<(String, Option<Ty>)>),
+    Enum(Vec<String>),
+    Option(Box<Ty>),
+    Result { ok: Option<Box<Ty>>, err: Option<Box<Ty>> },
+    Flags(Vec<String>),
+}
+
+impl<'de> Deserialize<'de> for Ty {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Ty, D::Error> {
+        let _level = decode_depth::Level::enter::<D::Error>()?;
+        TyDef::deserialize(deserializer)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(remote = "Value")]
+#[allow(dead_code)]
+enum ValueDef {
+    Bool(bool),
+    S8(i8),
+    U8(u8),
+    S16(i16),
+    U16(u16),
+    S32(i32),
+    U32(u32),
+    S64(i64),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    Char(char),
+    String(String),
+    List(Vec<Value>),
+    Bytes(#[serde(with = "bytes_serde")] Vec<u8>),
+    Record(Vec<Value>),
+    Tuple(Vec<Value>),
+    Variant(u32, Option<Box<Value>>),
+    Enum(u32),
+    Option(Option<Box<Value>>),
+    Result(Result<Option<Box<Value>>, Option<Box<Value>>>),
+    Flags(Vec<u32>),
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
+        let _level = decode_depth::Level::enter::<D::Error>()?;
+        ValueDef::deserialize(deserializer)
     }
 }
 
