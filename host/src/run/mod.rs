@@ -20,9 +20,9 @@ use crate::component::{ComponentInfo, InterfaceError};
 use crate::engine::{Engine, LoadError};
 use crate::link::{self, LinkError, Route};
 use crate::log::{Level, Logger, Subject};
-use crate::options::{self, OptionsError, ResolvedTask};
+use crate::options::{self, OptionsError, ResolvedTask, Source};
 use crate::settings::{ConfigFile, Settings};
-use crate::store::{local::LocalStore, ResultStore, StoreError};
+use crate::store::{local::LocalStore, ResultStore, SplitStore, StoreError};
 use crate::value::{Ty, Value, ValueError};
 use ctx::{FlowRunCtx, RunCtx};
 use report::{FlowRunReport, Instantiations, RunReport, StateReport, TaskRunReport};
@@ -77,10 +77,13 @@ pub struct Session {
     pub components: Vec<ComponentInfo>,
     pres: Vec<InstancePre<RunCtx>>,
     options: OnceLock<Vec<Vec<ResolvedTask>>>,
-    stores: Mutex<HashMap<PathBuf, Arc<dyn ResultStore>>>,
+    stores: Mutex<HashMap<StoreFolders, Arc<dyn ResultStore>>>,
     task_runs: Mutex<Vec<TaskRunReport>>,
     counts: [AtomicU64; 4],
 }
+
+/// The folders a store lives in: key storage (if any), result storage.
+type StoreFolders = (Option<PathBuf>, PathBuf);
 
 /// Which kind of instance is being created, for the report's counts.
 #[derive(Clone, Copy)]
@@ -209,18 +212,30 @@ impl Session {
         self.pres[component].instantiate(store).map_err(|e| format!("cannot instantiate {}: {e:#}", self.components[component].file_name()))
     }
 
-    /// The result store at `storage` (a folder), or the default local storage.
-    pub(crate) fn result_store(&self, storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
-        let root = match storage {
-            Some(storage) => PathBuf::from(storage),
+    /// The store a task's options name: its `result_storage` folder (default: the local
+    /// storage path), split into key records and values when `key_storage` is set (DESIGN §5).
+    /// One store per pair of folders for the session.
+    pub(crate) fn result_store(&self, task: &ResolvedTask) -> Result<Arc<dyn ResultStore>, StoreError> {
+        let results = match &task.result_storage {
+            Some(storage) => storage_folder(storage, &task.sources.result_storage)?,
             None => self.settings.local_storage_path.clone(),
         };
+        let keys = match &task.key_storage {
+            Some(storage) => Some(storage_folder(storage, &task.sources.key_storage)?),
+            None => None,
+        };
         let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(store) = stores.get(&root) {
+        let folders = (keys, results);
+        if let Some(store) = stores.get(&folders) {
             return Ok(store.clone());
         }
-        let store: Arc<dyn ResultStore> = Arc::new(LocalStore::open(&root)?);
-        stores.insert(root, store.clone());
+        // Key storage may be the result storage folder itself: values live in its `.values`
+        // folder, which no key can name.
+        let store: Arc<dyn ResultStore> = match &folders {
+            (Some(keys), results) => Arc::new(SplitStore::open(keys, results)?),
+            (None, results) => Arc::new(LocalStore::open(results)?),
+        };
+        stores.insert(folders, store.clone());
         Ok(store)
     }
 
@@ -371,6 +386,25 @@ pub(crate) fn to_vals(values: &[Value], params: &[(String, Ty)]) -> Result<Vec<V
 /// The first line of a possibly multi-line error (wasmtime appends backtraces).
 pub(crate) fn first_line(message: &str) -> &str {
     message.lines().next().unwrap_or(message)
+}
+
+/// The local folder a `key_storage` or `result_storage` option names. A relative path set in a
+/// `cachehost.toml` is relative to that file's folder; any other relative path, to the working
+/// directory.
+fn storage_folder(storage: &str, source: &Source) -> Result<PathBuf, StoreError> {
+    if let Some((scheme, _)) = storage.split_once("://") {
+        let reason = if scheme == "s3" {
+            "object storage (s3://) is not supported yet; use a local folder"
+        } else {
+            "only local folders are supported"
+        };
+        return Err(StoreError::Unsupported { storage: storage.to_owned(), reason: reason.to_owned() });
+    }
+    let path = PathBuf::from(storage);
+    match source {
+        Source::ConfigFile(file) if path.is_relative() => Ok(file.parent().unwrap_or(Path::new("")).join(path)),
+        _ => Ok(path),
+    }
 }
 
 fn file_name(path: &Path) -> String {

@@ -121,7 +121,7 @@ impl Session {
             let message = format!("task calls are nested deeper than {MAX_NESTING_DEPTH}");
             return finish(State::failed(message.clone()), None, None, Some(message), false);
         }
-        let store = match self.result_store(resolved.result_storage.as_deref()) {
+        let store = match self.result_store(resolved) {
             Ok(store) => store,
             Err(e) => {
                 let message = format!("cannot open the result storage: {e}");
