@@ -145,6 +145,10 @@ impl State {
     pub fn is_completed(&self) -> bool {
         self.state_type == "COMPLETED"
     }
+
+    fn from_wit(state: bindings::cachehost::task::types::State) -> State {
+        State { name: state.name, state_type: state.type_, message: state.message, cache_key: state.cache_key }
+    }
 }
 
 /// The host's `cachehost:task/runtime` interface, with plain Rust types.
@@ -169,12 +173,7 @@ pub mod runtime {
 
     /// The state of the last task call this instance made; `None` before the first.
     pub fn last_state() -> Option<State> {
-        raw::last_state().map(|state| State {
-            name: state.name,
-            state_type: state.type_,
-            message: state.message,
-            cache_key: state.cache_key,
-        })
+        raw::last_state().map(State::from_wit)
     }
 
     /// Writes a log line attributed to the current flow or task run.
@@ -376,6 +375,156 @@ macro_rules! export_key_fn {
                     &[(::std::string::String, ::std::string::String)],
                 ) -> ::std::option::Option<::std::string::String> = $key_fn;
                 key_fn(&run, &inputs)
+            }
+        }
+    };
+}
+
+/// A task call submitted to run concurrently on the host's pool (Prefect's `.submit()`).
+#[derive(Debug)]
+pub struct Submitted {
+    handle: u64,
+}
+
+/// Submits a call of `task` (function name or full name) with `(name, JSON text)` arguments;
+/// it runs on the host's pool while this code goes on. `wait` gives its result.
+///
+/// ```ignore
+/// let a = cachehost_guest::submit("add-one", &[("x", "1")])?;
+/// let b = cachehost_guest::submit("add-one", &[("x", "2")])?;
+/// let (a, b) = (a.wait()?, b.wait()?); // JSON texts: "2", "3"
+/// ```
+pub fn submit(task: &str, args: &[(&str, &str)]) -> Result<Submitted, String> {
+    let args: Vec<(String, String)> = args.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+    bindings::cachehost::task::runtime::submit(task, &args).map(|handle| Submitted { handle })
+}
+
+impl Submitted {
+    /// Waits for the call: its result as JSON text, or why it failed.
+    pub fn wait(&self) -> Result<String, String> {
+        bindings::cachehost::task::runtime::wait(self.handle)
+    }
+
+    /// The call's final state, once `wait` has returned.
+    pub fn state(&self) -> Option<State> {
+        bindings::cachehost::task::runtime::submitted_state(self.handle).map(State::from_wit)
+    }
+}
+
+/// When a transaction's records are written.
+pub use bindings::cachehost::task::types::CommitMode;
+
+/// How to open a transaction: Prefect's `transaction(...)` arguments.
+#[derive(Clone, Debug, Default)]
+pub struct TransactionOptions {
+    /// A key: the transaction is committed at once if its record exists.
+    pub key: Option<String>,
+    /// LAZY (default, or the enclosing transaction's), EAGER or OFF.
+    pub commit_mode: Option<CommitMode>,
+    /// Whether committing writes the keyed record (default true).
+    pub write_on_commit: Option<bool>,
+    /// Whether to ignore and replace an existing record (default false).
+    pub overwrite: Option<bool>,
+    /// `READ_COMMITTED` or `SERIALIZABLE`.
+    pub isolation_level: Option<String>,
+    /// `memory` or `file`, for SERIALIZABLE.
+    pub lock_manager: Option<String>,
+}
+
+impl TransactionOptions {
+    /// Options for a keyed transaction.
+    pub fn keyed(key: impl Into<String>) -> Self {
+        TransactionOptions { key: Some(key.into()), ..Default::default() }
+    }
+
+    /// Sets the commit mode.
+    pub fn commit_mode(mut self, mode: CommitMode) -> Self {
+        self.commit_mode = Some(mode);
+        self
+    }
+}
+
+/// Runs `body` inside a transaction: task calls it makes are the transaction's children, and
+/// their records are written when it commits. `Err` from the body rolls it back (the error
+/// is returned); `Ok` commits it as its mode says. Fails without running `body` when the
+/// transaction cannot be opened (e.g. SERIALIZABLE without a lock manager).
+///
+/// ```ignore
+/// cachehost_guest::transaction(TransactionOptions::default(), || {
+///     let data = tasks::load_data();
+///     tasks::process_data(&data)
+/// })?;
+/// ```
+pub fn transaction<T, E: From<String>>(options: TransactionOptions, body: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    use bindings::cachehost::task::{runtime, types};
+    runtime::begin_transaction(&types::TransactionOptions {
+        key: options.key,
+        commit_mode: options.commit_mode,
+        write_on_commit: options.write_on_commit,
+        overwrite: options.overwrite,
+        isolation_level: options.isolation_level,
+        lock_manager: options.lock_manager,
+    })?;
+    let result = body();
+    runtime::end_transaction(result.is_err());
+    result
+}
+
+/// Operations on the innermost open transaction.
+pub mod txn {
+    use super::bindings::cachehost::task::runtime;
+
+    /// Whether it is committed (for a keyed one: its record already exists).
+    pub fn is_committed() -> bool {
+        runtime::is_committed()
+    }
+
+    /// Stages a value (JSON text) as its record.
+    pub fn stage(value: &str) {
+        runtime::stage(value)
+    }
+
+    /// Sets a value (JSON text) on it.
+    pub fn set(name: &str, value: &str) {
+        runtime::set(name, value)
+    }
+
+    /// Reads a value from it or its parents.
+    pub fn get(name: &str) -> Option<String> {
+        runtime::get(name)
+    }
+
+    /// Rolls it back now.
+    pub fn rollback() -> bool {
+        runtime::rollback()
+    }
+}
+
+/// What a transaction hook receives.
+#[derive(Clone, Debug)]
+pub struct HookCall {
+    /// The task whose transaction it is.
+    pub task: String,
+    /// The transaction's key.
+    pub key: Option<String>,
+    /// Values set on the transaction: (name, JSON text).
+    pub values: Vec<(String, String)>,
+}
+
+/// Exports `cachehost:task/hooks` for `$component`: `$on_commit` and `$on_rollback` are
+/// `fn(&HookCall)`. Invoke it where `wit_bindgen::generate!` ran; the world must
+/// `export cachehost:task/hooks@0.1.0;`.
+#[macro_export]
+macro_rules! export_hooks {
+    ($component:ty, $on_commit:expr, $on_rollback:expr) => {
+        impl exports::cachehost::task::hooks::Guest for $component {
+            fn on_commit(call: exports::cachehost::task::hooks::HookCall) {
+                let hook: fn(&$crate::HookCall) = $on_commit;
+                hook(&$crate::HookCall { task: call.task, key: call.key, values: call.values });
+            }
+            fn on_rollback(call: exports::cachehost::task::hooks::HookCall) {
+                let hook: fn(&$crate::HookCall) = $on_rollback;
+                hook(&$crate::HookCall { task: call.task, key: call.key, values: call.values });
             }
         }
     };

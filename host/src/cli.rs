@@ -39,6 +39,9 @@ pub struct LoadArgs {
     /// Print a JSON report on stdout instead of the result.
     #[arg(long)]
     pub json: bool,
+    /// How many submitted task calls may run at once.
+    #[arg(long, default_value_t = crate::run::DEFAULT_CONCURRENCY, value_name = "N")]
+    pub concurrency: usize,
     /// Show log lines of this level and above: debug, info, warning, error.
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,

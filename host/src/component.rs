@@ -71,6 +71,8 @@ pub struct ComponentInfo {
     pub options_export: Option<ComponentExportIndex>,
     /// The export of `cachehost:task/keys#cache-key`, if any.
     pub keys_export: Option<ComponentExportIndex>,
+    /// The exports of `cachehost:task/hooks#on-commit` and `#on-rollback`, if any.
+    pub hook_exports: Option<(ComponentExportIndex, ComponentExportIndex)>,
 }
 
 /// Why a component's interface cannot be served.
@@ -112,7 +114,10 @@ impl ComponentInfo {
             imports_runtime: false,
             options_export: None,
             keys_export: None,
+            hook_exports: None,
         };
+        let mut on_commit = None;
+        let mut on_rollback = None;
         for (name, item) in ty.exports(engine) {
             match item.ty {
                 ComponentItem::ComponentInstance(instance) => {
@@ -125,6 +130,8 @@ impl ComponentInfo {
                             match (interface_base(name), fname) {
                                 ("cachehost:task/options", "task-options") => info.options_export = Some(export),
                                 ("cachehost:task/keys", "cache-key") => info.keys_export = Some(export),
+                                ("cachehost:task/hooks", "on-commit") => on_commit = Some(export),
+                                ("cachehost:task/hooks", "on-rollback") => on_rollback = Some(export),
                                 _ => {}
                             }
                             continue;
@@ -141,6 +148,7 @@ impl ComponentInfo {
                 _ => {}
             }
         }
+        info.hook_exports = on_commit.zip(on_rollback);
         for (name, item) in ty.imports(engine) {
             match item.ty {
                 ComponentItem::ComponentInstance(instance) => {

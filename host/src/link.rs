@@ -7,7 +7,9 @@ use wasmtime::component::{InstancePre, Linker, Val};
 
 use crate::component::{interface_base, ComponentInfo, CACHEHOST_PACKAGE};
 use crate::log::Level;
-use crate::run::ctx::RunCtx;
+use crate::run::ctx::{LastState, RunCtx};
+use crate::run::state::State;
+use crate::txn;
 use crate::run::task::serve_task_import;
 
 /// Which exported task serves an imported task function.
@@ -166,14 +168,94 @@ fn define_runtime(instance: &mut wasmtime::component::LinkerInstance<'_, RunCtx>
         Ok(())
     })?;
     instance.func_new("last-state", |store, _ty, _params, results| {
-        results[0] = Val::Option(store.data().last_state.as_ref().map(|last| {
-            Box::new(Val::Record(vec![
-                ("name".into(), Val::String(last.state.name_str().into())),
-                ("type".into(), Val::String(last.state.type_name().into())),
-                ("message".into(), Val::Option(last.state.message.clone().map(|m| Box::new(Val::String(m))))),
-                ("cache-key".into(), Val::Option(last.cache_key.clone().map(|k| Box::new(Val::String(k))))),
-            ]))
-        }));
+        results[0] = Val::Option(store.data().last_state.as_ref().map(|last| Box::new(state_val(&last.state, last.cache_key.clone()))));
+        Ok(())
+    })?;
+    instance.func_new("submit", |mut store, _ty, params, results| {
+        let (Val::String(task), Val::List(args)) = (&params[0], &params[1]) else {
+            return Err(wasmtime::Error::msg("runtime.submit: bad arguments"));
+        };
+        let args = string_pairs(args);
+        let data = store.data();
+        let session = data.session.clone();
+        results[0] = match session.submit(data, task, &args) {
+            Ok(submission) => {
+                let data = store.data_mut();
+                let handle = data.submitted.len() as u64 + 1;
+                data.submitted.insert(handle, submission);
+                Val::Result(Ok(Some(Box::new(Val::U64(handle)))))
+            }
+            Err(message) => Val::Result(Err(Some(Box::new(Val::String(message))))),
+        };
+        Ok(())
+    })?;
+    instance.func_new("wait", |mut store, _ty, params, results| {
+        let Val::U64(handle) = params[0] else { return Err(wasmtime::Error::msg("runtime.wait: bad handle")) };
+        let Some(submission) = store.data().submitted.get(&handle).cloned() else {
+            results[0] = Val::Result(Err(Some(Box::new(Val::String(format!("no submitted call has the handle {handle}"))))));
+            return Ok(());
+        };
+        let session = store.data().session.clone();
+        let outcome = session.pool.wait(&submission);
+        store.data_mut().last_state = Some(LastState { state: outcome.state.clone(), cache_key: outcome.cache_key.clone() });
+        results[0] = match (&outcome.trap, &outcome.value) {
+            (Some(trap), _) => Val::Result(Err(Some(Box::new(Val::String(trap.clone()))))),
+            (None, value) => Val::Result(Ok(Some(Box::new(Val::String(outcome.value_json.clone().unwrap_or_else(|| {
+                debug_assert!(value.is_none());
+                "null".to_owned()
+            })))))),
+        };
+        Ok(())
+    })?;
+    instance.func_new("submitted-state", |store, _ty, params, results| {
+        let Val::U64(handle) = params[0] else { return Err(wasmtime::Error::msg("runtime.submitted-state: bad handle")) };
+        let outcome = store.data().submitted.get(&handle).and_then(|s| s.outcome());
+        results[0] = Val::Option(outcome.map(|o| Box::new(state_val(&o.state, o.cache_key.clone()))));
+        Ok(())
+    })?;
+    instance.func_new("begin-transaction", |mut store, _ty, params, results| {
+        let session = store.data().session.clone();
+        results[0] = match session.begin_transaction(store.data_mut(), &params[0]) {
+            Ok(()) => Val::Result(Ok(None)),
+            Err(message) => Val::Result(Err(Some(Box::new(Val::String(message))))),
+        };
+        Ok(())
+    })?;
+    instance.func_new("end-transaction", |mut store, _ty, params, results| {
+        let Val::Bool(failed) = params[0] else { return Err(wasmtime::Error::msg("runtime.end-transaction: bad argument")) };
+        let session = store.data().session.clone();
+        results[0] = Val::Bool(session.end_transaction(store.data_mut(), failed));
+        Ok(())
+    })?;
+    instance.func_new("is-committed", |store, _ty, _params, results| {
+        results[0] = Val::Bool(store.data().current_txn().is_some_and(|t| txn::is_committed(&t)));
+        Ok(())
+    })?;
+    instance.func_new("stage", |store, _ty, params, _results| {
+        let Val::String(json) = &params[0] else { return Err(wasmtime::Error::msg("runtime.stage: bad argument")) };
+        if let Some(current) = store.data().current_txn() {
+            store.data().session.stage_user_value(&current, json);
+        }
+        Ok(())
+    })?;
+    instance.func_new("set", |store, _ty, params, _results| {
+        let (Val::String(name), Val::String(value)) = (&params[0], &params[1]) else {
+            return Err(wasmtime::Error::msg("runtime.set: bad arguments"));
+        };
+        if let Some(current) = store.data().current_txn() {
+            txn::set(&current, name, value.clone());
+        }
+        Ok(())
+    })?;
+    instance.func_new("get", |store, _ty, params, results| {
+        let Val::String(name) = &params[0] else { return Err(wasmtime::Error::msg("runtime.get: bad argument")) };
+        let value = store.data().current_txn().and_then(|t| txn::get(&t, name));
+        results[0] = Val::Option(value.map(|v| Box::new(Val::String(v))));
+        Ok(())
+    })?;
+    instance.func_new("rollback", |store, _ty, _params, results| {
+        let session = store.data().session.clone();
+        results[0] = Val::Bool(store.data().current_txn().is_some_and(|t| txn::rollback(&t, &session)));
         Ok(())
     })?;
     instance.func_new("log", |store, _ty, params, _results| {
@@ -191,6 +273,29 @@ fn define_runtime(instance: &mut wasmtime::component::LinkerInstance<'_, RunCtx>
         Ok(())
     })?;
     Ok(())
+}
+
+/// The `state` record of the WIT `types` interface.
+fn state_val(state: &State, cache_key: Option<String>) -> Val {
+    Val::Record(vec![
+        ("name".into(), Val::String(state.name_str().into())),
+        ("type".into(), Val::String(state.type_name().into())),
+        ("message".into(), Val::Option(state.message.clone().map(|m| Box::new(Val::String(m))))),
+        ("cache-key".into(), Val::Option(cache_key.map(|k| Box::new(Val::String(k))))),
+    ])
+}
+
+/// A `list<tuple<string, string>>` as pairs.
+fn string_pairs(list: &[Val]) -> Vec<(String, String)> {
+    list.iter()
+        .filter_map(|item| match item {
+            Val::Tuple(pair) => match pair.as_slice() {
+                [Val::String(a), Val::String(b)] => Some((a.clone(), b.clone())),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 /// The `task-run-info` record of the WIT `types` interface.

@@ -43,7 +43,18 @@ pub struct TaskOptions {
     pub key_storage: Option<String>,
     /// Where results are kept.
     pub result_storage: Option<String>,
+    /// How long a SERIALIZABLE lease lasts unless renewed (it is renewed while the task runs).
+    #[serde(default, deserialize_with = "deserialize_expiration")]
+    pub lock_hold_timeout: Option<Duration>,
+    /// How long to wait for a SERIALIZABLE lock before the task run fails.
+    #[serde(default, deserialize_with = "deserialize_expiration")]
+    pub lock_acquire_timeout: Option<Duration>,
 }
+
+/// How long a SERIALIZABLE lease lasts unless renewed, by default.
+pub const DEFAULT_LOCK_HOLD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a task waits for a SERIALIZABLE lock, by default.
+pub const DEFAULT_LOCK_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Where an option's or a setting's value came from.
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -84,10 +95,26 @@ pub struct Layer {
 
 impl Layer {
     /// The `[tasks]` tables of a `cachehost.toml`.
+    ///
+    /// A relative `key_storage` or `result_storage` folder is made relative to the file's
+    /// folder, as every path in a `cachehost.toml` is; URLs (`s3://...`) are left as written.
     pub fn from_config(config: &ConfigFile) -> Layer {
+        let folder = config.path.parent().unwrap_or(std::path::Path::new(""));
+        let beside_config = |storage: &mut Option<String>| {
+            if let Some(path) = storage.as_mut() {
+                if !path.contains("://") && std::path::Path::new(path.as_str()).is_relative() {
+                    *path = folder.join(path.as_str()).to_string_lossy().into_owned();
+                }
+            }
+        };
+        let mut tasks = config.tasks.clone();
+        for options in tasks.values_mut() {
+            beside_config(&mut options.key_storage);
+            beside_config(&mut options.result_storage);
+        }
         Layer {
             source: Source::ConfigFile(config.path.clone()),
-            tasks: config.tasks.clone(),
+            tasks,
         }
     }
 }
@@ -111,6 +138,10 @@ pub struct Sources {
     pub key_storage: Source,
     /// Of `result_storage`.
     pub result_storage: Source,
+    /// Of `lock_hold_timeout`.
+    pub lock_hold_timeout: Source,
+    /// Of `lock_acquire_timeout`.
+    pub lock_acquire_timeout: Source,
 }
 
 /// A task's options after layering and Prefect's derivation.
@@ -132,6 +163,10 @@ pub struct ResolvedTask {
     pub key_storage: Option<String>,
     /// Where results are kept.
     pub result_storage: Option<String>,
+    /// How long a SERIALIZABLE lease lasts unless renewed.
+    pub lock_hold_timeout: Duration,
+    /// How long to wait for a SERIALIZABLE lock.
+    pub lock_acquire_timeout: Duration,
     /// Where each of the above came from.
     pub sources: Sources,
     /// Warnings for the host to log, once, when the task is loaded.
@@ -209,7 +244,9 @@ pub fn layered(task_full_name: &str, layers: &[Layer]) -> (TaskOptions, Sources)
                 isolation_level,
                 lock_manager,
                 key_storage,
-                result_storage
+                result_storage,
+                lock_hold_timeout,
+                lock_acquire_timeout
             );
         }
     }
@@ -307,6 +344,8 @@ pub fn resolve(
         lock_manager: options.lock_manager,
         key_storage: options.key_storage,
         result_storage: options.result_storage,
+        lock_hold_timeout: options.lock_hold_timeout.unwrap_or(DEFAULT_LOCK_HOLD_TIMEOUT),
+        lock_acquire_timeout: options.lock_acquire_timeout.unwrap_or(DEFAULT_LOCK_ACQUIRE_TIMEOUT),
         sources,
         warnings,
     })
@@ -661,6 +700,23 @@ mod tests {
             resolved.sources.persist_result,
             Source::Derived("cache_policy")
         );
+    }
+
+    #[test]
+    fn relative_storage_folders_in_a_config_file_are_beside_it() {
+        let config = ConfigFile::parse(
+            "[tasks.add-one]\nkey_storage = \"keys\"\nresult_storage = \"s3://b/p\"\n\
+             [tasks.other]\nkey_storage = \"/abs/keys\"\nresult_storage = \"../results\"\n",
+            Path::new("/flows/cachehost.toml"),
+        )
+        .unwrap();
+        let layer = Layer::from_config(&config);
+        let add_one = &layer.tasks["add-one"];
+        assert_eq!(add_one.key_storage.as_deref(), Some("/flows/keys"));
+        assert_eq!(add_one.result_storage.as_deref(), Some("s3://b/p"));
+        let other = &layer.tasks["other"];
+        assert_eq!(other.key_storage.as_deref(), Some("/abs/keys"));
+        assert_eq!(other.result_storage.as_deref(), Some("/flows/../results"));
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let (settings, config) = settings_and_config(&args.component, args.config.as_deref())?;
     let logger = Arc::new(Logger::stderr(Level::Warning));
     let engine = Engine::new(Some(settings.home.join("compiled")))?;
-    let session = Session::load(engine, settings, config, logger, std::slice::from_ref(&args.component), Providers::Optional)?;
+    let session = Session::load(engine, settings, config, logger, std::slice::from_ref(&args.component), Providers::Optional, 1)?;
     let component = &session.components[0];
     let tasks: Vec<serde_json::Value> = component
         .tasks

@@ -53,7 +53,7 @@ pub fn open_session(first: &Path, load: &LoadArgs) -> anyhow::Result<Arc<Session
     let engine = Engine::new(Some(settings.home.join("compiled")))?;
     let mut paths = vec![first.to_owned()];
     paths.extend(load.tasks.iter().cloned());
-    Ok(Session::load(engine, settings, config, logger, &paths, crate::link::Providers::Required)?)
+    Ok(Session::load(engine, settings, config, logger, &paths, crate::link::Providers::Required, load.concurrency)?)
 }
 
 fn parse_level(text: &str) -> anyhow::Result<Level> {

@@ -1,12 +1,15 @@
 //! The data every Store carries: which run it serves, and its WASI context.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+use super::pool::Submission;
 use super::state::State;
 use super::Session;
+use crate::txn::TxnRef;
 use crate::log::{GuestOutput, Level, Subject};
 
 /// The flow run a Store works for.
@@ -58,6 +61,16 @@ pub struct RunCtx {
     pub last_state: Option<LastState>,
     /// How many task calls deep this Store is (0 for a flow).
     pub depth: u32,
+    /// The component this Store instantiates.
+    pub component: Option<usize>,
+    /// Open transactions, innermost last: a task Store starts with its task run's own.
+    pub txns: Vec<TxnRef>,
+    /// How many of `txns` this instance opened itself (only those it may end).
+    pub opened_txns: usize,
+    /// Calls this instance submitted, by handle.
+    pub submitted: HashMap<u64, Arc<Submission>>,
+    /// Whom this Store's log lines are about when it serves no run of its own (a hook).
+    pub log_subject: Option<Subject>,
 }
 
 impl RunCtx {
@@ -67,6 +80,8 @@ impl RunCtx {
         flow_run: Option<Arc<FlowRunCtx>>,
         task_run: Option<TaskRunCtx>,
         depth: u32,
+        component: Option<usize>,
+        txn: Option<TxnRef>,
     ) -> RunCtx {
         let subject = match (&task_run, &flow_run) {
             (Some(task), _) => Subject::TaskRun(task.name.clone()),
@@ -81,11 +96,41 @@ impl RunCtx {
             .allow_udp(false)
             .allow_ip_name_lookup(false)
             .build();
-        RunCtx { wasi, table: ResourceTable::new(), session, flow_run, task_run, last_state: None, depth }
+        RunCtx {
+            wasi,
+            table: ResourceTable::new(),
+            session,
+            flow_run,
+            task_run,
+            last_state: None,
+            depth,
+            component,
+            txns: txn.into_iter().collect(),
+            opened_txns: 0,
+            submitted: HashMap::new(),
+            log_subject: None,
+        }
+    }
+
+    /// The innermost open transaction: a task call made now becomes its child.
+    pub fn current_txn(&self) -> Option<TxnRef> {
+        self.txns.last().cloned()
+    }
+
+    /// The name of the run this Store serves.
+    pub fn subject_name(&self) -> String {
+        match (&self.task_run, &self.flow_run) {
+            (Some(task), _) => task.name.clone(),
+            (None, Some(flow)) => flow.name.clone(),
+            (None, None) => String::new(),
+        }
     }
 
     /// Who log lines written from this Store are about.
     pub fn subject(&self) -> Subject {
+        if let Some(subject) = &self.log_subject {
+            return subject.clone();
+        }
         match (&self.task_run, &self.flow_run) {
             (Some(task), _) => Subject::TaskRun(task.name.clone()),
             (None, Some(flow)) => Subject::FlowRun(flow.name.clone()),

@@ -3,9 +3,11 @@
 
 pub mod ctx;
 pub mod names;
+pub mod pool;
 pub mod report;
 pub mod state;
 pub mod task;
+pub mod transactions;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,7 @@ use crate::component::{ComponentInfo, InterfaceError};
 use crate::engine::{Engine, LoadError};
 use crate::link::{self, LinkError, Route};
 use crate::log::{Level, Logger, Subject};
-use crate::options::{self, OptionsError, ResolvedTask, Source};
+use crate::options::{self, OptionsError, ResolvedTask};
 use crate::settings::{ConfigFile, Settings};
 use crate::store::{local::LocalStore, ResultStore, SplitStore, StoreError};
 use crate::value::{Ty, Value, ValueError};
@@ -79,8 +81,16 @@ pub struct Session {
     options: OnceLock<Vec<Vec<ResolvedTask>>>,
     stores: Mutex<HashMap<StoreFolders, Arc<dyn ResultStore>>>,
     task_runs: Mutex<Vec<TaskRunReport>>,
-    counts: [AtomicU64; 4],
+    counts: [AtomicU64; 5],
+    /// The pool that runs submitted task calls.
+    pub pool: Arc<pool::Pool>,
+    /// Fault injection for crash tests: a pause between the records of a multi-record
+    /// commit (`CACHEHOST_DEBUG_COMMIT_PAUSE_MS`).
+    pub(crate) commit_pause: Option<std::time::Duration>,
 }
+
+/// How many submitted task calls run at once unless `--concurrency` says otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 16;
 
 /// The folders a store lives in: key storage (if any), result storage.
 type StoreFolders = (Option<PathBuf>, PathBuf);
@@ -92,6 +102,7 @@ pub(crate) enum Purpose {
     Task = 1,
     KeyFunction = 2,
     Options = 3,
+    Hook = 4,
 }
 
 /// The outcome of a flow run.
@@ -112,6 +123,7 @@ impl Session {
         logger: Arc<Logger>,
         paths: &[PathBuf],
         providers_mode: link::Providers,
+        concurrency: usize,
     ) -> Result<Arc<Session>, SessionError> {
         let mut components = Vec::new();
         for path in paths {
@@ -139,7 +151,13 @@ impl Session {
             stores: Mutex::new(HashMap::new()),
             task_runs: Mutex::new(Vec::new()),
             counts: Default::default(),
+            pool: Arc::new(pool::Pool::new(concurrency)),
+            commit_pause: std::env::var("CACHEHOST_DEBUG_COMMIT_PAUSE_MS")
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map(std::time::Duration::from_millis),
         });
+        session.recover_journals();
         let resolved = session.resolve_options()?;
         let _ = session.options.set(resolved);
         Ok(session)
@@ -178,7 +196,7 @@ impl Session {
         component: usize,
         export: wasmtime::component::ComponentExportIndex,
     ) -> Result<options::Layer, String> {
-        let mut store = self.new_store(None, None, 0);
+        let mut store = self.new_store(None, None, 0, Some(component), None);
         let instance = self.instantiate(&mut store, component, Purpose::Options)?;
         let func = instance.get_func(&mut store, export).ok_or("the export is not a function")?;
         let mut results = [Val::Bool(false)];
@@ -197,8 +215,10 @@ impl Session {
         flow_run: Option<Arc<FlowRunCtx>>,
         task_run: Option<ctx::TaskRunCtx>,
         depth: u32,
+        component: Option<usize>,
+        txn: Option<crate::txn::TxnRef>,
     ) -> Store<RunCtx> {
-        Store::new(self.engine.wasmtime(), RunCtx::new(self.clone(), flow_run, task_run, depth))
+        Store::new(self.engine.wasmtime(), RunCtx::new(self.clone(), flow_run, task_run, depth, component, txn))
     }
 
     /// Instantiates a component in `store`, counting it.
@@ -212,18 +232,15 @@ impl Session {
         self.pres[component].instantiate(store).map_err(|e| format!("cannot instantiate {}: {e:#}", self.components[component].file_name()))
     }
 
-    /// The store a task's options name: its `result_storage` folder (default: the local
-    /// storage path), split into key records and values when `key_storage` is set (DESIGN §5).
-    /// One store per pair of folders for the session.
-    pub(crate) fn result_store(&self, task: &ResolvedTask) -> Result<Arc<dyn ResultStore>, StoreError> {
-        let results = match &task.result_storage {
-            Some(storage) => storage_folder(storage, &task.sources.result_storage)?,
+    /// The store for a task's `result_storage` and `key_storage` options: the result storage
+    /// folder (default: the local storage path), split into key records and values when key
+    /// storage is set (DESIGN §5). One store per pair of folders for the session.
+    pub(crate) fn result_store(&self, storage: Option<&str>, key_storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
+        let results = match storage {
+            Some(storage) => storage_folder(storage)?,
             None => self.settings.local_storage_path.clone(),
         };
-        let keys = match &task.key_storage {
-            Some(storage) => Some(storage_folder(storage, &task.sources.key_storage)?),
-            None => None,
-        };
+        let keys = key_storage.map(storage_folder).transpose()?;
         let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
         let folders = (keys, results);
         if let Some(store) = stores.get(&folders) {
@@ -302,7 +319,7 @@ impl Session {
         flow_run: Arc<FlowRunCtx>,
         parameters: &[Value],
     ) -> Result<Option<Value>, String> {
-        let mut store = self.new_store(Some(flow_run), None, 0);
+        let mut store = self.new_store(Some(flow_run), None, 0, Some(0), None);
         let instance = self.instantiate(&mut store, 0, Purpose::Flow)?;
         let func = instance.get_func(&mut store, def.export).ok_or("the flow export is not a function")?;
         let params = to_vals(parameters, &def.signature.params).map_err(|e| e.to_string())?;
@@ -325,6 +342,7 @@ impl Session {
                 tasks: count(Purpose::Task),
                 key_functions: count(Purpose::KeyFunction),
                 options: count(Purpose::Options),
+                hooks: count(Purpose::Hook),
             },
         }
     }
@@ -388,10 +406,9 @@ pub(crate) fn first_line(message: &str) -> &str {
     message.lines().next().unwrap_or(message)
 }
 
-/// The local folder a `key_storage` or `result_storage` option names. A relative path set in a
-/// `cachehost.toml` is relative to that file's folder; any other relative path, to the working
-/// directory.
-fn storage_folder(storage: &str, source: &Source) -> Result<PathBuf, StoreError> {
+/// The local folder a `key_storage` or `result_storage` option names (a relative path set in a
+/// `cachehost.toml` was made relative to its folder when the options were resolved).
+fn storage_folder(storage: &str) -> Result<PathBuf, StoreError> {
     if let Some((scheme, _)) = storage.split_once("://") {
         let reason = if scheme == "s3" {
             "object storage (s3://) is not supported yet; use a local folder"
@@ -400,11 +417,7 @@ fn storage_folder(storage: &str, source: &Source) -> Result<PathBuf, StoreError>
         };
         return Err(StoreError::Unsupported { storage: storage.to_owned(), reason: reason.to_owned() });
     }
-    let path = PathBuf::from(storage);
-    match source {
-        Source::ConfigFile(file) if path.is_relative() => Ok(file.parent().unwrap_or(Path::new("")).join(path)),
-        _ => Ok(path),
-    }
+    Ok(PathBuf::from(storage))
 }
 
 fn file_name(path: &Path) -> String {

@@ -88,6 +88,8 @@ pub struct Instantiations {
     pub key_functions: u64,
     /// Instances created to read a component's declared task options.
     pub options: u64,
+    /// Instances created to run transaction hooks.
+    pub hooks: u64,
 }
 
 /// Everything one `cachehost run` or `cachehost call` did.

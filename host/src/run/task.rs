@@ -16,6 +16,7 @@ use crate::link::{task_run_info_val, Route};
 use crate::log::{Level, Subject};
 use crate::options::{self, ParentPersist};
 use crate::store::{record, Lookup};
+use crate::txn::{self, journal::JournalEntry, HookTarget, Txn, TxnRef};
 use crate::value::{canonical, Ty, Value};
 
 /// How deep task calls may nest before the call is refused (unbounded recursion would
@@ -31,6 +32,20 @@ pub struct Caller {
     pub task_run: Option<TaskRunCtx>,
     /// The caller's nesting depth (0 for a flow).
     pub depth: u32,
+    /// The caller's innermost open transaction: the call's transaction becomes its child.
+    pub txn: Option<TxnRef>,
+}
+
+impl Caller {
+    /// The caller that a Store's instance is.
+    pub fn of(data: &RunCtx) -> Caller {
+        Caller {
+            flow_run: data.flow_run.clone(),
+            task_run: data.task_run.clone(),
+            depth: data.depth,
+            txn: data.current_txn(),
+        }
+    }
 }
 
 /// What a task call produced.
@@ -43,6 +58,8 @@ pub struct TaskOutcome {
     pub value: Option<Value>,
     /// Set when the task trapped: the caller must trap too.
     pub trap: Option<String>,
+    /// The returned value as JSON text, for submitted calls.
+    pub value_json: Option<String>,
 }
 
 /// The host function behind every imported task function.
@@ -55,7 +72,7 @@ pub(crate) fn serve_task_import(
     let data = store.data();
     let session = data.session.clone();
     let def = &session.components[route.component].tasks[route.task];
-    let caller = Caller { flow_run: data.flow_run.clone(), task_run: data.task_run.clone(), depth: data.depth };
+    let caller = Caller::of(data);
     let mut args = Vec::with_capacity(params.len());
     for (val, (name, ty)) in params.iter().zip(&def.signature.params) {
         let value = Value::from_val(val, ty)
@@ -114,14 +131,18 @@ impl Session {
                 persisted,
                 duration_ms: started.elapsed().as_secs_f64() * 1e3,
             });
-            TaskOutcome { state, cache_key, value, trap }
+            let value_json = match (&def.signature.result, &value) {
+                (Some(ty), Some(v)) => v.to_json(ty).ok().map(|j| j.to_string()),
+                _ => None,
+            };
+            TaskOutcome { state, cache_key, value, trap, value_json }
         };
 
         if caller.depth >= MAX_NESTING_DEPTH {
             let message = format!("task calls are nested deeper than {MAX_NESTING_DEPTH}");
             return finish(State::failed(message.clone()), None, None, Some(message), false);
         }
-        let store = match self.result_store(resolved) {
+        let store = match self.result_store(resolved.result_storage.as_deref(), resolved.key_storage.as_deref()) {
             Ok(store) => store,
             Err(e) => {
                 let message = format!("cannot open the result storage: {e}");
@@ -131,41 +152,63 @@ impl Session {
         let result_ty = stored_type(&def.signature.result);
         let cache_key = self.cache_key(route, &task_run, caller, &args, &subject);
         let key = cache_key.as_ref().and_then(|k| k.key.clone());
+        let txn = Txn::open(key.clone(), None, caller.txn.clone());
 
-        if let (Some(key), false) = (&key, overwrite) {
-            match store.lookup(key, &result_ty, now_ms()) {
-                Lookup::Hit(record) => {
-                    let value = def.signature.result.as_ref().map(|_| record.value);
-                    return finish(State::cached(), cache_key.as_ref(), value, None, false);
+        if let Some(key) = &key {
+            if let Err(message) = self.isolate(&txn, key, resolved, &task_run.id) {
+                txn::exit(&txn, true, self);
+                return finish(State::failed(message.clone()), cache_key.as_ref(), None, Some(message), false);
+            }
+            if !overwrite {
+                match store.lookup(key, &result_ty, now_ms()) {
+                    Lookup::Hit(record) => {
+                        txn::mark_committed(&txn);
+                        txn::exit(&txn, false, self);
+                        let value = def.signature.result.as_ref().map(|_| record.value);
+                        return finish(State::cached(), cache_key.as_ref(), value, None, false);
+                    }
+                    Lookup::Unreadable { reason } => self.logger.log(
+                        Level::Warning,
+                        &subject,
+                        &format!("The cache record for key '{key}' is unreadable ({reason}); running the task and overwriting it"),
+                    ),
+                    Lookup::Miss | Lookup::Expired { .. } => {}
                 }
-                Lookup::Unreadable { reason } => self.logger.log(
-                    Level::Warning,
-                    &subject,
-                    &format!("The cache record for key '{key}' is unreadable ({reason}); running the task and overwriting it"),
-                ),
-                Lookup::Miss | Lookup::Expired { .. } => {}
             }
         }
 
-        let returned = match self.execute(route, caller, task_run.clone(), &args) {
+        let hooks = self.components[route.component].hook_exports.map(|_| HookTarget {
+            component: route.component,
+            task: def.function.clone(),
+            run_name: name.clone(),
+        });
+        let returned = match self.execute(route, caller, task_run.clone(), &args, &txn) {
             Ok(value) => value,
             Err(message) => {
                 self.logger.log(Level::Error, &subject, &format!("Task run failed with a trap: {message}"));
+                // Failed before staging: its own rollback hooks are not registered (reference 11.10).
+                txn::exit(&txn, true, self);
                 let state = State::failed(format!("Task run encountered a trap: {}", first_line(&message)));
                 return finish(state, cache_key.as_ref(), None, Some(first_line(&message).to_owned()), false);
             }
         };
         if let (Some(ty @ Ty::Result { .. }), Value::Result(Err(_))) = (&def.signature.result, &returned) {
             let json = returned.to_json(ty).map(|j| j.to_string()).unwrap_or_default();
+            // A returned failure rolls back with the task's own hooks (reference 11.17).
+            txn::stage(&txn, None, hooks);
+            txn::exit(&txn, true, self);
             let state = State::failed(format!("Task run returned err: {json}"));
             return finish(state, cache_key.as_ref(), def.signature.result.as_ref().map(|_| returned), None, false);
         }
-        let mut persisted = false;
-        if let (Some(key), true) = (&key, persist) {
-            persisted = self.write_record(&*store, key, route, cache_key.as_ref().expect("a key has its parts"), &result_ty, &returned, &subject);
-        }
+        let record = match (&key, persist) {
+            (Some(key), true) => Some(self.record_entry(key, route, cache_key.as_ref().expect("a key has its parts"), &result_ty, &returned)),
+            _ => None,
+        };
+        let staged = record.is_some();
+        txn::stage(&txn, record, hooks);
+        let committed = txn::exit(&txn, false, self);
         let value = def.signature.result.as_ref().map(|_| returned);
-        finish(State::completed(), cache_key.as_ref(), value, None, persisted)
+        finish(State::completed(), cache_key.as_ref(), value, None, staged && committed)
     }
 
     /// Computes the call's cache key, or none when the policy gives none, the key function
@@ -245,7 +288,7 @@ impl Session {
         }
         let flow_run_id = caller.flow_run.as_ref().map(|f| f.id.as_str());
         let info = task_run_info_val(&task_run.id, &task_run.name, &task_run.task, flow_run_id);
-        let mut store = self.new_store(caller.flow_run.clone(), Some(task_run.clone()), caller.depth + 1);
+        let mut store = self.new_store(caller.flow_run.clone(), Some(task_run.clone()), caller.depth + 1, Some(route.component), None);
         let instance = self.instantiate(&mut store, route.component, Purpose::KeyFunction)?;
         let func = instance.get_func(&mut store, export).ok_or("the keys export is not a function")?;
         let mut results = [Val::Bool(false)];
@@ -262,9 +305,16 @@ impl Session {
     }
 
     /// Runs the task body in a fresh instance of its component, with its own Store.
-    fn execute(self: &Arc<Self>, route: Route, caller: &Caller, task_run: TaskRunCtx, args: &[Value]) -> Result<Value, String> {
+    fn execute(
+        self: &Arc<Self>,
+        route: Route,
+        caller: &Caller,
+        task_run: TaskRunCtx,
+        args: &[Value],
+        txn: &TxnRef,
+    ) -> Result<Value, String> {
         let def = &self.components[route.component].tasks[route.task];
-        let mut store = self.new_store(caller.flow_run.clone(), Some(task_run), caller.depth + 1);
+        let mut store = self.new_store(caller.flow_run.clone(), Some(task_run), caller.depth + 1, Some(route.component), Some(txn.clone()));
         let instance = self.instantiate(&mut store, route.component, Purpose::Task)?;
         let func = instance.get_func(&mut store, def.export).ok_or("the task export is not a function")?;
         let params = to_vals(args, &def.signature.params).map_err(|e| e.to_string())?;
@@ -276,19 +326,8 @@ impl Session {
         }
     }
 
-    /// Writes the record of a completed run; a failure is logged and leaves the run
-    /// Completed but uncached (as a failed commit does in Prefect, reference §13.6).
-    #[allow(clippy::too_many_arguments)]
-    fn write_record(
-        &self,
-        store: &dyn crate::store::ResultStore,
-        key: &str,
-        route: Route,
-        cache_key: &CacheKey,
-        result_ty: &Ty,
-        value: &Value,
-        subject: &Subject,
-    ) -> bool {
+    /// The record of a completed run, ready to stage in its transaction.
+    fn record_entry(&self, key: &str, route: Route, cache_key: &CacheKey, result_ty: &Ty, value: &Value) -> JournalEntry {
         let component = &self.components[route.component];
         let def = &component.tasks[route.task];
         let resolved = self.task_options(route);
@@ -309,12 +348,11 @@ impl Session {
             result_ty.clone(),
             &value_bytes,
         );
-        match store.write(key, &record::encode(&meta, &value_bytes)) {
-            Ok(()) => true,
-            Err(e) => {
-                self.logger.log(Level::Error, subject, &format!("Could not write the cache record for key '{key}': {e}; the result is not cached"));
-                false
-            }
+        JournalEntry {
+            result_storage: resolved.result_storage.clone(),
+            key_storage: resolved.key_storage.clone(),
+            key: key.to_owned(),
+            bytes: record::encode(&meta, &value_bytes),
         }
     }
 }

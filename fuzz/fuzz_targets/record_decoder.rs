@@ -1,0 +1,4 @@
+#![no_main]
+//! cargo-fuzz target: see `cachehost::fuzz_targets::record_decoder`.
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| cachehost::fuzz_targets::record_decoder(data));

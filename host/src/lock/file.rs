@@ -1,0 +1,391 @@
+//! The `file` lock manager: leases in lock files, shared by the processes of one machine.
+//!
+//! One lock file per key, `<blake3 hex of the key>.lock`, holding the holder, the lease's end
+//! (unix milliseconds), the holder's pid and the key, as JSON. The file is named by a hash and
+//! never by the key itself: Prefect's `with_suffix` makes the keys `a.b` and `a.c` share one file
+//! (reference §12.6).
+//!
+//! Every change to a lock file (take, take over, renew, release) is a read-check-write made
+//! while holding an OS file lock (`flock`) on a guard file, one of 256 chosen by the hash. That
+//! makes the check and the write one step for all processes and threads, so two acquirers never
+//! both take a lock, and taking over an expired lease needs no compare-and-swap on the file
+//! itself. The OS drops the guard when its process dies, so a killed process never blocks the
+//! guard; its lock file blocks others only until its lease expires (Prefect's blocks forever).
+//! Writes go to a temp file renamed over the lock file, so no reader sees half a lock.
+
+use std::fs::{self, File, OpenOptions};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+use super::{LockError, LockManager};
+
+/// How often a waiter looks at a lock file held by another process. A release in this process
+/// wakes this process's waiters at once.
+const POLL: Duration = Duration::from_millis(20);
+
+/// Lock files in one folder.
+#[derive(Debug)]
+pub struct FileLockManager {
+    dir: PathBuf,
+    /// Counts releases made through this manager, so its own waiters wake without polling.
+    releases: Mutex<u64>,
+    released: Condvar,
+}
+
+/// The content of a lock file.
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+pub struct LockFile {
+    /// Who holds the lock.
+    pub holder: String,
+    /// When the lease ends, unix milliseconds; at or after it the lock is free.
+    pub expires_ms: i64,
+    /// The process that wrote the lease, for people reading the file.
+    pub pid: u32,
+    /// The locked key, for people reading the file.
+    pub key: String,
+}
+
+impl FileLockManager {
+    /// A manager keeping its lock files in `dir`, which is created if missing.
+    pub fn open(dir: &Path) -> Result<FileLockManager, LockError> {
+        let manager = FileLockManager {
+            dir: dir.to_path_buf(),
+            releases: Mutex::new(0),
+            released: Condvar::new(),
+        };
+        fs::create_dir_all(dir).map_err(|e| manager.io_error("create the folder", dir, e))?;
+        Ok(manager)
+    }
+
+    /// The folder of the lock files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The lock file of `key`.
+    pub fn lock_path(&self, key: &str) -> PathBuf {
+        self.dir.join(format!("{}.lock", hash(key)))
+    }
+
+    /// What the lock file of `key` holds: None if there is none or it cannot be parsed (a lock
+    /// whose writer died mid-write, which counts as free).
+    pub fn read_lock_file(&self, key: &str) -> Result<Option<LockFile>, LockError> {
+        let path = self.lock_path(key);
+        match fs::read(&path) {
+            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(self.io_error("read the lock file", &path, e)),
+        }
+    }
+
+    fn io_error(&self, what: &str, path: &Path, e: io::Error) -> LockError {
+        LockError::Unavailable {
+            manager: self.describe(),
+            message: format!("cannot {what} {}: {e}.", path.display()),
+        }
+    }
+
+    /// Runs `f` while holding the guard of `key`'s lock file, excluding every other thread and
+    /// process that touches a lock file of the same guard.
+    fn guarded<T>(
+        &self,
+        key: &str,
+        f: impl FnOnce() -> Result<T, LockError>,
+    ) -> Result<T, LockError> {
+        let path = self.dir.join(format!("guard-{}", &hash(key)[..2]));
+        let guard = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| self.io_error("open the guard file", &path, e))?;
+        guard
+            .lock()
+            .map_err(|e| self.io_error("lock the guard file", &path, e))?;
+        let result = f();
+        // Closing the file drops the OS lock.
+        drop::<File>(guard);
+        result
+    }
+
+    /// Writes a lease for `holder` until `expires_ms`; call only inside [`Self::guarded`].
+    fn write_lease(&self, key: &str, holder: &str, expires_ms: i64) -> Result<(), LockError> {
+        let path = self.lock_path(key);
+        // One temp name per key is enough: only the guard's holder writes it.
+        let tmp = path.with_extension("tmp");
+        let content = serde_json::to_vec(&LockFile {
+            holder: holder.to_string(),
+            expires_ms,
+            pid: std::process::id(),
+            key: key.to_string(),
+        })
+        .expect("a lock file always serializes");
+        // No fsync: a lock need not survive a machine crash, which ends every holder with it;
+        // a lock file left half-written by one reads as free.
+        fs::write(&tmp, content).map_err(|e| self.io_error("write the lock file", &tmp, e))?;
+        fs::rename(&tmp, &path).map_err(|e| self.io_error("write the lock file", &path, e))
+    }
+
+    fn notify_release(&self) {
+        *self.releases.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+        self.released.notify_all();
+    }
+}
+
+fn hash(key: &str) -> String {
+    blake3::hash(key.as_bytes()).to_hex().to_string()
+}
+
+fn unix_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+fn live_holder(lock: Option<LockFile>, now_ms: i64) -> Option<String> {
+    lock.filter(|l| l.expires_ms > now_ms).map(|l| l.holder)
+}
+
+impl LockManager for FileLockManager {
+    fn acquire(
+        &self,
+        key: &str,
+        holder: &str,
+        acquire_timeout: Duration,
+        hold_timeout: Duration,
+    ) -> Result<(), LockError> {
+        let start = Instant::now();
+        let deadline = start + acquire_timeout;
+        let hold_ms = hold_timeout.as_millis() as i64;
+        loop {
+            let releases = *self.releases.lock().unwrap_or_else(|e| e.into_inner());
+            let seen = self.guarded(key, || {
+                let now_ms = unix_ms();
+                match self.read_lock_file(key)? {
+                    Some(lock) if lock.holder != holder && lock.expires_ms > now_ms => {
+                        Ok(Some(lock))
+                    }
+                    // Free, expired, unreadable, or ours already: take it or extend it.
+                    _ => self.write_lease(key, holder, now_ms + hold_ms).map(|()| None),
+                }
+            })?;
+            let Some(seen) = seen else { return Ok(()) };
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(LockError::AcquireTimeout {
+                    key: key.to_string(),
+                    waited: now - start,
+                    holder_seen: Some(seen.holder),
+                });
+            }
+            let until_expiry = Duration::from_millis((seen.expires_ms - unix_ms()).max(0) as u64);
+            let wait = POLL.min(deadline - now).min(until_expiry);
+            let guard = self.releases.lock().unwrap_or_else(|e| e.into_inner());
+            let _ = self
+                .released
+                .wait_timeout_while(guard, wait, |count| *count == releases)
+                .unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    fn renew(&self, key: &str, holder: &str, hold_timeout: Duration) -> Result<(), LockError> {
+        self.guarded(key, || {
+            let now_ms = unix_ms();
+            match self.read_lock_file(key)? {
+                Some(lock) if lock.holder == holder => {
+                    self.write_lease(key, holder, now_ms + hold_timeout.as_millis() as i64)
+                }
+                other => Err(LockError::Lost {
+                    key: key.to_string(),
+                    holder: holder.to_string(),
+                    now_held_by: live_holder(other, now_ms),
+                }),
+            }
+        })
+    }
+
+    fn release(&self, key: &str, holder: &str) -> Result<(), LockError> {
+        self.guarded(key, || match self.read_lock_file(key)? {
+            Some(lock) if lock.holder == holder => {
+                let path = self.lock_path(key);
+                fs::remove_file(&path).map_err(|e| self.io_error("remove the lock file", &path, e))
+            }
+            other => Err(LockError::NotHolder {
+                key: key.to_string(),
+                holder: holder.to_string(),
+                actual: live_holder(other, unix_ms()),
+            }),
+        })?;
+        self.notify_release();
+        Ok(())
+    }
+
+    fn holder(&self, key: &str) -> Result<Option<String>, LockError> {
+        Ok(live_holder(self.read_lock_file(key)?, unix_ms()))
+    }
+
+    fn describe(&self) -> String {
+        format!("file lock manager in {}", self.dir.display())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::lock::tests_common;
+
+    fn manager() -> (tempfile::TempDir, Arc<dyn LockManager>) {
+        let dir = tempfile::tempdir().unwrap();
+        let manager = Arc::new(FileLockManager::open(&dir.path().join("locks")).unwrap());
+        (dir, manager)
+    }
+
+    #[test]
+    fn acquire_release_and_holder_checks() {
+        let (_dir, m) = manager();
+        tests_common::acquire_release_and_holder_checks(m);
+    }
+
+    #[test]
+    fn acquire_timeout_names_the_holder_seen() {
+        let (_dir, m) = manager();
+        tests_common::acquire_timeout_names_the_holder_seen(m);
+    }
+
+    #[test]
+    fn same_holder_reacquires_at_once_and_extends_the_lease() {
+        let (_dir, m) = manager();
+        tests_common::same_holder_reacquires_at_once_and_extends_the_lease(m);
+    }
+
+    #[test]
+    fn expired_lease_is_taken_over_and_its_holder_has_lost_it() {
+        let (_dir, m) = manager();
+        tests_common::expired_lease_is_taken_over_and_its_holder_has_lost_it(m);
+    }
+
+    #[test]
+    fn expired_lease_nobody_took_can_be_renewed_and_released() {
+        let (_dir, m) = manager();
+        tests_common::expired_lease_nobody_took_can_be_renewed_and_released(m);
+    }
+
+    #[test]
+    fn waiter_gets_the_lock_when_it_is_released() {
+        let (_dir, m) = manager();
+        tests_common::waiter_gets_the_lock_when_it_is_released(m);
+    }
+
+    #[test]
+    fn keys_are_independent() {
+        let (_dir, m) = manager();
+        tests_common::keys_are_independent(m);
+    }
+
+    #[test]
+    fn lease_renewal_keeps_the_lock_past_its_hold_timeout() {
+        let (_dir, m) = manager();
+        tests_common::lease_renewal_keeps_the_lock_past_its_hold_timeout(m);
+    }
+
+    #[test]
+    fn lease_that_lost_its_lock_reports_lost() {
+        let (_dir, m) = manager();
+        tests_common::lease_that_lost_its_lock_reports_lost(m);
+    }
+
+    #[test]
+    fn dropping_a_lease_releases_it() {
+        let (_dir, m) = manager();
+        tests_common::dropping_a_lease_releases_it(m);
+    }
+
+    #[test]
+    fn sixteen_threads_never_hold_one_key_together() {
+        let (_dir, m) = manager();
+        tests_common::threads_never_hold_one_key_together(m, 16, 50);
+    }
+
+    /// Regression for Prefect's `with_suffix` (reference §12.6): `a.b` and `a.c` shared `a.lock`.
+    #[test]
+    fn keys_differing_after_a_dot_have_their_own_lock_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = FileLockManager::open(dir.path()).unwrap();
+        assert_ne!(m.lock_path("a.b"), m.lock_path("a.c"));
+        m.acquire("a.b", "h1", Duration::ZERO, Duration::from_secs(60)).unwrap();
+        m.acquire("a.c", "h2", Duration::ZERO, Duration::from_secs(60)).unwrap();
+        let name = m.lock_path("a.b").file_name().unwrap().to_str().unwrap().to_string();
+        assert_eq!(name, format!("{}.lock", blake3::hash(b"a.b").to_hex()));
+    }
+
+    #[test]
+    fn lock_file_holds_holder_expiry_pid_and_key_and_goes_on_release() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = FileLockManager::open(dir.path()).unwrap();
+        let before = unix_ms();
+        m.acquire("../k/ey", "run-1", Duration::ZERO, Duration::from_secs(30)).unwrap();
+        let lock = m.read_lock_file("../k/ey").unwrap().unwrap();
+        assert_eq!(lock.holder, "run-1");
+        assert_eq!(lock.key, "../k/ey");
+        assert_eq!(lock.pid, std::process::id());
+        assert!(lock.expires_ms >= before + 30_000 && lock.expires_ms <= unix_ms() + 30_000);
+        // The key is never part of a path.
+        assert!(m.lock_path("../k/ey").starts_with(dir.path()));
+        m.release("../k/ey", "run-1").unwrap();
+        assert!(!m.lock_path("../k/ey").exists());
+        let left: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(left.iter().all(|n| n.starts_with("guard-")), "{left:?}");
+    }
+
+    /// A writer killed mid-write leaves a partial lock file; under the guard nobody else can be
+    /// writing it, so it is free.
+    #[test]
+    fn unreadable_lock_file_is_free() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = FileLockManager::open(dir.path()).unwrap();
+        for junk in [&b""[..], b"{\"holder\":\"x\",\"expi", b"\xff\x00"] {
+            fs::write(m.lock_path("k"), junk).unwrap();
+            assert_eq!(m.holder("k").unwrap(), None);
+            m.acquire("k", "h", Duration::ZERO, Duration::from_secs(60)).unwrap();
+            assert_eq!(m.holder("k").unwrap().as_deref(), Some("h"));
+            m.release("k", "h").unwrap();
+        }
+    }
+
+    #[test]
+    fn missing_folder_is_unavailable_naming_the_manager() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = FileLockManager::open(&dir.path().join("locks")).unwrap();
+        fs::remove_dir(dir.path().join("locks")).unwrap();
+        let err = m
+            .acquire("k", "h", Duration::ZERO, Duration::from_secs(1))
+            .unwrap_err();
+        let LockError::Unavailable { manager, message } = &err else {
+            panic!("{err:?}")
+        };
+        assert_eq!(manager, &m.describe());
+        assert!(message.contains("guard"), "{message}");
+        assert!(err.to_string().starts_with("The file lock manager in "), "{err}");
+    }
+
+    #[test]
+    fn two_managers_on_one_folder_exclude_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = FileLockManager::open(dir.path()).unwrap();
+        let b = FileLockManager::open(dir.path()).unwrap();
+        a.acquire("k", "h1", Duration::ZERO, Duration::from_secs(60)).unwrap();
+        let err = b
+            .acquire("k", "h2", Duration::from_millis(50), Duration::from_secs(60))
+            .unwrap_err();
+        assert!(matches!(err, LockError::AcquireTimeout { holder_seen: Some(ref h), .. } if h == "h1"));
+    }
+}

@@ -1,0 +1,168 @@
+//! All-or-nothing publication of a transaction's records, also across a crash of the host.
+//!
+//! The records of one commit are first written, with a checksum, to one journal file
+//! (temp file, fsync, rename into `<home>/txn/<id>.journal`, fsync of the folder: the
+//! rename is the commit point), then applied to their stores, then the journal is deleted.
+//! At the next start, [`recover`] re-applies every journal it finds (applying is idempotent)
+//! and deletes temp files: a commit is either fully visible or not at all.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+const MAGIC: &[u8; 5] = b"CHTXN";
+const VERSION: u8 = 1;
+
+/// One record to publish: where, under which key, and its encoded bytes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct JournalEntry {
+    /// The result storage the record belongs to (as the task's options name it).
+    pub result_storage: Option<String>,
+    /// The key storage, when keys are kept apart.
+    pub key_storage: Option<String>,
+    /// The record's key.
+    pub key: String,
+    /// The encoded record.
+    pub bytes: Vec<u8>,
+}
+
+/// Why a journal could not be written or read.
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    /// The journal folder or file could not be written.
+    #[error("cannot write the transaction journal {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A journal file is not a complete journal (it cannot be: the rename is the commit
+    /// point; this means the file was damaged afterwards).
+    #[error("the transaction journal {path} is damaged: {reason}")]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+/// A written journal: apply its entries, then [`Journal::finish`].
+pub struct Journal {
+    path: PathBuf,
+}
+
+impl Journal {
+    /// Durably writes `entries` as one journal in `dir`.
+    pub fn write(dir: &Path, entries: &[JournalEntry]) -> Result<Journal, JournalError> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let path = dir.join(format!("{id}.journal"));
+        let tmp = dir.join(format!(".tmp-{id}"));
+        let error = |source| JournalError::Write { path: path.clone(), source };
+        std::fs::create_dir_all(dir).map_err(error)?;
+        let body = postcard::to_allocvec(entries).expect("journal entries always encode");
+        let mut bytes = Vec::with_capacity(body.len() + 40);
+        bytes.extend_from_slice(MAGIC);
+        bytes.push(VERSION);
+        bytes.extend_from_slice(blake3::hash(&body).as_bytes());
+        bytes.extend_from_slice(&body);
+        let written = (|| {
+            let mut file = std::fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            std::fs::rename(&tmp, &path)?;
+            sync_dir(dir)
+        })();
+        if let Err(source) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(error(source));
+        }
+        Ok(Journal { path })
+    }
+
+    /// Deletes the journal once every entry is applied.
+    pub fn finish(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Reads one journal file.
+pub fn read(path: &Path) -> Result<Vec<JournalEntry>, JournalError> {
+    let damaged = |reason: &str| JournalError::Damaged { path: path.to_owned(), reason: reason.to_owned() };
+    let bytes = std::fs::read(path).map_err(|e| damaged(&e.to_string()))?;
+    if bytes.len() < MAGIC.len() + 1 + 32 || &bytes[..MAGIC.len()] != MAGIC {
+        return Err(damaged("it does not start with a journal header"));
+    }
+    if bytes[MAGIC.len()] != VERSION {
+        return Err(damaged(&format!("unsupported journal version {}", bytes[MAGIC.len()])));
+    }
+    let (digest, body) = bytes[MAGIC.len() + 1..].split_at(32);
+    if blake3::hash(body).as_bytes() != digest {
+        return Err(damaged("its checksum does not match"));
+    }
+    postcard::from_bytes(body).map_err(|e| damaged(&e.to_string()))
+}
+
+/// Every complete journal left in `dir` by a host that stopped before finishing a commit,
+/// after deleting temp files (commits that never reached their commit point).
+pub fn pending(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut journals = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(".tmp-") {
+            let _ = std::fs::remove_file(&path);
+        } else if name.ends_with(".journal") {
+            journals.push(path);
+        }
+    }
+    journals.sort();
+    journals
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str) -> JournalEntry {
+        JournalEntry { result_storage: Some("/s".into()), key_storage: None, key: key.into(), bytes: vec![1, 2, 3] }
+    }
+
+    #[test]
+    fn a_written_journal_reads_back_and_finish_removes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let journal = Journal::write(dir.path(), &[entry("a"), entry("b")]).unwrap();
+        let pending = pending(dir.path());
+        assert_eq!(pending.len(), 1);
+        assert_eq!(read(&pending[0]).unwrap(), vec![entry("a"), entry("b")]);
+        journal.finish();
+        assert!(super::pending(dir.path()).is_empty());
+    }
+
+    #[test]
+    fn a_temp_file_of_an_unfinished_journal_is_discarded() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".tmp-abc"), b"half a journal").unwrap();
+        assert!(pending(dir.path()).is_empty());
+        assert!(!dir.path().join(".tmp-abc").exists());
+    }
+
+    #[test]
+    fn a_damaged_journal_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        Journal::write(dir.path(), &[entry("a")]).unwrap();
+        let path = &pending(dir.path())[0];
+        let mut bytes = std::fs::read(path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(path, &bytes).unwrap();
+        assert!(matches!(read(path), Err(JournalError::Damaged { .. })));
+    }
+}

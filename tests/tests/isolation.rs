@@ -1,0 +1,134 @@
+//! Concurrent task runs and SERIALIZABLE isolation with lease locks (reference §12,
+//! DESIGN §6), in one process and across processes, plus a killed lock holder.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use cachehost_tests::{example, TestContext};
+
+/// A copy of the `concurrency` example beside a cachehost.toml holding `toml`, and a home
+/// of this test's own (its lock folder).
+fn setup(toml: &str) -> (TestContext, PathBuf) {
+    let mut ctx = TestContext::new();
+    let dir = ctx.dir.path().join("flow");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("concurrency.wasm");
+    std::fs::copy(example("concurrency"), &path).unwrap();
+    std::fs::write(dir.join("cachehost.toml"), toml).unwrap();
+    let home = ctx.dir.path().join("home");
+    ctx.env("CACHEHOST_HOME", home.to_str().unwrap());
+    (ctx, path)
+}
+
+fn serializable(manager: &str, extra: &str) -> String {
+    ["version-one", "version-two", "slow-add"]
+        .iter()
+        .map(|task| format!("[tasks.{task}]\nisolation_level = \"SERIALIZABLE\"\nlock_manager = \"{manager}\"\n{extra}\n"))
+        .collect()
+}
+
+fn count(states: &[String], name: &str) -> usize {
+    states.iter().filter(|s| *s == name).count()
+}
+
+#[test]
+fn two_task_versions_with_one_inputs_key_both_run_under_read_committed() {
+    let (ctx, path) = setup("");
+    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "versions", "--param", "x=1", "--param", "ms=300"], 0);
+    assert_eq!(report.states(), ["Completed", "Completed"]);
+    assert_eq!(report.keys()[0], report.keys()[1], "INPUTS does not name the task");
+}
+
+#[test]
+fn under_serializable_exactly_one_version_runs_and_the_other_is_cached() {
+    let (ctx, path) = setup(&serializable("memory", ""));
+    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "versions", "--param", "x=1", "--param", "ms=300"], 0);
+    let mut states = report.states();
+    states.sort();
+    assert_eq!(states, ["Cached", "Completed"]);
+    let result = report.result().as_array().unwrap();
+    assert_eq!(result[0], result[1], "the waiter got the first version's record");
+}
+
+#[test]
+fn thirty_two_concurrent_identical_calls_run_the_body_once() {
+    let (ctx, path) = setup(&serializable("memory", ""));
+    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "race", "--param", "n=32", "--param", "x=1", "--param", "ms=200", "--concurrency", "32"], 0);
+    let states = report.states();
+    assert_eq!(states.len(), 32);
+    assert_eq!(count(&states, "Completed"), 1, "{states:?}");
+    assert_eq!(count(&states, "Cached"), 31);
+    assert_eq!(report.instantiations("tasks"), 1);
+    assert!(report.result().as_array().unwrap().iter().all(|v| v == 2));
+}
+
+#[test]
+fn under_read_committed_concurrent_identical_calls_all_run() {
+    let (ctx, path) = setup("");
+    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "race", "--param", "n=8", "--param", "x=1", "--param", "ms=300", "--concurrency", "8"], 0);
+    assert_eq!(count(&report.states(), "Completed"), 8, "reference 12.1");
+}
+
+#[test]
+fn eight_processes_with_the_file_lock_manager_run_the_body_once() {
+    let (ctx, path) = setup(&serializable("file", ""));
+    // Warm the compiled cache so the processes start together.
+    assert!(ctx.run(&["inspect", path.to_str().unwrap()]).status.success());
+    let children: Vec<_> = (0..8)
+        .map(|_| {
+            ctx.command(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=5", "--arg", "ms=500", "--json"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut states = Vec::new();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        states.push(report["task_runs"][0]["state"]["name"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(count(&states, "Completed"), 1, "{states:?}");
+    assert_eq!(count(&states, "Cached"), 7, "{states:?}");
+}
+
+#[test]
+fn a_killed_lock_holder_blocks_the_next_run_only_until_its_lease_expires() {
+    let (ctx, path) = setup(&serializable("file", "lock_hold_timeout = \"1s\"\nlock_acquire_timeout = \"60s\""));
+    let lock_dir = ctx.dir.path().join("home/locks");
+    let mut holder = ctx.command(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=9", "--arg", "ms=30000"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Wait until the holder has taken its lock, then kill it with SIGKILL.
+    let started = Instant::now();
+    while std::fs::read_dir(&lock_dir).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the holder never took its lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let killed_at = Instant::now();
+    let report = ctx.report(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=9", "--arg", "ms=0"], 0);
+    assert_eq!(report.states(), ["Completed"], "the killed holder wrote nothing");
+    // Not blocked for the 30 s the dead holder would have run: only until its lease expired.
+    assert!(killed_at.elapsed() < Duration::from_secs(20), "waited {:?}", killed_at.elapsed());
+}
+
+#[test]
+fn a_lock_not_acquired_in_time_fails_the_task_with_a_clear_message() {
+    let (ctx, path) = setup(&serializable("file", "lock_acquire_timeout = \"1s\""));
+    let mut holder = ctx.command(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=3", "--arg", "ms=8000"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let lock_dir = ctx.dir.path().join("home/locks");
+    let started = Instant::now();
+    while std::fs::read_dir(&lock_dir).map(|d| d.count()).unwrap_or(0) == 0 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the holder never took its lock");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let report = ctx.report(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=3", "--arg", "ms=0"], 1);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    assert_eq!(report.states(), ["Failed"]);
+    let message = report.task_runs()[0]["state"]["message"].as_str().unwrap();
+    assert!(message.starts_with("Timed out after 1.0s waiting for the lock on key"), "{message}");
+}
