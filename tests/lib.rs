@@ -88,6 +88,26 @@ impl TestContext {
         self.command(args).output().expect("cachehost runs")
     }
 
+    /// Runs `cachehost <args>`, asserts the exit status, and returns stdout.
+    pub fn stdout(&self, args: &[&str], expected_status: i32) -> String {
+        let output = self.run(args);
+        assert_eq!(
+            output.status.code(),
+            Some(expected_status),
+            "cachehost {args:?} exited with {:?}\nstderr:\n{}\nstdout:\n{}",
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr),
+            String::from_utf8_lossy(&output.stdout)
+        );
+        String::from_utf8(output.stdout).expect("stdout is UTF-8")
+    }
+
+    /// Like [`TestContext::stdout`], then [`filter`]ed with this test's folder as `[TMP]`.
+    pub fn snapshot(&self, args: &[&str], expected_status: i32) -> String {
+        let text = self.stdout(args, expected_status);
+        filter(&text, &[(self.dir.path().to_str().expect("a UTF-8 temp path"), "[TMP]")])
+    }
+
     /// Runs `cachehost <args> --json`, asserts the exit status, and parses the report.
     pub fn report(&self, args: &[&str], expected_status: i32) -> Report {
         let mut all: Vec<&str> = args.to_vec();
@@ -145,4 +165,47 @@ impl Report {
     pub fn instantiations(&self, purpose: &str) -> u64 {
         self.json["instantiations"][purpose].as_u64().expect("instantiation counts are numbers")
     }
+}
+
+/// Makes command output comparable across runs, as snapshot filters do: each `(literal,
+/// replacement)` first, then UUIDs become `[UUID]`, 64-digit hex digests `[DIGEST]`, other
+/// hex runs of 8 or more digits (short keys, digest prefixes) `[HEX]`, times `[TIME]`,
+/// ages (`3s ago`, `in 2s`) `[AGE] ago` / `in [AGE]`, and runs of spaces two spaces (column
+/// widths follow the filtered values; alignment has its own unit test).
+pub fn filter(text: &str, literals: &[(&str, &str)]) -> String {
+    use regex::Regex;
+    use std::sync::OnceLock;
+    static RULES: OnceLock<Vec<(Regex, &'static str)>> = OnceLock::new();
+    let rules = RULES.get_or_init(|| {
+        [
+            (r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", "[UUID]"),
+            (r"\b[0-9a-f]{64}\b", "[DIGEST]"),
+            (r"\b[0-9a-f]*[0-9][0-9a-f]*\b", "[HEX]"),
+            (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", "[TIME]"),
+            (r"\b\d+[smhd] ago\b", "[AGE] ago"),
+            (r"\bin \d+[smhd]\b", "in [AGE]"),
+            (r" {2,}", "  "),
+        ]
+        .into_iter()
+        .map(|(pattern, replacement)| (Regex::new(pattern).expect("a valid filter"), replacement))
+        .collect()
+    });
+    let mut text = text.to_owned();
+    for (literal, replacement) in literals {
+        text = text.replace(literal, replacement);
+    }
+    for (regex, replacement) in rules {
+        text = regex
+            .replace_all(&text, |caps: &regex::Captures<'_>| {
+                let found = &caps[0];
+                // Short hex runs (sizes, counts) stay; only ids of 8 digits or more are filtered.
+                if *replacement == "[HEX]" && found.len() < 8 {
+                    found.to_owned()
+                } else {
+                    (*replacement).to_owned()
+                }
+            })
+            .into_owned();
+    }
+    text
 }

@@ -25,6 +25,9 @@ pub enum Command {
     /// Show a component's tasks, flows, signatures, resolved options and TASK_SOURCE digest.
     #[command(after_help = "Example:\n  cachehost inspect build/examples/inputs-exclude.wasm")]
     Inspect(InspectArgs),
+    /// Manage the result store: list, show, explain, remove and prune cached records.
+    #[command(after_help = "Examples:\n  cachehost cache ls --task add-one\n  cachehost cache explain build/examples/inputs.wasm add-one --arg x=1\n  cachehost cache prune --dry-run")]
+    Cache(CacheArgs),
 }
 
 /// Options every command that loads components shares.
@@ -92,4 +95,142 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+/// `cachehost cache`.
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// What to do with the cache.
+    #[command(subcommand)]
+    pub command: CacheCommand,
+}
+
+/// The `cachehost cache` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List cached records with their task, component, size, age and expiry.
+    #[command(after_help = "Examples:\n  cachehost cache ls\n  cachehost cache ls --task add-one --newer-than 1h\n  cachehost cache ls --component build/examples/inputs.wasm --json\n  cachehost cache ls --expired")]
+    Ls(CacheLsArgs),
+    /// Show one record: its metadata, its key parts and its value as JSON.
+    #[command(after_help = "Examples:\n  cachehost cache show 3f1c0a9e5d2b   (a key, or the start of one)\n  cachehost cache show constant-key --json")]
+    Show(CacheShowArgs),
+    /// Remove records by key, task or component; says how many were removed.
+    #[command(after_help = "Examples:\n  cachehost cache rm 3f1c0a9e5d2b\n  cachehost cache rm --task add-one\n  cachehost cache rm --component build/examples/inputs.wasm --dry-run")]
+    Rm(CacheRmArgs),
+    /// Remove expired records, and with --missing-components the records of components that are gone.
+    #[command(after_help = "Examples:\n  cachehost cache prune\n  cachehost cache prune --missing-components build/examples --dry-run")]
+    Prune(CachePruneArgs),
+    /// Compute the key a task call would use and say, part by part, whether it would hit.
+    #[command(after_help = "Examples:\n  cachehost cache explain build/examples/inputs.wasm add-one --arg x=1\n  cachehost cache explain flow.wasm add-one --arg x=1 --flow-run-id 0190f3c4-7d2a-7a1b-9c3e-5f6a7b8c9d0e\n  cachehost cache explain split-flow.wasm greet --tasks split-tasks.wasm --arg 'name=\"Ada\"' --json")]
+    Explain(CacheExplainArgs),
+}
+
+/// Where the records are, and how to print them; shared by every `cache` subcommand.
+#[derive(Debug, Args)]
+pub struct StoreArgs {
+    /// The result store folder (default: CACHEHOST_LOCAL_STORAGE_PATH, or $CACHEHOST_HOME/storage).
+    #[arg(long, value_name = "DIR")]
+    pub storage: Option<PathBuf>,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which records `cache ls` and `cache rm` apply to.
+#[derive(Debug, Args)]
+pub struct FilterArgs {
+    /// Only records of this task: function name (`add-one`) or full name.
+    #[arg(long, value_name = "TASK")]
+    pub task: Option<String>,
+    /// Only records of this component: a .wasm file, or the start of its digest.
+    #[arg(long, value_name = "FILE|DIGEST")]
+    pub component: Option<String>,
+    /// Only records created at least this long ago, e.g. `30s`, `5m`, `2h`, `1d`.
+    #[arg(long, value_name = "AGE")]
+    pub older_than: Option<String>,
+    /// Only records created less than this long ago, e.g. `10m`.
+    #[arg(long, value_name = "AGE")]
+    pub newer_than: Option<String>,
+    /// Only records that have expired.
+    #[arg(long)]
+    pub expired: bool,
+}
+
+/// `cachehost cache ls`.
+#[derive(Debug, Args)]
+pub struct CacheLsArgs {
+    /// Which records.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Where, and how to print.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `cachehost cache show`.
+#[derive(Debug, Args)]
+pub struct CacheShowArgs {
+    /// The record's key, or the start of it.
+    pub key: String,
+    /// Where, and how to print.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `cachehost cache rm`.
+#[derive(Debug, Args)]
+pub struct CacheRmArgs {
+    /// Keys (or starts of keys) of records to remove.
+    pub keys: Vec<String>,
+    /// Which records, besides the keys given.
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Say what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where, and how to print.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `cachehost cache prune`.
+#[derive(Debug, Args)]
+pub struct CachePruneArgs {
+    /// Also remove records whose component is none of these .wasm files or the .wasm files under these folders.
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub missing_components: Vec<PathBuf>,
+    /// Also remove entries that are not readable records (corrupt, or from another format version).
+    #[arg(long)]
+    pub unreadable: bool,
+    /// Say what would be removed, and remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Where, and how to print.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `cachehost cache explain`.
+#[derive(Debug, Args)]
+pub struct CacheExplainArgs {
+    /// The flow or task component whose task would be called.
+    #[arg(value_name = "FLOW.wasm|COMPONENT.wasm")]
+    pub component: PathBuf,
+    /// The task: its function name (`add-one`) or full name.
+    pub task: String,
+    /// An argument as NAME=JSON (repeatable).
+    #[arg(long = "arg", value_name = "NAME=JSON")]
+    pub args: Vec<String>,
+    /// Explain the call as if made inside this flow run (its id, as in `cache show` or a run report).
+    #[arg(long, value_name = "ID")]
+    pub flow_run_id: Option<String>,
+    /// Another component providing task interfaces (repeatable).
+    #[arg(long = "tasks", value_name = "COMPONENT.wasm")]
+    pub tasks: Vec<PathBuf>,
+    /// The configuration file (default: cachehost.toml beside the component, if present).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// Where, and how to print.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }

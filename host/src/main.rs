@@ -13,6 +13,7 @@ fn main() -> ExitCode {
         Command::Run(args) => commands::run::run(args),
         Command::Call(args) => commands::call::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
+        Command::Cache(args) => commands::cache::run(args),
     };
     match result {
         Ok(code) => code,

@@ -13,6 +13,7 @@ use crate::engine::Engine;
 use crate::link::{Providers, Route};
 use crate::log::{Level, Logger};
 use crate::run::Session;
+use crate::settings::{Setting, Settings};
 use crate::value::json::type_name;
 
 /// Runs the command.
@@ -40,6 +41,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
                     "refresh_cache": {"value": resolved.refresh_cache, "source": s.refresh_cache.to_string()},
                     "cache_expiration_ms": {"value": resolved.cache_expiration.map(|d| d.as_millis() as u64), "source": s.cache_expiration.to_string()},
                     "result_storage": {"value": resolved.result_storage, "source": s.result_storage.to_string()},
+                    "isolation_level": {"value": resolved.isolation_level, "source": s.isolation_level.to_string()},
+                    "lock_manager": {"value": resolved.lock_manager, "source": s.lock_manager.to_string()},
+                    "key_storage": {"value": resolved.key_storage, "source": s.key_storage.to_string()},
                 },
                 "warnings": resolved.warnings,
             })
@@ -51,6 +55,13 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .flat_map(|i| i.functions.iter().map(move |(name, sig)| json!(format!("{}#{name}: {}", i.interface, render(name, sig)))))
         .collect();
+    let settings: serde_json::Map<String, serde_json::Value> = Setting::ALL
+        .iter()
+        .map(|&setting| {
+            let value = setting_value(&session.settings, setting);
+            (setting.env_name(), json!({"value": value, "source": session.settings.source(setting).to_string()}))
+        })
+        .collect();
     let description = json!({
         "component": component.path.display().to_string(),
         "size": component.size,
@@ -60,6 +71,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         "imported_tasks": imports,
         "exports_options": component.options_export.is_some(),
         "exports_key_function": component.keys_export.is_some(),
+        "settings": settings,
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&description)?);
@@ -88,6 +100,9 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             ("refresh_cache", optional(resolved.refresh_cache.map(|b| b.to_string()), "unset"), s.refresh_cache.to_string()),
             ("cache_expiration", optional(resolved.cache_expiration.map(|d| format!("{d:?}")), "never"), s.cache_expiration.to_string()),
             ("result_storage", optional(resolved.result_storage.clone(), "local storage"), s.result_storage.to_string()),
+            ("isolation_level", optional(resolved.isolation_level.clone(), "READ_COMMITTED"), s.isolation_level.to_string()),
+            ("lock_manager", optional(resolved.lock_manager.clone(), "none"), s.lock_manager.to_string()),
+            ("key_storage", optional(resolved.key_storage.clone(), "with the results"), s.key_storage.to_string()),
         ];
         for (name, value, source) in rows {
             println!("    {name:<17} {value:<34} ({source})");
@@ -104,7 +119,25 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    println!("\nSettings:");
+    for setting in Setting::ALL {
+        let value = setting_value(&session.settings, setting);
+        println!("  {:<38} {:<34} ({})", setting.env_name(), value, session.settings.source(setting));
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A setting's resolved value as text.
+fn setting_value(settings: &Settings, setting: Setting) -> String {
+    match setting {
+        Setting::Home => settings.home.display().to_string(),
+        Setting::LocalStoragePath => settings.local_storage_path.display().to_string(),
+        Setting::ResultsPersistByDefault => settings.results_persist_by_default.to_string(),
+        Setting::TasksRefreshCache => settings.tasks_refresh_cache.to_string(),
+        Setting::TasksDefaultPersistResult => optional(settings.tasks_default_persist_result.map(|b| b.to_string()), "unset"),
+        Setting::TasksDefaultNoCache => settings.tasks_default_no_cache.to_string(),
+        Setting::TasksDisableCaching => settings.tasks_disable_caching.to_string(),
+    }
 }
 
 fn optional(value: Option<String>, unset: &str) -> String {

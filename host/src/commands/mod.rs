@@ -1,5 +1,6 @@
 //! One file per subcommand; each turns resolved settings into calls on the library.
 
+pub mod cache;
 pub mod call;
 pub mod inspect;
 pub mod run;

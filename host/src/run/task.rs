@@ -92,7 +92,7 @@ pub(crate) fn serve_task_import(
 
 /// The type a record of this task's result is stored as: a function without a result
 /// stores the empty tuple.
-fn stored_type(result: &Option<Ty>) -> Ty {
+pub(crate) fn stored_type(result: &Option<Ty>) -> Ty {
     result.clone().unwrap_or(Ty::Tuple(Vec::new()))
 }
 
@@ -222,22 +222,38 @@ impl Session {
         args: &[Value],
         subject: &Subject,
     ) -> Option<CacheKey> {
+        match self.compute_key(route, task_run, caller, args) {
+            Ok(cache_key) => cache_key,
+            Err(reason) => {
+                self.key_error(subject, &reason);
+                None
+            }
+        }
+    }
+
+    /// The cache key a call of the task at `route` with `args` uses, in the run `caller` and
+    /// `task_run` describe: the one computation shared by task runs and `cache explain`.
+    ///
+    /// `Ok(None)` when the policy has no parts; `Err` says why no key could be computed
+    /// (an argument that cannot be hashed, a failing key function, a refused key).
+    pub fn compute_key(
+        self: &Arc<Self>,
+        route: Route,
+        task_run: &TaskRunCtx,
+        caller: &Caller,
+        args: &[Value],
+    ) -> Result<Option<CacheKey>, String> {
         let component = &self.components[route.component];
         let def = &component.tasks[route.task];
         let policy = &self.task_options(route).policy;
         if policy.parts.is_empty() {
-            return None;
+            return Ok(None);
         }
         let mut arg_digests = Vec::new();
         if policy.parts.iter().any(|p| matches!(p, crate::policy::Part::Inputs { .. })) {
             for (value, (name, ty)) in args.iter().zip(&def.signature.params) {
-                match canonical::digest(value, ty) {
-                    Ok(digest) => arg_digests.push((name.clone(), digest)),
-                    Err(e) => {
-                        self.key_error(subject, &format!("argument `{name}` cannot be hashed: {e}"));
-                        return None;
-                    }
-                }
+                let digest = canonical::digest(value, ty).map_err(|e| format!("argument `{name}` cannot be hashed: {e}"))?;
+                arg_digests.push((name.clone(), digest));
             }
         }
         let run_id = caller.flow_run.as_ref().map(|f| f.id.clone()).unwrap_or_else(|| task_run.id.clone());
@@ -251,13 +267,8 @@ impl Session {
             key_fn: &mut key_fn,
         };
         // `compute` refuses keys that cannot name a storage entry (DESIGN §3).
-        match key::compute(policy, inputs) {
-            Ok(cache_key) => Some(cache_key),
-            Err(e) => {
-                self.key_error(subject, &e.to_string());
-                None
-            }
-        }
+        let cache_key = key::compute(policy, inputs).map_err(|e| e.to_string())?;
+        Ok(Some(cache_key))
     }
 
     fn key_error(&self, subject: &Subject, reason: &str) {
@@ -347,7 +358,8 @@ impl Session {
             expiration_ms,
             result_ty.clone(),
             &value_bytes,
-        );
+        )
+        .with_origin(resolved.policy.to_string(), component.file_name());
         JournalEntry {
             result_storage: resolved.result_storage.clone(),
             key_storage: resolved.key_storage.clone(),

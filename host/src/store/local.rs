@@ -152,6 +152,15 @@ impl ResultStore for LocalStore {
         write_atomically(&self.path_of(key)?, record_bytes, self.sync)
     }
 
+    fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.path_of(key)?;
+        match fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("read the record", path)(e)),
+        }
+    }
+
     fn remove(&self, key: &str) -> Result<bool, StoreError> {
         let path = self.path_of(key)?;
         match fs::remove_file(&path) {
@@ -435,7 +444,8 @@ mod tests {
         bytes[record::MAGIC.len()] += 1;
         fs::write(store.root().join("k"), &bytes).unwrap();
         let reason = unreadable_reason(store.lookup("k", &ty(), NOW));
-        assert!(reason.contains("version 2 is not supported"), "{reason}");
+        let unsupported = format!("version {} is not supported", record::FORMAT_VERSION + 1);
+        assert!(reason.contains(&unsupported), "{reason}");
     }
 
     #[test]
@@ -524,6 +534,16 @@ mod tests {
         }
         assert_eq!(names(dir.path()), ["results"]);
         assert!(names(store.root()).is_empty());
+    }
+
+    #[test]
+    fn read_gives_the_bytes_or_none() {
+        let (_dir, store) = store();
+        let bytes = record_bytes("a/k", "v");
+        store.write("a/k", &bytes).unwrap();
+        assert_eq!(store.read("a/k").unwrap(), Some(bytes));
+        assert_eq!(store.read("a/other").unwrap(), None);
+        assert!(matches!(store.read("../k"), Err(StoreError::BadKey { .. })));
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub trait ResultStore: Send + Sync {
     /// record there: a reader sees the old record or the new one, never a part.
     fn write(&self, key: &str, record_bytes: &[u8]) -> Result<(), StoreError>;
 
+    /// The raw bytes of the record under `key`, or `None` when there is none; for
+    /// `cache show`, which decodes the record with the type stored in it.
+    fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
     /// Deletes the record under `key`; `false` if there was none.
     fn remove(&self, key: &str) -> Result<bool, StoreError>;
 

@@ -31,7 +31,8 @@ pub const KEY_MAGIC: &[u8; 5] = b"CHKEY";
 
 /// The record format this build writes and reads, for both kinds of record: the version
 /// covers the postcard encodings of [`RecordMeta`] and [`Value`], which both kinds share.
-pub const FORMAT_VERSION: u8 = 1;
+/// Version 2 added the policy expression and the component's file name to the metadata.
+pub const FORMAT_VERSION: u8 = 2;
 
 /// Magic, version byte, meta length.
 const HEADER_LEN: usize = MAGIC.len() + 1 + 4;
@@ -57,6 +58,11 @@ pub struct RecordMeta {
     pub value_digest: [u8; 32],
     /// Length of the postcard-encoded value in bytes.
     pub value_len: u64,
+    /// The cache policy expression the key was computed under, e.g. `INPUTS + TASK_SOURCE`;
+    /// with `parts` it shows which policy parts gave no key (format version 2).
+    pub policy: String,
+    /// The file name of the component that produced the value, for people (format version 2).
+    pub component_file: String,
 }
 
 /// One policy part of a cache key, kept so `cache explain` can say which part changed.
@@ -146,7 +152,16 @@ impl RecordMeta {
             value_type,
             value_digest: *blake3::hash(value_bytes).as_bytes(),
             value_len: value_bytes.len() as u64,
+            policy: String::new(),
+            component_file: String::new(),
         }
+    }
+
+    /// Sets the policy expression and the component's file name.
+    pub fn with_origin(mut self, policy: String, component_file: String) -> RecordMeta {
+        self.policy = policy;
+        self.component_file = component_file;
+        self
     }
 }
 
@@ -341,6 +356,7 @@ mod tests {
             sample_type(),
             value_bytes,
         )
+        .with_origin("INPUTS".into(), "ops.wasm".into())
     }
 
     fn sample_record() -> (RecordMeta, Vec<u8>) {
@@ -367,9 +383,9 @@ mod tests {
         assert_eq!(meta.value_digest, *blake3::hash(&value_bytes).as_bytes());
     }
 
-    /// Pins the byte layout of format version 1: a change here breaks every stored record.
+    /// Pins the byte layout of format version 2: a change here breaks every stored record.
     #[test]
-    fn format_version_1_is_stable() {
+    fn format_version_2_is_stable() {
         let value_bytes = encode_value(&Value::Bool(true));
         let meta = RecordMeta::new(
             "k".into(),
@@ -384,13 +400,15 @@ mod tests {
             None,
             Ty::Bool,
             &value_bytes,
-        );
+        )
+        .with_origin("P".into(), "c".into());
         let bytes = encode(&meta, &value_bytes);
-        let mut expected = b"CHREC\x01".to_vec();
+        let mut expected = b"CHREC\x02".to_vec();
         let mut meta_bytes = vec![1, b'k', 1, b't', 1, b'd', 1, 1, b'n', 1, b'p', 0];
         meta_bytes.extend_from_slice(&[2, 0, 0]); // created 1 (zigzag varint), no expiry, Ty::Bool
         meta_bytes.extend_from_slice(blake3::hash(&[0, 1]).as_bytes());
         meta_bytes.push(2); // value_len
+        meta_bytes.extend_from_slice(&[1, b'P', 1, b'c']); // policy, component_file
         expected.extend_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
         expected.extend_from_slice(&meta_bytes);
         expected.extend_from_slice(&[0, 1]); // Value::Bool(true)

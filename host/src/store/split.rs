@@ -288,6 +288,19 @@ impl ResultStore for SplitStore {
         self.keys.write(key, &record::encode_key_record(&meta))
     }
 
+    /// Joins the key record and its value back into one whole record.
+    fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(key_record) = self.keys.read(key)? else { return Ok(None) };
+        let meta = record::decode_key_record(&key_record)?;
+        let value_path = self.value_path(&meta.value_digest);
+        let value_bytes = fs::read(&value_path).map_err(|source| StoreError::Io {
+            action: "read the value of",
+            path: value_path.clone(),
+            source,
+        })?;
+        Ok(Some(record::encode(&meta, &value_bytes)))
+    }
+
     /// Removes the key record; the value stays, as other keys may share it.
     fn remove(&self, key: &str) -> Result<bool, StoreError> {
         self.keys.remove(key)

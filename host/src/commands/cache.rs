@@ -1,0 +1,601 @@
+//! `cachehost cache ls|show|rm|prune|explain`: the result store for people (aligned tables,
+//! human sizes and ages, colour on a terminal) and for scripts (`--json`).
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use serde_json::{json, Value as Json};
+
+use super::{open_session, require_file, settings_and_config, typed_arguments};
+use crate::cache_admin::{self, short, Explanation, ExplainInput, Filter, PartStatus, Verdict};
+use crate::cli::{
+    CacheArgs, CacheCommand, CacheExplainArgs, CacheLsArgs, CachePruneArgs, CacheRmArgs, CacheShowArgs, FilterArgs, LoadArgs,
+    StoreArgs,
+};
+use crate::link::Route;
+use crate::options::{self, parse_duration};
+use crate::run::ctx::{FlowRunCtx, TaskRunCtx};
+use crate::run::task::{now_ms, stored_type, Caller};
+use crate::store::{record, LocalStore, RecordMeta, ResultStore};
+use crate::value::json::type_name;
+
+/// Runs the command.
+pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
+    let paint = Paint::for_stdout();
+    let text = match args.command {
+        CacheCommand::Ls(args) => ls(args, paint)?,
+        CacheCommand::Show(args) => show(args, paint)?,
+        CacheCommand::Rm(args) => rm(args)?,
+        CacheCommand::Prune(args) => prune(args)?,
+        CacheCommand::Explain(args) => explain(args, paint)?,
+    };
+    // A closed stdout (`| head`) is not an error.
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The store given by `--storage`, or the settings' local storage (environment, then
+/// `cachehost.toml` in the current folder).
+fn open_store(args: &StoreArgs) -> anyhow::Result<LocalStore> {
+    let root = match &args.storage {
+        Some(dir) => dir.clone(),
+        None => settings_and_config(Path::new("./cachehost.toml"), None)?.0.local_storage_path,
+    };
+    Ok(LocalStore::open(&root)?)
+}
+
+fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
+    let age = |flag: &str, text: &Option<String>| -> anyhow::Result<_> {
+        text.as_deref()
+            .map(|t| parse_duration(t).with_context(|| format!("--{flag} {t:?} is not an age; write e.g. 30s, 5m, 2h or 1d")))
+            .transpose()
+    };
+    let component = match &args.component {
+        None => None,
+        Some(given) if Path::new(given).is_file() => Some(cache_admin::file_digest(Path::new(given))?),
+        Some(given) if !given.is_empty() && given.chars().all(|c| c.is_ascii_hexdigit()) => Some(given.to_ascii_lowercase()),
+        Some(given) => bail!("--component {given:?} is neither a component file nor the start of a hex digest"),
+    };
+    Ok(Filter {
+        task: args.task.clone(),
+        component,
+        older_than: age("older-than", &args.older_than)?,
+        newer_than: age("newer-than", &args.newer_than)?,
+        expired: args.expired,
+    })
+}
+
+fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
+    let store = open_store(&args.store)?;
+    let now = now_ms();
+    let filter = filter(&args.filter)?;
+    let selection = cache_admin::select(&store, &filter, now)?;
+    if args.store.json {
+        let records: Vec<Json> = selection.records.iter().map(|m| meta_json(m, now)).collect();
+        let unreadable: Vec<Json> = selection.unreadable.iter().map(|(key, reason)| json!({"key": key, "reason": reason})).collect();
+        return Ok(pretty(&json!({"storage": store.describe(), "records": records, "unreadable": unreadable})));
+    }
+    let mut out = String::new();
+    if selection.records.is_empty() {
+        let which = if filter.is_empty() { "No records" } else { "No records match" };
+        out.push_str(&format!("{which} in {}.\n", store.describe()));
+    } else {
+        let rows = selection
+            .records
+            .iter()
+            .map(|m| {
+                vec![
+                    short_key(&m.key).to_owned(),
+                    function_name(&m.task).to_owned(),
+                    component_label(m),
+                    human_size(m.value_len),
+                    relative(m.created_ms, now),
+                    expiry(m.expiration_ms, now),
+                ]
+            })
+            .collect();
+        out.push_str(&table(paint, &["KEY", "TASK", "COMPONENT", "SIZE", "CREATED", "EXPIRES"], rows, &[3]));
+        let total: u64 = selection.records.iter().map(|m| m.value_len).sum();
+        let count = selection.records.len();
+        out.push_str(&format!("{count} record{}, {} of results, in {}\n", plural(count), human_size(total), store.describe()));
+    }
+    for (key, reason) in &selection.unreadable {
+        out.push_str(&format!("{} {key}: {reason}\n", paint.yellow("unreadable")));
+    }
+    Ok(out)
+}
+
+fn show(args: CacheShowArgs, paint: Paint) -> anyhow::Result<String> {
+    let store = open_store(&args.store)?;
+    let key = cache_admin::resolve_key(&store, &args.key)?;
+    let bytes = store.read(&key)?.with_context(|| format!("the record {key:?} was removed while it was read"))?;
+    let meta = record::decode_meta(&bytes).with_context(|| format!("the record {key:?} cannot be read"))?;
+    let record = record::decode(&bytes, &meta.value_type).with_context(|| format!("the record {key:?} cannot be read"))?;
+    let value = record.value.to_json(&meta.value_type).context("the record's value cannot be shown as JSON")?;
+    let now = now_ms();
+    if args.store.json {
+        let mut out = meta_json(&meta, now);
+        out["value"] = value;
+        return Ok(pretty(&out));
+    }
+    let mut rows = vec![
+        ("key", meta.key.clone()),
+        ("task", meta.task.clone()),
+        ("component", format!("{} (digest {})", or_unknown(&meta.component_file), meta.component_digest)),
+        ("policy", or_unknown(&meta.policy).to_owned()),
+        ("created", format!("{} ({})", timestamp(meta.created_ms), relative(meta.created_ms, now))),
+        ("expires", expiry_long(meta.expiration_ms, now)),
+        ("type", type_name(&meta.value_type)),
+        ("size", human_size(meta.value_len)),
+    ];
+    let mut out = String::new();
+    let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
+    for (label, text) in rows.drain(..) {
+        out.push_str(&format!("{} {text}\n", paint.bold(&format!("{label:<width$}"))));
+    }
+    out.push_str(&format!("{}\n", paint.bold("key parts")));
+    for part in &meta.parts {
+        out.push_str(&format!("  {:<16} {}\n", part.name, part.key));
+        for (label, text) in &part.detail {
+            out.push_str(&format!("    {label:<14} {text}\n"));
+        }
+    }
+    out.push_str(&format!("{}\n{}\n", paint.bold("value"), serde_json::to_string_pretty(&value)?));
+    Ok(out)
+}
+
+fn rm(args: CacheRmArgs) -> anyhow::Result<String> {
+    let store = open_store(&args.store)?;
+    let filter = filter(&args.filter)?;
+    if args.keys.is_empty() && filter.is_empty() {
+        bail!("cache rm needs keys or a filter (--task, --component, --older-than, --newer-than, --expired); nothing was removed");
+    }
+    let mut keys = Vec::new();
+    for given in &args.keys {
+        keys.push(cache_admin::resolve_key(&store, given)?);
+    }
+    if !filter.is_empty() {
+        keys.extend(cache_admin::select(&store, &filter, now_ms())?.records.into_iter().map(|m| m.key));
+    }
+    keys.sort();
+    keys.dedup();
+    let removed = if args.dry_run { keys.len() } else { cache_admin::remove(&store, &keys)? };
+    if args.store.json {
+        return Ok(pretty(&json!({"dry_run": args.dry_run, "removed": removed, "keys": keys})));
+    }
+    let verb = if args.dry_run { "Would remove" } else { "Removed" };
+    let mut out: String = keys.iter().map(|key| format!("{key}\n")).collect();
+    out.push_str(&format!("{verb} {removed} record{} from {}.\n", plural(removed), store.describe()));
+    Ok(out)
+}
+
+fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
+    let store = open_store(&args.store)?;
+    let present = if args.missing_components.is_empty() {
+        None
+    } else {
+        for path in &args.missing_components {
+            require_file(path)?;
+        }
+        Some(cache_admin::component_digests(&args.missing_components)?)
+    };
+    let plan = cache_admin::plan_prune(&store, now_ms(), present.as_ref(), args.unreadable)?;
+    let keys = plan.keys();
+    let removed = if args.dry_run { keys.len() } else { cache_admin::remove(&store, &keys)? };
+    if args.store.json {
+        let keys_of = |records: &[RecordMeta]| records.iter().map(|m| m.key.clone()).collect::<Vec<_>>();
+        return Ok(pretty(&json!({
+            "dry_run": args.dry_run,
+            "removed": removed,
+            "expired": keys_of(&plan.expired),
+            "missing_component": keys_of(&plan.missing_component),
+            "unreadable": plan.unreadable.iter().map(|(key, _)| key).collect::<Vec<_>>(),
+        })));
+    }
+    let mut out = String::new();
+    for meta in &plan.expired {
+        out.push_str(&format!("{}  expired\n", meta.key));
+    }
+    for meta in &plan.missing_component {
+        out.push_str(&format!("{}  component {} is gone\n", meta.key, short(&meta.component_digest)));
+    }
+    for (key, reason) in &plan.unreadable {
+        out.push_str(&format!("{key}  unreadable: {reason}\n"));
+    }
+    let verb = if args.dry_run { "Would prune" } else { "Pruned" };
+    out.push_str(&format!(
+        "{verb} {removed} record{} from {} ({} expired, {} of missing components, {} unreadable).\n",
+        plural(removed),
+        store.describe(),
+        plan.expired.len(),
+        plan.missing_component.len(),
+        plan.unreadable.len()
+    ));
+    Ok(out)
+}
+
+fn explain(args: CacheExplainArgs, paint: Paint) -> anyhow::Result<String> {
+    require_file(&args.component)?;
+    let load = LoadArgs { tasks: args.tasks.clone(), config: args.config.clone(), json: false, log_level: "warning".into(), concurrency: 1 };
+    let session = open_session(&args.component, &load)?;
+    let route = session
+        .components
+        .iter()
+        .enumerate()
+        .find_map(|(component, info)| {
+            let task = info.tasks.iter().position(|t| t.function == args.task || t.full_name == args.task)?;
+            Some(Route { component, task })
+        })
+        .with_context(|| {
+            let known: Vec<&str> = session.components.iter().flat_map(|c| c.tasks.iter().map(|t| t.function.as_str())).collect();
+            format!(
+                "no loaded component has a task `{}`; the tasks are: {} (a flow's tasks in another component need --tasks)",
+                args.task,
+                if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
+            )
+        })?;
+    let component = &session.components[route.component];
+    let def = &component.tasks[route.task];
+    let values = typed_arguments("--arg", &args.args, &def.signature.params, &format!("task `{}`", def.function))?;
+    let args_json: Vec<(String, String)> = values
+        .iter()
+        .zip(&def.signature.params)
+        .map(|(value, (name, ty))| (name.clone(), value.to_json(ty).map(|j| j.to_string()).unwrap_or_default()))
+        .collect();
+    let resolved = session.task_options(route);
+    let caller = Caller {
+        flow_run: args.flow_run_id.as_ref().map(|id| {
+            Arc::new(FlowRunCtx { id: id.clone(), name: "explain".into(), parameter_digests: Vec::new(), persist_result: false })
+        }),
+        task_run: None,
+        depth: 0,
+        txn: None,
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let task_run = TaskRunCtx { name: format!("{}-{}", def.function, &id[..3]), id, task: def.function.clone(), persist_result: false };
+    let cache_key = session.compute_key(route, &task_run, &caller, &values);
+
+    let store: Arc<dyn ResultStore> = match (&args.store.storage, &resolved.result_storage) {
+        (Some(dir), _) => Arc::new(LocalStore::open(dir)?),
+        (None, storage) => session.result_store(storage.as_deref(), resolved.key_storage.as_deref())?,
+    };
+    let now = now_ms();
+    let refresh = options::overwrite(resolved.refresh_cache, &session.settings);
+    let lookup = match &cache_key {
+        Ok(Some(k)) if !refresh => k.key.as_ref().map(|key| store.lookup(key, &stored_type(&def.signature.result), now)),
+        _ => None,
+    };
+    let records: Vec<RecordMeta> = store.list()?.into_iter().filter_map(|(_, meta)| meta.ok()).collect();
+    let policy = resolved.policy.to_string();
+    let explanation = cache_admin::explain(ExplainInput {
+        task: &def.full_name,
+        policy: &policy,
+        cache_key: &cache_key,
+        lookup,
+        refresh,
+        flow_run_id: args.flow_run_id.as_deref(),
+        records: &records,
+        args_json: &args_json,
+    });
+    if args.store.json {
+        let mut out = serde_json::to_value(&explanation)?;
+        out["component"] = json!(component.file_name());
+        out["storage"] = json!(store.describe());
+        return Ok(pretty(&out));
+    }
+    Ok(render_explanation(&explanation, &component.file_name(), &resolved.sources.cache_policy.to_string(), paint, now))
+}
+
+fn render_explanation(e: &Explanation, component: &str, policy_source: &str, paint: Paint, now: i64) -> String {
+    let verdict = match &e.verdict {
+        Verdict::Hit => format!("{}: a record is stored under this key, so the call would be Cached", paint.green("HIT")),
+        Verdict::Miss => format!("{}: no record under this key, so the task would run", paint.red("MISS")),
+        Verdict::Expired { expiration_ms } => format!(
+            "{}: the record under this key expired {} ({}); hits never extend a record",
+            paint.red("MISS"),
+            relative(*expiration_ms, now),
+            timestamp(*expiration_ms)
+        ),
+        Verdict::Unreadable { reason } => {
+            format!("{}: the record under this key is unreadable ({reason}); the task would run and overwrite it", paint.red("MISS"))
+        }
+        Verdict::NoKey { reason } => format!("{}: {reason}", paint.yellow("NOT CACHED")),
+        Verdict::Refresh => format!("{}: refresh_cache is set, so the task runs and overwrites its record", paint.yellow("REFRESH")),
+    };
+    let mut out = String::new();
+    let mut line = |label: &str, text: String| out.push_str(&format!("{} {text}\n", paint.bold(&format!("{label:<8}"))));
+    line("task", format!("{} ({component})", e.task));
+    line("policy", format!("{} ({policy_source})", e.policy));
+    line("key", e.key.clone().unwrap_or_else(|| "(none)".into()));
+    line("verdict", verdict);
+    if let Some(nearest) = &e.nearest {
+        if Some(&nearest.key) != e.key.as_ref() {
+            line(
+                "nearest",
+                format!("{} (created {}, policy {})", nearest.key, relative(nearest.created_ms, now), or_unknown(&nearest.policy)),
+            );
+        }
+    }
+    if !e.parts.is_empty() {
+        out.push('\n');
+        let rows = e
+            .parts
+            .iter()
+            .map(|p| {
+                let status = match p.status {
+                    PartStatus::Same => paint.green("same"),
+                    PartStatus::Differs => paint.red("differs"),
+                    PartStatus::New => paint.red("new"),
+                    PartStatus::Gone => paint.red("gone"),
+                    PartStatus::NoRecord => "no record".to_owned(),
+                };
+                vec![p.part.clone(), status, p.key.as_deref().map(short_key).unwrap_or("-").to_owned()]
+            })
+            .collect();
+        out.push_str(&table(paint, &["PART", "STATUS", "KEY"], rows, &[]));
+    }
+    if !e.reasons.is_empty() && e.key.is_some() && !matches!(e.verdict, Verdict::Hit) {
+        out.push_str(&format!("\n{} {}\n", paint.bold("why:"), e.reasons.join("; ")));
+    }
+    for note in &e.notes {
+        out.push_str(&format!("{} {note}\n", paint.bold("note:")));
+    }
+    out
+}
+
+/// A record's metadata as JSON, for `ls --json` and `show --json`.
+fn meta_json(meta: &RecordMeta, now: i64) -> Json {
+    let parts: Vec<Json> = meta
+        .parts
+        .iter()
+        .map(|p| {
+            let detail: serde_json::Map<String, Json> = p.detail.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+            json!({"part": p.name, "key": p.key, "detail": detail})
+        })
+        .collect();
+    json!({
+        "key": meta.key,
+        "task": meta.task,
+        "component_digest": meta.component_digest,
+        "component_file": meta.component_file,
+        "policy": meta.policy,
+        "parts": parts,
+        "created_ms": meta.created_ms,
+        "expiration_ms": meta.expiration_ms,
+        "expired": cache_admin::is_expired(meta, now),
+        "value_type": type_name(&meta.value_type),
+        "value_len": meta.value_len,
+    })
+}
+
+fn pretty(json: &Json) -> String {
+    format!("{}\n", serde_json::to_string_pretty(json).unwrap_or_default())
+}
+
+fn plural(count: usize) -> &'static str {
+    if count == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn or_unknown(text: &str) -> &str {
+    if text.is_empty() {
+        "(unknown)"
+    } else {
+        text
+    }
+}
+
+fn function_name(task: &str) -> &str {
+    task.rsplit_once('#').map_or(task, |(_, function)| function)
+}
+
+/// Long hex keys cut to 16 characters, which `show` and `rm` accept as a prefix.
+fn short_key(key: &str) -> &str {
+    if key.len() > 16 && key.chars().all(|c| c.is_ascii_hexdigit()) {
+        &key[..16]
+    } else {
+        key
+    }
+}
+
+fn component_label(meta: &RecordMeta) -> String {
+    format!("{} {}", or_unknown(&meta.component_file), &meta.component_digest[..meta.component_digest.len().min(8)])
+}
+
+/// `512 B`, `1.2 KiB`, `3.0 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut size = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while size >= 1024.0 && unit < UNITS.len() - 1 {
+        size /= 1024.0;
+        unit += 1;
+    }
+    format!("{size:.1} {}", UNITS[unit])
+}
+
+/// A span in its largest whole unit: `45s`, `3m`, `2h`, `5d`.
+pub fn human_span(ms: i64) -> String {
+    let seconds = ms.unsigned_abs() / 1000;
+    match seconds {
+        0..60 => format!("{seconds}s"),
+        60..3600 => format!("{}m", seconds / 60),
+        3600..86_400 => format!("{}h", seconds / 3600),
+        _ => format!("{}d", seconds / 86_400),
+    }
+}
+
+/// `3m ago` for a past time, `in 3m` for a future one.
+pub fn relative(at_ms: i64, now_ms: i64) -> String {
+    if at_ms <= now_ms {
+        format!("{} ago", human_span(now_ms - at_ms))
+    } else {
+        format!("in {}", human_span(at_ms - now_ms))
+    }
+}
+
+fn expiry(expiration_ms: Option<i64>, now: i64) -> String {
+    match expiration_ms {
+        None => "never".into(),
+        Some(at) if at <= now => format!("expired {}", relative(at, now)),
+        Some(at) => relative(at, now),
+    }
+}
+
+fn expiry_long(expiration_ms: Option<i64>, now: i64) -> String {
+    match expiration_ms {
+        None => "never".into(),
+        Some(at) => format!("{} ({})", timestamp(at), expiry(Some(at), now)),
+    }
+}
+
+/// Unix milliseconds as `2025-01-02 03:04:05 UTC`.
+fn timestamp(ms: i64) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_else(|| format!("{ms} ms"))
+}
+
+/// Columns padded to their widest cell; the columns in `right` are right-aligned.
+fn table(paint: Paint, headers: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -> String {
+    let visible = |cell: &str| strip_ansi(cell).chars().count();
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (i, cell) in row.iter().enumerate() {
+            widths[i] = widths[i].max(visible(cell));
+        }
+    }
+    let render = |cells: Vec<String>| -> String {
+        let last = cells.len() - 1;
+        let mut line = String::new();
+        for (i, cell) in cells.into_iter().enumerate() {
+            let pad = " ".repeat(widths[i] - visible(&cell));
+            let cell = if right.contains(&i) { format!("{pad}{cell}") } else if i == last { cell } else { format!("{cell}{pad}") };
+            line.push_str(&cell);
+            if i != last {
+                line.push_str("  ");
+            }
+        }
+        format!("{}\n", line.trim_end())
+    };
+    let mut out = render(headers.iter().map(|h| paint.bold(h)).collect());
+    for row in rows {
+        out.push_str(&render(row));
+    }
+    out
+}
+
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::new();
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// ANSI colours, on only when stdout is a terminal and NO_COLOR is unset.
+#[derive(Clone, Copy)]
+struct Paint {
+    on: bool,
+}
+
+impl Paint {
+    fn for_stdout() -> Paint {
+        Paint { on: use_colour(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref()) }
+    }
+
+    fn wrap(self, code: &str, text: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{text}\x1b[0m")
+        } else {
+            text.to_owned()
+        }
+    }
+
+    fn bold(self, text: &str) -> String {
+        self.wrap("1", text)
+    }
+
+    fn green(self, text: &str) -> String {
+        self.wrap("32", text)
+    }
+
+    fn red(self, text: &str) -> String {
+        self.wrap("31", text)
+    }
+
+    fn yellow(self, text: &str) -> String {
+        self.wrap("33", text)
+    }
+}
+
+/// Colour only on a terminal, and never when NO_COLOR is set to anything non-empty
+/// (no-color.org).
+fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|value| value.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::OsStr;
+
+    #[test]
+    fn sizes_are_human() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1229), "1.2 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024), "3.0 MiB");
+    }
+
+    #[test]
+    fn ages_use_the_largest_unit() {
+        assert_eq!(relative(1_000, 181_000), "3m ago");
+        assert_eq!(relative(5_000, 4_000), "in 1s");
+        assert_eq!(relative(0, 59_999), "59s ago");
+        assert_eq!(relative(0, 2 * 86_400_000), "2d ago");
+        assert_eq!(expiry(Some(0), 2_000), "expired 2s ago");
+        assert_eq!(expiry(None, 0), "never");
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        assert!(use_colour(true, None));
+        assert!(use_colour(true, Some(OsStr::new(""))));
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(!use_colour(false, None));
+    }
+
+    #[test]
+    fn tables_align_columns_ignoring_colour_codes() {
+        let paint = Paint { on: true };
+        let text = table(paint, &["A", "SIZE", "C"], vec![vec![paint.red("xyz"), "1 B".into(), "c".into()], vec!["q".into(), "10 B".into(), "".into()]], &[1]);
+        let plain = strip_ansi(&text);
+        assert_eq!(plain, "A    SIZE  C\nxyz   1 B  c\nq    10 B\n");
+    }
+
+    #[test]
+    fn timestamps_are_utc() {
+        assert_eq!(timestamp(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+    }
+}
