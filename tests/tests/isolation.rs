@@ -35,7 +35,8 @@ fn count(states: &[String], name: &str) -> usize {
 #[test]
 fn two_task_versions_with_one_inputs_key_both_run_under_read_committed() {
     let (ctx, path) = setup("");
-    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "versions", "--param", "x=1", "--param", "ms=300"], 0);
+    // Both must look the key up before either finishes: 3 s leaves room on a loaded machine.
+    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "versions", "--param", "x=1", "--param", "ms=3000"], 0);
     assert_eq!(report.states(), ["Completed", "Completed"]);
     assert_eq!(report.keys()[0], report.keys()[1], "INPUTS does not name the task");
 }
@@ -66,7 +67,7 @@ fn thirty_two_concurrent_identical_calls_run_the_body_once() {
 #[test]
 fn under_read_committed_concurrent_identical_calls_all_run() {
     let (ctx, path) = setup("");
-    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "race", "--param", "n=8", "--param", "x=1", "--param", "ms=300", "--concurrency", "8"], 0);
+    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "race", "--param", "n=8", "--param", "x=1", "--param", "ms=3000", "--concurrency", "8"], 0);
     assert_eq!(count(&report.states(), "Completed"), 8, "reference 12.1");
 }
 

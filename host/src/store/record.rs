@@ -534,7 +534,7 @@ mod tests {
     /// Pins the byte layout of key records, format version 1: a change here breaks every
     /// stored key record.
     #[test]
-    fn key_record_format_version_1_is_stable() {
+    fn key_record_format_version_2_is_stable() {
         let value_bytes = encode_value(&Value::Bool(true));
         let meta = RecordMeta::new(
             "k".into(),
@@ -546,12 +546,13 @@ mod tests {
             Ty::Bool,
             &value_bytes,
         );
-        let mut expected = b"CHKEY\x01".to_vec();
+        let mut expected = b"CHKEY\x02".to_vec();
         let mut meta_bytes = vec![1, b'k', 1, b't', 1, b'd', 0];
         // created 1, expiration Some(3) (zigzag varints), Ty::Bool
         meta_bytes.extend_from_slice(&[2, 1, 6, 0]);
         meta_bytes.extend_from_slice(blake3::hash(&[0, 1]).as_bytes());
         meta_bytes.push(2); // value_len
+        meta_bytes.extend_from_slice(&[0, 0]); // no policy, no component file (version 2)
         expected.extend_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
         expected.extend_from_slice(&meta_bytes);
         assert_eq!(encode_key_record(&meta), expected);
