@@ -111,10 +111,26 @@ pub struct Layer {
 
 impl Layer {
     /// The `[tasks]` tables of a `cachehost.toml`.
+    ///
+    /// A relative `key_storage` or `result_storage` folder is made relative to the file's
+    /// folder, as every path in a `cachehost.toml` is; URLs (`s3://...`) are left as written.
     pub fn from_config(config: &ConfigFile) -> Layer {
+        let folder = config.path.parent().unwrap_or(std::path::Path::new(""));
+        let beside_config = |storage: &mut Option<String>| {
+            if let Some(path) = storage.as_mut() {
+                if !path.contains("://") && std::path::Path::new(path.as_str()).is_relative() {
+                    *path = folder.join(path.as_str()).to_string_lossy().into_owned();
+                }
+            }
+        };
+        let mut tasks = config.tasks.clone();
+        for options in tasks.values_mut() {
+            beside_config(&mut options.key_storage);
+            beside_config(&mut options.result_storage);
+        }
         Layer {
             source: Source::ConfigFile(config.path.clone()),
-            tasks: config.tasks.clone(),
+            tasks,
         }
     }
 }
@@ -736,6 +752,23 @@ mod tests {
             resolved.sources.persist_result,
             Source::Derived("cache_policy")
         );
+    }
+
+    #[test]
+    fn relative_storage_folders_in_a_config_file_are_beside_it() {
+        let config = ConfigFile::parse(
+            "[tasks.add-one]\nkey_storage = \"keys\"\nresult_storage = \"s3://b/p\"\n\
+             [tasks.other]\nkey_storage = \"/abs/keys\"\nresult_storage = \"../results\"\n",
+            Path::new("/flows/cachehost.toml"),
+        )
+        .unwrap();
+        let layer = Layer::from_config(&config);
+        let add_one = &layer.tasks["add-one"];
+        assert_eq!(add_one.key_storage.as_deref(), Some("/flows/keys"));
+        assert_eq!(add_one.result_storage.as_deref(), Some("s3://b/p"));
+        let other = &layer.tasks["other"];
+        assert_eq!(other.key_storage.as_deref(), Some("/abs/keys"));
+        assert_eq!(other.result_storage.as_deref(), Some("/flows/../results"));
     }
 
     #[test]

@@ -25,7 +25,7 @@ use crate::log::{Level, Logger, Subject};
 use crate::options::{self, OptionsError, ResolvedTask};
 use crate::sandbox::{self, ComponentGrants, Limits};
 use crate::settings::{ConfigFile, Settings};
-use crate::store::{local::LocalStore, ResultStore, StoreError};
+use crate::store::{local::LocalStore, ResultStore, SplitStore, StoreError};
 use crate::value::{Ty, Value, ValueError};
 use ctx::{FlowRunCtx, RunCtx};
 use report::{FlowRunReport, Instantiations, RunReport, StateReport, TaskRunReport};
@@ -81,7 +81,7 @@ pub struct Session {
     pres: Vec<InstancePre<RunCtx>>,
     grants: Vec<Option<ComponentGrants>>,
     options: OnceLock<Vec<Vec<ResolvedTask>>>,
-    stores: Mutex<HashMap<PathBuf, Arc<dyn ResultStore>>>,
+    stores: Mutex<HashMap<StoreFolders, Arc<dyn ResultStore>>>,
     task_runs: Mutex<Vec<TaskRunReport>>,
     counts: [AtomicU64; 5],
     /// The pool that runs submitted task calls.
@@ -93,6 +93,9 @@ pub struct Session {
 
 /// How many submitted task calls run at once unless `--concurrency` says otherwise.
 pub const DEFAULT_CONCURRENCY: usize = 16;
+
+/// The folders a store lives in: key storage (if any), result storage.
+type StoreFolders = (Option<PathBuf>, PathBuf);
 
 /// Which kind of instance is being created, for the report's counts.
 #[derive(Clone, Copy)]
@@ -254,21 +257,36 @@ impl Session {
         self.pres[component].instantiate(store).map_err(|e| format!("cannot instantiate {}: {e:#}", self.components[component].file_name()))
     }
 
-    /// The result store at `storage` (a folder), or the default local storage.
-    pub(crate) fn result_store(&self, storage: Option<&str>, _key_storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
-        let root = match storage {
-            Some(storage) => PathBuf::from(storage),
+    /// The store for a task's `result_storage` and `key_storage` options: the result storage
+    /// folder (default: the local storage path), split into key records and values when key
+    /// storage is set (DESIGN §5). One store per pair of folders for the session.
+    pub(crate) fn result_store(&self, storage: Option<&str>, key_storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
+        let results = match storage {
+            Some(storage) => storage_folder(storage)?,
             None => self.settings.local_storage_path.clone(),
         };
+        let keys = key_storage.map(storage_folder).transpose()?;
         let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(store) = stores.get(&root) {
+        let folders = (keys, results);
+        if let Some(store) = stores.get(&folders) {
             return Ok(store.clone());
         }
-        let local = LocalStore::open(&root)?;
-        // Once per store and process: what a killed writer left is removed before this run writes.
-        local.clean_stray_temp_files(crate::engine::STRAY_TEMP_AGE);
-        let store: Arc<dyn ResultStore> = Arc::new(local);
-        stores.insert(root, store.clone());
+        // Key storage may be the result storage folder itself: values live in its `.values`
+        // folder, which no key can name. Once per store and process, what a killed writer
+        // left is removed before this run writes.
+        let store: Arc<dyn ResultStore> = match &folders {
+            (Some(keys), results) => {
+                let split = SplitStore::open(keys, results)?;
+                split.clean_stray_temp_files(crate::engine::STRAY_TEMP_AGE);
+                Arc::new(split)
+            }
+            (None, results) => {
+                let local = LocalStore::open(results)?;
+                local.clean_stray_temp_files(crate::engine::STRAY_TEMP_AGE);
+                Arc::new(local)
+            }
+        };
+        stores.insert(folders, store.clone());
         Ok(store)
     }
 
@@ -422,6 +440,20 @@ pub(crate) fn to_vals(values: &[Value], params: &[(String, Ty)]) -> Result<Vec<V
 /// The first line of a possibly multi-line error (wasmtime appends backtraces).
 pub(crate) fn first_line(message: &str) -> &str {
     message.lines().next().unwrap_or(message)
+}
+
+/// The local folder a `key_storage` or `result_storage` option names (a relative path set in a
+/// `cachehost.toml` was made relative to its folder when the options were resolved).
+fn storage_folder(storage: &str) -> Result<PathBuf, StoreError> {
+    if let Some((scheme, _)) = storage.split_once("://") {
+        let reason = if scheme == "s3" {
+            "object storage (s3://) is not supported yet; use a local folder"
+        } else {
+            "only local folders are supported"
+        };
+        return Err(StoreError::Unsupported { storage: storage.to_owned(), reason: reason.to_owned() });
+    }
+    Ok(PathBuf::from(storage))
 }
 
 fn file_name(path: &Path) -> String {

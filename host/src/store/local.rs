@@ -282,7 +282,7 @@ pub fn clean_stray_temp_files_in(root: &Path, older_than: Duration) -> usize {
 }
 
 /// Whether process `pid` exists; where that cannot be known, it is taken to exist.
-fn process_alive(pid: u32) -> bool {
+pub(crate) fn process_alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") {
         Path::new("/proc").join(pid.to_string()).exists()
     } else {

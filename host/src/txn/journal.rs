@@ -3,8 +3,10 @@
 //! The records of one commit are first written, with a checksum, to one journal file
 //! (temp file, fsync, rename into `<home>/txn/<id>.journal`, fsync of the folder: the
 //! rename is the commit point), then applied to their stores, then the journal is deleted.
-//! At the next start, [`recover`] re-applies every journal it finds (applying is idempotent)
-//! and deletes temp files: a commit is either fully visible or not at all.
+//! At the next start, every journal whose writer process is gone is applied again (applying
+//! is idempotent) and temp files of dead writers are deleted: a commit is either fully
+//! visible or not at all. Journals and temp files carry their writer's pid, so a process
+//! never touches the commit another live process is making.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -57,9 +59,9 @@ pub struct Journal {
 impl Journal {
     /// Durably writes `entries` as one journal in `dir`.
     pub fn write(dir: &Path, entries: &[JournalEntry]) -> Result<Journal, JournalError> {
-        let id = uuid::Uuid::new_v4().simple().to_string();
+        let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let path = dir.join(format!("{id}.journal"));
-        let tmp = dir.join(format!(".tmp-{id}"));
+        let tmp = dir.join(crate::store::local::temp_file_name());
         let error = |source| JournalError::Write { path: path.clone(), source };
         std::fs::create_dir_all(dir).map_err(error)?;
         let body = postcard::to_allocvec(entries).expect("journal entries always encode");
@@ -105,18 +107,23 @@ pub fn read(path: &Path) -> Result<Vec<JournalEntry>, JournalError> {
     postcard::from_bytes(body).map_err(|e| damaged(&e.to_string()))
 }
 
-/// Every complete journal left in `dir` by a host that stopped before finishing a commit,
-/// after deleting temp files (commits that never reached their commit point).
+/// Every complete journal left in `dir` by a host process that stopped before finishing a
+/// commit, after deleting the temp files of dead writers (commits that never reached their
+/// commit point). Journals of live processes are left to them.
 pub fn pending(dir: &Path) -> Vec<PathBuf> {
+    crate::store::local::clean_stray_temp_files_in(dir, crate::engine::STRAY_TEMP_AGE);
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut journals = Vec::new();
     for entry in entries.flatten() {
-        let path = entry.path();
         let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(".tmp-") {
-            let _ = std::fs::remove_file(&path);
-        } else if name.ends_with(".journal") {
-            journals.push(path);
+        let Some(id) = name.strip_suffix(".journal") else { continue };
+        let writer = id.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok());
+        let abandoned = match writer {
+            Some(pid) => pid != std::process::id() && !crate::store::local::process_alive(pid),
+            None => true,
+        };
+        if abandoned {
+            journals.push(entry.path());
         }
     }
     journals.sort();
@@ -135,30 +142,61 @@ mod tests {
         JournalEntry { result_storage: Some("/s".into()), key_storage: None, key: key.into(), bytes: vec![1, 2, 3] }
     }
 
+    /// A pid no process has (beyond Linux's pid_max).
+    const DEAD_PID: u32 = 4_194_305;
+
+    /// Renames this process's journals in `dir` as if a dead process had written them.
+    fn orphan(dir: &Path) -> Vec<PathBuf> {
+        let mine = format!("{}-", std::process::id());
+        let mut orphaned = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(rest) = name.strip_prefix(&mine) {
+                let path = dir.join(format!("{DEAD_PID}-{rest}"));
+                std::fs::rename(entry.path(), &path).unwrap();
+                orphaned.push(path);
+            }
+        }
+        orphaned
+    }
+
     #[test]
     fn a_written_journal_reads_back_and_finish_removes_it() {
         let dir = tempfile::tempdir().unwrap();
         let journal = Journal::write(dir.path(), &[entry("a"), entry("b")]).unwrap();
-        let pending = pending(dir.path());
-        assert_eq!(pending.len(), 1);
-        assert_eq!(read(&pending[0]).unwrap(), vec![entry("a"), entry("b")]);
+        let written: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.path()).collect();
+        assert_eq!(written.len(), 1);
+        assert_eq!(read(&written[0]).unwrap(), vec![entry("a"), entry("b")]);
         journal.finish();
-        assert!(super::pending(dir.path()).is_empty());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]
-    fn a_temp_file_of_an_unfinished_journal_is_discarded() {
+    fn only_journals_of_dead_writers_are_recovered() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join(".tmp-abc"), b"half a journal").unwrap();
+        Journal::write(dir.path(), &[entry("live")]).unwrap();
+        assert!(pending(dir.path()).is_empty(), "this process is alive: its commit is its own");
+        let orphaned = orphan(dir.path());
+        assert_eq!(pending(dir.path()), orphaned);
+    }
+
+    #[test]
+    fn a_temp_file_of_a_dead_writer_is_discarded_and_a_live_one_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let dead = dir.path().join(format!(".tmp-{DEAD_PID}-abc"));
+        let live = dir.path().join(crate::store::local::temp_file_name());
+        std::fs::write(&dead, b"half a journal").unwrap();
+        std::fs::write(&live, b"a journal being written").unwrap();
         assert!(pending(dir.path()).is_empty());
-        assert!(!dir.path().join(".tmp-abc").exists());
+        assert!(!dead.exists());
+        assert!(live.exists(), "a live writer's temp file must survive another process's start");
     }
 
     #[test]
     fn a_damaged_journal_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         Journal::write(dir.path(), &[entry("a")]).unwrap();
-        let path = &pending(dir.path())[0];
+        let path = &orphan(dir.path())[0];
         let mut bytes = std::fs::read(path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
