@@ -115,7 +115,7 @@ fn a_corrupt_record_is_a_miss_with_a_warning_then_rewritten() {
             },
             "holds a value of type String",
         ),
-        ("bumped version", |b| b[record::MAGIC.len()] += 1, "format version 2 is not supported"),
+        ("bumped version", |b| b[record::MAGIC.len()] += 1, &format!("format version {} is not supported", record::FORMAT_VERSION + 1)),
     ];
     let hostile = example("hostile");
     let hostile = hostile.to_str().unwrap();

@@ -530,7 +530,9 @@ mod tests {
         let value_bytes = encode_value(&Value::Bool(true));
         let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 0, None, Ty::Bool, &value_bytes);
         let mut bytes = encode(&meta, &value_bytes);
-        let ty_at = bytes.len() - value_bytes.len() - 32 - 1 - 1;
+        // From the end: the value, then (format 2) empty policy and component file, the
+        // value length, the value digest, and the type.
+        let ty_at = bytes.len() - value_bytes.len() - 1 - 1 - 1 - 32 - 1;
         assert_eq!(bytes[ty_at], 0, "Ty::Bool is where the test expects it");
         let mut deep_ty = vec![18u8; 1_000_000];
         deep_ty.push(0);
