@@ -38,7 +38,12 @@ fn child() {
     let key = env(KEY);
     let holder = format!("child-{}", std::process::id());
     match env(ROLE).as_str() {
-        "contend" => contend(manager, &key, env(ROUNDS).parse().unwrap(), Path::new(&env(WORK))),
+        "contend" => contend(
+            manager,
+            &key,
+            env(ROUNDS).parse().unwrap(),
+            Path::new(&env(WORK)),
+        ),
         "hold" => {
             let _lease =
                 Lease::acquire(manager, &key, &holder, LONG, Duration::from_secs(1)).unwrap();
@@ -78,11 +83,17 @@ fn contend(manager: Arc<dyn LockManager>, key: &str, rounds: u64, work: &Path) {
 
 fn spawn_child(role: &str, lock_dir: &Path, key: &str, extra: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
-        .env(ROLE, role)
-        .env(DIR, lock_dir)
-        .env(KEY, key)
-        .stdout(Stdio::piped());
+    cmd.args([
+        "child",
+        "--exact",
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(ROLE, role)
+    .env(DIR, lock_dir)
+    .env(KEY, key)
+    .stdout(Stdio::piped());
     for (name, value) in extra {
         cmd.env(name, value);
     }
@@ -131,7 +142,10 @@ fn killed_holder_blocks_only_until_its_lease_expires() {
     let mut child = spawn_child("hold", &locks, "k", &[]);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let holder = loop {
-        let line = lines.next().expect("the child ended before taking the lock").unwrap();
+        let line = lines
+            .next()
+            .expect("the child ended before taking the lock")
+            .unwrap();
         // The harness prints "test child ... " on the same line.
         if let Some((_, holder)) = line.split_once("ACQUIRED ") {
             break holder.to_string();
@@ -139,12 +153,21 @@ fn killed_holder_blocks_only_until_its_lease_expires() {
     };
     // The child's lease renews itself past its 1 s hold timeout while the child lives.
     thread::sleep(Duration::from_millis(2500));
-    assert_eq!(manager.holder("k").unwrap().as_deref(), Some(holder.as_str()));
+    assert_eq!(
+        manager.holder("k").unwrap().as_deref(),
+        Some(holder.as_str())
+    );
 
     child.kill().unwrap(); // SIGKILL: no Drop, no release.
     child.wait().unwrap();
-    let left = manager.read_lock_file("k").unwrap().expect("the killed child's lock file");
-    assert_eq!((left.holder.as_str(), left.pid), (holder.as_str(), child.id()));
+    let left = manager
+        .read_lock_file("k")
+        .unwrap()
+        .expect("the killed child's lock file");
+    assert_eq!(
+        (left.holder.as_str(), left.pid),
+        (holder.as_str(), child.id())
+    );
 
     manager
         .acquire("k", "next", Duration::from_secs(30), LONG)

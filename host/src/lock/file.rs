@@ -170,7 +170,9 @@ impl LockManager for FileLockManager {
                         Ok(Some(lock))
                     }
                     // Free, expired, unreadable, or ours already: take it or extend it.
-                    _ => self.write_lease(key, holder, now_ms + hold_ms).map(|()| None),
+                    _ => self
+                        .write_lease(key, holder, now_ms + hold_ms)
+                        .map(|()| None),
                 }
             })?;
             let Some(seen) = seen else { return Ok(()) };
@@ -318,9 +320,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(dir.path()).unwrap();
         assert_ne!(m.lock_path("a.b"), m.lock_path("a.c"));
-        m.acquire("a.b", "h1", Duration::ZERO, Duration::from_secs(60)).unwrap();
-        m.acquire("a.c", "h2", Duration::ZERO, Duration::from_secs(60)).unwrap();
-        let name = m.lock_path("a.b").file_name().unwrap().to_str().unwrap().to_string();
+        m.acquire("a.b", "h1", Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
+        m.acquire("a.c", "h2", Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
+        let name = m
+            .lock_path("a.b")
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         assert_eq!(name, format!("{}.lock", blake3::hash(b"a.b").to_hex()));
     }
 
@@ -329,7 +339,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(dir.path()).unwrap();
         let before = unix_ms();
-        m.acquire("../k/ey", "run-1", Duration::ZERO, Duration::from_secs(30)).unwrap();
+        m.acquire("../k/ey", "run-1", Duration::ZERO, Duration::from_secs(30))
+            .unwrap();
         let lock = m.read_lock_file("../k/ey").unwrap().unwrap();
         assert_eq!(lock.holder, "run-1");
         assert_eq!(lock.key, "../k/ey");
@@ -355,7 +366,8 @@ mod tests {
         for junk in [&b""[..], b"{\"holder\":\"x\",\"expi", b"\xff\x00"] {
             fs::write(m.lock_path("k"), junk).unwrap();
             assert_eq!(m.holder("k").unwrap(), None);
-            m.acquire("k", "h", Duration::ZERO, Duration::from_secs(60)).unwrap();
+            m.acquire("k", "h", Duration::ZERO, Duration::from_secs(60))
+                .unwrap();
             assert_eq!(m.holder("k").unwrap().as_deref(), Some("h"));
             m.release("k", "h").unwrap();
         }
@@ -374,7 +386,10 @@ mod tests {
         };
         assert_eq!(manager, &m.describe());
         assert!(message.contains("guard"), "{message}");
-        assert!(err.to_string().starts_with("The file lock manager in "), "{err}");
+        assert!(
+            err.to_string().starts_with("The file lock manager in "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -382,10 +397,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = FileLockManager::open(dir.path()).unwrap();
         let b = FileLockManager::open(dir.path()).unwrap();
-        a.acquire("k", "h1", Duration::ZERO, Duration::from_secs(60)).unwrap();
+        a.acquire("k", "h1", Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
         let err = b
-            .acquire("k", "h2", Duration::from_millis(50), Duration::from_secs(60))
+            .acquire(
+                "k",
+                "h2",
+                Duration::from_millis(50),
+                Duration::from_secs(60),
+            )
             .unwrap_err();
-        assert!(matches!(err, LockError::AcquireTimeout { holder_seen: Some(ref h), .. } if h == "h1"));
+        assert!(
+            matches!(err, LockError::AcquireTimeout { holder_seen: Some(ref h), .. } if h == "h1")
+        );
     }
 }
