@@ -1,20 +1,25 @@
 //! The `file` lock manager: leases in lock files, shared by the processes of one machine.
 //!
-//! One lock file per key, `<blake3 hex of the key>.lock`, holding the holder, the lease's end
-//! (unix milliseconds), the holder's pid and the key, as JSON. The file is named by a hash and
-//! never by the key itself: Prefect's `with_suffix` makes the keys `a.b` and `a.c` share one file
-//! (reference §12.6).
+//! One lock file per key, `<blake3 hex of the key>.lock`, holding the holder (none once
+//! released), the lease's end (unix milliseconds), the writer's pid and the key, as JSON. The
+//! file is named by a hash and never by the key itself: Prefect's `with_suffix` makes the keys
+//! `a.b` and `a.c` share one file (reference §12.6).
 //!
-//! Every change to a lock file (take, take over, renew, release) is a read-check-write made
-//! while holding an OS file lock (`flock`) on a guard file, one of 256 chosen by the hash. That
-//! makes the check and the write one step for all processes and threads, so two acquirers never
-//! both take a lock, and taking over an expired lease needs no compare-and-swap on the file
-//! itself. The OS drops the guard when its process dies, so a killed process never blocks the
-//! guard; its lock file blocks others only until its lease expires (Prefect's blocks forever).
-//! Writes go to a temp file renamed over the lock file, so no reader sees half a lock.
+//! Every read and every change of a lock file (take, take over, renew, release) happens while
+//! holding an OS file lock (`flock`) on a guard file, one of 256 chosen by the key's hash. That
+//! makes check-then-write one step for all processes and threads, so two acquirers never both
+//! take a lock, taking over an expired lease needs no compare-and-swap, and no reader sees a
+//! write in progress. The OS drops the guard when its process dies, so a killed process never
+//! blocks the guard; its lock file blocks others only until its lease expires (Prefect's blocks
+//! forever).
+//!
+//! Lock files are overwritten in place, never truncated, renamed or deleted on the hot path: on
+//! ext4, replacing a file by rename or truncation forces a data flush (`auto_da_alloc`) that
+//! costs milliseconds, where an overwrite costs microseconds. A release writes "no holder";
+//! [`FileLockManager::prune`] deletes lock files that are free.
 
 use std::fs::{self, File, OpenOptions};
-use std::io;
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -36,8 +41,8 @@ pub struct FileLockManager {
     released: Condvar,
 }
 
-/// The content of a lock file.
-#[derive(Debug, Serialize, Deserialize, PartialEq)]
+/// The lease a lock file records.
+#[derive(Clone, Debug, PartialEq)]
 pub struct LockFile {
     /// Who holds the lock.
     pub holder: String,
@@ -47,6 +52,23 @@ pub struct LockFile {
     pub pid: u32,
     /// The locked key, for people reading the file.
     pub key: String,
+}
+
+/// A lock file's JSON.
+#[derive(Serialize, Deserialize)]
+struct OnDisk {
+    holder: Option<String>,
+    expires_ms: i64,
+    pid: u32,
+    key: String,
+}
+
+/// A lock file opened under its guard.
+struct Slot {
+    file: File,
+    path: PathBuf,
+    len: u64,
+    lease: Option<LockFile>,
 }
 
 impl FileLockManager {
@@ -71,15 +93,49 @@ impl FileLockManager {
         self.dir.join(format!("{}.lock", hash(key)))
     }
 
-    /// What the lock file of `key` holds: None if there is none or it cannot be parsed (a lock
-    /// whose writer died mid-write, which counts as free).
+    /// The lease recorded for `key`, expired or not; None if there is none, it was released,
+    /// or the file cannot be parsed (which counts as free: see [`Self::slot`]).
     pub fn read_lock_file(&self, key: &str) -> Result<Option<LockFile>, LockError> {
-        let path = self.lock_path(key);
-        match fs::read(&path) {
-            Ok(bytes) => Ok(serde_json::from_slice(&bytes).ok()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(self.io_error("read the lock file", &path, e)),
+        self.guarded(&hash(key), || {
+            Ok(self.slot(key, false)?.and_then(|s| s.lease))
+        })
+    }
+
+    /// Deletes the lock files that nobody holds (released, expired or unreadable); returns how
+    /// many. Safe while other processes use the folder.
+    pub fn prune(&self) -> Result<usize, LockError> {
+        let entries =
+            fs::read_dir(&self.dir).map_err(|e| self.io_error("list the folder", &self.dir, e))?;
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|e| self.io_error("list the folder", &self.dir, e))?;
+            let name = entry.file_name();
+            let Some(hash) = name.to_str().and_then(|n| n.strip_suffix(".lock")) else {
+                continue;
+            };
+            if hash.len() != 64 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+                continue;
+            }
+            let path = entry.path();
+            removed += self.guarded(hash, || {
+                let lease = match fs::read(&path) {
+                    Ok(bytes) => parse(&bytes),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+                    Err(e) => return Err(self.io_error("read the lock file", &path, e)),
+                };
+                if live_holder(lease, unix_ms()).is_some() {
+                    return Ok(0);
+                }
+                // Deleting is safe under the guard: every user of the file opens it under the
+                // guard, so nobody holds it open across this.
+                match fs::remove_file(&path) {
+                    Ok(()) => Ok(1),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+                    Err(e) => Err(self.io_error("remove the lock file", &path, e)),
+                }
+            })?;
         }
+        Ok(removed)
     }
 
     fn io_error(&self, what: &str, path: &Path, e: io::Error) -> LockError {
@@ -89,14 +145,14 @@ impl FileLockManager {
         }
     }
 
-    /// Runs `f` while holding the guard of `key`'s lock file, excluding every other thread and
-    /// process that touches a lock file of the same guard.
+    /// Runs `f` while holding the guard for the lock file named by `hash`, excluding every other
+    /// thread and process that touches a lock file of the same guard.
     fn guarded<T>(
         &self,
-        key: &str,
+        hash: &str,
         f: impl FnOnce() -> Result<T, LockError>,
     ) -> Result<T, LockError> {
-        let path = self.dir.join(format!("guard-{}", &hash(key)[..2]));
+        let path = self.dir.join(format!("guard-{}", &hash[..2]));
         let guard = OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -112,28 +168,81 @@ impl FileLockManager {
         result
     }
 
-    /// Writes a lease for `holder` until `expires_ms`; call only inside [`Self::guarded`].
-    fn write_lease(&self, key: &str, holder: &str, expires_ms: i64) -> Result<(), LockError> {
+    /// Opens `key`'s lock file and reads its lease; call only inside [`Self::guarded`]. With
+    /// `create`, a missing file is created empty; without, a missing file is None.
+    ///
+    /// Content that does not parse counts as free. Under the guard nobody can be writing it, so
+    /// it can only come from a writer that died mid-write (an overwrite of a few dozen bytes is
+    /// not split by SIGKILL, but a machine crash may leave anything), and a dead writer holds
+    /// nothing.
+    fn slot(&self, key: &str, create: bool) -> Result<Option<Slot>, LockError> {
         let path = self.lock_path(key);
-        // One temp name per key is enough: only the guard's holder writes it.
-        let tmp = path.with_extension("tmp");
-        let content = serde_json::to_vec(&LockFile {
-            holder: holder.to_string(),
+        let opened = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(create)
+            .truncate(false)
+            .open(&path);
+        let mut file = match opened {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
+            Err(e) => return Err(self.io_error("open the lock file", &path, e)),
+        };
+        let mut bytes = Vec::with_capacity(256);
+        file.read_to_end(&mut bytes)
+            .map_err(|e| self.io_error("read the lock file", &path, e))?;
+        Ok(Some(Slot {
+            file,
+            len: bytes.len() as u64,
+            lease: parse(&bytes),
+            path,
+        }))
+    }
+
+    /// Records `holder`'s lease until `expires_ms`, or no holder; call only inside
+    /// [`Self::guarded`].
+    fn write(
+        &self,
+        slot: &mut Slot,
+        key: &str,
+        holder: Option<&str>,
+        expires_ms: i64,
+    ) -> Result<(), LockError> {
+        let mut content = serde_json::to_vec(&OnDisk {
+            holder: holder.map(str::to_string),
             expires_ms,
             pid: std::process::id(),
             key: key.to_string(),
         })
         .expect("a lock file always serializes");
-        // No fsync: a lock need not survive a machine crash, which ends every holder with it;
-        // a lock file left half-written by one reads as free.
-        fs::write(&tmp, content).map_err(|e| self.io_error("write the lock file", &tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| self.io_error("write the lock file", &path, e))
+        // Spaces over the rest of a longer old content; JSON ignores them. Not truncating keeps
+        // the write an in-place overwrite (see the module comment).
+        if (content.len() as u64) < slot.len {
+            content.resize(slot.len as usize, b' ');
+        }
+        // No fsync: a lock need not survive a machine crash, which ends every holder with it.
+        slot.file
+            .rewind()
+            .and_then(|()| slot.file.write_all(&content))
+            .map_err(|e| self.io_error("write the lock file", &slot.path, e))?;
+        slot.len = slot.len.max(content.len() as u64);
+        Ok(())
     }
 
     fn notify_release(&self) {
         *self.releases.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         self.released.notify_all();
     }
+}
+
+fn parse(bytes: &[u8]) -> Option<LockFile> {
+    let on_disk: OnDisk = serde_json::from_slice(bytes).ok()?;
+    Some(LockFile {
+        holder: on_disk.holder?,
+        expires_ms: on_disk.expires_ms,
+        pid: on_disk.pid,
+        key: on_disk.key,
+    })
 }
 
 fn hash(key: &str) -> String {
@@ -146,8 +255,8 @@ fn unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
-fn live_holder(lock: Option<LockFile>, now_ms: i64) -> Option<String> {
-    lock.filter(|l| l.expires_ms > now_ms).map(|l| l.holder)
+fn live_holder(lease: Option<LockFile>, now_ms: i64) -> Option<String> {
+    lease.filter(|l| l.expires_ms > now_ms).map(|l| l.holder)
 }
 
 impl LockManager for FileLockManager {
@@ -161,16 +270,20 @@ impl LockManager for FileLockManager {
         let start = Instant::now();
         let deadline = start + acquire_timeout;
         let hold_ms = hold_timeout.as_millis() as i64;
+        let hash = hash(key);
         loop {
             let releases = *self.releases.lock().unwrap_or_else(|e| e.into_inner());
-            let seen = self.guarded(key, || {
+            let seen = self.guarded(&hash, || {
+                let mut slot = self.slot(key, true)?.expect("created when missing");
                 let now_ms = unix_ms();
-                match self.read_lock_file(key)? {
-                    Some(lock) if lock.holder != holder && lock.expires_ms > now_ms => {
-                        Ok(Some(lock))
+                match slot.lease.take() {
+                    Some(lease) if lease.holder != holder && lease.expires_ms > now_ms => {
+                        Ok(Some(lease))
                     }
                     // Free, expired, unreadable, or ours already: take it or extend it.
-                    _ => self.write_lease(key, holder, now_ms + hold_ms).map(|()| None),
+                    _ => self
+                        .write(&mut slot, key, Some(holder), now_ms + hold_ms)
+                        .map(|()| None),
                 }
             })?;
             let Some(seen) = seen else { return Ok(()) };
@@ -193,31 +306,31 @@ impl LockManager for FileLockManager {
     }
 
     fn renew(&self, key: &str, holder: &str, hold_timeout: Duration) -> Result<(), LockError> {
-        self.guarded(key, || {
+        self.guarded(&hash(key), || {
             let now_ms = unix_ms();
-            match self.read_lock_file(key)? {
-                Some(lock) if lock.holder == holder => {
-                    self.write_lease(key, holder, now_ms + hold_timeout.as_millis() as i64)
+            match self.slot(key, false)? {
+                Some(mut slot) if slot.lease.as_ref().is_some_and(|l| l.holder == holder) => {
+                    let expires_ms = now_ms + hold_timeout.as_millis() as i64;
+                    self.write(&mut slot, key, Some(holder), expires_ms)
                 }
                 other => Err(LockError::Lost {
                     key: key.to_string(),
                     holder: holder.to_string(),
-                    now_held_by: live_holder(other, now_ms),
+                    now_held_by: live_holder(other.and_then(|s| s.lease), now_ms),
                 }),
             }
         })
     }
 
     fn release(&self, key: &str, holder: &str) -> Result<(), LockError> {
-        self.guarded(key, || match self.read_lock_file(key)? {
-            Some(lock) if lock.holder == holder => {
-                let path = self.lock_path(key);
-                fs::remove_file(&path).map_err(|e| self.io_error("remove the lock file", &path, e))
+        self.guarded(&hash(key), || match self.slot(key, false)? {
+            Some(mut slot) if slot.lease.as_ref().is_some_and(|l| l.holder == holder) => {
+                self.write(&mut slot, key, None, 0)
             }
             other => Err(LockError::NotHolder {
                 key: key.to_string(),
                 holder: holder.to_string(),
-                actual: live_holder(other, unix_ms()),
+                actual: live_holder(other.and_then(|s| s.lease), unix_ms()),
             }),
         })?;
         self.notify_release();
@@ -318,44 +431,95 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(dir.path()).unwrap();
         assert_ne!(m.lock_path("a.b"), m.lock_path("a.c"));
-        m.acquire("a.b", "h1", Duration::ZERO, Duration::from_secs(60)).unwrap();
-        m.acquire("a.c", "h2", Duration::ZERO, Duration::from_secs(60)).unwrap();
-        let name = m.lock_path("a.b").file_name().unwrap().to_str().unwrap().to_string();
+        m.acquire("a.b", "h1", Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
+        m.acquire("a.c", "h2", Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
+        let name = m
+            .lock_path("a.b")
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
         assert_eq!(name, format!("{}.lock", blake3::hash(b"a.b").to_hex()));
     }
 
     #[test]
-    fn lock_file_holds_holder_expiry_pid_and_key_and_goes_on_release() {
+    fn lock_file_holds_holder_expiry_pid_and_key_and_reads_free_once_released() {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(dir.path()).unwrap();
         let before = unix_ms();
-        m.acquire("../k/ey", "run-1", Duration::ZERO, Duration::from_secs(30)).unwrap();
+        m.acquire("../k/ey", "run-1", Duration::ZERO, Duration::from_secs(30))
+            .unwrap();
         let lock = m.read_lock_file("../k/ey").unwrap().unwrap();
         assert_eq!(lock.holder, "run-1");
         assert_eq!(lock.key, "../k/ey");
         assert_eq!(lock.pid, std::process::id());
         assert!(lock.expires_ms >= before + 30_000 && lock.expires_ms <= unix_ms() + 30_000);
         // The key is never part of a path.
-        assert!(m.lock_path("../k/ey").starts_with(dir.path()));
+        assert_eq!(m.lock_path("../k/ey").parent(), Some(dir.path()));
         m.release("../k/ey", "run-1").unwrap();
-        assert!(!m.lock_path("../k/ey").exists());
-        let left: Vec<_> = fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
-        assert!(left.iter().all(|n| n.starts_with("guard-")), "{left:?}");
+        assert_eq!(m.read_lock_file("../k/ey").unwrap(), None);
     }
 
-    /// A writer killed mid-write leaves a partial lock file; under the guard nobody else can be
+    /// Overwrites never truncate, so a shorter lease is padded over a longer one.
+    #[test]
+    fn shorter_lease_over_a_longer_one_reads_back_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = FileLockManager::open(dir.path()).unwrap();
+        let long = "h".repeat(300);
+        m.acquire("k", &long, Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
+        m.release("k", &long).unwrap();
+        m.acquire("k", "h", Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
+        assert_eq!(m.read_lock_file("k").unwrap().unwrap().holder, "h");
+        let text = fs::read_to_string(m.lock_path("k")).unwrap();
+        assert!(text.len() > 300 && text.trim_end().ends_with('}'), "{text}");
+    }
+
+    #[test]
+    fn prune_removes_free_lock_files_and_keeps_held_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = FileLockManager::open(dir.path()).unwrap();
+        let hour = Duration::from_secs(3600);
+        m.acquire("held", "a", Duration::ZERO, hour).unwrap();
+        m.acquire("released", "a", Duration::ZERO, hour).unwrap();
+        m.release("released", "a").unwrap();
+        m.acquire("expired", "a", Duration::ZERO, Duration::ZERO)
+            .unwrap();
+        fs::write(m.lock_path("junk"), b"{").unwrap();
+        fs::write(dir.path().join("not-a-lock.lock"), b"{").unwrap();
+
+        assert_eq!(m.prune().unwrap(), 3);
+        assert!(m.lock_path("held").exists());
+        for gone in ["released", "expired", "junk"] {
+            assert!(!m.lock_path(gone).exists(), "{gone}");
+        }
+        assert!(dir.path().join("not-a-lock.lock").exists());
+        // A pruned key locks as before.
+        m.acquire("released", "b", Duration::ZERO, hour).unwrap();
+        assert_eq!(m.holder("held").unwrap().as_deref(), Some("a"));
+    }
+
+    /// A writer killed mid-write may leave partial content; under the guard nobody else can be
     /// writing it, so it is free.
     #[test]
     fn unreadable_lock_file_is_free() {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(dir.path()).unwrap();
-        for junk in [&b""[..], b"{\"holder\":\"x\",\"expi", b"\xff\x00"] {
+        let long_junk = vec![b'x'; 500];
+        for junk in [
+            &b""[..],
+            b"{\"holder\":\"x\",\"expi",
+            b"\xff\x00",
+            &long_junk,
+        ] {
             fs::write(m.lock_path("k"), junk).unwrap();
             assert_eq!(m.holder("k").unwrap(), None);
-            m.acquire("k", "h", Duration::ZERO, Duration::from_secs(60)).unwrap();
+            m.acquire("k", "h", Duration::ZERO, Duration::from_secs(60))
+                .unwrap();
             assert_eq!(m.holder("k").unwrap().as_deref(), Some("h"));
             m.release("k", "h").unwrap();
         }
@@ -374,7 +538,10 @@ mod tests {
         };
         assert_eq!(manager, &m.describe());
         assert!(message.contains("guard"), "{message}");
-        assert!(err.to_string().starts_with("The file lock manager in "), "{err}");
+        assert!(
+            err.to_string().starts_with("The file lock manager in "),
+            "{err}"
+        );
     }
 
     #[test]
@@ -382,10 +549,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = FileLockManager::open(dir.path()).unwrap();
         let b = FileLockManager::open(dir.path()).unwrap();
-        a.acquire("k", "h1", Duration::ZERO, Duration::from_secs(60)).unwrap();
+        a.acquire("k", "h1", Duration::ZERO, Duration::from_secs(60))
+            .unwrap();
         let err = b
-            .acquire("k", "h2", Duration::from_millis(50), Duration::from_secs(60))
+            .acquire(
+                "k",
+                "h2",
+                Duration::from_millis(50),
+                Duration::from_secs(60),
+            )
             .unwrap_err();
-        assert!(matches!(err, LockError::AcquireTimeout { holder_seen: Some(ref h), .. } if h == "h1"));
+        assert!(
+            matches!(err, LockError::AcquireTimeout { holder_seen: Some(ref h), .. } if h == "h1")
+        );
     }
 }

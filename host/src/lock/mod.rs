@@ -151,8 +151,7 @@ pub fn manager_for(spec: &str, home: &Path) -> Result<Arc<dyn LockManager>, Lock
             }
         },
     };
-    static FILE_MANAGERS: OnceLock<Mutex<HashMap<PathBuf, Arc<FileLockManager>>>> =
-        OnceLock::new();
+    static FILE_MANAGERS: OnceLock<Mutex<HashMap<PathBuf, Arc<FileLockManager>>>> = OnceLock::new();
     let mut managers = FILE_MANAGERS
         .get_or_init(Default::default)
         .lock()
@@ -340,7 +339,15 @@ impl Renewer {
                         .leases
                         .iter()
                         .filter(|(_, r)| r.due <= now)
-                        .map(|(id, r)| (*id, r.manager.clone(), r.key.clone(), r.holder.clone(), r.hold_timeout))
+                        .map(|(id, r)| {
+                            (
+                                *id,
+                                r.manager.clone(),
+                                r.key.clone(),
+                                r.holder.clone(),
+                                r.hold_timeout,
+                            )
+                        })
                         .collect();
                     // Renewals do I/O: never hold the state lock across them, so taking and
                     // releasing leases never waits for a slow renewal.
@@ -368,7 +375,8 @@ impl Renewer {
                             // The manager may recover (a full disk, a Redis restart): try again
                             // soon, while the lease has not expired.
                             Err(_) => {
-                                renewal.due = now + renew_interval(hold).min(Duration::from_millis(200))
+                                renewal.due =
+                                    now + renew_interval(hold).min(Duration::from_millis(200))
                             }
                         }
                     }
@@ -400,13 +408,19 @@ mod tests {
         let m = manager_for("file", home.path()).unwrap();
         assert_eq!(
             m.describe(),
-            format!("file lock manager in {}", home.path().join("locks").display())
+            format!(
+                "file lock manager in {}",
+                home.path().join("locks").display()
+            )
         );
         assert!(home.path().join("locks").is_dir());
         let other = tempfile::tempdir().unwrap();
         let dir = other.path().join("mine");
         let m = manager_for(&format!("file:{}", dir.display()), home.path()).unwrap();
-        assert_eq!(m.describe(), format!("file lock manager in {}", dir.display()));
+        assert_eq!(
+            m.describe(),
+            format!("file lock manager in {}", dir.display())
+        );
         assert!(dir.is_dir());
     }
 
@@ -417,8 +431,14 @@ mod tests {
             let err = manager_for(spec, home.path()).err().unwrap();
             assert_eq!(err, LockError::UnknownManager { spec: spec.into() });
             let text = err.to_string();
-            assert!(text.starts_with(&format!("Unknown lock manager {spec:?}")), "{text}");
-            assert!(text.contains("\"memory\"") && text.contains("\"file:/some/dir\""), "{text}");
+            assert!(
+                text.starts_with(&format!("Unknown lock manager {spec:?}")),
+                "{text}"
+            );
+            assert!(
+                text.contains("\"memory\"") && text.contains("\"file:/some/dir\""),
+                "{text}"
+            );
         }
     }
 

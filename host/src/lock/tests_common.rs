@@ -45,7 +45,10 @@ pub fn acquire_release_and_holder_checks(m: Arc<dyn LockManager>) {
     );
     assert!(matches!(
         m.renew("k", "a", LONG),
-        Err(LockError::Lost { now_held_by: None, .. })
+        Err(LockError::Lost {
+            now_held_by: None,
+            ..
+        })
     ));
     m.acquire("k", "b", Duration::ZERO, LONG).unwrap();
     assert_eq!(m.holder("k").unwrap().as_deref(), Some("b"));
@@ -71,7 +74,8 @@ pub fn acquire_timeout_names_the_holder_seen(m: Arc<dyn LockManager>) {
 }
 
 pub fn same_holder_reacquires_at_once_and_extends_the_lease(m: Arc<dyn LockManager>) {
-    m.acquire("k", "a", Duration::ZERO, Duration::from_millis(200)).unwrap();
+    m.acquire("k", "a", Duration::ZERO, Duration::from_millis(200))
+        .unwrap();
     m.acquire("k", "a", Duration::ZERO, LONG).unwrap();
     thread::sleep(Duration::from_millis(300));
     // Without the extension the 200 ms lease would have expired and "b" would take it.
@@ -110,17 +114,22 @@ pub fn expired_lease_is_taken_over_and_its_holder_has_lost_it(m: Arc<dyn LockMan
 }
 
 pub fn expired_lease_nobody_took_can_be_renewed_and_released(m: Arc<dyn LockManager>) {
-    m.acquire("k", "a", Duration::ZERO, Duration::from_millis(20)).unwrap();
+    m.acquire("k", "a", Duration::ZERO, Duration::from_millis(20))
+        .unwrap();
     thread::sleep(Duration::from_millis(60));
     assert_eq!(m.holder("k").unwrap(), None);
     m.renew("k", "a", LONG).unwrap();
     assert_eq!(m.holder("k").unwrap().as_deref(), Some("a"));
 
-    m.acquire("k2", "a", Duration::ZERO, Duration::from_millis(20)).unwrap();
+    m.acquire("k2", "a", Duration::ZERO, Duration::from_millis(20))
+        .unwrap();
     thread::sleep(Duration::from_millis(60));
     m.release("k2", "a").unwrap();
     // Released means free, not merely expired: a renewal cannot bring it back.
-    assert!(matches!(m.renew("k2", "a", LONG), Err(LockError::Lost { .. })));
+    assert!(matches!(
+        m.renew("k2", "a", LONG),
+        Err(LockError::Lost { .. })
+    ));
 }
 
 pub fn waiter_gets_the_lock_when_it_is_released(m: Arc<dyn LockManager>) {
@@ -163,8 +172,8 @@ pub fn lease_renewal_keeps_the_lock_past_its_hold_timeout(m: Arc<dyn LockManager
 
 pub fn lease_that_lost_its_lock_reports_lost(m: Arc<dyn LockManager>) {
     // The first renewal is due a second after the lease is taken, well after "b" takes the lock.
-    let lease = Lease::acquire(m.clone(), "k", "a", Duration::ZERO, Duration::from_secs(3))
-        .unwrap();
+    let lease =
+        Lease::acquire(m.clone(), "k", "a", Duration::ZERO, Duration::from_secs(3)).unwrap();
     assert_eq!((lease.key(), lease.holder()), ("k", "a"));
     // Another party frees the lock behind the lease's back and "b" takes it.
     m.release("k", "a").unwrap();
@@ -204,9 +213,13 @@ pub fn threads_never_hold_one_key_together(m: Arc<dyn LockManager>, threads: usi
             thread::spawn(move || {
                 for r in 0..rounds {
                     let holder = format!("t{t}-r{r}");
-                    let lease = Lease::acquire(m.clone(), "contended", &holder, LONG, LONG)
-                        .unwrap();
-                    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
+                    let lease =
+                        Lease::acquire(m.clone(), "contended", &holder, LONG, LONG).unwrap();
+                    assert_eq!(
+                        inside.fetch_add(1, Ordering::SeqCst),
+                        0,
+                        "two holders at once"
+                    );
                     let seen = counter.load(Ordering::SeqCst);
                     thread::yield_now();
                     counter.store(seen + 1, Ordering::SeqCst);
