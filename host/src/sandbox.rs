@@ -425,7 +425,7 @@ fn parse_duration_or_seconds(text: &str) -> Option<Duration> {
 /// A size for messages: `512 MiB`, or bytes when it is not a whole number of KiB/MiB/GiB.
 pub fn size_text(bytes: u64) -> String {
     for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= size && bytes % size == 0 {
+        if bytes >= size && bytes.is_multiple_of(size) {
             return format!("{} {unit}", bytes / size);
         }
     }

@@ -48,6 +48,9 @@ pub trait ResultStore: Send + Sync {
 pub type Listing = Vec<(String, Result<RecordMeta, StoreError>)>;
 
 /// What a lookup found under a key.
+// A hit is returned by value once per lookup; boxing it would add an allocation to the
+// hot path to shrink the rarer variants.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lookup {
     /// A usable record: the call is Cached with its value.
