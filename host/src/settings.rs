@@ -227,6 +227,30 @@ pub struct ConfigFile {
     /// The `[tasks."NAME"]` tables, by function name (`add-one`) or full name
     /// (`example:math/tasks#add-one`).
     pub tasks: BTreeMap<String, TaskOptions>,
+    /// The `[s3]` table: how to reach `s3://` storage (the AWS environment variables win).
+    pub s3: S3Table,
+}
+
+/// The `[s3]` table of `cachehost.toml`, for `s3://` result and key storage; each value is
+/// overridden by its AWS environment variable (see [`crate::store::object::S3Settings`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Table {
+    /// `endpoint`: the S3-compatible server's URL (`AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// `region` (`AWS_REGION`, `AWS_DEFAULT_REGION`).
+    pub region: Option<String>,
+    /// `allow_http`: whether an `http://` endpoint may be used (`AWS_ALLOW_HTTP`).
+    pub allow_http: Option<bool>,
+    /// `access_key_id` (`AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// `secret_access_key` (`AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<String>,
+    /// `connect_timeout`, e.g. `"2s"` (`CACHEHOST_S3_CONNECT_TIMEOUT`).
+    pub connect_timeout: Option<String>,
+    /// `timeout`: the longest one request may take, retries included, e.g. `"5s"`
+    /// (`CACHEHOST_S3_TIMEOUT`).
+    pub timeout: Option<String>,
 }
 
 /// The `[settings]` table: every [`Setting`], by its [`Setting::key`].
@@ -256,6 +280,8 @@ struct RawConfig {
     settings: SettingsTable,
     #[serde(default)]
     tasks: BTreeMap<String, TaskOptions>,
+    #[serde(default)]
+    s3: S3Table,
 }
 
 /// A `cachehost.toml` that cannot be read or parsed.
@@ -290,6 +316,7 @@ impl ConfigFile {
             path: path.to_path_buf(),
             settings: raw.settings,
             tasks: raw.tasks,
+            s3: raw.s3,
         })
     }
 

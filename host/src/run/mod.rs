@@ -24,7 +24,7 @@ use crate::link::{self, LinkError, Route};
 use crate::log::{Level, Logger, Subject};
 use crate::options::{self, OptionsError, ResolvedTask};
 use crate::settings::{ConfigFile, Settings};
-use crate::store::{local::LocalStore, ResultStore, StoreError};
+use crate::store::{local::LocalStore, object, ResultStore, StoreError};
 use crate::value::{Ty, Value, ValueError};
 use ctx::{FlowRunCtx, RunCtx};
 use report::{FlowRunReport, Instantiations, RunReport, StateReport, TaskRunReport};
@@ -229,8 +229,11 @@ impl Session {
         self.pres[component].instantiate(store).map_err(|e| format!("cannot instantiate {}: {e:#}", self.components[component].file_name()))
     }
 
-    /// The result store at `storage` (a folder), or the default local storage.
-    pub(crate) fn result_store(&self, storage: Option<&str>, _key_storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
+    /// The result store at `storage` (a folder or `s3://…`), or the default local storage.
+    pub(crate) fn result_store(&self, storage: Option<&str>, key_storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
+        if [storage, key_storage].into_iter().flatten().any(object::is_object_storage) {
+            return Ok(object_store(self.config.as_ref(), &self.settings, &self.logger, storage, key_storage)?);
+        }
         let root = match storage {
             Some(storage) => PathBuf::from(storage),
             None => self.settings.local_storage_path.clone(),
@@ -332,8 +335,30 @@ impl Session {
                 options: count(Purpose::Options),
                 hooks: count(Purpose::Hook),
             },
+            object_store_requests: crate::store::object::requests(),
         }
     }
+}
+
+/// The process's S3 store for `storage` and `key_storage`, set up from the AWS environment
+/// variables and `config`'s `[s3]` table; outage warnings go to `logger`.
+pub fn object_store(
+    config: Option<&ConfigFile>,
+    settings: &Settings,
+    logger: &Arc<Logger>,
+    storage: Option<&str>,
+    key_storage: Option<&str>,
+) -> Result<Arc<object::ObjectStore>, StoreError> {
+    let table = config.map(|c| c.s3.clone()).unwrap_or_default();
+    let s3 = object::S3Settings::resolve(|name| std::env::var(name).ok(), &table)?;
+    let logger = logger.clone();
+    object::shared(object::OpenOptions {
+        results: storage,
+        keys: key_storage,
+        settings: s3,
+        value_cache: Some(object::value_cache_folder(&settings.home)),
+        warn: Arc::new(move |message: &str| logger.log(Level::Warning, &Subject::Host, message)),
+    })
 }
 
 /// The `list<task-defaults>` a component's `task-options` export returned, as a layer.
