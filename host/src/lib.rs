@@ -21,5 +21,7 @@ pub mod policy;
 pub mod run;
 pub mod settings;
 pub mod store;
+#[cfg(test)]
+mod test_servers;
 pub mod txn;
 pub mod value;

@@ -229,7 +229,7 @@ mod tests {
     /// Nothing listens on the port: the error names the manager and the address.
     #[test]
     fn an_unreachable_server_is_unavailable_naming_redis_and_the_address() {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = free_port();
         let manager = RedisLockManager::open(&format!("redis://127.0.0.1:{port}")).unwrap();
         let err = manager.acquire("k", "a", Duration::from_secs(30), Duration::from_secs(5)).unwrap_err();
         let LockError::Unavailable { manager: name, .. } = &err else { panic!("{err:?}") };
@@ -237,46 +237,18 @@ mod tests {
         assert!(err.to_string().starts_with(&format!("The redis lock manager at 127.0.0.1:{port} cannot be used: ")), "{err}");
     }
 
-    /// A redis-server of the test's own on a free port, killed when dropped.
-    struct Server {
-        child: std::process::Child,
-        url: String,
-    }
+    use crate::test_servers::{free_port, Server};
 
-    impl Server {
-        fn start() -> Server {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            let child = std::process::Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-                .stdout(std::process::Stdio::null())
-                .spawn()
-                .unwrap_or_else(|e| panic!("cannot start redis-server ({e}): run `make test-servers` to install it"));
-            let started = Instant::now();
-            while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-                assert!(started.elapsed() < Duration::from_secs(30), "redis-server did not start listening");
-                thread::sleep(Duration::from_millis(10));
-            }
-            Server { child, url: format!("redis://127.0.0.1:{port}") }
-        }
-
-        fn manager(&self) -> std::sync::Arc<dyn LockManager> {
-            std::sync::Arc::new(RedisLockManager::open(&self.url).unwrap())
-        }
-    }
-
-    impl Drop for Server {
-        fn drop(&mut self) {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
+    fn manager(server: &Server) -> std::sync::Arc<dyn LockManager> {
+        std::sync::Arc::new(RedisLockManager::open(&format!("redis://127.0.0.1:{}", server.port)).unwrap())
     }
 
     macro_rules! common {
         ($($name:ident),* $(,)?) => {$(
             #[test]
             fn $name() {
-                let server = Server::start();
-                crate::lock::tests_common::$name(server.manager());
+                let server = Server::redis();
+                crate::lock::tests_common::$name(manager(&server));
             }
         )*};
     }
@@ -296,10 +268,10 @@ mod tests {
 
     #[test]
     fn threads_of_two_managers_never_hold_one_key_together() {
-        let server = Server::start();
+        let server = Server::redis();
         // Two managers with their own connections: as two processes would be.
-        crate::lock::tests_common::threads_never_hold_one_key_together(server.manager(), 4, 25);
-        let (a, b) = (server.manager(), server.manager());
+        crate::lock::tests_common::threads_never_hold_one_key_together(manager(&server), 4, 25);
+        let (a, b) = (manager(&server), manager(&server));
         a.acquire("shared", "a", Duration::ZERO, Duration::from_secs(60)).unwrap();
         assert_eq!(b.holder("shared").unwrap().as_deref(), Some("a"));
         assert!(matches!(b.acquire("shared", "b", Duration::ZERO, Duration::from_secs(60)), Err(LockError::AcquireTimeout { .. })));
@@ -308,13 +280,12 @@ mod tests {
     /// A server that stops answering: commands end with Unavailable after the I/O timeout.
     #[test]
     fn a_server_that_stops_answering_is_unavailable_after_the_timeout() {
-        let server = Server::start();
-        let manager = server.manager();
+        let server = Server::redis();
+        let manager = manager(&server);
         manager.acquire("k", "a", Duration::ZERO, Duration::from_secs(60)).unwrap();
-        let pid = server.child.id().to_string();
-        assert!(std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap().success());
+        server.signal("STOP");
         let err = manager.renew("k", "a", Duration::from_secs(60)).unwrap_err();
-        assert!(std::process::Command::new("kill").args(["-CONT", &pid]).status().unwrap().success());
+        server.signal("CONT");
         assert!(err.to_string().contains("redis lock manager at 127.0.0.1:"), "{err}");
         assert!(err.to_string().contains("did not answer within"), "{err}");
         // The connection that timed out was dropped; a new one works.

@@ -186,23 +186,25 @@ pub fn requests() -> u64 {
 
 static REQUESTS: AtomicU64 = AtomicU64::new(0);
 
-/// The reqwest client of object_store, counting each request it sends.
+/// The reqwest client of object_store, counting each request it sends, for the process and
+/// for its store.
 #[derive(Debug)]
-struct CountingConnector;
+struct CountingConnector(Arc<AtomicU64>);
 
 impl HttpConnector for CountingConnector {
     fn connect(&self, options: &ClientOptions) -> object_store::Result<HttpClient> {
-        Ok(HttpClient::new(Counting(ReqwestConnector::default().connect(options)?)))
+        Ok(HttpClient::new(Counting(ReqwestConnector::default().connect(options)?, self.0.clone())))
     }
 }
 
 #[derive(Debug)]
-struct Counting(HttpClient);
+struct Counting(HttpClient, Arc<AtomicU64>);
 
 #[async_trait::async_trait]
 impl HttpService for Counting {
     async fn call(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
         REQUESTS.fetch_add(1, Ordering::Relaxed);
+        self.1.fetch_add(1, Ordering::Relaxed);
         self.0.execute(request).await
     }
 }
@@ -250,6 +252,7 @@ pub struct ObjectStore {
     memo: Mutex<(HashMap<String, Vec<u8>>, usize)>,
     value_cache: Option<PathBuf>,
     warn: Arc<dyn Fn(&str) + Send + Sync>,
+    requests: Arc<AtomicU64>,
 }
 
 /// Opening a store: the places, the settings, and what the store may use locally.
@@ -291,6 +294,7 @@ impl ObjectStore {
                 })
             }
         };
+        let requests = Arc::new(AtomicU64::new(0));
         let mut clients = HashMap::new();
         let buckets = match &layout {
             Layout::Records(l) => vec![l.bucket.clone()],
@@ -298,7 +302,7 @@ impl ObjectStore {
         };
         for bucket in buckets {
             if !clients.contains_key(&bucket) {
-                let client = client(&bucket, &options.settings).map_err(|e| StoreError::Unsupported {
+                let client = client(&bucket, &options.settings, requests.clone()).map_err(|e| StoreError::Unsupported {
                     storage: format!("s3://{bucket}"),
                     reason: format!("the S3 client cannot be set up: {}", chain(&e)),
                 })?;
@@ -313,7 +317,13 @@ impl ObjectStore {
             memo: Mutex::new((HashMap::new(), 0)),
             value_cache: options.value_cache,
             warn: options.warn,
+            requests,
         })
+    }
+
+    /// HTTP requests this store sent, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
     }
 
     fn client(&self, location: &ObjectLocation) -> &AmazonS3 {
@@ -325,7 +335,9 @@ impl ObjectStore {
         if let Some(message) = self.paused() {
             return Err(Failure(message));
         }
-        let timeout = self.settings.timeout;
+        // The client's own timeouts end a request first, with their reason; this deadline only
+        // guarantees that nothing outlives them.
+        let timeout = self.settings.timeout + self.settings.connect_timeout;
         let result = runtime().block_on(async { tokio::time::timeout(timeout, operation).await });
         let failure = match result {
             Ok(Ok(value)) => {
@@ -493,7 +505,7 @@ impl ObjectStore {
 }
 
 /// The S3 client of one bucket.
-fn client(bucket: &str, settings: &S3Settings) -> object_store::Result<AmazonS3> {
+fn client(bucket: &str, settings: &S3Settings, requests: Arc<AtomicU64>) -> object_store::Result<AmazonS3> {
     // reqwest is built without a default TLS crypto provider (aws-lc takes minutes to build);
     // ring is the one. Installing fails only when one is installed already.
     static CRYPTO: std::sync::Once = std::sync::Once::new();
@@ -515,7 +527,7 @@ fn client(bucket: &str, settings: &S3Settings) -> object_store::Result<AmazonS3>
         .with_allow_http(settings.allow_http)
         .with_client_options(options)
         .with_retry(retry)
-        .with_http_connector(CountingConnector);
+        .with_http_connector(CountingConnector(requests));
     if let Some(endpoint) = &settings.endpoint {
         builder = builder.with_endpoint(endpoint);
     }
@@ -861,5 +873,200 @@ mod tests {
         let err = store.write("k1", b"bytes").unwrap_err();
         assert!(matches!(err, StoreError::Unavailable { .. }));
         assert!(err.to_string().contains(&address), "{err}");
+    }
+
+    mod on_moto {
+        use super::*;
+        use crate::store::record::{encode, encode_value, KeyPartMeta, RecordMeta};
+        use crate::test_servers::Server;
+        use crate::value::Value;
+
+        const NOW: i64 = 1_700_000_000_000;
+
+        fn settings(server: &Server) -> S3Settings {
+            S3Settings {
+                endpoint: Some(format!("http://127.0.0.1:{}", server.port)),
+                allow_http: true,
+                access_key_id: Some("testing".into()),
+                secret_access_key: Some("testing".into()),
+                connect_timeout: Duration::from_secs(1),
+                timeout: Duration::from_secs(2),
+                ..S3Settings::default()
+            }
+        }
+
+        fn open(server: &Server, results: &str, keys: Option<&str>, value_cache: Option<&Path>) -> ObjectStore {
+            ObjectStore::open(OpenOptions {
+                results: Some(results),
+                keys,
+                settings: settings(server),
+                value_cache: value_cache.map(Path::to_path_buf),
+                warn: Arc::new(|_: &str| {}),
+            })
+            .unwrap()
+        }
+
+        fn meta_and_bytes(key: &str, text: &str, expiration_ms: Option<i64>) -> (RecordMeta, Vec<u8>) {
+            let value_bytes = encode_value(&Value::String(text.into()));
+            let meta = RecordMeta::new(
+                key.into(),
+                "example:math/ops.shout".into(),
+                "ab".repeat(32),
+                vec![KeyPartMeta { name: "inputs".into(), key: "12".into(), detail: vec![] }],
+                NOW - 5,
+                expiration_ms,
+                Ty::String,
+                &value_bytes,
+            );
+            let bytes = encode(&meta, &value_bytes);
+            (meta, bytes)
+        }
+
+        /// Requests `f` made on `store`.
+        fn requests_of<T>(store: &ObjectStore, f: impl FnOnce() -> T) -> (T, u64) {
+            let before = store.requests();
+            let result = f();
+            (result, store.requests() - before)
+        }
+
+        #[test]
+        fn records_round_trip_and_a_hit_costs_one_get() {
+            let server = Server::moto();
+            server.create_bucket("bkt");
+            let writer = open(&server, "s3://bkt/cache", None, None);
+            let (meta, bytes) = meta_and_bytes("team/k1", "hello", None);
+            let ((), puts) = requests_of(&writer, || writer.write("team/k1", &bytes).unwrap());
+            assert_eq!(puts, 1);
+
+            // Another process: nothing in memory.
+            let reader = open(&server, "s3://bkt/cache", None, None);
+            let (lookup, gets) = requests_of(&reader, || reader.lookup("team/k1", &Ty::String, NOW));
+            match lookup {
+                Lookup::Hit(record) => {
+                    assert_eq!(record.meta, meta);
+                    assert_eq!(record.value, Value::String("hello".into()));
+                }
+                other => panic!("expected a hit, got {other:?}"),
+            }
+            assert_eq!(gets, 1, "a hit is one GET, no HEAD");
+            let (again, none) = requests_of(&reader, || reader.lookup("team/k1", &Ty::String, NOW));
+            assert!(matches!(again, Lookup::Hit(_)));
+            assert_eq!(none, 0, "a record read once is served from memory");
+            // Expiry and type are still judged for a record in memory.
+            assert!(matches!(reader.lookup("team/k1", &Ty::S32, NOW), Lookup::Unreadable { .. }));
+
+            let (miss, gets) = requests_of(&reader, || reader.lookup("other", &Ty::String, NOW));
+            assert_eq!((miss, gets), (Lookup::Miss, 1));
+
+            assert_eq!(reader.read("team/k1").unwrap(), Some(bytes.clone()));
+            assert_eq!(reader.read("nothing").unwrap(), None);
+            let listed = reader.list().unwrap();
+            assert_eq!(listed.len(), 1);
+            assert_eq!(listed[0].0, "team/k1");
+            assert_eq!(listed[0].1.as_ref().unwrap(), &meta);
+
+            assert!(reader.remove("team/k1").unwrap());
+            assert!(!reader.remove("team/k1").unwrap());
+            assert_eq!(reader.lookup("team/k1", &Ty::String, NOW), Lookup::Miss);
+            assert_eq!(open(&server, "s3://bkt/cache", None, None).lookup("team/k1", &Ty::String, NOW), Lookup::Miss);
+        }
+
+        #[test]
+        fn corrupt_expired_and_misplaced_records_are_judged_like_local_ones() {
+            let server = Server::moto();
+            server.create_bucket("bkt");
+            let store = open(&server, "s3://bkt", None, None);
+            let (_, bytes) = meta_and_bytes("k", "v", Some(NOW));
+            store.write("k", &bytes).unwrap();
+            let fresh = || open(&server, "s3://bkt", None, None);
+            assert_eq!(fresh().lookup("k", &Ty::String, NOW), Lookup::Expired { expiration_ms: NOW });
+            store.write("k", &bytes[..bytes.len() - 1]).unwrap();
+            let Lookup::Unreadable { reason } = fresh().lookup("k", &Ty::String, NOW - 1) else { panic!("truncated") };
+            assert!(reason.contains("truncated") || reason.contains("digest"), "{reason}");
+            store.write("other", &bytes).unwrap();
+            let Lookup::Unreadable { reason } = fresh().lookup("other", &Ty::String, NOW - 1) else { panic!("misplaced") };
+            assert!(reason.contains("written for key \"k\""), "{reason}");
+            // The next write repairs it.
+            store.write("k", &meta_and_bytes("k", "v", None).1).unwrap();
+            assert!(matches!(fresh().lookup("k", &Ty::String, NOW), Lookup::Hit(_)));
+        }
+
+        #[test]
+        fn key_storage_keeps_values_by_digest_and_a_local_copy_saves_the_second_get() {
+            let server = Server::moto();
+            server.create_bucket("bkt");
+            server.create_bucket("kst");
+            let dir = tempfile::tempdir().unwrap();
+            let writer = open(&server, "s3://bkt/results", Some("s3://kst/keys"), Some(&dir.path().join("writer")));
+            let (meta, bytes) = meta_and_bytes("a", "same", None);
+            writer.write("a", &bytes).unwrap();
+            writer.write("c/d", &meta_and_bytes("c/d", "same", None).1).unwrap();
+            writer.write("e", &meta_and_bytes("e", "other", None).1).unwrap();
+            let Layout::Split { keys, values } = &writer.layout else { unreachable!() };
+            assert_eq!(writer.list_names(keys).unwrap(), ["a", "c/d", "e"]);
+            let client = writer.client(values);
+            let objects = runtime()
+                .block_on(client.list(Some(&ObjectPath::parse("results/.values").unwrap())).try_collect::<Vec<_>>())
+                .unwrap();
+            assert_eq!(objects.len(), 2, "equal values are stored once");
+
+            let cache = dir.path().join("reader");
+            let reader = open(&server, "s3://bkt/results", Some("s3://kst/keys"), Some(&cache));
+            let (lookup, gets) = requests_of(&reader, || reader.lookup("a", &Ty::String, NOW));
+            let Lookup::Hit(record) = lookup else { panic!("{lookup:?}") };
+            assert_eq!(record.meta, meta);
+            assert_eq!(gets, 2, "the key record, then the value");
+            // Another process on this machine: the value is on disk, the key record is one GET.
+            let again = open(&server, "s3://bkt/results", Some("s3://kst/keys"), Some(&cache));
+            let (lookup, gets) = requests_of(&again, || again.lookup("c/d", &Ty::String, NOW));
+            assert!(matches!(lookup, Lookup::Hit(_)), "{lookup:?}");
+            assert_eq!(gets, 1);
+            assert_eq!(again.read("a").unwrap(), Some(bytes));
+            let keys: Vec<String> = again.list().unwrap().into_iter().map(|(k, _)| k).collect();
+            assert_eq!(keys, ["a", "c/d", "e"]);
+
+            // A value that is gone is a miss with a warning naming it, never a wrong value.
+            let value = ObjectStore::value_name(&meta.value_digest);
+            runtime().block_on(client.delete(&values.path(&value))).unwrap();
+            std::fs::remove_dir_all(&cache).unwrap();
+            let lonely = open(&server, "s3://bkt/results", Some("s3://kst/keys"), Some(&cache));
+            let Lookup::Unreadable { reason } = lonely.lookup("a", &Ty::String, NOW) else { panic!("missing value") };
+            assert!(reason.contains("is missing") && reason.contains(&value), "{reason}");
+        }
+
+        /// A server that stops answering (SIGSTOP): each call ends after the timeout, with
+        /// one warning for lookups, and later calls fail at once without asking again.
+        #[test]
+        fn a_frozen_server_gives_a_miss_after_the_timeout_and_nothing_written_is_lost() {
+            let server = Server::moto();
+            server.create_bucket("bkt");
+            let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
+            let sink = warnings.clone();
+            let store = ObjectStore::open(OpenOptions {
+                results: Some("s3://bkt/p"),
+                keys: None,
+                settings: settings(&server),
+                value_cache: None,
+                warn: Arc::new(move |m: &str| sink.lock().unwrap().push(m.to_owned())),
+            })
+            .unwrap();
+            store.write("kept", &meta_and_bytes("kept", "v", None).1).unwrap();
+            server.signal("STOP");
+            let started = Instant::now();
+            assert_eq!(store.lookup("x", &Ty::String, NOW), Lookup::Miss);
+            let first = started.elapsed();
+            let err = store.write("y", &meta_and_bytes("y", "v", None).1).unwrap_err();
+            assert_eq!(store.lookup("z", &Ty::String, NOW), Lookup::Miss);
+            server.signal("CONT");
+            assert!(first >= Duration::from_secs(2), "gave up before the timeout: {first:?}");
+            assert!(err.to_string().contains("not asked again"), "{err}");
+            let warnings = warnings.lock().unwrap().clone();
+            assert_eq!(warnings.len(), 1, "{warnings:?}");
+            assert!(warnings[0].contains(&format!("s3://bkt/p at http://127.0.0.1:{}", server.port)), "{}", warnings[0]);
+            assert!(warnings[0].contains("timed out"), "{}", warnings[0]);
+            let after = open(&server, "s3://bkt/p", None, None);
+            assert!(matches!(after.lookup("kept", &Ty::String, NOW), Lookup::Hit(_)));
+            assert_eq!(after.lookup("y", &Ty::String, NOW), Lookup::Miss);
+        }
     }
 }
