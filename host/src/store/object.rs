@@ -301,12 +301,12 @@ impl ObjectStore {
             Layout::Split { keys, values } => vec![keys.bucket.clone(), values.bucket.clone()],
         };
         for bucket in buckets {
-            if !clients.contains_key(&bucket) {
-                let client = client(&bucket, &options.settings, requests.clone()).map_err(|e| StoreError::Unsupported {
-                    storage: format!("s3://{bucket}"),
+            if let std::collections::hash_map::Entry::Vacant(entry) = clients.entry(bucket) {
+                let client = client(entry.key(), &options.settings, requests.clone()).map_err(|e| StoreError::Unsupported {
+                    storage: format!("s3://{}", entry.key()),
                     reason: format!("the S3 client cannot be set up: {}", chain(&e)),
                 })?;
-                clients.insert(bucket, Arc::new(client));
+                entry.insert(Arc::new(client));
             }
         }
         Ok(ObjectStore {
@@ -351,21 +351,22 @@ impl ObjectStore {
             Ok(Err(e)) => chain(&e),
             Err(_) => format!("no answer within {timeout:?}"),
         };
-        let message = format!("The S3 object store {} cannot be used: {failure}", self.describe());
-        self.health().down = Some((Instant::now(), message.clone()));
-        Err(Failure(message))
+        self.health().down = Some((Instant::now(), failure.clone()));
+        Err(Failure(format!("The S3 object store {} cannot be used: {failure}", self.describe())))
     }
 
     fn health(&self) -> std::sync::MutexGuard<'_, Health> {
         self.health.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The last failure's message, while the pause after it lasts.
+    /// Why the store is not asked, while the pause after a failure lasts.
     fn paused(&self) -> Option<String> {
         match &self.health().down {
-            Some((at, message)) if at.elapsed() < PAUSE_AFTER_FAILURE => {
-                Some(format!("{message} (not asked again for {PAUSE_AFTER_FAILURE:?} after a failure)"))
-            }
+            Some((at, cause)) if at.elapsed() < PAUSE_AFTER_FAILURE => Some(format!(
+                "The S3 object store {} cannot be used: it failed {:.1?} ago and is not asked again for {PAUSE_AFTER_FAILURE:?} after a failure ({cause})",
+                self.describe(),
+                at.elapsed()
+            )),
             _ => None,
         }
     }
@@ -463,7 +464,7 @@ impl ObjectStore {
         };
         let meta = match split::judge_key_record(&key_record, key, expected, now_ms) {
             Ok(meta) => meta,
-            Err(lookup) => return lookup,
+            Err(lookup) => return *lookup,
         };
         let name = Self::value_name(&meta.value_digest);
         let value_bytes = match self.cached_value(&meta.value_digest) {
@@ -1059,7 +1060,7 @@ mod tests {
             assert_eq!(store.lookup("z", &Ty::String, NOW), Lookup::Miss);
             server.signal("CONT");
             assert!(first >= Duration::from_secs(2), "gave up before the timeout: {first:?}");
-            assert!(err.to_string().contains("not asked again"), "{err}");
+            assert!(err.to_string().contains("is not asked again for 5s after a failure"), "{err}");
             let warnings = warnings.lock().unwrap().clone();
             assert_eq!(warnings.len(), 1, "{warnings:?}");
             assert!(warnings[0].contains(&format!("s3://bkt/p at http://127.0.0.1:{}", server.port)), "{}", warnings[0]);

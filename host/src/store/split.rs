@@ -225,8 +225,8 @@ impl SplitStore {
 
 /// Judges the key record read under `key` (the rules of every key store, local or not): its
 /// metadata when the value should be read next, else what the lookup found.
-pub(crate) fn judge_key_record(bytes: &[u8], key: &str, expected: &Ty, now_ms: i64) -> Result<RecordMeta, Lookup> {
-    let unreadable = |reason: String| Err(Lookup::Unreadable { reason });
+pub(crate) fn judge_key_record(bytes: &[u8], key: &str, expected: &Ty, now_ms: i64) -> Result<RecordMeta, Box<Lookup>> {
+    let unreadable = |reason: String| Err(Box::new(Lookup::Unreadable { reason }));
     let meta = match record::decode_key_record(bytes) {
         Ok(meta) => meta,
         Err(e) => return unreadable(e.to_string()),
@@ -236,7 +236,7 @@ pub(crate) fn judge_key_record(bytes: &[u8], key: &str, expected: &Ty, now_ms: i
         return unreadable(format!("the record was written for key {:?}", meta.key));
     }
     if let Some(expiration_ms) = meta.expiration_ms.filter(|&e| e <= now_ms) {
-        return Err(Lookup::Expired { expiration_ms });
+        return Err(Box::new(Lookup::Expired { expiration_ms }));
     }
     if let Err(e) = record::check_type(&meta, expected) {
         return unreadable(e.to_string());
@@ -269,7 +269,7 @@ impl ResultStore for SplitStore {
         };
         let meta = match judge_key_record(&bytes, key, expected, now_ms) {
             Ok(meta) => meta,
-            Err(lookup) => return lookup,
+            Err(lookup) => return *lookup,
         };
         let value_path = self.value_path(&meta.value_digest);
         let value_bytes = match fs::read(&value_path) {
