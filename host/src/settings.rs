@@ -537,6 +537,7 @@ cache_expiration = 90
             ("[settings]\ntasks_refresh = true\n", "tasks_refresh"),
             ("[tasks.add-one]\ncache_polcy = \"INPUTS\"\n", "cache_polcy"),
             ("[task.add-one]\n", "task"),
+            ("[s3]\nendpoint_url = \"http://x\"\n", "endpoint_url"),
         ] {
             let message = parse_error(text);
             assert!(
@@ -548,6 +549,15 @@ cache_expiration = 90
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn the_s3_table_is_read() {
+        let c = config("[s3]\nendpoint = \"http://minio:9000\"\nallow_http = true\ntimeout = \"3s\"\n");
+        assert_eq!(c.s3.endpoint.as_deref(), Some("http://minio:9000"));
+        assert_eq!(c.s3.allow_http, Some(true));
+        assert_eq!(c.s3.timeout.as_deref(), Some("3s"));
+        assert_eq!(config("").s3, S3Table::default());
     }
 
     #[test]
