@@ -21,7 +21,11 @@ RUST_EXAMPLES := $(notdir $(patsubst %/,%,$(wildcard examples/rust/*/)))
 EXAMPLE_WASMS := $(RUST_EXAMPLES:%=$(EXAMPLES_OUT)/%.wasm) $(EXAMPLES_OUT)/task-source-changed.wasm
 GUEST_SOURCES := $(shell find wit guest-sdk examples/rust -type f) Cargo.toml Cargo.lock
 
-.PHONY: setup examples build demo test
+# The servers the shared-cache tests start: Redis from Debian, moto (S3) from PyPI.
+MOTO_SERVER := .tools/moto/bin/moto_server
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup examples build demo test test-servers
 
 ## setup: add the Rust target the guest components are built for
 setup:
@@ -52,8 +56,16 @@ demo: setup examples build
 	  CACHEHOST_HOME="$$home" "$(HOST_BIN)" run $(EXAMPLES_OUT)/persist-default.wasm; \
 	done
 
+## test-servers: install redis-server (apt) and moto_server (PyPI, into .tools/moto) unless present
+test-servers: $(MOTO_SERVER)
+	@command -v redis-server >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; }
+
+$(MOTO_SERVER):
+	python3 -m venv .tools/moto
+	.tools/moto/bin/pip install --quiet 'moto[s3]==5.2.5' flask flask-cors
+
 ## test: build the examples, then run the host's and the integration tests
 test: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
-test: setup examples build
+test: setup examples build test-servers
 	cargo test
 	cargo test -p cachehost-guest

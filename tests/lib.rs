@@ -4,6 +4,8 @@
 //! The binary and the example components are built by `make test` (or `make examples` and
 //! `cargo build -p cachehost`); a missing one fails the test with the command to run.
 
+pub mod servers;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

@@ -128,8 +128,9 @@ pub enum CacheCommand {
 /// Where the records are, and how to print them; shared by every `cache` subcommand.
 #[derive(Debug, Args)]
 pub struct StoreArgs {
-    /// The result store folder (default: CACHEHOST_LOCAL_STORAGE_PATH, or $CACHEHOST_HOME/storage).
-    #[arg(long, value_name = "DIR")]
+    /// The result store: a folder or s3://bucket/prefix (default: CACHEHOST_LOCAL_STORAGE_PATH,
+    /// or $CACHEHOST_HOME/storage).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     pub storage: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]

@@ -24,5 +24,7 @@ pub mod run;
 pub mod sandbox;
 pub mod settings;
 pub mod store;
+#[cfg(test)]
+mod test_servers;
 pub mod txn;
 pub mod value;

@@ -239,6 +239,30 @@ pub struct ConfigFile {
     pub limits: LimitsTable,
     /// The `[components."NAME"]` tables: what each component is granted, by file name or stem.
     pub components: BTreeMap<String, ComponentGrants>,
+    /// The `[s3]` table: how to reach `s3://` storage (the AWS environment variables win).
+    pub s3: S3Table,
+}
+
+/// The `[s3]` table of `cachehost.toml`, for `s3://` result and key storage; each value is
+/// overridden by its AWS environment variable (see [`crate::store::object::S3Settings`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Table {
+    /// `endpoint`: the S3-compatible server's URL (`AWS_ENDPOINT_URL`).
+    pub endpoint: Option<String>,
+    /// `region` (`AWS_REGION`, `AWS_DEFAULT_REGION`).
+    pub region: Option<String>,
+    /// `allow_http`: whether an `http://` endpoint may be used (`AWS_ALLOW_HTTP`).
+    pub allow_http: Option<bool>,
+    /// `access_key_id` (`AWS_ACCESS_KEY_ID`).
+    pub access_key_id: Option<String>,
+    /// `secret_access_key` (`AWS_SECRET_ACCESS_KEY`).
+    pub secret_access_key: Option<String>,
+    /// `connect_timeout`, e.g. `"2s"` (`CACHEHOST_S3_CONNECT_TIMEOUT`).
+    pub connect_timeout: Option<String>,
+    /// `timeout`: the longest one request may take, retries included, e.g. `"5s"`
+    /// (`CACHEHOST_S3_TIMEOUT`).
+    pub timeout: Option<String>,
 }
 
 /// The `[settings]` table: every [`Setting`], by its [`Setting::key`].
@@ -272,6 +296,8 @@ struct RawConfig {
     limits: LimitsTable,
     #[serde(default)]
     components: BTreeMap<String, ComponentGrants>,
+    #[serde(default)]
+    s3: S3Table,
 }
 
 /// A `cachehost.toml` that cannot be read or parsed.
@@ -308,6 +334,7 @@ impl ConfigFile {
             tasks: raw.tasks,
             limits: raw.limits,
             components: raw.components,
+            s3: raw.s3,
         })
     }
 
@@ -574,6 +601,7 @@ memory = \"lots\"
             ("[settings]\ntasks_refresh = true\n", "tasks_refresh"),
             ("[tasks.add-one]\ncache_polcy = \"INPUTS\"\n", "cache_polcy"),
             ("[task.add-one]\n", "task"),
+            ("[s3]\nendpoint_url = \"http://x\"\n", "endpoint_url"),
         ] {
             let message = parse_error(text);
             assert!(
@@ -585,6 +613,15 @@ memory = \"lots\"
                 "{message}"
             );
         }
+    }
+
+    #[test]
+    fn the_s3_table_is_read() {
+        let c = config("[s3]\nendpoint = \"http://minio:9000\"\nallow_http = true\ntimeout = \"3s\"\n");
+        assert_eq!(c.s3.endpoint.as_deref(), Some("http://minio:9000"));
+        assert_eq!(c.s3.allow_http, Some(true));
+        assert_eq!(c.s3.timeout.as_deref(), Some("3s"));
+        assert_eq!(config("").s3, S3Table::default());
     }
 
     #[test]

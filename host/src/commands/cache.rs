@@ -19,7 +19,9 @@ use crate::link::Route;
 use crate::options::{self, parse_duration};
 use crate::run::ctx::{FlowRunCtx, TaskRunCtx};
 use crate::run::task::{now_ms, stored_type, Caller};
-use crate::store::{record, LocalStore, RecordMeta, ResultStore};
+use crate::log::{Level, Logger};
+use crate::settings::{ConfigFile, Settings};
+use crate::store::{object, record, LocalStore, RecordMeta, ResultStore};
 use crate::value::json::type_name;
 
 /// Runs the command.
@@ -37,14 +39,21 @@ pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The store given by `--storage`, or the settings' local storage (environment, then
-/// `cachehost.toml` in the current folder).
-fn open_store(args: &StoreArgs) -> anyhow::Result<LocalStore> {
-    let root = match &args.storage {
-        Some(dir) => dir.clone(),
-        None => settings_and_config(Path::new("./cachehost.toml"), None)?.0.local_storage_path,
-    };
-    Ok(LocalStore::open(&root)?)
+/// The store given by `--storage` (a folder or `s3://bucket/prefix`), or the settings' local
+/// storage (environment, then `cachehost.toml` in the current folder, which also holds `[s3]`).
+fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn ResultStore>> {
+    let (settings, config) = settings_and_config(Path::new("./cachehost.toml"), None)?;
+    let root = args.storage.clone().unwrap_or_else(|| settings.local_storage_path.clone());
+    open_storage(&root, &settings, config.as_ref())
+}
+
+/// The store at `root`: `s3://…` or a folder.
+fn open_storage(root: &Path, settings: &Settings, config: Option<&ConfigFile>) -> anyhow::Result<Arc<dyn ResultStore>> {
+    if let Some(spec) = root.to_str().filter(|spec| object::is_object_storage(spec)) {
+        let logger = Arc::new(Logger::stderr(Level::Warning));
+        return Ok(crate::run::object_store(config, settings, &logger, Some(spec), None)?);
+    }
+    Ok(Arc::new(LocalStore::open(root)?))
 }
 
 fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
@@ -69,10 +78,11 @@ fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
 }
 
 fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
-    let store = open_store(&args.store)?;
+    let opened = open_store(&args.store)?;
+    let store = opened.as_ref();
     let now = now_ms();
     let filter = filter(&args.filter)?;
-    let selection = cache_admin::select(&store, &filter, now)?;
+    let selection = cache_admin::select(store, &filter, now)?;
     if args.store.json {
         let records: Vec<Json> = selection.records.iter().map(|m| meta_json(m, now)).collect();
         let unreadable: Vec<Json> = selection.unreadable.iter().map(|(key, reason)| json!({"key": key, "reason": reason})).collect();
@@ -109,8 +119,9 @@ fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
 }
 
 fn show(args: CacheShowArgs, paint: Paint) -> anyhow::Result<String> {
-    let store = open_store(&args.store)?;
-    let key = cache_admin::resolve_key(&store, &args.key)?;
+    let opened = open_store(&args.store)?;
+    let store = opened.as_ref();
+    let key = cache_admin::resolve_key(store, &args.key)?;
     let bytes = store.read(&key)?.with_context(|| format!("the record {key:?} was removed while it was read"))?;
     let meta = record::decode_meta(&bytes).with_context(|| format!("the record {key:?} cannot be read"))?;
     let record = record::decode(&bytes, &meta.value_type).with_context(|| format!("the record {key:?} cannot be read"))?;
@@ -148,21 +159,22 @@ fn show(args: CacheShowArgs, paint: Paint) -> anyhow::Result<String> {
 }
 
 fn rm(args: CacheRmArgs) -> anyhow::Result<String> {
-    let store = open_store(&args.store)?;
+    let opened = open_store(&args.store)?;
+    let store = opened.as_ref();
     let filter = filter(&args.filter)?;
     if args.keys.is_empty() && filter.is_empty() {
         bail!("cache rm needs keys or a filter (--task, --component, --older-than, --newer-than, --expired); nothing was removed");
     }
     let mut keys = Vec::new();
     for given in &args.keys {
-        keys.push(cache_admin::resolve_key(&store, given)?);
+        keys.push(cache_admin::resolve_key(store, given)?);
     }
     if !filter.is_empty() {
-        keys.extend(cache_admin::select(&store, &filter, now_ms())?.records.into_iter().map(|m| m.key));
+        keys.extend(cache_admin::select(store, &filter, now_ms())?.records.into_iter().map(|m| m.key));
     }
     keys.sort();
     keys.dedup();
-    let removed = if args.dry_run { keys.len() } else { cache_admin::remove(&store, &keys)? };
+    let removed = if args.dry_run { keys.len() } else { cache_admin::remove(store, &keys)? };
     if args.store.json {
         return Ok(pretty(&json!({"dry_run": args.dry_run, "removed": removed, "keys": keys})));
     }
@@ -173,7 +185,8 @@ fn rm(args: CacheRmArgs) -> anyhow::Result<String> {
 }
 
 fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
-    let store = open_store(&args.store)?;
+    let opened = open_store(&args.store)?;
+    let store = opened.as_ref();
     let present = if args.missing_components.is_empty() {
         None
     } else {
@@ -182,9 +195,9 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
         }
         Some(cache_admin::component_digests(&args.missing_components)?)
     };
-    let plan = cache_admin::plan_prune(&store, now_ms(), present.as_ref(), args.unreadable)?;
+    let plan = cache_admin::plan_prune(store, now_ms(), present.as_ref(), args.unreadable)?;
     let keys = plan.keys();
-    let removed = if args.dry_run { keys.len() } else { cache_admin::remove(&store, &keys)? };
+    let removed = if args.dry_run { keys.len() } else { cache_admin::remove(store, &keys)? };
     if args.store.json {
         let keys_of = |records: &[RecordMeta]| records.iter().map(|m| m.key.clone()).collect::<Vec<_>>();
         return Ok(pretty(&json!({
@@ -259,7 +272,7 @@ fn explain(args: CacheExplainArgs, paint: Paint) -> anyhow::Result<String> {
     let cache_key = session.compute_key(route, &task_run, &caller, &values);
 
     let store: Arc<dyn ResultStore> = match (&args.store.storage, &resolved.result_storage) {
-        (Some(dir), _) => Arc::new(LocalStore::open(dir)?),
+        (Some(dir), _) => open_storage(dir, &session.settings, session.config.as_ref())?,
         (None, storage) => session.result_store(storage.as_deref(), resolved.key_storage.as_deref())?,
     };
     let now = now_ms();

@@ -6,11 +6,13 @@
 //! holder that dies without releasing blocks others only until its lease expires; acquisition
 //! has a timeout that ends in [`LockError::AcquireTimeout`]; and every release checks the holder.
 //!
-//! Backends: [`memory`] (threads of one process) and [`file`] (processes on one machine);
+//! Backends: [`memory`] (threads of one process), [`file`] (processes on one machine) and
+//! [`redis`] (processes on many machines);
 //! [`manager_for`] turns a `lock_manager` option into one.
 
 pub mod file;
 pub mod memory;
+pub mod redis;
 #[cfg(test)]
 mod tests_common;
 
@@ -22,6 +24,7 @@ use std::time::{Duration, Instant};
 
 pub use file::FileLockManager;
 pub use memory::MemoryLockManager;
+pub use self::redis::RedisLockManager;
 
 /// A place that grants leases on keys to named holders.
 ///
@@ -106,7 +109,7 @@ pub enum LockError {
         /// Who holds it now (an unexpired lease), if anyone.
         now_held_by: Option<String>,
     },
-    /// The manager could not do its work (an I/O error; later, a Redis outage).
+    /// The manager could not do its work (an I/O error, a Redis outage).
     #[error("The {manager} cannot be used: {message}")]
     Unavailable {
         /// [`LockManager::describe`] of the manager.
@@ -117,7 +120,8 @@ pub enum LockError {
     /// A `lock_manager` option that names no lock manager cachehost has.
     #[error(
         "Unknown lock manager {spec:?}: use \"memory\" (one process), \"file\" (processes on one \
-         machine, in CACHEHOST_HOME/locks) or \"file:/some/dir\"."
+         machine, in CACHEHOST_HOME/locks), \"file:/some/dir\" or \"redis://host:port\" \
+         (processes on many machines)."
     )]
     UnknownManager {
         /// The option's value.
@@ -136,9 +140,20 @@ fn held_by(holder: &Option<String>) -> String {
 ///
 /// `"memory"` is the one in-process manager shared by the whole process (like Prefect's
 /// singleton `MemoryLockManager`), `"file"` keeps lock files in `<home>/locks`, and
-/// `"file:/some/dir"` in that folder. File managers are shared per folder within the process,
-/// so a release wakes the process's own waiters at once.
+/// `"file:/some/dir"` in that folder, `"redis://host:port"` in that Redis server. File
+/// managers are shared per folder within the process, so a release wakes the process's own
+/// waiters at once; Redis managers per URL, so their connections are reused.
 pub fn manager_for(spec: &str, home: &Path) -> Result<Arc<dyn LockManager>, LockError> {
+    if spec.starts_with("redis://") {
+        static REDIS_MANAGERS: OnceLock<Mutex<HashMap<String, Arc<RedisLockManager>>>> = OnceLock::new();
+        let mut managers = REDIS_MANAGERS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(manager) = managers.get(spec) {
+            return Ok(manager.clone());
+        }
+        let manager = Arc::new(RedisLockManager::open(spec)?);
+        managers.insert(spec.to_owned(), manager.clone());
+        return Ok(manager);
+    }
     let dir = match spec {
         "memory" => return Ok(MemoryLockManager::global()),
         "file" => home.join("locks"),
@@ -427,18 +442,13 @@ mod tests {
     #[test]
     fn manager_for_unknown_spec_names_it_and_the_supported_ones() {
         let home = tempfile::tempdir().unwrap();
-        for spec in ["redis://localhost:6379", "file:", "Memory", ""] {
+        for spec in ["rediss://localhost:6379", "file:", "Memory", ""] {
             let err = manager_for(spec, home.path()).err().unwrap();
             assert_eq!(err, LockError::UnknownManager { spec: spec.into() });
             let text = err.to_string();
-            assert!(
-                text.starts_with(&format!("Unknown lock manager {spec:?}")),
-                "{text}"
-            );
-            assert!(
-                text.contains("\"memory\"") && text.contains("\"file:/some/dir\""),
-                "{text}"
-            );
+            assert!(text.starts_with(&format!("Unknown lock manager {spec:?}")), "{text}");
+            assert!(text.contains("\"memory\"") && text.contains("\"file:/some/dir\""), "{text}");
+            assert!(text.contains("\"redis://host:port\""), "{text}");
         }
     }
 

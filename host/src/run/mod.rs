@@ -25,7 +25,7 @@ use crate::log::{Level, Logger, Subject};
 use crate::options::{self, OptionsError, ResolvedTask};
 use crate::sandbox::{self, ComponentGrants, Limits};
 use crate::settings::{ConfigFile, Settings};
-use crate::store::{local::LocalStore, ResultStore, SplitStore, StoreError};
+use crate::store::{local::LocalStore, object, ResultStore, SplitStore, StoreError};
 use crate::value::{Ty, Value, ValueError};
 use ctx::{FlowRunCtx, RunCtx};
 use report::{FlowRunReport, Instantiations, RunReport, StateReport, TaskRunReport};
@@ -257,10 +257,14 @@ impl Session {
         self.pres[component].instantiate(store).map_err(|e| format!("cannot instantiate {}: {e:#}", self.components[component].file_name()))
     }
 
-    /// The store for a task's `result_storage` and `key_storage` options: the result storage
-    /// folder (default: the local storage path), split into key records and values when key
-    /// storage is set (DESIGN §5). One store per pair of folders for the session.
+    /// The store for a task's `result_storage` and `key_storage` options: S3-compatible
+    /// object storage when either is `s3://…`; otherwise the result storage folder (default:
+    /// the local storage path), split into key records and values when key storage is set
+    /// (DESIGN §5). One store per pair of folders for the session.
     pub(crate) fn result_store(&self, storage: Option<&str>, key_storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
+        if [storage, key_storage].into_iter().flatten().any(object::is_object_storage) {
+            return Ok(object_store(self.config.as_ref(), &self.settings, &self.logger, storage, key_storage)?);
+        }
         let results = match storage {
             Some(storage) => storage_folder(storage)?,
             None => self.settings.local_storage_path.clone(),
@@ -380,8 +384,30 @@ impl Session {
                 options: count(Purpose::Options),
                 hooks: count(Purpose::Hook),
             },
+            object_store_requests: crate::store::object::requests(),
         }
     }
+}
+
+/// The process's S3 store for `storage` and `key_storage`, set up from the AWS environment
+/// variables and `config`'s `[s3]` table; outage warnings go to `logger`.
+pub fn object_store(
+    config: Option<&ConfigFile>,
+    settings: &Settings,
+    logger: &Arc<Logger>,
+    storage: Option<&str>,
+    key_storage: Option<&str>,
+) -> Result<Arc<object::ObjectStore>, StoreError> {
+    let table = config.map(|c| c.s3.clone()).unwrap_or_default();
+    let s3 = object::S3Settings::resolve(|name| std::env::var(name).ok(), &table)?;
+    let logger = logger.clone();
+    object::shared(object::OpenOptions {
+        results: storage,
+        keys: key_storage,
+        settings: s3,
+        value_cache: Some(object::value_cache_folder(&settings.home)),
+        warn: Arc::new(move |message: &str| logger.log(Level::Warning, &Subject::Host, message)),
+    })
 }
 
 /// The `list<task-defaults>` a component's `task-options` export returned, as a layer.
@@ -445,13 +471,11 @@ pub(crate) fn first_line(message: &str) -> &str {
 /// The local folder a `key_storage` or `result_storage` option names (a relative path set in a
 /// `cachehost.toml` was made relative to its folder when the options were resolved).
 fn storage_folder(storage: &str) -> Result<PathBuf, StoreError> {
-    if let Some((scheme, _)) = storage.split_once("://") {
-        let reason = if scheme == "s3" {
-            "object storage (s3://) is not supported yet; use a local folder"
-        } else {
-            "only local folders are supported"
-        };
-        return Err(StoreError::Unsupported { storage: storage.to_owned(), reason: reason.to_owned() });
+    if storage.contains("://") {
+        return Err(StoreError::Unsupported {
+            storage: storage.to_owned(),
+            reason: "only local folders and s3:// object storage are supported".to_owned(),
+        });
     }
     Ok(PathBuf::from(storage))
 }

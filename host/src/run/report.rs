@@ -104,4 +104,6 @@ pub struct RunReport {
     pub task_runs: Vec<TaskRunReport>,
     /// Instances created.
     pub instantiations: Instantiations,
+    /// HTTP requests sent to S3-compatible object storage, retries included (0 without it).
+    pub object_store_requests: u64,
 }

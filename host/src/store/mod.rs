@@ -6,6 +6,7 @@
 //! [`SplitStore`] keeps the metadata and the values apart and makes the same checks.
 
 pub mod local;
+pub mod object;
 pub mod record;
 pub mod split;
 
@@ -13,12 +14,13 @@ use std::io;
 use std::path::PathBuf;
 
 pub use local::LocalStore;
+pub use object::ObjectStore;
 pub use record::{KeyPartMeta, Record, RecordError, RecordMeta};
 pub use split::SplitStore;
 
 use crate::value::Ty;
 
-/// A place that holds records by cache key: a local folder now, object storage later.
+/// A place that holds records by cache key: a local folder or S3-compatible object storage.
 pub trait ResultStore: Send + Sync {
     /// The record under `key`, if it is a hit for a task returning `expected` at `now_ms`.
     ///
@@ -122,7 +124,13 @@ pub enum StoreError {
     /// The bytes under a key are not a usable record.
     #[error(transparent)]
     Record(#[from] RecordError),
-    /// A storage location this build cannot use, e.g. object storage.
+    /// A storage server that cannot be used now: unreachable, too slow, or refusing.
+    #[error("{message}")]
+    Unavailable {
+        /// One sentence naming the store and its address, then the cause.
+        message: String,
+    },
+    /// A storage location that cannot be used as configured.
     #[error("storage {storage:?} cannot be used: {reason}")]
     Unsupported {
         /// The storage as configured.

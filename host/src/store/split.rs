@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::local::{write_atomically, TEMP_PREFIX, VALUES_FOLDER};
-use super::{record, Listing, LocalStore, Lookup, Record, RecordError, ResultStore, StoreError};
+use super::{record, Listing, LocalStore, Lookup, Record, RecordError, RecordMeta, ResultStore, StoreError};
 use crate::value::Ty;
 
 /// The file in the values folder that lists the key stores using it.
@@ -223,6 +223,38 @@ impl SplitStore {
     }
 }
 
+/// Judges the key record read under `key` (the rules of every key store, local or not): its
+/// metadata when the value should be read next, else what the lookup found.
+pub(crate) fn judge_key_record(bytes: &[u8], key: &str, expected: &Ty, now_ms: i64) -> Result<RecordMeta, Box<Lookup>> {
+    let unreadable = |reason: String| Err(Box::new(Lookup::Unreadable { reason }));
+    let meta = match record::decode_key_record(bytes) {
+        Ok(meta) => meta,
+        Err(e) => return unreadable(e.to_string()),
+    };
+    // A key record copied or renamed under another key describes another call's result.
+    if meta.key != key {
+        return unreadable(format!("the record was written for key {:?}", meta.key));
+    }
+    if let Some(expiration_ms) = meta.expiration_ms.filter(|&e| e <= now_ms) {
+        return Err(Box::new(Lookup::Expired { expiration_ms }));
+    }
+    if let Err(e) = record::check_type(&meta, expected) {
+        return unreadable(e.to_string());
+    }
+    Ok(meta)
+}
+
+/// Judges the value bytes of `meta`, read from `place` (named in messages).
+pub(crate) fn judge_value(meta: RecordMeta, value_bytes: &[u8], expected: &Ty, place: &str) -> Lookup {
+    match record::decode_value(&meta, value_bytes, expected) {
+        Ok(value) => Lookup::Hit(Record { meta, value }),
+        Err(RecordError::DigestMismatch) => Lookup::Unreadable {
+            reason: format!("the record's value {place} does not match its digest (the file is corrupt)"),
+        },
+        Err(e) => Lookup::Unreadable { reason: format!("{e} ({place})") },
+    }
+}
+
 impl ResultStore for SplitStore {
     fn lookup(&self, key: &str, expected: &Ty, now_ms: i64) -> Lookup {
         let unreadable = |reason: String| Lookup::Unreadable { reason };
@@ -235,20 +267,10 @@ impl ResultStore for SplitStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Miss,
             Err(e) => return unreadable(format!("could not read {}: {e}", path.display())),
         };
-        let meta = match record::decode_key_record(&bytes) {
+        let meta = match judge_key_record(&bytes, key, expected, now_ms) {
             Ok(meta) => meta,
-            Err(e) => return unreadable(e.to_string()),
+            Err(lookup) => return *lookup,
         };
-        // A key record copied or renamed under another key describes another call's result.
-        if meta.key != key {
-            return unreadable(format!("the record was written for key {:?}", meta.key));
-        }
-        if let Some(expiration_ms) = meta.expiration_ms.filter(|&e| e <= now_ms) {
-            return Lookup::Expired { expiration_ms };
-        }
-        if let Err(e) = record::check_type(&meta, expected) {
-            return unreadable(e.to_string());
-        }
         let value_path = self.value_path(&meta.value_digest);
         let value_bytes = match fs::read(&value_path) {
             Ok(bytes) => bytes,
@@ -265,14 +287,7 @@ impl ResultStore for SplitStore {
                 ))
             }
         };
-        match record::decode_value(&meta, &value_bytes, expected) {
-            Ok(value) => Lookup::Hit(Record { meta, value }),
-            Err(RecordError::DigestMismatch) => unreadable(format!(
-                "the record's value {} does not match its digest (the file is corrupt)",
-                value_path.display()
-            )),
-            Err(e) => unreadable(format!("{e} ({})", value_path.display())),
-        }
+        judge_value(meta, &value_bytes, expected, &value_path.display().to_string())
     }
 
     /// Splits `record_bytes` (a whole record) into its value, stored first under its digest,
