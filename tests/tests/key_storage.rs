@@ -156,13 +156,14 @@ fn key_storage_may_be_the_result_storage_folder() {
     assert_eq!(run(&ctx, &path, 0).states(), ["Cached", "Cached", "Cached"]);
 }
 
+/// S3 key storage needs S3 result storage (tests/tests/shared_cache.rs covers S3 itself).
 #[test]
-fn object_storage_for_keys_is_a_clear_error() {
+fn object_key_storage_with_local_results_is_a_clear_error() {
     let ctx = TestContext::new();
     let path = with_config(&ctx, "inputs", "[tasks.add-one]\nkey_storage = \"s3://bucket/keys\"\n");
     let report = run(&ctx, &path, 1);
     assert_eq!(report.states(), ["Failed"]);
     let message = report.task_runs()[0]["state"]["message"].as_str().unwrap();
-    assert!(message.contains("\"s3://bucket/keys\"") && message.contains("not supported yet"), "{message}");
+    assert!(message.contains("\"s3://bucket/keys\"") && message.contains("key storage on S3 needs its result storage on S3 too"), "{message}");
     assert!(!ctx.dir.path().join("flow/s3:").exists(), "no local folder named after the URL");
 }
