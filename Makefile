@@ -19,9 +19,11 @@ HOST_BIN := $(CARGO_TARGET_DIR)/debug/cachehost
 # `build/examples/<name>.wasm`; task-source is built a second time with its `changed` feature.
 RUST_EXAMPLES := $(notdir $(patsubst %/,%,$(wildcard examples/rust/*/)))
 EXAMPLE_WASMS := $(RUST_EXAMPLES:%=$(EXAMPLES_OUT)/%.wasm) $(EXAMPLES_OUT)/task-source-changed.wasm
-GUEST_SOURCES := $(shell find wit guest-sdk examples/rust -type f) Cargo.toml Cargo.lock
+GUEST_SOURCES := $(shell find wit guest-sdk examples/rust examples/polyglot -type f) Cargo.toml Cargo.lock
 
 .PHONY: setup examples build demo test
+
+include polyglot.mk
 
 ## setup: add the Rust target the guest components are built for
 setup:
@@ -52,8 +54,8 @@ demo: setup examples build
 	  CACHEHOST_HOME="$$home" "$(HOST_BIN)" run $(EXAMPLES_OUT)/persist-default.wasm; \
 	done
 
-## test: build the examples, then run the host's and the integration tests
+## test: build the examples (Python, JavaScript and C ones too), then run every test
 test: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
-test: setup examples build
+test: setup examples polyglot build
 	cargo test
 	cargo test -p cachehost-guest
