@@ -36,7 +36,9 @@ $(COMPONENTIZE_PY):
 $(COMPONENTIZE_JS): tools/npm/package.json tools/npm/package-lock.json
 	mkdir -p $(TOOLS)/npm
 	cp tools/npm/package.json tools/npm/package-lock.json $(TOOLS)/npm/
-	npm ci --prefix $(TOOLS)/npm --no-audit --no-fund
+	# npm install, not npm ci: npm 11 records the optional, other-platform packages of this
+	# lock file incompletely, and npm ci refuses it. The versions installed are the locked ones.
+	npm install --prefix $(TOOLS)/npm --no-audit --no-fund
 	touch $@
 
 $(ADAPTER): tools/adapter/Cargo.toml tools/adapter/Cargo.lock tools/adapter/src/main.rs

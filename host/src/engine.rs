@@ -12,6 +12,10 @@ use std::time::Instant;
 
 use wasmtime::component::Component;
 
+/// Components larger than this (4 MiB) log their compile, and their load from the
+/// compiled cache, as progress lines: compiling one takes seconds.
+const LARGE: u64 = 4 * 1024 * 1024;
+
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -98,7 +102,8 @@ impl Engine {
 
     /// Reads, checks, hashes and compiles (or loads from the cache) the component at `path`.
     ///
-    /// `progress` is called with a human sentence before a compile that may take a while.
+    /// `progress` is called with a human sentence before a compile that may take a while,
+    /// and when such a component is loaded from the compiled cache instead.
     pub fn load(&self, path: &Path, progress: &dyn Fn(&str)) -> Result<LoadedBytes, LoadError> {
         if path.is_dir() {
             return Err(LoadError::IsDirectory { path: path.to_owned() });
@@ -117,6 +122,9 @@ impl Engine {
                 // header checks of `deserialize_file` is recompiled below.
                 match unsafe { Component::deserialize_file(&self.engine, cached) } {
                     Ok(component) => {
+                        if size > LARGE {
+                            progress(&format!("Loaded {} ({:.1} MB) from the compiled cache", path.display(), size as f64 / 1e6));
+                        }
                         return Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: true });
                     }
                     Err(_) => {
@@ -125,7 +133,7 @@ impl Engine {
                 }
             }
         }
-        if size > 4 * 1024 * 1024 {
+        if size > LARGE {
             progress(&format!(
                 "Compiling {} ({:.1} MB) for the first time; later starts load it from the compiled cache",
                 path.display(),
@@ -144,7 +152,7 @@ impl Engine {
             }
             None => Component::new(&self.engine, &bytes).map_err(compile_error)?,
         };
-        if size > 4 * 1024 * 1024 {
+        if size > LARGE {
             progress(&format!("Compiled {} in {:.1} s", path.display(), started.elapsed().as_secs_f64()));
         }
         Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: false })
