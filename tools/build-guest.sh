@@ -62,9 +62,19 @@ js)
   rm -rf "$stage"
   mkdir -p "$stage/src" "$stage/tmp"
   cp "$src"/*.js "$stage/src/"
-  (cd "$stage/src" && TMPDIR=$stage/tmp LD_PRELOAD=$tools/fixed-random.so \
-    node --random-seed=1 "$tools/npm/node_modules/@bytecodealliance/componentize-js/src/cli.js" \
-    tasks.js --wit "$wit" -n js-tasks-world -d http -d fetch-event -o "$out" >/dev/null)
+  # The WIT is copied beside the source: the tool reads files only under its working folder.
+  cp -rL "$wit" "$stage/src/wit"
+  # componentize-js runs Wizer with an environment of its own making, which the guest
+  # inherits: a wrapper brings in the shim, from a path that is the same in every checkout.
+  cp "$tools/fixed-random.so" "$stage/fixed-random.so"
+  wizer=$(cd "$tools/npm/node_modules/@bytecodealliance/wizer-linux-x64" && pwd)/wizer
+  printf '#!/bin/sh\nSOURCE_DATE_EPOCH=%s LD_PRELOAD=%s exec %s "$@"\n' \
+    "$SOURCE_DATE_EPOCH" "$stage/fixed-random.so" "$wizer" >"$stage/wizer"
+  chmod +x "$stage/wizer"
+  (cd "$stage/src" && TMPDIR=$stage/tmp node --random-seed=1 \
+    "$tools/npm/node_modules/@bytecodealliance/componentize-js/src/cli.js" \
+    tasks.js --wit wit -n js-tasks-world -d http -d fetch-event --wizer-bin "$stage/wizer" \
+    -o "$out" >/dev/null)
   rm -rf "$stage"
   ;;
 c)
