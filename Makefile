@@ -19,13 +19,15 @@ HOST_BIN := $(CARGO_TARGET_DIR)/debug/cachehost
 # `build/examples/<name>.wasm`; task-source is built a second time with its `changed` feature.
 RUST_EXAMPLES := $(notdir $(patsubst %/,%,$(wildcard examples/rust/*/)))
 EXAMPLE_WASMS := $(RUST_EXAMPLES:%=$(EXAMPLES_OUT)/%.wasm) $(EXAMPLES_OUT)/task-source-changed.wasm
-GUEST_SOURCES := $(shell find wit guest-sdk examples/rust -type f) Cargo.toml Cargo.lock
+GUEST_SOURCES := $(shell find wit guest-sdk examples/rust examples/polyglot -type f) Cargo.toml Cargo.lock
 
 # The servers the shared-cache tests start: Redis from Debian, moto (S3) from PyPI.
 MOTO_SERVER := .tools/moto/bin/moto_server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup examples build demo test test-servers
+
+include polyglot.mk
 
 ## setup: add the Rust target the guest components are built for
 setup:
@@ -64,8 +66,8 @@ $(MOTO_SERVER):
 	python3 -m venv .tools/moto
 	.tools/moto/bin/pip install --quiet 'moto[s3]==5.2.5' flask flask-cors
 
-## test: build the examples, then run the host's and the integration tests
+## test: build the examples (Python, JavaScript and C ones too), then run every test
 test: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
-test: setup examples build test-servers
+test: setup examples polyglot build test-servers
 	cargo test
 	cargo test -p cachehost-guest

@@ -29,6 +29,10 @@ const TRAILER_LEN: usize = 32 + TRAILER_MAGIC.len();
 /// Temporary files in the compiled cache older than this are strays of a killed process.
 pub const STRAY_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 
+/// Components larger than this (4 MiB) log their compile, and their load from the
+/// compiled cache, as progress lines: compiling one takes seconds.
+const LARGE: u64 = 4 * 1024 * 1024;
+
 /// Why a component could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -138,7 +142,8 @@ impl Engine {
     /// Reads, checks, hashes and compiles (or loads from the cache) the component at `path`.
     ///
     /// `progress` is called with a level and a human sentence: before a compile that may take
-    /// a while (INFO), and when a compiled-cache entry is unusable and recompiled (WARNING).
+    /// a while and when a large component is loaded from the compiled cache instead (INFO),
+    /// and when a compiled-cache entry is unusable and recompiled (WARNING).
     pub fn load(&self, path: &Path, progress: &dyn Fn(crate::log::Level, &str)) -> Result<LoadedBytes, LoadError> {
         use crate::log::Level;
         if path.is_dir() {
@@ -153,6 +158,9 @@ impl Engine {
         if let Some(cached) = &cached {
             match self.load_cached(cached, &digest) {
                 Ok(Some(component)) => {
+                    if size > LARGE {
+                        progress(Level::Info, &format!("Loaded {} ({:.1} MB) from the compiled cache", path.display(), size as f64 / 1e6));
+                    }
                     return Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: true });
                 }
                 Ok(None) => {}
@@ -165,7 +173,7 @@ impl Engine {
                 }
             }
         }
-        if size > 4 * 1024 * 1024 {
+        if size > LARGE {
             progress(Level::Info, &format!(
                 "Compiling {} ({:.1} MB) for the first time; later starts load it from the compiled cache",
                 path.display(),
@@ -187,7 +195,7 @@ impl Engine {
             }
             None => Component::new(&self.engine, &bytes).map_err(compile_error)?,
         };
-        if size > 4 * 1024 * 1024 {
+        if size > LARGE {
             progress(Level::Info, &format!("Compiled {} in {:.1} s", path.display(), started.elapsed().as_secs_f64()));
         }
         Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: false })

@@ -1,0 +1,88 @@
+//! A flow calling the example:poly tasks of four components at once: Python, JavaScript, C and Rust. Run: `cachehost run build/examples/poly-flow.wasm --tasks build/examples/poly-py.wasm --tasks build/examples/poly-js.wasm --tasks build/examples/poly-c.wasm --tasks build/examples/poly-rust.wasm --param 'name="Ada"' --param 'words=["tea","café"]' --param 'items=[{"name":"tea","quantity":2,"price-cents":350}]'`.
+
+wit_bindgen::generate!({
+    world: "example:poly/poly-flow",
+    path: "../../polyglot/wit",
+});
+
+use example::poly::types::{Item, Summary};
+use example::poly::{c_tasks, js_tasks, py_tasks, rust_tasks};
+use exports::example::poly::flow::{Guest, PolyResult};
+
+/// One language's tasks, so the conformance sequence is written once.
+struct Tasks {
+    greet: fn(&str, Option<&str>) -> String,
+    word_lengths: fn(&[String]) -> Vec<u32>,
+    summarize: fn(&[Item]) -> Summary,
+    parse_quantity: fn(&str) -> Result<u32, String>,
+    shout: fn(&str) -> String,
+}
+
+macro_rules! tasks {
+    ($module:ident) => {
+        Tasks {
+            greet: $module::greet,
+            word_lengths: $module::word_lengths,
+            summarize: $module::summarize,
+            parse_quantity: $module::parse_quantity,
+            shout: $module::shout,
+        }
+    };
+}
+
+fn tasks(lang: &str) -> Option<Tasks> {
+    Some(match lang {
+        "rust" => tasks!(rust_tasks),
+        "py" => tasks!(py_tasks),
+        "js" => tasks!(js_tasks),
+        "c" => tasks!(c_tasks),
+        _ => return None,
+    })
+}
+
+struct Component;
+
+impl Guest for Component {
+    fn poly(name: String, words: Vec<String>, items: Vec<Item>) -> PolyResult {
+        let order = ["py", "js", "c", "rust"].map(|lang| tasks(lang).expect("a known language"));
+        let greetings = order.iter().map(|t| (t.greet)(&name, None)).collect();
+        let lengths = order.iter().map(|t| (t.word_lengths)(&words)).collect();
+        let summaries = vec![py_tasks::summarize(&items), rust_tasks::summarize(&items)];
+        if let Some(state) = cachehost_guest::runtime::last_state() {
+            cachehost_guest::info(format!("summarize in Rust after Python: {}", state.name));
+        }
+        PolyResult { greetings, lengths, summaries }
+    }
+
+    fn conformance(lang: String) -> Result<Vec<String>, String> {
+        let t = tasks(&lang).ok_or_else(|| format!("unknown language {lang:?}: use rust, py, js or c"))?;
+        let items = vec![
+            Item { name: "tea".into(), quantity: 2, price_cents: 350 },
+            Item { name: "cake".into(), quantity: 1, price_cents: 420 },
+            Item { name: "scone".into(), quantity: 3, price_cents: 420 },
+        ];
+        let words = ["a".to_string(), "bb".into(), "café".into(), "".into()];
+        let mut out = Vec::new();
+        let mut note = |text: String| {
+            let state = cachehost_guest::runtime::last_state().map_or("none".to_string(), |s| s.name);
+            out.push(format!("{state}: {text}"));
+        };
+        note((t.greet)("Ada", None));
+        note((t.greet)("Ada", None));
+        note((t.greet)("Ada", Some("?")));
+        note(format!("{:?}", (t.word_lengths)(&words)));
+        note(format!("{:?}", (t.word_lengths)(&words)));
+        note(format!("{:?}", (t.summarize)(&items)));
+        note(format!("{:?}", (t.summarize)(&[])));
+        note(format!("{:?}", (t.summarize)(&items)));
+        for text in ["12", "12", "x1", "x1", "4294967295", "4294967296", "+1", ""] {
+            note(format!("{:?}", (t.parse_quantity)(text)));
+        }
+        note((t.shout)("ada"));
+        note((t.shout)("ADA"));
+        note((t.shout)("Ada Lovelace"));
+        Ok(out)
+    }
+}
+
+export!(Component);
