@@ -106,8 +106,10 @@ const CONFORMANCE: [&str; 19] = [
     "Completed: Hello, Ada!",
     "Cached: Hello, Ada!",
     "Completed: Hello, Ada?",
+    // word-lengths keeps the default policy and persist_result: its results are not
+    // written, so it never hits (Prefect's default).
     "Completed: [1, 2, 4, 0]",
-    "Cached: [1, 2, 4, 0]",
+    "Completed: [1, 2, 4, 0]",
     r#"Completed: Summary { count: 3, total-cents: 2380, names: ["tea", "cake", "scone"], most-expensive: Some("cake") }"#,
     "Completed: Summary { count: 0, total-cents: 0, names: [], most-expensive: None }",
     r#"Cached: Summary { count: 3, total-cents: 2380, names: ["tea", "cake", "scone"], most-expensive: Some("cake") }"#,
@@ -182,8 +184,8 @@ fn one_flow_calls_tasks_of_four_languages_and_shares_their_records() {
     ];
     let expected: Vec<(String, String, String)> = expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
     assert_eq!(runs, expected, "{}", report.stderr);
-    assert_eq!(report.result()["greetings"], json!(["Hello, Ada!"; 4]));
-    assert_eq!(report.result()["lengths"], json!([[3, 4]; 4]));
+    assert_eq!(report.result()["greetings"], json!(["Hello, Ada!", "Hello, Ada!", "Hello, Ada!", "Hello, Ada!"]));
+    assert_eq!(report.result()["lengths"], json!([[3, 4], [3, 4], [3, 4], [3, 4]]));
     assert!(report.stderr.contains("greeting Ada in Python"), "the Python task logs through the runtime:\n{}", report.stderr);
 }
 
@@ -247,7 +249,7 @@ strip = true
         root.join("guest-sdk")
     );
     std::fs::write(ws.join("Cargo.toml"), manifest).unwrap();
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| root.join("target")).join("polyglot-tests");
+    let target = cargo_target_dir().join("polyglot-tests");
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(&ws)
         .env("CARGO_TARGET_DIR", &target)
@@ -258,6 +260,25 @@ strip = true
         std::fs::copy(target.join("wasm32-wasip2/release-guest/example_poly_rust.wasm"), out).unwrap();
     }
     status
+}
+
+fn build_rust_again(dir: &Path) -> PathBuf {
+    let root = repo_root();
+    let target = cargo_target_dir().join("polyglot-repro");
+    let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target)
+        .args(["build", "--quiet", "--offline", "--target", "wasm32-wasip2", "--profile", "release-guest", "-p", "example-poly-rust"])
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "building examples/rust/poly-rust again failed");
+    let out = dir.join("poly-rust.wasm");
+    std::fs::copy(target.join("wasm32-wasip2/release-guest/example_poly_rust.wasm"), &out).unwrap();
+    out
+}
+
+fn cargo_target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"))
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -293,11 +314,13 @@ fn one_line_edit(lang: &str) -> (&'static str, &'static str) {
     }
 }
 
-/// Building the unchanged source again gives the same bytes as `make` did.
+/// Building the unchanged source again gives the same bytes as `make` did. Rust's output
+/// depends on the build's paths (crate hashes), so Rust is built again from the repository
+/// itself, into a target folder of its own.
 fn rebuild_is_byte_identical(lang: &str) {
     let original = component(lang);
     let ctx = TestContext::new();
-    let again = rebuild(lang, &ctx.dir.path().join("again"), None);
+    let again = if lang == "rust" { build_rust_again(ctx.dir.path()) } else { rebuild(lang, &ctx.dir.path().join("again"), None) };
     let (a, b) = (std::fs::read(&original).unwrap(), std::fs::read(&again).unwrap());
     let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count() + a.len().abs_diff(b.len());
     assert_eq!(differing, 0, "building the unchanged {lang} source again gave {differing} different bytes");
