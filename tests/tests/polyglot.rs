@@ -14,7 +14,16 @@ use serde_json::{json, Value as Json};
 const LANGS: [&str; 4] = ["rust", "py", "js", "c"];
 
 fn component(lang: &str) -> PathBuf {
-    example(&format!("poly-{lang}"))
+    let toolchain = match lang {
+        "py" => "Python (componentize-py)",
+        "js" => "JavaScript (componentize-js)",
+        "c" => "C (clang, wasi-libc, wit-bindgen, wasm-tools)",
+        _ => return example(&format!("poly-{lang}")),
+    };
+    let dir = std::env::var_os("CACHEHOST_EXAMPLES").map(PathBuf::from).unwrap_or_else(|| repo_root().join("build/examples"));
+    let path = dir.join(format!("poly-{lang}.wasm"));
+    assert!(path.exists(), "{} is missing: run `make polyglot`, which installs the {toolchain} toolchain with `make polyglot-tools`", path.display());
+    path
 }
 
 fn call(ctx: &TestContext, wasm: &Path, task: &str, args: &[&str], status: i32) -> Report {
