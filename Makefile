@@ -21,7 +21,7 @@ RUST_EXAMPLES := $(notdir $(patsubst %/,%,$(wildcard examples/rust/*/)))
 EXAMPLE_WASMS := $(RUST_EXAMPLES:%=$(EXAMPLES_OUT)/%.wasm) $(EXAMPLES_OUT)/task-source-changed.wasm
 GUEST_SOURCES := $(shell find wit guest-sdk examples/rust -type f) Cargo.toml Cargo.lock
 
-.PHONY: setup examples build demo test
+.PHONY: setup examples build demo test bench
 
 ## setup: add the Rust target the guest components are built for
 setup:
@@ -57,3 +57,15 @@ test: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
 test: setup examples build
 	cargo test
 	cargo test -p cachehost-guest
+	@# The benchmarks are not run here, only built, so they cannot rot unnoticed.
+	cargo build --benches -p cachehost
+
+## bench: criterion benchmarks (release) and cachehost vs Prefect 3.9.1 side by side (BENCHMARKS.md)
+bench: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
+bench: setup examples
+	@command -v hyperfine >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y hyperfine >/dev/null; } \
+	  || echo "hyperfine is not installed: whole processes are timed with a Python loop"
+	cargo bench -p cachehost --benches
+	cargo build --release -p cachehost
+	python3 bench/compare.py --cachehost "$(CARGO_TARGET_DIR)/release/cachehost" --examples $(EXAMPLES_OUT) \
+	  --json "$(CARGO_TARGET_DIR)/cachehost-bench/compare.json"
