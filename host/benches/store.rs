@@ -67,7 +67,9 @@ pub fn build(root: &Path, n: u64, expiration_ms: Option<i64>) {
 
 fn lookup_by_store_size(c: &mut Criterion) {
     let mut group = c.benchmark_group("store_hit");
-    for n in [1_000u64, 1_000_000] {
+    // `CACHEHOST_BENCH_STORE_RECORDS` sets the large store's size (default a million).
+    let large = std::env::var("CACHEHOST_BENCH_STORE_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    for n in [1_000u64, large] {
         let store = LocalStore::open(&kept_store(n)).unwrap();
         // 10,000 keys spread over the whole store, looked up in turn.
         let keys: Vec<String> = (0..10_000u64).map(|i| key(i * 7919 % n)).collect();
