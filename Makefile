@@ -25,7 +25,7 @@ GUEST_SOURCES := $(shell find wit guest-sdk examples/rust examples/polyglot -typ
 MOTO_SERVER := .tools/moto/bin/moto_server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup examples build demo test test-servers
+.PHONY: setup examples build demo test test-servers bench
 
 include polyglot.mk
 
@@ -71,3 +71,15 @@ test: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
 test: setup examples polyglot build test-servers
 	cargo test
 	cargo test -p cachehost-guest
+	@# The benchmarks are not run here, only built, so they cannot rot unnoticed.
+	cargo build --benches -p cachehost
+
+## bench: criterion benchmarks (release) and cachehost vs Prefect 3.9.1 side by side (BENCHMARKS.md)
+bench: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
+bench: setup examples
+	@command -v hyperfine >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y hyperfine >/dev/null; } \
+	  || echo "hyperfine is not installed: whole processes are timed with a Python loop"
+	cargo bench -p cachehost --benches
+	cargo build --release -p cachehost
+	python3 bench/compare.py --cachehost "$(CARGO_TARGET_DIR)/release/cachehost" --examples $(EXAMPLES_OUT) \
+	  --json "$(CARGO_TARGET_DIR)/cachehost-bench/compare.json"

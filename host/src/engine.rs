@@ -11,6 +11,13 @@
 //! The engine always has epoch interruption on (a thread advances the epoch every
 //! [`EPOCH_TICK`], so Stores can have wall-clock deadlines), and fuel metering only when a
 //! fuel limit is configured, because metering slows every guest down.
+//!
+//! The digest of an unchanged file is remembered under `<cache>/digests/` ([`digests`]
+//! gives the exact rule), so a warm start neither reads nor hashes the component.
+//! Instances come from wasmtime's pooling allocator when the machine allows it (it reserves
+//! terabytes of virtual address space up front), else from on-demand allocation.
+
+mod digests;
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
@@ -84,6 +91,17 @@ pub struct Engine {
     compiled_dir: Option<PathBuf>,
     engine_hash: String,
     fuel: bool,
+    allocator: Allocator,
+    digests: Option<digests::DigestCache>,
+}
+
+/// How the engine allocates instances, memories and tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Allocator {
+    /// Pre-reserved pools: a new instance costs a slot, not a set of mmap calls.
+    Pooling,
+    /// wasmtime's default: every instance maps its own memories and tables.
+    OnDemand,
 }
 
 /// How the engine is configured beyond cachehost's fixed choices.
@@ -110,15 +128,38 @@ pub struct LoadedBytes {
 impl Engine {
     /// Creates the engine; compiled components are cached under `compiled_dir` when given.
     ///
-    /// Stray temporary files a killed process left in `compiled_dir` are removed here.
+    /// Uses the pooling allocator, or on-demand allocation when the pools cannot be
+    /// reserved (e.g. under a limit on virtual memory). Stray temporary files a killed
+    /// process left in `compiled_dir` are removed here.
     pub fn new(compiled_dir: Option<PathBuf>, options: EngineOptions) -> anyhow::Result<Engine> {
+        Engine::with_pool(compiled_dir, options, Some(pooling_config()))
+    }
+
+    /// Creates the engine with `pool` as the pooling configuration, or with on-demand
+    /// allocation when `pool` is `None` or cannot be created.
+    pub fn with_pool(
+        compiled_dir: Option<PathBuf>,
+        options: EngineOptions,
+        pool: Option<wasmtime::PoolingAllocationConfig>,
+    ) -> anyhow::Result<Engine> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(true);
         config.consume_fuel(options.fuel);
         config.max_wasm_stack(MAX_WASM_STACK);
-        let engine = wasmtime::Engine::new(&config)
-            .map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:#}"))?;
+        let pooled = pool.and_then(|pool| {
+            config.allocation_strategy(pool);
+            wasmtime::Engine::new(&config).ok()
+        });
+        let (engine, allocator) = match pooled {
+            Some(engine) => (engine, Allocator::Pooling),
+            None => {
+                config.allocation_strategy(wasmtime::InstanceAllocationStrategy::OnDemand);
+                let engine = wasmtime::Engine::new(&config)
+                    .map_err(|e| anyhow::anyhow!("cannot create the wasmtime engine: {e:#}"))?;
+                (engine, Allocator::OnDemand)
+            }
+        };
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_hash = format!("{:016x}", hasher.finish());
@@ -126,7 +167,13 @@ impl Engine {
         if let Some(dir) = &compiled_dir {
             clean_stray_temp_files_in(dir, STRAY_TEMP_AGE);
         }
-        Ok(Engine { engine, compiled_dir, engine_hash, fuel: options.fuel })
+        let digests = compiled_dir.as_ref().map(|dir| digests::DigestCache::new(dir.join("digests")));
+        Ok(Engine { engine, compiled_dir, engine_hash, fuel: options.fuel, allocator, digests })
+    }
+
+    /// How this engine allocates instances.
+    pub fn allocator(&self) -> Allocator {
+        self.allocator
     }
 
     /// Whether Stores of this engine meter fuel (each must then be given fuel to run).
@@ -149,11 +196,25 @@ impl Engine {
         if path.is_dir() {
             return Err(LoadError::IsDirectory { path: path.to_owned() });
         }
+        // A remembered digest means the file was a component that compiled; with its compiled
+        // artefact still there and intact, the component's bytes are not needed at all.
+        if let Some((digest, size)) = self.digests.as_ref().and_then(|d| d.known(path)) {
+            if let Some(Ok(Some(component))) = self.cached_path(&digest).map(|c| self.load_cached(&c, &digest)) {
+                if size > LARGE {
+                    progress(Level::Info, &format!("Loaded {} ({:.1} MB) from the compiled cache", path.display(), size as f64 / 1e6));
+                }
+                return Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: true });
+            }
+        }
+        let before = std::fs::metadata(path).ok();
         let bytes = std::fs::read(path)
             .map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         check_component_header(path, &bytes)?;
         let digest = blake3::hash(&bytes);
         let size = bytes.len() as u64;
+        if let (Some(cache), Some(before)) = (&self.digests, &before) {
+            cache.remember(path, before, &digest);
+        }
         let cached = self.cached_path(&digest);
         if let Some(cached) = &cached {
             match self.load_cached(cached, &digest) {
@@ -226,6 +287,18 @@ impl Engine {
     }
 }
 
+/// The pools the engine reserves: wasmtime's defaults (1,000 instances, memories and
+/// tables; memories of up to 4 GiB, so no guest loses memory it had on demand) with room
+/// for the largest guests known (a componentize-py component has tables of up to 100,000
+/// elements) and modules with a few tables or memories. Guests run synchronously, so the
+/// pool of async stacks is kept tiny: reserving wasmtime's default 1,000 stacks of 2 MiB
+/// costs every process start 1,000 mprotect calls (about 5 ms here).
+fn pooling_config() -> wasmtime::PoolingAllocationConfig {
+    let mut pool = wasmtime::PoolingAllocationConfig::new();
+    pool.table_elements(100_000).max_tables_per_module(8).max_memories_per_module(4).total_stacks(4);
+    pool
+}
+
 /// Refuses files that are not WebAssembly components, with a sentence saying what they are.
 fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {
     if bytes.is_empty() {
@@ -285,4 +358,57 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()>
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest valid component: the header alone.
+    const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
+
+    #[test]
+    fn a_pool_that_cannot_be_reserved_falls_back_to_on_demand() {
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        // 16 million 4 GiB memories: more address space than any machine has.
+        pool.total_memories(1 << 24);
+        let engine = Engine::with_pool(None, EngineOptions::default(), Some(pool)).unwrap();
+        assert_eq!(engine.allocator(), Allocator::OnDemand);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.wasm");
+        std::fs::write(&path, EMPTY_COMPONENT).unwrap();
+        engine.load(&path, &|_, _| {}).unwrap();
+    }
+
+    #[test]
+    fn a_warm_load_uses_the_remembered_digest_without_hashing_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.wasm");
+        std::fs::write(&path, EMPTY_COMPONENT).unwrap();
+        let mut engine = Engine::new(Some(dir.path().join("compiled")), EngineOptions::default()).unwrap();
+        engine.digests = Some(digests::DigestCache::settled_after(
+            dir.path().join("compiled/digests"),
+            std::time::Duration::ZERO,
+        ));
+        let first = engine.load(&path, &|_, _| {}).unwrap();
+        assert!(!first.from_cache);
+        assert_eq!(first.digest, blake3::hash(EMPTY_COMPONENT));
+        // Make the remembered digest a forged one with its own compiled artefact: a load that
+        // hashed the file would find the true digest instead.
+        let forged = blake3::hash(b"forged");
+        let cache = engine.digests.as_ref().unwrap();
+        cache.forge(&path, &forged);
+        let entry = std::fs::read(engine.cached_path(&first.digest).unwrap()).unwrap();
+        let artefact = &entry[..entry.len() - TRAILER_LEN];
+        let mut forged_entry = artefact.to_vec();
+        forged_entry.extend_from_slice(blake3::keyed_hash(forged.as_bytes(), artefact).as_bytes());
+        forged_entry.extend_from_slice(TRAILER_MAGIC);
+        std::fs::write(engine.cached_path(&forged).unwrap(), forged_entry).unwrap();
+        let second = engine.load(&path, &|_, _| {}).unwrap();
+        assert!(second.from_cache);
+        assert_eq!(
+            (second.digest, second.size),
+            (forged, EMPTY_COMPONENT.len() as u64)
+        );
+    }
 }

@@ -27,6 +27,11 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// The compiled-cache entries in `dir` (not the remembered digests beside them).
+fn compiled_entries(dir: &Path) -> Vec<PathBuf> {
+    files_under(dir).into_iter().filter(|p| p.extension().is_some_and(|e| e == "chc1")).collect()
+}
+
 fn temp_files(dir: &Path) -> usize {
     files_under(dir).iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp-")).count()
 }
@@ -159,12 +164,12 @@ fn a_corrupt_compiled_cache_entry_is_recompiled_with_a_warning() {
         let home = ctx.dir.path().join("home");
         ctx.env("CACHEHOST_HOME", home.to_str().unwrap());
         ctx.report(&["call", inputs, "add-one", "--arg", "x=1"], 0);
-        let entries = files_under(&home.join("compiled"));
+        let entries = compiled_entries(&home.join("compiled"));
         assert_eq!(entries.len(), 1, "{entries:?}");
         let mut other = Vec::new();
         if what == "another component's entry" {
             assert!(ctx.run(&["inspect", expiration.to_str().unwrap()]).status.success());
-            let donor = files_under(&home.join("compiled")).into_iter().find(|p| *p != entries[0]).unwrap();
+            let donor = compiled_entries(&home.join("compiled")).into_iter().find(|p| *p != entries[0]).unwrap();
             other = std::fs::read(donor).unwrap();
         }
 

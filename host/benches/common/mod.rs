@@ -1,0 +1,123 @@
+//! What the benchmarks share: the example components, a session on a throw-away home, and
+//! a folder kept between runs for what is slow to build (compiled components, big stores).
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use cachehost::engine::{Engine, EngineOptions};
+use cachehost::log::{Level, Logger};
+use cachehost::run::Session;
+use cachehost::settings::{ConfigFile, Settings};
+use cachehost::value::Value;
+
+/// A built example component: `$CACHEHOST_EXAMPLES/<name>.wasm`, else `build/examples/`
+/// of the workspace (`make examples` builds them; `make bench` does it first).
+pub fn example(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CACHEHOST_EXAMPLES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/examples"));
+    let path = dir.join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing; run `make examples` first",
+        path.display()
+    );
+    path
+}
+
+/// The folder kept between benchmark runs: `$CACHEHOST_BENCH_DIR`, else
+/// `<target dir>/cachehost-bench`.
+pub fn kept_dir() -> PathBuf {
+    let dir = match std::env::var_os("CACHEHOST_BENCH_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let target = std::env::var_os("CARGO_TARGET_DIR")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+            target.join("cachehost-bench")
+        }
+    };
+    std::fs::create_dir_all(&dir).expect("create the benchmark folder");
+    dir
+}
+
+/// A session running `component` with its home in `home`, log lines written to /dev/null
+/// (formatted as in a real run), and `config` as its cachehost.toml.
+pub fn session(
+    home: &Path,
+    component: &Path,
+    config: Option<&str>,
+    concurrency: usize,
+) -> Arc<Session> {
+    // The compiled cache is kept, so a session loads as on a warm start.
+    let engine = Engine::new(Some(kept_dir().join("compiled")), EngineOptions::default()).expect("engine");
+    session_on(engine, home, component, config, concurrency)
+}
+
+/// [`session`] on a given engine.
+pub fn session_on(
+    engine: Engine,
+    home: &Path,
+    component: &Path,
+    config: Option<&str>,
+    concurrency: usize,
+) -> Arc<Session> {
+    let config = config.map(|text| {
+        ConfigFile::parse(text, &home.join("cachehost.toml")).expect("a valid cachehost.toml")
+    });
+    let home_text = home.display().to_string();
+    let storage = std::env::var("CACHEHOST_BENCH_STORAGE").ok();
+    let env = |name: &str| match name {
+        "CACHEHOST_HOME" => Some(home_text.clone()),
+        "CACHEHOST_LOCAL_STORAGE_PATH" => storage.clone(),
+        _ => None,
+    };
+    let settings = Settings::load(env, config.as_ref()).expect("settings");
+    let null = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/null")
+        .expect("open /dev/null");
+    let logger = Arc::new(Logger::to_writer(Level::Info, Box::new(null)));
+    Session::load(
+        engine,
+        settings,
+        config,
+        logger,
+        &[component.to_owned()],
+        cachehost::link::Providers::Required,
+        concurrency,
+    )
+    .expect("load the component")
+}
+
+/// Runs the flow named `flow` with `parameters` and checks that it completed.
+pub fn run_flow(session: &Arc<Session>, flow: &str, parameters: Vec<Value>) {
+    let index = session.components[0]
+        .flows
+        .iter()
+        .position(|f| f.function == flow)
+        .expect("the flow exists");
+    let outcome = session.run_flow(index, parameters);
+    assert!(
+        outcome.completed,
+        "flow {flow} failed: {:?}",
+        outcome.report.state
+    );
+}
+
+/// How many task instances the session created (executed task runs).
+pub fn task_instances(session: &Session) -> u64 {
+    session.report(None).instantiations.tasks
+}
+
+/// `repeat(n, start, distinct)` of the bench example.
+pub fn repeat(n: u32, start: i64, distinct: bool) -> Vec<Value> {
+    vec![Value::U32(n), Value::S64(start), Value::Bool(distinct)]
+}
+
+/// `sized(size, seed, n)` of the bench example.
+pub fn sized(size: u64, seed: u8, n: u32) -> Vec<Value> {
+    vec![Value::U64(size), Value::U8(seed), Value::U32(n)]
+}

@@ -1,0 +1,218 @@
+//! Task calls inside flow runs, in process (the figures of issue 7 that criterion measures):
+//! the overhead of a cache hit (flow -> host -> lookup -> flow), a miss with a trivial body
+//! and a persisted record, flow runs of 10 to 100,000 calls, and how hit and miss latency
+//! grow with the size of a `list<u8>` input (1 B to 2 MiB). Per-call figures are reported as the time of
+//! one "iteration". Log lines are formatted and written to /dev/null, as a run with stderr
+//! redirected does.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use cachehost::engine::{Allocator, Engine, EngineOptions};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, SamplingMode};
+
+fn timed(f: impl FnOnce()) -> Duration {
+    let started = Instant::now();
+    f();
+    started.elapsed()
+}
+
+/// One cache hit inside a flow run: a flow run of 10,000 identical calls, per call.
+fn hit_in_flow(c: &mut Criterion) {
+    let bench = common::example("bench");
+    let mut group = c.benchmark_group("hit_in_flow");
+    group.sampling_mode(SamplingMode::Flat).sample_size(20);
+    group.bench_function("per_call_of_10000", |b| {
+        b.iter_custom(|iters| {
+            let home = tempfile::tempdir().unwrap();
+            let session = common::session(home.path(), &bench, None, 16);
+            common::run_flow(&session, "repeat", common::repeat(1, 0, false));
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                total += timed(|| {
+                    common::run_flow(&session, "repeat", common::repeat(10_000, 0, false))
+                });
+            }
+            assert_eq!(
+                common::task_instances(&session),
+                1,
+                "every timed call was a hit"
+            );
+            total / 10_000
+        })
+    });
+    group.finish();
+}
+
+/// One cache miss with a trivial body and a persisted record (no fsync), inside a flow run
+/// of 1,000 distinct calls, per call; with the pooling allocator (the default) and with
+/// on-demand allocation.
+fn miss_in_flow(c: &mut Criterion) {
+    let bench = common::example("bench");
+    let mut group = c.benchmark_group("miss_in_flow");
+    group.sampling_mode(SamplingMode::Flat).sample_size(20);
+    // The third variant keeps the records on tmpfs: on this machine's ext4 (no journal),
+    // allocating the inode of every new record file scans for inodes not recently deleted,
+    // which costs more than everything else a miss does.
+    let variants = [
+        ("per_call_of_1000", true, false),
+        ("per_call_of_1000_on_demand", false, false),
+        ("per_call_of_1000_tmpfs", true, true),
+    ];
+    for (label, pooling, tmpfs) in variants {
+        if tmpfs && !Path::new("/dev/shm").is_dir() {
+            continue;
+        }
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                let home = if tmpfs {
+                    tempfile::tempdir_in("/dev/shm")
+                } else {
+                    tempfile::tempdir()
+                }
+                .unwrap();
+                let compiled = Some(common::kept_dir().join("compiled"));
+                let engine = if pooling {
+                    Engine::new(compiled, EngineOptions::default())
+                } else {
+                    Engine::with_pool(compiled, EngineOptions::default(), None)
+                }
+                .unwrap();
+                assert_eq!(
+                    engine.allocator() == Allocator::Pooling,
+                    pooling,
+                    "this machine allows the pooling allocator"
+                );
+                let session = common::session_on(engine, home.path(), &bench, None, 16);
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    let start = i as i64 * 1_000;
+                    total += timed(|| {
+                        common::run_flow(&session, "repeat", common::repeat(1_000, start, true))
+                    });
+                }
+                assert_eq!(
+                    common::task_instances(&session),
+                    iters * 1_000,
+                    "every timed call was a miss"
+                );
+                total / 1_000
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Whole flow runs (one instance of the flow, then N calls): all hits, and all misses.
+fn flow_runs(c: &mut Criterion) {
+    let bench = common::example("bench");
+    let mut group = c.benchmark_group("flow_run");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500));
+    for calls in [10u32, 1_000, 100_000] {
+        group.bench_with_input(BenchmarkId::new("hits", calls), &calls, |b, &calls| {
+            b.iter_custom(|iters| {
+                let home = tempfile::tempdir().unwrap();
+                let session = common::session(home.path(), &bench, None, 16);
+                common::run_flow(&session, "repeat", common::repeat(1, 0, false));
+                (0..iters)
+                    .map(|_| {
+                        timed(|| {
+                            common::run_flow(&session, "repeat", common::repeat(calls, 0, false))
+                        })
+                    })
+                    .sum()
+            })
+        });
+    }
+    for calls in [10u32, 1_000] {
+        group.bench_with_input(BenchmarkId::new("misses", calls), &calls, |b, &calls| {
+            b.iter_custom(|iters| {
+                let home = tempfile::tempdir().unwrap();
+                let session = common::session(home.path(), &bench, None, 16);
+                (0..iters)
+                    .map(|i| {
+                        let start = i as i64 * i64::from(calls);
+                        timed(|| {
+                            common::run_flow(&session, "repeat", common::repeat(calls, start, true))
+                        })
+                    })
+                    .sum()
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Hit and miss latency of a task taking a `list<u8>` of 1 B to 2 MiB: the time of a flow
+/// run making the calls minus that of the same flow run building the bytes but making none.
+fn input_size(c: &mut Criterion) {
+    let bench = common::example("bench");
+    let mut group = c.benchmark_group("input_size");
+    group
+        .sampling_mode(SamplingMode::Flat)
+        .sample_size(10)
+        .warm_up_time(Duration::from_millis(500));
+    for (label, size, calls) in [
+        ("1B", 1u64, 100u32),
+        ("1KiB", 1 << 10, 100),
+        ("1MiB", 1 << 20, 10),
+        // Not 64 MiB: a list<u8> argument of more than ~3 MiB, lifted as one `Val` per byte,
+        // exhausts wasmtime's per-call "hostcall fuel" (128 MiB by default) and the flow
+        // traps; see BENCHMARKS.md.
+        ("2MiB", 2 << 20, 1),
+    ] {
+        group.bench_function(BenchmarkId::new("hit", label), |b| {
+            b.iter_custom(|iters| {
+                let home = tempfile::tempdir().unwrap();
+                let session = common::session(home.path(), &bench, None, 16);
+                common::run_flow(&session, "sized", common::sized(size, 7, 1));
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let with = timed(|| {
+                        common::run_flow(&session, "sized", common::sized(size, 7, calls))
+                    });
+                    let without =
+                        timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 0)));
+                    total += with.saturating_sub(without) / calls;
+                }
+                assert_eq!(
+                    common::task_instances(&session),
+                    1,
+                    "every timed call was a hit"
+                );
+                total
+            })
+        });
+        group.bench_function(BenchmarkId::new("miss", label), |b| {
+            b.iter_custom(|iters| {
+                let home = tempfile::tempdir().unwrap();
+                let session = common::session(home.path(), &bench, None, 16);
+                let storage = home.path().join("storage");
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let _ = std::fs::remove_dir_all(&storage);
+                    let with =
+                        timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 1)));
+                    let without =
+                        timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 0)));
+                    total += with.saturating_sub(without);
+                }
+                assert_eq!(
+                    common::task_instances(&session),
+                    iters,
+                    "every timed call was a miss"
+                );
+                total
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, hit_in_flow, miss_in_flow, flow_runs, input_size);
+criterion_main!(benches);
