@@ -16,6 +16,7 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -112,19 +113,21 @@ static void fix_stat(struct stat64 *st) {
     static __typeof__(type) real_##name; \
     if (real_##name == NULL) real_##name = (type)dlsym(RTLD_NEXT, #name)
 
+static void fix_statx(struct statx *buf) {
+    struct statx_timestamp t = {source_date_epoch(), 0, 0};
+    buf->stx_atime = t;
+    buf->stx_btime = t;
+    buf->stx_ctime = t;
+    buf->stx_mtime = t;
+    buf->stx_dev_major = 0;
+    buf->stx_dev_minor = 0;
+    buf->stx_ino = 0;
+}
+
 int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
     REAL(statx, int (*)(int, const char *, int, unsigned int, struct statx *));
     int result = real_statx(dirfd, path, flags, mask, buf);
-    if (result == 0) {
-        struct statx_timestamp t = {source_date_epoch(), 0, 0};
-        buf->stx_atime = t;
-        buf->stx_btime = t;
-        buf->stx_ctime = t;
-        buf->stx_mtime = t;
-        buf->stx_dev_major = 0;
-        buf->stx_dev_minor = 0;
-        buf->stx_ino = 0;
-    }
+    if (result == 0) fix_statx(buf);
     return result;
 }
 
@@ -163,3 +166,84 @@ struct dirent64 *readdir64(DIR *dir) {
     if (entry != NULL) entry->d_ino = 0;
     return entry;
 }
+
+#if defined(__x86_64__)
+/* The statx system call itself, made without libc: wasmtime-wasi's file system code (its
+ * cap-std and rustix) issues it directly, so the statx() above never sees those calls. They
+ * are how the guest gets its inode numbers: the WASI preview1 adapter asks for a "metadata
+ * hash" of each file it stats or lists, which wasmtime-wasi computes from the file's real
+ * device and inode. The standard library is extracted into a new folder on every build, so
+ * every st_ino and d_ino the guest saw was new, and CPython's freed (not cleared) heap
+ * memory kept pieces of those numbers in the snapshot. A seccomp filter, installed when
+ * the shim loads, turns every statx call in the process into a SIGSYS; the handler makes
+ * the call itself (marked by a sixth argument statx does not have, which the filter
+ * lets through) and fixes its result like statx() above. Other system calls are
+ * untouched. The filter outlives exec: a child program must load this shim too (the
+ * build tools start none). */
+#include <linux/audit.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#define PASS_LOW 0x66697865u  /* "fixe": the sixth argument of the shim's own statx calls */
+#define PASS_HIGH 0x64737461u /* "dsta" */
+
+static long raw_statx(long dirfd, long path, long flags, long mask, long buf) {
+    long result;
+    register long r10 __asm__("r10") = mask;
+    register long r8 __asm__("r8") = buf;
+    register long r9 __asm__("r9") = ((long)PASS_HIGH << 32) | PASS_LOW;
+    __asm__ volatile("syscall"
+                     : "=a"(result)
+                     : "a"((long)SYS_statx), "D"(dirfd), "S"(path), "d"(flags), "r"(r10),
+                       "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return result;
+}
+
+static void on_sigsys(int sig, siginfo_t *info, void *context) {
+    (void)sig;
+    greg_t *regs = ((ucontext_t *)context)->uc_mcontext.gregs;
+    if (info->si_syscall != SYS_statx) {
+        regs[REG_RAX] = -ENOSYS;
+        return;
+    }
+    long result = raw_statx(regs[REG_RDI], regs[REG_RSI], regs[REG_RDX], regs[REG_R10],
+                            regs[REG_R8]);
+    if (result == 0) fix_statx((struct statx *)regs[REG_R8]);
+    regs[REG_RAX] = result;
+}
+
+__attribute__((constructor)) static void trap_statx(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_sigaction = on_sigsys;
+    action.sa_flags = SA_SIGINFO | SA_NODEFER;
+    if (sigaction(SIGSYS, &action, NULL) != 0) return;
+    enum { ARCH = offsetof(struct seccomp_data, arch), NR = offsetof(struct seccomp_data, nr),
+           ARG5_LOW = offsetof(struct seccomp_data, args[5]), ARG5_HIGH = ARG5_LOW + 4 };
+    struct sock_filter filter[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARCH),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 0, 6),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, NR),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_statx, 0, 4),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG5_LOW),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PASS_LOW, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, ARG5_HIGH),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, PASS_HIGH, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP),
+    };
+    struct sock_fprog program = {sizeof filter / sizeof filter[0], filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &program) != 0) {
+        static const char warning[] =
+            "fixed-random: seccomp is unavailable, so inode numbers reach the guest and "
+            "the build may not be reproducible\n";
+        (void)!write(2, warning, sizeof warning - 1);
+    }
+}
+#endif
