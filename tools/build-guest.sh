@@ -12,8 +12,9 @@
 # - Python and JavaScript snapshot an interpreter's memory after loading the source
 #   (componentize-py: CPython, componentize-js: SpiderMonkey under Wizer). The tools run
 #   with tools/fixed-random.c preloaded: the host's random bytes, clocks and file times and
-#   inode numbers are fixed (SOURCE_DATE_EPOCH), so the guest's hash seeds, random state
-#   and import caches are the same in every build. More per language below.
+#   inode numbers are fixed (SOURCE_DATE_EPOCH; the statx calls wasmtime makes without libc
+#   are trapped with seccomp), so the guest's hash seeds, random state, import caches and
+#   freed heap memory are the same in every build. More per language below.
 set -euo pipefail
 
 lang=${1:?usage: tools/build-guest.sh py|js|c SOURCE_DIR OUTPUT.wasm}
