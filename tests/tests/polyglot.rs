@@ -351,7 +351,6 @@ fn javascript_rebuild_is_byte_identical() {
 }
 
 #[test]
-#[ignore = "known gap: about 25 bytes of CPython's heap snapshot still differ between componentize-py builds (examples/python/README.md)"]
 fn python_rebuild_is_byte_identical() {
     rebuild_is_byte_identical("py");
 }
