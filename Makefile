@@ -69,7 +69,7 @@ $(MOTO_SERVER):
 ## test: build the examples (Python, JavaScript and C ones too), then run every test
 test: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
 test: setup examples polyglot build test-servers
-	cargo test
+	cargo test --no-fail-fast
 	cargo test -p cachehost-guest
 	@# The benchmarks are not run here, only built, so they cannot rot unnoticed.
 	cargo build --benches -p cachehost

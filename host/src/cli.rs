@@ -117,7 +117,7 @@ pub enum CacheCommand {
     /// Remove records by key, task or component; says how many were removed.
     #[command(after_help = "Examples:\n  cachehost cache rm 3f1c0a9e5d2b\n  cachehost cache rm --task add-one\n  cachehost cache rm --component build/examples/inputs.wasm --dry-run")]
     Rm(CacheRmArgs),
-    /// Remove expired records, and with --missing-components the records of components that are gone.
+    /// Remove expired records, and with --missing-components the records of components that are gone; with key storage, also the stored values no key references any more (after a 10-minute grace).
     #[command(after_help = "Examples:\n  cachehost cache prune\n  cachehost cache prune --missing-components build/examples --dry-run")]
     Prune(CachePruneArgs),
     /// Compute the key a task call would use and say, part by part, whether it would hit.
@@ -132,6 +132,10 @@ pub struct StoreArgs {
     /// or $CACHEHOST_HOME/storage).
     #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
     pub storage: Option<PathBuf>,
+    /// The key store, for records written with `key_storage`: key records there, their
+    /// values in --storage.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub key_storage: Option<PathBuf>,
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,

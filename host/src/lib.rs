@@ -19,6 +19,7 @@ pub mod link;
 pub mod lock;
 pub mod log;
 pub mod options;
+pub mod parallel;
 pub mod policy;
 pub mod run;
 pub mod sandbox;

@@ -167,3 +167,32 @@ fn object_key_storage_with_local_results_is_a_clear_error() {
     assert!(message.contains("\"s3://bucket/keys\"") && message.contains("key storage on S3 needs its result storage on S3 too"), "{message}");
     assert!(!ctx.dir.path().join("flow/s3:").exists(), "no local folder named after the URL");
 }
+
+#[test]
+fn prune_removes_expired_key_records_then_the_values_only_they_used() {
+    let ctx = TestContext::new();
+    let path = with_config(&ctx, "inputs", "[tasks.add-one]\nkey_storage = \"keys\"\ncache_expiration = 1\n");
+    let keys_dir = path.parent().unwrap().join("keys");
+    let keys = keys_dir.to_str().unwrap();
+    run(&ctx, &path, 0);
+    let values = value_files(&ctx.storage());
+    assert_eq!(values.len(), 2);
+    // Older than the grace that protects a writer between its value and its key record.
+    let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+    for value in &values {
+        fs::File::options().write(true).open(value).unwrap().set_modified(hour_ago).unwrap();
+    }
+    let prune = |expected_keys: u64, expected_values: u64| {
+        let out = ctx.stdout(&["cache", "prune", "--key-storage", keys, "--json"], 0);
+        let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!((json["removed"].as_u64(), json["values_removed"].as_u64()), (Some(expected_keys), Some(expected_values)), "{out}");
+    };
+
+    prune(0, 0);
+    assert_eq!(value_files(&ctx.storage()), values, "values of live keys stay, however old");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    prune(2, 2);
+    assert!(files(&keys_dir).is_empty());
+    assert!(value_files(&ctx.storage()).is_empty());
+    assert_eq!(run(&ctx, &path, 0).states(), ["Completed", "Cached", "Completed"]);
+}

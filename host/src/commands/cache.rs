@@ -21,7 +21,7 @@ use crate::run::ctx::{FlowRunCtx, TaskRunCtx};
 use crate::run::task::{now_ms, stored_type, Caller};
 use crate::log::{Level, Logger};
 use crate::settings::{ConfigFile, Settings};
-use crate::store::{object, record, LocalStore, RecordMeta, ResultStore};
+use crate::store::{object, record, LocalStore, RecordMeta, ResultStore, SplitStore};
 use crate::value::json::type_name;
 
 /// Runs the command.
@@ -44,7 +44,27 @@ pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
 fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn ResultStore>> {
     let (settings, config) = settings_and_config(Path::new("./cachehost.toml"), None)?;
     let root = args.storage.clone().unwrap_or_else(|| settings.local_storage_path.clone());
-    open_storage(&root, &settings, config.as_ref())
+    match &args.key_storage {
+        Some(keys) => open_split_storage(keys, &root, &settings, config.as_ref()),
+        None => open_storage(&root, &settings, config.as_ref()),
+    }
+}
+
+/// Key records at `keys`, their values at `root`: both folders, or both `s3://…`.
+fn open_split_storage(keys: &Path, root: &Path, settings: &Settings, config: Option<&ConfigFile>) -> anyhow::Result<Arc<dyn ResultStore>> {
+    let is_object = |path: &Path| path.to_str().is_some_and(object::is_object_storage);
+    match (is_object(keys), is_object(root)) {
+        (true, true) => {
+            let logger = Arc::new(Logger::stderr(Level::Warning));
+            Ok(crate::run::object_store(config, settings, &logger, root.to_str(), keys.to_str())?)
+        }
+        (false, false) => Ok(Arc::new(SplitStore::open(keys, root)?)),
+        _ => anyhow::bail!(
+            "--key-storage {} and --storage {} must both be folders or both be s3:// locations",
+            keys.display(),
+            root.display()
+        ),
+    }
 }
 
 /// The store at `root`: `s3://…` or a folder.
@@ -198,11 +218,14 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
     let plan = cache_admin::plan_prune(store, now_ms(), present.as_ref(), args.unreadable)?;
     let keys = plan.keys();
     let removed = if args.dry_run { keys.len() } else { cache_admin::remove(store, &keys)? };
+    // With key storage, values the removed keys shared with nothing else go too.
+    let values_removed = if args.dry_run { 0 } else { store.collect_garbage()? };
     if args.store.json {
         let keys_of = |records: &[RecordMeta]| records.iter().map(|m| m.key.clone()).collect::<Vec<_>>();
         return Ok(pretty(&json!({
             "dry_run": args.dry_run,
             "removed": removed,
+            "values_removed": values_removed,
             "expired": keys_of(&plan.expired),
             "missing_component": keys_of(&plan.missing_component),
             "unreadable": plan.unreadable.iter().map(|(key, _)| key).collect::<Vec<_>>(),
@@ -227,6 +250,12 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
         plan.missing_component.len(),
         plan.unreadable.len()
     ));
+    if values_removed > 0 {
+        out.push_str(&format!(
+            "Removed {values_removed} stored value{} no record references any more.\n",
+            plural(values_removed)
+        ));
+    }
     Ok(out)
 }
 

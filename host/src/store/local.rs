@@ -140,6 +140,8 @@ impl ResultStore for LocalStore {
 
     fn list(&self) -> Result<Listing, StoreError> {
         let mut records = Vec::new();
+        // Record files found by the walk: (key, path), read and decoded afterwards in parallel.
+        let mut files = Vec::new();
         // (folder, its key prefix: "" or "a/b/")
         let mut folders = vec![(self.root.clone(), String::new())];
         while let Some((folder, prefix)) = folders.pop() {
@@ -167,26 +169,35 @@ impl ResultStore for LocalStore {
                 if file_type.is_dir() {
                     folders.push((entry.path(), format!("{key}/")));
                 } else if file_type.is_file() {
-                    let meta = if name.to_str().is_none() {
-                        Err(StoreError::BadKey {
-                            key: key.clone(),
-                            reason: "the file name is not UTF-8",
-                        })
+                    if name.to_str().is_none() {
+                        let error = StoreError::BadKey { key: key.clone(), reason: "the file name is not UTF-8" };
+                        records.push((key, Err(error)));
                     } else {
-                        fs::read(entry.path())
-                            .map_err(StoreError::io("read the record", entry.path()))
-                            .and_then(|bytes| Ok(record::decode_meta(&bytes)?))
-                    };
-                    records.push((key, meta));
+                        files.push((key, entry.path()));
+                    }
                 }
             }
         }
+        records.extend(crate::parallel::map(&files, |(key, path)| {
+            let meta = fs::read(path)
+                .map_err(StoreError::io("read the record", path))
+                .and_then(|bytes| Ok(record::decode_meta(&bytes)?));
+            (key.clone(), meta)
+        }));
         records.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(records)
     }
 
     fn describe(&self) -> String {
         self.root.display().to_string()
+    }
+
+    /// A result folder that other key stores keep their values in has them collected too.
+    fn collect_garbage(&self) -> Result<usize, StoreError> {
+        match super::SplitStore::existing(&self.root) {
+            Some(values) => values.collect_garbage_older_than(super::split::GARBAGE_GRACE),
+            None => Ok(0),
+        }
     }
 }
 

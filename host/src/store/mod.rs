@@ -44,6 +44,13 @@ pub trait ResultStore: Send + Sync {
 
     /// Where the records are, for messages, e.g. the folder's path.
     fn describe(&self) -> String;
+
+    /// Deletes stored values that no record references any more and returns how many
+    /// (`cache prune`). Only key storage shares values between records, so only it has any:
+    /// [`ResultStore::remove`] leaves a removed key's value, which another key may share.
+    fn collect_garbage(&self) -> Result<usize, StoreError> {
+        Ok(0)
+    }
 }
 
 /// Every record in a store: its key, and its metadata or why it cannot be read.

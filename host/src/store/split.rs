@@ -29,6 +29,10 @@ use crate::value::Ty;
 /// The file in the values folder that lists the key stores using it.
 pub const KEY_STORES_FILE: &str = "key-stores";
 
+/// How long an unreferenced value is kept by `cache prune`: a writer stores the value
+/// before its key record, and a value younger than this may be one whose key is on its way.
+pub const GARBAGE_GRACE: Duration = Duration::from_secs(10 * 60);
+
 /// A result store split in two: key records in one folder, values by digest in another.
 #[derive(Clone, Debug)]
 pub struct SplitStore {
@@ -40,7 +44,7 @@ pub struct SplitStore {
 impl SplitStore {
     /// Opens the store with key records in `keys_root` and values under
     /// `result_root/.values`, creating the folders if needed, and registers `keys_root` with
-    /// the values folder so [`SplitStore::collect_garbage`] sees its references.
+    /// the values folder so [`SplitStore::collect_garbage_older_than`] sees its references.
     pub fn open(keys_root: &Path, result_root: &Path) -> Result<SplitStore, StoreError> {
         let keys = LocalStore::open(keys_root)?;
         let values = result_root.join(VALUES_FOLDER);
@@ -65,6 +69,15 @@ impl SplitStore {
         };
         store.register(&keys_abs)?;
         Ok(store)
+    }
+
+    /// The values folder under `result_root`, if there is one, as a store whose key records
+    /// are in `result_root` itself; registers nothing (for [`ResultStore::collect_garbage`]
+    /// on a result store that others use as their values folder).
+    pub fn existing(result_root: &Path) -> Option<SplitStore> {
+        let values = fs::canonicalize(result_root.join(VALUES_FOLDER)).ok()?;
+        let keys = LocalStore::open(result_root).ok()?;
+        Some(SplitStore { keys, values, sync: false })
     }
 
     /// Whether writes fsync each file and its folder before returning (default: no).
@@ -112,7 +125,7 @@ impl SplitStore {
     /// touches) the value before its key record: a value younger than `grace` is kept even if
     /// nothing references it yet. Were a writer slower than that, its key would find its value
     /// missing: a miss with a warning, never a wrong value.
-    pub fn collect_garbage(&self, grace: Duration) -> Result<usize, StoreError> {
+    pub fn collect_garbage_older_than(&self, grace: Duration) -> Result<usize, StoreError> {
         let started = SystemTime::now();
         let mut referenced = HashSet::new();
         for folder in self.key_stores()? {
@@ -207,7 +220,7 @@ impl SplitStore {
     }
 
     /// Stores `value_bytes` under their digest unless an intact copy is there; a reused copy
-    /// gets its modification time refreshed, for [`SplitStore::collect_garbage`]'s grace period.
+    /// gets its modification time refreshed, for [`SplitStore::collect_garbage_older_than`]'s grace period.
     fn put_value(&self, digest: &[u8; 32], value_bytes: &[u8]) -> Result<(), StoreError> {
         let path = self.value_path(digest);
         if let Ok(existing) = fs::read(&path) {
@@ -323,6 +336,10 @@ impl ResultStore for SplitStore {
 
     fn list(&self) -> Result<Listing, StoreError> {
         self.keys.list()
+    }
+
+    fn collect_garbage(&self) -> Result<usize, StoreError> {
+        self.collect_garbage_older_than(GARBAGE_GRACE)
     }
 
     fn describe(&self) -> String {
@@ -646,14 +663,14 @@ mod tests {
         fs::write(&temp, b"in progress").unwrap();
         age(&temp, 2 * HOUR);
 
-        assert_eq!(f.store.collect_garbage(HOUR).unwrap(), 1);
+        assert_eq!(f.store.collect_garbage_older_than(HOUR).unwrap(), 1);
         assert!(f.store.value_path(&kept.value_digest).is_file());
         assert!(!f.store.value_path(&dropped.value_digest).exists());
         // Too young to go, though unreferenced: a writer may be about to write its key.
         assert!(f.store.value_path(&young.value_digest).is_file());
         assert!(temp.is_file(), "temporary files are not values");
         assert!(matches!(f.store.lookup("a", &ty(), NOW), Lookup::Hit(_)));
-        assert_eq!(f.store.collect_garbage(Duration::ZERO).unwrap(), 1);
+        assert_eq!(f.store.collect_garbage_older_than(Duration::ZERO).unwrap(), 1);
         assert!(!f.store.value_path(&young.value_digest).exists());
     }
 
@@ -667,7 +684,7 @@ mod tests {
         f.store.write("b", &record_bytes("b", "v")).unwrap();
         assert!(f.store.remove("b").unwrap());
         // Unreferenced now, but reused a moment ago.
-        assert_eq!(f.store.collect_garbage(HOUR).unwrap(), 0);
+        assert_eq!(f.store.collect_garbage_older_than(HOUR).unwrap(), 0);
     }
 
     #[test]
@@ -679,14 +696,14 @@ mod tests {
         age(&other.value_path(&meta.value_digest), 2 * HOUR);
         assert_eq!(f.store.key_stores().unwrap().len(), 2);
 
-        assert_eq!(f.store.collect_garbage(HOUR).unwrap(), 0);
+        assert_eq!(f.store.collect_garbage_older_than(HOUR).unwrap(), 0);
         assert!(matches!(other.lookup("x", &ty(), NOW), Lookup::Hit(_)));
 
         // Opening again registers nothing twice; a deleted key store references nothing.
         SplitStore::open(&f.root.join("other-keys"), &f.root.join("results")).unwrap();
         assert_eq!(f.store.key_stores().unwrap().len(), 2);
         fs::remove_dir_all(f.root.join("other-keys")).unwrap();
-        assert_eq!(f.store.collect_garbage(HOUR).unwrap(), 1);
+        assert_eq!(f.store.collect_garbage_older_than(HOUR).unwrap(), 1);
     }
 
     #[test]
