@@ -3,7 +3,7 @@
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use super::{record, Listing, Lookup, ResultStore, StoreError};
@@ -46,48 +46,11 @@ impl LocalStore {
         &self.root
     }
 
-    /// The file that holds `key`'s record; refuses keys that would leave the folder.
+    /// The file that holds `key`'s record; refuses keys that would leave the folder
+    /// ([`super::check_key`]).
     pub fn path_of(&self, key: &str) -> Result<PathBuf, StoreError> {
-        let bad = |reason| {
-            Err(StoreError::BadKey {
-                key: key.to_string(),
-                reason,
-            })
-        };
-        if key.is_empty() {
-            return bad("it is empty");
-        }
-        if key.starts_with('/') {
-            return bad("it is an absolute path");
-        }
-        if key.contains('\0') {
-            return bad("it contains a NUL character");
-        }
-        let mut path = self.root.clone();
-        for segment in key.split('/') {
-            if segment.is_empty() {
-                return bad("it has an empty segment between slashes");
-            }
-            if segment == "." || segment == ".." {
-                return bad("it has a `.` or `..` segment");
-            }
-            if segment.starts_with(TEMP_PREFIX) {
-                return bad("a segment starts with `.tmp-`, which marks temporary files");
-            }
-            if segment == VALUES_FOLDER {
-                return bad("a segment is `.values`, the folder of stored values");
-            }
-            // Catches what the platform reads as more than a file name (`C:`, `\` on Windows).
-            let mut components = Path::new(segment).components();
-            if !matches!(
-                (components.next(), components.next()),
-                (Some(Component::Normal(_)), None)
-            ) {
-                return bad("a segment is not a plain file name");
-            }
-            path.push(segment);
-        }
-        Ok(path)
+        super::check_key(key)?;
+        Ok(self.root.join(key))
     }
 
     /// Removes temporary files left by writers that were killed (see

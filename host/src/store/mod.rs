@@ -53,6 +53,46 @@ pub trait ResultStore: Send + Sync {
     }
 }
 
+/// Refuses keys that cannot name a record in every store, so that a key works the same in a
+/// local folder and in object storage: a key is one or more `/`-separated plain file names,
+/// none of them `.`, `..`, a temporary file's name or the values folder, without control
+/// characters.
+pub fn check_key(key: &str) -> Result<(), StoreError> {
+    let bad = |reason| Err(StoreError::BadKey { key: key.to_owned(), reason });
+    if key.is_empty() {
+        return bad("it is empty");
+    }
+    if key.starts_with('/') {
+        return bad("it is an absolute path");
+    }
+    if key.contains('\0') {
+        return bad("it contains a NUL character");
+    }
+    if key.chars().any(char::is_control) {
+        return bad("it contains a control character");
+    }
+    for segment in key.split('/') {
+        if segment.is_empty() {
+            return bad("it has an empty segment between slashes");
+        }
+        if segment == "." || segment == ".." {
+            return bad("it has a `.` or `..` segment");
+        }
+        if segment.starts_with(local::TEMP_PREFIX) {
+            return bad("a segment starts with `.tmp-`, which marks temporary files");
+        }
+        if segment == local::VALUES_FOLDER {
+            return bad("a segment is `.values`, the folder of stored values");
+        }
+        // Catches what the platform reads as more than a file name (`C:`, `\` on Windows).
+        let mut components = std::path::Path::new(segment).components();
+        if !matches!((components.next(), components.next()), (Some(std::path::Component::Normal(_)), None)) {
+            return bad("a segment is not a plain file name");
+        }
+    }
+    Ok(())
+}
+
 /// Every record in a store: its key, and its metadata or why it cannot be read.
 pub type Listing = Vec<(String, Result<RecordMeta, StoreError>)>;
 

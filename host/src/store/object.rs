@@ -559,39 +559,9 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Refuses keys that cannot name an object, by the rules of local folders, so that a key
-/// works the same in every store.
-fn check_key(key: &str) -> Result<(), StoreError> {
-    let bad = |reason| Err(StoreError::BadKey { key: key.to_owned(), reason });
-    if key.is_empty() {
-        return bad("it is empty");
-    }
-    if key.starts_with('/') {
-        return bad("it is an absolute path");
-    }
-    if key.chars().any(char::is_control) {
-        return bad("it contains a control character");
-    }
-    for segment in key.split('/') {
-        if segment.is_empty() {
-            return bad("it has an empty segment between slashes");
-        }
-        if segment == "." || segment == ".." {
-            return bad("it has a `.` or `..` segment");
-        }
-        if segment.starts_with(TEMP_PREFIX) {
-            return bad("a segment starts with `.tmp-`, which marks temporary files");
-        }
-        if segment == VALUES_FOLDER {
-            return bad("a segment is `.values`, the folder of stored values");
-        }
-    }
-    Ok(())
-}
-
 impl ResultStore for ObjectStore {
     fn lookup(&self, key: &str, expected: &Ty, now_ms: i64) -> Lookup {
-        if let Err(e) = check_key(key) {
+        if let Err(e) = super::check_key(key) {
             return Lookup::Unreadable { reason: e.to_string() };
         }
         if let Some(bytes) = self.memo_get(key) {
@@ -614,7 +584,7 @@ impl ResultStore for ObjectStore {
     }
 
     fn write(&self, key: &str, record_bytes: &[u8]) -> Result<(), StoreError> {
-        check_key(key)?;
+        super::check_key(key)?;
         // Whatever happens next, this process must not serve the record it replaces.
         self.memo_put(key, None);
         match &self.layout {
@@ -635,7 +605,7 @@ impl ResultStore for ObjectStore {
     }
 
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        check_key(key)?;
+        super::check_key(key)?;
         match &self.layout {
             Layout::Records(location) => self.get(location, key).map_err(|f| self.store_error(f)),
             Layout::Split { keys, values } => {
@@ -655,7 +625,7 @@ impl ResultStore for ObjectStore {
 
     /// Removes the record (with key storage, its key record; values may be shared).
     fn remove(&self, key: &str) -> Result<bool, StoreError> {
-        check_key(key)?;
+        super::check_key(key)?;
         self.memo_put(key, None);
         let location = match &self.layout {
             Layout::Records(location) => location,
@@ -820,10 +790,10 @@ mod tests {
     #[test]
     fn keys_follow_the_rules_of_local_folders() {
         for good in ["ab12", "team/a/k", "k.json", "a b"] {
-            check_key(good).unwrap();
+            crate::store::check_key(good).unwrap();
         }
         for bad in ["", "/k", "a//b", "a/", "../k", "a/./k", ".tmp-1", "a/.values/k", "k\0", "k\n"] {
-            assert!(matches!(check_key(bad), Err(StoreError::BadKey { .. })), "{bad:?}");
+            assert!(matches!(crate::store::check_key(bad), Err(StoreError::BadKey { .. })), "{bad:?}");
         }
     }
 
