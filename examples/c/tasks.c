@@ -144,12 +144,13 @@ static void declare(exports_cachehost_task_options_task_defaults_t *out, const c
 }
 
 void exports_cachehost_task_options_task_options(exports_cachehost_task_options_list_task_defaults_t *ret) {
-    ret->len = 4;
+    ret->len = 5;
     ret->ptr = malloc(ret->len * sizeof *ret->ptr);
     declare(&ret->ptr[0], "greet", "INPUTS");
     declare(&ret->ptr[1], "summarize", "INPUTS");
     declare(&ret->ptr[2], "parse-quantity", "INPUTS");
     declare(&ret->ptr[3], "shout", "KEY_FN");
+    declare(&ret->ptr[4], "ledger", "INPUTS");
 }
 
 static int hex_digit(uint8_t c) {
@@ -248,4 +249,79 @@ bool exports_cachehost_task_keys_cache_key(exports_cachehost_task_keys_task_run_
     exports_cachehost_task_keys_task_run_info_free(task_run);
     c_tasks_world_list_tuple2_string_string_free(inputs);
     return found;
+}
+
+static bool same_bytes(const uint8_t *a, size_t a_len, const uint8_t *b, size_t b_len) {
+    return a_len == b_len && (a_len == 0 || memcmp(a, b, a_len) == 0);
+}
+
+// Encodes bytes as a JSON string literal into `out` (at least 6 * len + 2 bytes long):
+// `"` and `\` escaped, control characters as \u00XX, everything else as it is.
+static size_t json_quote(const uint8_t *p, size_t len, uint8_t *out) {
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+    out[n++] = '"';
+    for (size_t i = 0; i < len; i++) {
+        uint8_t c = p[i];
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = c;
+        } else if (c < 0x20) {
+            memcpy(out + n, "\\u00", 4);
+            out[n + 4] = (uint8_t)hex[c >> 4];
+            out[n + 5] = (uint8_t)hex[c & 0xF];
+            n += 6;
+        } else {
+            out[n++] = c;
+        }
+    }
+    out[n++] = '"';
+    return n;
+}
+
+// Arguments passed to imports stay the caller's; what imports return is the caller's to
+// free. A failed check aborts, which traps the task run.
+void exports_example_poly_c_tasks_ledger(string_t *entry, string_t *ret) {
+    // The run context: this task run, in the flow run the runtime reports (if any).
+    cachehost_task_runtime_task_run_info_t run;
+    if (!cachehost_task_runtime_current_task_run(&run)) abort();
+    string_t flow_run_id;
+    bool in_flow = cachehost_task_runtime_flow_run_id(&flow_run_id);
+    bool ours = same_bytes(run.task.ptr, run.task.len, (const uint8_t *)"ledger", 6) && run.flow_run_id.is_some == in_flow &&
+                (!in_flow || same_bytes(run.flow_run_id.val.ptr, run.flow_run_id.val.len, flow_run_id.ptr, flow_run_id.len));
+    cachehost_task_runtime_task_run_info_free(&run);
+    if (in_flow) c_tasks_world_string_free(&flow_run_id);
+    if (!ours) abort();
+
+    // A transaction inside the task run's own, with default options (every field none).
+    cachehost_task_runtime_transaction_options_t options;
+    memset(&options, 0, sizeof options);
+    string_t err;
+    if (!cachehost_task_runtime_begin_transaction(&options, &err)) abort();
+    string_t name, value, stored;
+    c_tasks_world_string_set(&name, "entry");
+    value.ptr = malloc(6 * entry->len + 2);
+    value.len = json_quote(entry->ptr, entry->len, value.ptr);
+    cachehost_task_runtime_set(&name, &value);
+    free(value.ptr);
+    if (!cachehost_task_runtime_get(&name, &stored)) abort();
+    uint8_t *decoded = malloc(stored.len + 1);
+    size_t decoded_len;
+    bool same = json_string(stored.ptr, stored.len, decoded, &decoded_len) && same_bytes(decoded, decoded_len, entry->ptr, entry->len);
+    free(decoded);
+    c_tasks_world_string_free(&stored);
+    if (!same) abort();
+    bool committed = cachehost_task_runtime_end_transaction(false);
+
+    // `<entry> recorded in a ledger transaction, committed=<bool>`; the entry may hold NULs.
+    static const char middle[] = " recorded in a ledger transaction, committed=";
+    const char *flag = committed ? "true" : "false";
+    size_t len = entry->len + strlen(middle) + strlen(flag);
+    uint8_t *out = malloc(len + 1);
+    memcpy(out, entry->ptr, entry->len);
+    memcpy(out + entry->len, middle, strlen(middle));
+    memcpy(out + entry->len + strlen(middle), flag, strlen(flag));
+    ret->ptr = out;
+    ret->len = len;
+    c_tasks_world_string_free(entry);
 }

@@ -1,7 +1,15 @@
 // The example:poly tasks in JavaScript (world js-tasks-world), built with componentize-js.
 // Each exported object implements one exported interface; imports come from the WIT names.
 
-import { currentTaskRun, log } from "cachehost:task/runtime@0.1.0";
+import {
+  beginTransaction,
+  currentTaskRun,
+  endTransaction,
+  flowRunId,
+  get as getValue,
+  log,
+  set as setValue,
+} from "cachehost:task/runtime@0.1.0";
 
 const U32_MAX = 4294967295;
 
@@ -52,6 +60,23 @@ export const jsTasks = {
   shout(word) {
     return asciiUpper(word);
   },
+
+  ledger(entry) {
+    // The run context: this task run, in the flow run the runtime reports (if any).
+    const run = currentTaskRun();
+    if (run === undefined || run.task !== "ledger" || run.flowRunId !== flowRunId()) {
+      throw new Error(`ledger runs in a task run of its own, not ${JSON.stringify(run)}`);
+    }
+    // A transaction inside the task run's own; a failure to open it throws.
+    beginTransaction({});
+    setValue("entry", JSON.stringify(entry));
+    const stored = getValue("entry");
+    if (stored === undefined || JSON.parse(stored) !== entry) {
+      throw new Error(`get returned ${stored}, not the value set`);
+    }
+    const committed = endTransaction(false);
+    return `${entry} recorded in a ledger transaction, committed=${committed}`;
+  },
 };
 
 const declare = (task, cachePolicy) => ({ task, cachePolicy });
@@ -63,6 +88,7 @@ export const options = {
       declare("summarize", "INPUTS"),
       declare("parse-quantity", "INPUTS"),
       declare("shout", "KEY_FN"),
+      declare("ledger", "INPUTS"),
     ];
   },
 };

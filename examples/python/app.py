@@ -10,7 +10,7 @@ from componentize_py_types import Err
 from wit_world import exports
 from wit_world.exports.options import TaskDefaults
 from wit_world.imports import runtime
-from wit_world.imports.cachehost_task_types import LogLevel, TaskRunInfo
+from wit_world.imports.cachehost_task_types import LogLevel, TaskRunInfo, TransactionOptions
 from wit_world.imports.example_poly_types import Item, Summary
 
 U32_MAX = 2**32 - 1
@@ -64,6 +64,20 @@ class PyTasks(exports.PyTasks):
     def shout(self, word: str) -> str:
         return ascii_upper(word)
 
+    def ledger(self, entry: str) -> str:
+        # The run context: this task run, in the flow run the runtime reports (if any).
+        run = runtime.current_task_run()
+        if run is None or run.task != "ledger" or run.flow_run_id != runtime.flow_run_id():
+            raise RuntimeError(f"ledger runs in a task run of its own, not {run}")
+        # A transaction inside the task run's own; a failure to open it raises Err.
+        runtime.begin_transaction(TransactionOptions(None, None, None, None, None, None))
+        runtime.set("entry", json.dumps(entry))
+        stored = runtime.get("entry")
+        if stored is None or json.loads(stored) != entry:
+            raise RuntimeError(f"get returned {stored!r}, not the value set")
+        committed = runtime.end_transaction(False)
+        return f"{entry} recorded in a ledger transaction, committed={'true' if committed else 'false'}"
+
 
 class Options(exports.Options):
     def task_options(self) -> List[TaskDefaults]:
@@ -75,6 +89,7 @@ class Options(exports.Options):
             declare("summarize", "INPUTS"),
             declare("parse-quantity", "INPUTS"),
             declare("shout", "KEY_FN"),
+            declare("ledger", "INPUTS"),
         ]
 
 

@@ -51,12 +51,15 @@ fn run_flow(ctx: &TestContext, flow: &str, params: &[&str]) -> Report {
 const ITEMS: &str = r#"items=[{"name":"tea","quantity":2,"price-cents":350},{"name":"cake","quantity":1,"price-cents":420}]"#;
 
 /// The calls whose key does not depend on the component: (task, arguments).
-const KEYED_CALLS: [(&str, &[&str]); 5] = [
+const KEYED_CALLS: [(&str, &[&str]); 6] = [
     ("greet", &[r#"name="Ada""#]),
     ("greet", &[r#"name="Ada""#, r#"punctuation="?""#]),
     ("summarize", &[ITEMS]),
     ("parse-quantity", &[r#"text="12""#]),
     ("shout", &[r#"word="Ada""#]),
+    // Standalone, so the run context has no flow run; the transaction is still inside the
+    // task run's own, and defers its commit to it.
+    ("ledger", &[r#"entry="tea""#]),
 ];
 
 #[test]
@@ -66,16 +69,25 @@ fn the_same_call_has_the_same_key_and_result_in_every_language() {
         for lang in LANGS {
             // A store of its own per language: each call runs (Completed), none is a hit.
             let ctx = TestContext::new();
-            let report = call(&ctx, &component(lang), task, args, 0);
+            let wasm = component(lang);
+            let report = call(&ctx, &wasm, task, args, 0);
             assert_eq!(report.states(), ["Completed"], "{lang} {task} {args:?}\n{}", report.stderr);
             let run = &report.task_runs()[0];
             assert_eq!(run["task"], format!("example:poly/{lang}-tasks#{task}"));
-            seen.push((lang, report.keys()[0].clone(), run.clone()));
+            // The same call again prints the result this language wrote.
+            let mut again = vec!["call", wasm.to_str().unwrap(), task];
+            args.iter().for_each(|arg| again.extend(["--arg", arg]));
+            let result: Json = serde_json::from_str(&ctx.stdout(&again, 0)).unwrap();
+            seen.push((lang, report.keys()[0].clone(), result));
         }
-        let (_, rust_key, _) = &seen[0];
+        let (_, rust_key, rust_result) = &seen[0];
         assert!(rust_key.is_some(), "{task} has a key");
-        for (lang, key, _) in &seen {
+        for (lang, key, result) in &seen {
             assert_eq!(key, rust_key, "{task} {args:?}: {lang} and rust keys differ");
+            assert_eq!(result, rust_result, "{task} {args:?}: {lang} and rust results differ");
+        }
+        if task == "ledger" {
+            assert_eq!(rust_result, &json!("tea recorded in a ledger transaction, committed=false"));
         }
     }
     let shout = call(&TestContext::new(), &component("py"), "shout", &[r#"word="Ada""#], 0);
@@ -111,7 +123,7 @@ fn a_python_result_is_a_hit_for_rust_and_a_rust_result_for_python() {
 }
 
 /// The state of each call of the conformance flow, and its result, in order.
-const CONFORMANCE: [&str; 19] = [
+const CONFORMANCE: [&str; 22] = [
     "Completed: Hello, Ada!",
     "Cached: Hello, Ada!",
     "Completed: Hello, Ada?",
@@ -133,6 +145,11 @@ const CONFORMANCE: [&str; 19] = [
     "Completed: ADA",
     "Cached: ADA",
     "Completed: ADA LOVELACE",
+    // ledger: a lazy transaction inside the task run's own commits with the task run, so
+    // end-transaction says it has not committed (yet).
+    "Completed: tea recorded in a ledger transaction, committed=false",
+    "Cached: tea recorded in a ledger transaction, committed=false",
+    "Completed: caf\u{e9} \"x\"\\\n recorded in a ledger transaction, committed=false",
 ];
 
 #[test]

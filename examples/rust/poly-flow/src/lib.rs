@@ -16,6 +16,7 @@ struct Tasks {
     summarize: fn(&[Item]) -> Summary,
     parse_quantity: fn(&str) -> Result<u32, String>,
     shout: fn(&str) -> String,
+    ledger: fn(&str) -> String,
 }
 
 macro_rules! tasks {
@@ -26,6 +27,7 @@ macro_rules! tasks {
             summarize: $module::summarize,
             parse_quantity: $module::parse_quantity,
             shout: $module::shout,
+            ledger: $module::ledger,
         }
     };
 }
@@ -81,6 +83,9 @@ impl Guest for Component {
         note((t.shout)("ada"));
         note((t.shout)("ADA"));
         note((t.shout)("Ada Lovelace"));
+        note((t.ledger)("tea"));
+        note((t.ledger)("tea"));
+        note((t.ledger)("caf\u{e9} \"x\"\\\n"));
         Ok(out)
     }
 }

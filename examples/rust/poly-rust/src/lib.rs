@@ -8,6 +8,7 @@ wit_bindgen::generate!({
     with: { "cachehost:task/types@0.1.0": cachehost_guest::bindings::cachehost::task::types },
 });
 
+use cachehost_guest::bindings::cachehost::task::{runtime, types::TransactionOptions};
 use cachehost_guest::{TaskOptions, TaskRun};
 use exports::example::poly::rust_tasks::{Guest, Item, Summary};
 
@@ -54,6 +55,23 @@ impl Guest for Component {
     fn shout(word: String) -> String {
         word.to_ascii_uppercase()
     }
+
+    fn ledger(entry: String) -> String {
+        // The run context: this task run, in the flow run the runtime reports (if any).
+        let run = cachehost_guest::runtime::current_task_run().expect("ledger runs in a task run");
+        assert_eq!(run.task, "ledger", "the task run is ledger's");
+        assert_eq!(run.flow_run_id, cachehost_guest::runtime::flow_run_id(), "the task run is in the current flow run");
+
+        // A transaction inside the task run's own. The SDK's `transaction` does not say
+        // whether the transaction committed, so the raw bindings open and end it.
+        let defaults = TransactionOptions { key: None, commit_mode: None, write_on_commit: None, overwrite: None, isolation_level: None, lock_manager: None };
+        runtime::begin_transaction(&defaults).expect("a transaction with default options opens");
+        cachehost_guest::txn::set("entry", &serde_json::to_string(&entry).expect("a string is JSON"));
+        let stored = cachehost_guest::txn::get("entry").and_then(|json| serde_json::from_str::<String>(&json).ok());
+        assert_eq!(stored.as_deref(), Some(entry.as_str()), "get returns the value set");
+        let committed = runtime::end_transaction(false);
+        format!("{entry} recorded in a ledger transaction, committed={committed}")
+    }
 }
 
 /// `shout` is cached by the word with ASCII letters lower-cased: `shout("ADA")` hits
@@ -71,6 +89,7 @@ cachehost_guest::export_task_options!(Component, [
     TaskOptions::new("summarize").cache_policy("INPUTS"),
     TaskOptions::new("parse-quantity").cache_policy("INPUTS"),
     TaskOptions::new("shout").cache_policy("KEY_FN"),
+    TaskOptions::new("ledger").cache_policy("INPUTS"),
 ]);
 cachehost_guest::export_key_fn!(Component, key_fn);
 
