@@ -24,6 +24,7 @@ pub mod policy;
 pub mod run;
 pub mod sandbox;
 pub mod settings;
+pub mod stamp;
 pub mod store;
 #[cfg(test)]
 mod test_servers;

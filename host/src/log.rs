@@ -86,15 +86,29 @@ impl Logger {
 
     /// Writes one line.
     pub fn log(&self, level: Level, subject: &Subject, message: &str) {
+        self.log_args(level, subject, format_args!("{message}"));
+    }
+
+    /// Writes one line whose message is formatted straight into it (no message string is
+    /// built first: the end of every task run logs one).
+    pub fn log_args(&self, level: Level, subject: &Subject, message: std::fmt::Arguments<'_>) {
+        use std::fmt::Write as _;
         if level < self.min_level {
             return;
         }
         let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
-        let stamp = format!("{:02}:{:02}:{:02}.{:03}", now.hour(), now.minute(), now.second(), now.millisecond());
-        let line = if self.colour {
-            format!("\x1b[2m{stamp}\x1b[0m | {}{}\x1b[0m | {subject} - {message}\n", level.colour(), level.label())
+        let (hour, minute, second, milli) = (now.hour(), now.minute(), now.second(), now.millisecond());
+        let mut line = String::with_capacity(128);
+        // Writing into a String cannot fail.
+        let _ = if self.colour {
+            writeln!(
+                line,
+                "\x1b[2m{hour:02}:{minute:02}:{second:02}.{milli:03}\x1b[0m | {}{}\x1b[0m | {subject} - {message}",
+                level.colour(),
+                level.label()
+            )
         } else {
-            format!("{stamp} | {} | {subject} - {message}\n", level.label())
+            writeln!(line, "{hour:02}:{minute:02}:{second:02}.{milli:03} | {} | {subject} - {message}", level.label())
         };
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         // A closed stderr must not fail a run.

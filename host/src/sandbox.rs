@@ -323,10 +323,17 @@ pub fn apply_limits(store: &mut Store<RunCtx>, limits: &Limits, fuel_metered: bo
         None => u64::MAX / 2,
     };
     store.set_epoch_deadline(ticks);
-    // wasmtime bounds what the host allocates to lift a guest's values (one `Val`, 16 bytes,
-    // per list item): allow a result of `max_result_size` bytes and no more.
+    // wasmtime bounds what the host allocates to lift a guest's values (one `Val` per list
+    // item): allow a result of `max_result_size` bytes and no more.
+    store.set_hostcall_fuel(hostcall_fuel(limits.max_result_size));
+}
+
+/// The hostcall fuel that lets wasmtime lift a value of up to `items` list items: its
+/// dynamic API lifts a `list<u8>` as one `Val` per byte and charges `size_of::<Val>()`
+/// (32 bytes) for each.
+pub fn hostcall_fuel(items: u64) -> usize {
     let per_item = std::mem::size_of::<wasmtime::component::Val>() as u64;
-    store.set_hostcall_fuel(usize::try_from(limits.max_result_size.saturating_mul(per_item)).unwrap_or(usize::MAX));
+    usize::try_from(items.saturating_mul(per_item)).unwrap_or(usize::MAX)
 }
 
 /// Builds the WASI context of a Store of `component`: stdout/stderr become log lines of

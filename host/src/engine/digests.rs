@@ -1,26 +1,17 @@
 //! Remembered component digests: a warm start does not re-read and re-hash a 20 MB
 //! component whose file has not changed.
 //!
-//! The trust rule, exactly: a remembered BLAKE3 digest is used for a file only when its
-//! canonical path, device, inode, size, modification time and status-change time (ctime,
-//! nanoseconds) all equal the ones recorded when the file was hashed. It is recorded only
-//! when the file's status was the same just before and just after it was read (no writer
-//! in between), and when both its mtime and ctime were at least [`SETTLE`] older than the
-//! moment of hashing: a write within one tick of the file system's clock can leave both
-//! stamps unchanged (git's "racily clean" files), so a freshly written file is hashed
-//! again until it has settled.
-//!
-//! Any write to the file, a rename over it, `touch`, or a rewrite with the same size and a
-//! forged mtime changes its ctime, which no user can set back (only a change of the system
-//! clock can), so each of these is hashed again. Not covered: writes to the raw block
-//! device, and file systems whose ctime does not move on writes. Off Unix (no ctime or
-//! inode), nothing is remembered and every start hashes the file.
+//! The trust rule is [`crate::stamp`]'s, on the file's canonical path: a remembered
+//! BLAKE3 digest is used only while the file's stamp (device, inode, size, mtime, ctime)
+//! equals the one recorded when it was hashed, and it is recorded only when the stamp was
+//! the same just before and just after the file was read (no writer in between) and had
+//! settled ([`SETTLE`]) at the moment of hashing. Off Unix, nothing is remembered and every
+//! start hashes the file.
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-/// How old a file's mtime and ctime must be when it is hashed for its digest to be kept.
-pub const SETTLE: Duration = Duration::from_secs(2);
+use crate::stamp::{FileStamp as Stamp, SETTLE};
 
 const FORMAT: &str = "cachehost-digest-v1";
 
@@ -28,16 +19,6 @@ const FORMAT: &str = "cachehost-digest-v1";
 pub struct DigestCache {
     dir: PathBuf,
     settle: Duration,
-}
-
-/// What identifies a version of a file without reading it.
-#[derive(Debug, PartialEq, Eq)]
-struct Stamp {
-    dev: u64,
-    ino: u64,
-    size: u64,
-    mtime_ns: i128,
-    ctime_ns: i128,
 }
 
 impl DigestCache {
@@ -95,12 +76,7 @@ impl DigestCache {
         ) else {
             return;
         };
-        let now_ns = match SystemTime::now().duration_since(SystemTime::UNIX_EPOCH) {
-            Ok(now) => now.as_nanos() as i128,
-            Err(_) => return,
-        };
-        let settled = |stamp_ns: i128| now_ns - stamp_ns >= self.settle.as_nanos() as i128;
-        if before != after || !settled(after.mtime_ns) || !settled(after.ctime_ns) {
+        if before != after || !after.settled(self.settle) {
             return;
         }
         let text = format!(
@@ -121,24 +97,6 @@ impl DigestCache {
 }
 
 impl Stamp {
-    #[cfg(unix)]
-    fn of(meta: &std::fs::Metadata) -> Option<Stamp> {
-        use std::os::unix::fs::MetadataExt;
-        let ns = |secs: i64, nanos: i64| i128::from(secs) * 1_000_000_000 + i128::from(nanos);
-        Some(Stamp {
-            dev: meta.dev(),
-            ino: meta.ino(),
-            size: meta.size(),
-            mtime_ns: ns(meta.mtime(), meta.mtime_nsec()),
-            ctime_ns: ns(meta.ctime(), meta.ctime_nsec()),
-        })
-    }
-
-    #[cfg(not(unix))]
-    fn of(_meta: &std::fs::Metadata) -> Option<Stamp> {
-        None
-    }
-
     fn line(&self) -> String {
         format!(
             "{} {} {} {} {}",
@@ -164,6 +122,7 @@ mod tests {
     use super::*;
     use std::fs::{File, FileTimes};
     use std::os::unix::fs::MetadataExt;
+    use std::time::SystemTime;
 
     fn cache(dir: &Path, settle: Duration) -> DigestCache {
         DigestCache::settled_after(dir.join("digests"), settle)

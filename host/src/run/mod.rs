@@ -360,6 +360,12 @@ impl Session {
         // A flow run has the global memory limit but no timeout or fuel limit of its own.
         let limits = Limits { timeout: None, fuel: None, ..self.settings.limits.clone() };
         let mut store = self.new_store(0, Some(flow_run), None, 0, &limits, None);
+        // The flow's Store lifts the arguments of the tasks it calls, out of the flow's own
+        // memory: any value the flow can hold must cross, so the budget is its memory limit
+        // in list items, not max_result_size (which bounds task results and would refuse a
+        // `list<u8>` argument over 16 MiB). The host pays `size_of::<Val>()` per item while
+        // such an argument is lifted.
+        store.set_hostcall_fuel(sandbox::hostcall_fuel(limits.memory.max(limits.max_result_size)));
         let instance = self.instantiate(&mut store, 0, Purpose::Flow)?;
         let func = instance.get_func(&mut store, def.export).ok_or("the flow export is not a function")?;
         let params = to_vals(parameters, &def.signature.params).map_err(|e| e.to_string())?;

@@ -55,8 +55,20 @@ pub struct TaskOutcome {
     pub value: Option<Value>,
     /// Set when the task trapped: the caller must trap too.
     pub trap: Option<String>,
-    /// The returned value as JSON text, for submitted calls.
+    /// The returned value as JSON text, for submitted calls (set by [`TaskOutcome::with_json`]).
     pub value_json: Option<String>,
+}
+
+impl TaskOutcome {
+    /// The outcome with `value_json` set from its value of type `ty`: only submitted calls
+    /// read it, so a direct call does not pay for it.
+    pub fn with_json(mut self, ty: Option<&Ty>) -> TaskOutcome {
+        self.value_json = match (ty, &self.value) {
+            (Some(ty), Some(value)) => value.to_json(ty).ok().map(|json| json.to_string()),
+            _ => None,
+        };
+        self
+    }
 }
 
 /// Why one attempt at a task's body failed.
@@ -135,7 +147,7 @@ impl Session {
         let attempts = std::cell::Cell::new(0u32);
         let finish = |state: State, key: Option<&CacheKey>, value: Option<Value>, trap: Option<String>, persisted: bool| {
             let level = if state.is_completed() { Level::Info } else { Level::Error };
-            self.logger.log(level, &subject, &format!("Finished in state {state}"));
+            self.logger.log_args(level, &subject, format_args!("Finished in state {state}"));
             let cache_key = key.and_then(|k| k.key.clone());
             self.record_task_run(TaskRunReport {
                 id: task_run.id.clone(),
@@ -152,11 +164,7 @@ impl Session {
                 attempts: attempts.get(),
                 duration_ms: started.elapsed().as_secs_f64() * 1e3,
             });
-            let value_json = match (&def.signature.result, &value) {
-                (Some(ty), Some(v)) => v.to_json(ty).ok().map(|j| j.to_string()),
-                _ => None,
-            };
-            TaskOutcome { state, cache_key, value, trap, value_json }
+            TaskOutcome { state, cache_key, value, trap, value_json: None }
         };
 
         if caller.depth >= limits.max_nesting_depth {
@@ -185,7 +193,10 @@ impl Session {
                     Lookup::Hit(record) => {
                         txn::mark_committed(&txn);
                         txn::exit(&txn, false, self);
-                        let value = def.signature.result.as_ref().map(|_| record.value);
+                        let value = def.signature.result.as_ref().map(|_| match Arc::try_unwrap(record) {
+                            Ok(record) => record.value,
+                            Err(kept) => kept.value.clone(),
+                        });
                         return finish(State::cached(), cache_key.as_ref(), value, None, false);
                     }
                     Lookup::Unreadable { reason } => self.logger.log(

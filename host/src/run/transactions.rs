@@ -221,7 +221,10 @@ impl Session {
         }
         let caller = Caller::of(data);
         let session = self.clone();
-        Ok(self.pool.submit(move || session.run_task(&caller, route, values)))
+        Ok(self.pool.submit(move || {
+            let result = session.components[route.component].tasks[route.task].signature.result.as_ref();
+            session.run_task(&caller, route, values).with_json(result)
+        }))
     }
 
     /// Finds a task of any loaded component by function name or full name.

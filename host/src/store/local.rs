@@ -1,12 +1,21 @@
 //! The default result store: one file per key in a local folder, as in Prefect
 //! (reference §6.3), but written atomically.
+//!
+//! A hit must cost microseconds (DESIGN §9), and opening and reading a file costs more than
+//! that on its own, so the store keeps the records it decoded and serves one again after a
+//! single `stat` of its file, while the file's stamp is unchanged and had settled when it
+//! was read ([`crate::stamp`]): a record removed, replaced or rewritten by any process is
+//! read again, never served stale.
 
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use super::{record, Listing, Lookup, ResultStore, StoreError};
+use super::{record, Listing, Lookup, Record, ResultStore, StoreError};
+use crate::stamp::{FileStamp, SETTLE};
 use crate::value::Ty;
 
 /// The name prefix of a record being written; a file with it that stays is a stray from a
@@ -23,6 +32,41 @@ pub const VALUES_FOLDER: &str = ".values";
 pub struct LocalStore {
     root: PathBuf,
     sync: bool,
+    /// Shared by clones: an entry is only ever trusted through its file's stamp.
+    decoded: Arc<Mutex<DecodedRecords>>,
+    settle: Duration,
+}
+
+/// At most this many decoded records are kept, holding at most [`DECODED_BYTES`] bytes of
+/// record files; when one more would not fit, all are dropped and the keeping starts over.
+const DECODED_RECORDS: usize = 16_384;
+const DECODED_BYTES: u64 = 64 << 20;
+
+/// Records decoded from their files, by key, each with the stamp of the file it came from.
+#[derive(Debug, Default)]
+struct DecodedRecords {
+    entries: HashMap<String, (FileStamp, Arc<Record>)>,
+    bytes: u64,
+}
+
+impl DecodedRecords {
+    fn keep(&mut self, key: &str, stamp: FileStamp, record: Arc<Record>) {
+        self.forget(key);
+        if self.entries.len() >= DECODED_RECORDS || self.bytes + stamp.size > DECODED_BYTES {
+            self.entries.clear();
+            self.bytes = 0;
+        }
+        if stamp.size <= DECODED_BYTES {
+            self.bytes += stamp.size;
+            self.entries.insert(key.to_owned(), (stamp, record));
+        }
+    }
+
+    fn forget(&mut self, key: &str) {
+        if let Some((stamp, _)) = self.entries.remove(key) {
+            self.bytes -= stamp.size;
+        }
+    }
 }
 
 impl LocalStore {
@@ -32,7 +76,69 @@ impl LocalStore {
         Ok(LocalStore {
             root: root.to_path_buf(),
             sync: false,
+            decoded: Arc::default(),
+            settle: SETTLE,
         })
+    }
+
+    /// The store with files trusted once `settle` old instead of [`SETTLE`] (tests).
+    #[cfg(test)]
+    pub(crate) fn settled_after(mut self, settle: Duration) -> LocalStore {
+        self.settle = settle;
+        self
+    }
+
+    /// Whether a decoded record is kept for `key` (tests).
+    #[cfg(test)]
+    pub(crate) fn keeps(&self, key: &str) -> bool {
+        self.decoded().entries.contains_key(key)
+    }
+
+    /// Replaces the value of the record kept for `key`, keeping its stamp: shows whether a
+    /// lookup reads the file again (it must not while the stamp is unchanged).
+    #[cfg(test)]
+    pub(crate) fn forge(&self, key: &str, value: crate::value::Value) {
+        let mut decoded = self.decoded();
+        let (_, record) = decoded.entries.get_mut(key).expect("a kept record");
+        *record = Arc::new(Record { meta: record.meta.clone(), value });
+    }
+
+    fn decoded(&self) -> std::sync::MutexGuard<'_, DecodedRecords> {
+        self.decoded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reads and decodes the record file at `path`, keeping the record when its file had
+    /// settled; the stamp is taken before the bytes are read, so a write during the read
+    /// moves the stamp past the kept one.
+    fn read_record(&self, key: &str, path: &Path, expected: &Ty, now_ms: i64) -> Lookup {
+        let read = |path: &Path| -> io::Result<(Option<FileStamp>, Vec<u8>)> {
+            let mut file = fs::File::open(path)?;
+            let meta = file.metadata()?;
+            let mut bytes = Vec::with_capacity(meta.len() as usize);
+            file.read_to_end(&mut bytes)?;
+            Ok((FileStamp::of(&meta), bytes))
+        };
+        let (stamp, bytes) = match read(path) {
+            Ok(read) => read,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Miss,
+            Err(e) => {
+                return Lookup::Unreadable {
+                    reason: format!("could not read {}: {e}", path.display()),
+                }
+            }
+        };
+        let record = match record::decode(&bytes, expected) {
+            Ok(record) => Arc::new(record),
+            Err(e) => {
+                return Lookup::Unreadable {
+                    reason: e.to_string(),
+                }
+            }
+        };
+        if let Some(stamp) = stamp.filter(|s| s.settled(self.settle)) {
+            self.decoded().keep(key, stamp, record.clone());
+        }
+        Lookup::of_record(record, key, now_ms)
     }
 
     /// Whether writes fsync the record and its folder before returning (default: no).
@@ -70,17 +176,28 @@ impl ResultStore for LocalStore {
                 }
             }
         };
-        match fs::read(&path) {
-            Ok(bytes) => Lookup::from_record_bytes(&bytes, key, expected, now_ms),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Lookup::Miss,
-            Err(e) => Lookup::Unreadable {
-                reason: format!("could not read {}: {e}", path.display()),
-            },
+        // A record decoded earlier is served again while one stat shows its file unchanged.
+        let kept = self.decoded().entries.get(key).map(|(stamp, record)| (*stamp, record.clone()));
+        if let Some((stamp, record)) = kept {
+            match fs::metadata(&path) {
+                Ok(meta) if FileStamp::of(&meta) == Some(stamp) => {
+                    return match record::check_type(&record.meta, expected) {
+                        Ok(()) => Lookup::of_record(record, key, now_ms),
+                        Err(e) => Lookup::Unreadable {
+                            reason: e.to_string(),
+                        },
+                    };
+                }
+                _ => self.decoded().forget(key),
+            }
         }
+        self.read_record(key, &path, expected, now_ms)
     }
 
     fn write(&self, key: &str, record_bytes: &[u8]) -> Result<(), StoreError> {
-        write_atomically(&self.path_of(key)?, record_bytes, self.sync)
+        let written = write_atomically(&self.path_of(key)?, record_bytes, self.sync);
+        self.decoded().forget(key);
+        written
     }
 
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -94,6 +211,7 @@ impl ResultStore for LocalStore {
 
     fn remove(&self, key: &str) -> Result<bool, StoreError> {
         let path = self.path_of(key)?;
+        self.decoded().forget(key);
         match fs::remove_file(&path) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
@@ -621,6 +739,104 @@ mod tests {
         let store = store.with_sync(true);
         store.write("a/k", &record_bytes("a/k", "v")).unwrap();
         assert!(matches!(store.lookup("a/k", &ty(), NOW), Lookup::Hit(_)));
+    }
+
+    /// A store that keeps every record it decodes at once, without waiting for its file to
+    /// settle, so the tests can show what makes a kept record be read again.
+    fn keeping_store() -> (tempfile::TempDir, LocalStore) {
+        let (dir, store) = store();
+        (dir, store.settled_after(Duration::ZERO))
+    }
+
+    fn hit_value(lookup: Lookup) -> Value {
+        match lookup {
+            Lookup::Hit(record) => record.value.clone(),
+            other => panic!("expected a hit, got {other:?}"),
+        }
+    }
+
+    fn ctime_ns(path: &Path) -> i128 {
+        FileStamp::of(&fs::metadata(path).unwrap()).unwrap().ctime_ns
+    }
+
+    #[test]
+    fn a_kept_record_is_served_without_reading_its_file() {
+        let (_dir, store) = keeping_store();
+        store.write("k", &record_bytes("k", "v")).unwrap();
+        assert_eq!(hit_value(store.lookup("k", &ty(), NOW)), value("v"));
+        store.forge("k", value("forged"));
+        assert_eq!(hit_value(store.lookup("k", &ty(), NOW)), value("forged"));
+        // The kept record is judged like a read one: type, then expiry.
+        assert!(unreadable_reason(store.lookup("k", &Ty::String, NOW)).contains("the task returns String"));
+    }
+
+    #[test]
+    fn a_fresh_record_is_not_kept_until_its_file_has_settled() {
+        let (_dir, store) = store();
+        store.write("k", &record_bytes("k", "v")).unwrap();
+        assert_eq!(hit_value(store.lookup("k", &ty(), NOW)), value("v"));
+        assert!(!store.keeps("k"), "a file written within SETTLE may change without a new stamp");
+    }
+
+    #[test]
+    fn a_kept_record_removed_by_another_process_is_a_miss() {
+        let (_dir, store) = keeping_store();
+        store.write("k", &record_bytes("k", "v")).unwrap();
+        hit_value(store.lookup("k", &ty(), NOW));
+        assert!(store.keeps("k"));
+        fs::remove_file(store.root().join("k")).unwrap();
+        assert_eq!(store.lookup("k", &ty(), NOW), Lookup::Miss);
+    }
+
+    #[test]
+    fn a_kept_record_replaced_by_another_process_is_read_again() {
+        let (_dir, store) = keeping_store();
+        // Another process: a store of its own on the same folder.
+        let other = LocalStore::open(store.root()).unwrap();
+        store.write("k", &record_bytes("k", "old")).unwrap();
+        hit_value(store.lookup("k", &ty(), NOW));
+        assert!(store.keeps("k"));
+        other.write("k", &record_bytes("k", "new")).unwrap();
+        assert_eq!(hit_value(store.lookup("k", &ty(), NOW)), value("new"));
+    }
+
+    #[test]
+    fn a_kept_record_rewritten_in_place_with_its_old_mtime_is_read_again() {
+        let (_dir, store) = keeping_store();
+        let path = store.root().join("k");
+        store.write("k", &record_bytes("k", "old")).unwrap();
+        hit_value(store.lookup("k", &ty(), NOW));
+        assert!(store.keeps("k"));
+        let before = fs::metadata(&path).unwrap();
+        let old_ctime = ctime_ns(&path);
+        // Same inode, same size, mtime set back: only the ctime can tell. File system times
+        // tick coarsely, so write until it has moved.
+        let new = record_bytes("k", "new");
+        assert_eq!(new.len() as u64, before.len());
+        while ctime_ns(&path) == old_ctime {
+            std::thread::sleep(Duration::from_millis(1));
+            fs::write(&path, &new).unwrap();
+        }
+        fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(before.modified().unwrap())
+            .unwrap();
+        let after = FileStamp::of(&fs::metadata(&path).unwrap()).unwrap();
+        let before = FileStamp::of(&before).unwrap();
+        assert_eq!((after.ino, after.size, after.mtime_ns), (before.ino, before.size, before.mtime_ns));
+        assert_eq!(hit_value(store.lookup("k", &ty(), NOW)), value("new"));
+    }
+
+    #[test]
+    fn a_kept_record_is_judged_at_every_lookup_time() {
+        let (_dir, store) = keeping_store();
+        let (_, bytes) = meta_and_bytes("k", "v", Some(NOW));
+        store.write("k", &bytes).unwrap();
+        assert_eq!(hit_value(store.lookup("k", &ty(), NOW - 1)), value("v"));
+        assert!(store.keeps("k"));
+        assert_eq!(store.lookup("k", &ty(), NOW), Lookup::Expired { expiration_ms: NOW });
     }
 
     /// A reader racing a writer sees the old record or the new one, never a part of one.

@@ -12,6 +12,7 @@ pub mod split;
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 pub use local::LocalStore;
 pub use object::ObjectStore;
@@ -97,13 +98,11 @@ pub fn check_key(key: &str) -> Result<(), StoreError> {
 pub type Listing = Vec<(String, Result<RecordMeta, StoreError>)>;
 
 /// What a lookup found under a key.
-// A hit is returned by value once per lookup; boxing it would add an allocation to the
-// hot path to shrink the rarer variants.
-#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lookup {
-    /// A usable record: the call is Cached with its value.
-    Hit(Record),
+    /// A usable record: the call is Cached with its value. Shared, so a store may keep
+    /// decoded records and serve them again without copying.
+    Hit(Arc<Record>),
     /// No record under the key.
     Miss,
     /// A record that expired at `expiration_ms` (at or before now): a miss, overwritten by the
@@ -126,14 +125,17 @@ impl Lookup {
     /// Expiry is strict, as in Prefect (reference §9.2): a hit iff there is no expiration or
     /// `expiration_ms > now_ms`.
     pub fn from_record_bytes(bytes: &[u8], key: &str, expected: &Ty, now_ms: i64) -> Lookup {
-        let record = match record::decode(bytes, expected) {
-            Ok(record) => record,
-            Err(e) => {
-                return Lookup::Unreadable {
-                    reason: e.to_string(),
-                }
-            }
-        };
+        match record::decode(bytes, expected) {
+            Ok(record) => Lookup::of_record(Arc::new(record), key, now_ms),
+            Err(e) => Lookup::Unreadable {
+                reason: e.to_string(),
+            },
+        }
+    }
+
+    /// Judges a decoded record whose value has the expected type: the key it was written
+    /// under, then its expiry (strict, as in [`Lookup::from_record_bytes`]).
+    pub(crate) fn of_record(record: Arc<Record>, key: &str, now_ms: i64) -> Lookup {
         // A record copied or renamed under another key holds another call's result.
         if record.meta.key != key {
             return Lookup::Unreadable {

@@ -260,7 +260,7 @@ pub(crate) fn judge_key_record(bytes: &[u8], key: &str, expected: &Ty, now_ms: i
 /// Judges the value bytes of `meta`, read from `place` (named in messages).
 pub(crate) fn judge_value(meta: RecordMeta, value_bytes: &[u8], expected: &Ty, place: &str) -> Lookup {
     match record::decode_value(&meta, value_bytes, expected) {
-        Ok(value) => Lookup::Hit(Record { meta, value }),
+        Ok(value) => Lookup::Hit(std::sync::Arc::new(Record { meta, value })),
         Err(RecordError::DigestMismatch) => Lookup::Unreadable {
             reason: format!("the record's value {place} does not match its digest (the file is corrupt)"),
         },
