@@ -8,13 +8,24 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::repo_root;
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1, different at every call of this process and outside the
+/// kernel's ephemeral range (32768 and up by default). A port the kernel hands out for
+/// `127.0.0.1:0` can be handed out again before the server binds it, and a test would then
+/// talk to another test's server (seen: one test stopping "its" Redis under another).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port()
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let start = std::process::id().wrapping_mul(7919);
+    loop {
+        let port = 20_000 + (start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)) % 10_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 fn wait_for_port(port: u16, what: &str, child: &mut Child) {

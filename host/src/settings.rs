@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 use thiserror::Error;
@@ -31,11 +32,16 @@ pub enum Setting {
     TasksDefaultNoCache,
     /// `CACHEHOST_TASKS_DISABLE_CACHING`: NONE for every task (2.5).
     TasksDisableCaching,
+    /// `CACHEHOST_TASKS_DEFAULT_RETRIES`: retries of tasks that leave `retries` unset
+    /// (Prefect's `PREFECT_TASKS_DEFAULT_RETRIES`).
+    TasksDefaultRetries,
+    /// `CACHEHOST_TASKS_DEFAULT_RETRY_DELAY`: the wait before each such retry, e.g. `10s`.
+    TasksDefaultRetryDelay,
 }
 
 impl Setting {
     /// Every setting, in the order they are documented.
-    pub const ALL: [Setting; 7] = [
+    pub const ALL: [Setting; 9] = [
         Setting::Home,
         Setting::LocalStoragePath,
         Setting::ResultsPersistByDefault,
@@ -43,6 +49,8 @@ impl Setting {
         Setting::TasksDefaultPersistResult,
         Setting::TasksDefaultNoCache,
         Setting::TasksDisableCaching,
+        Setting::TasksDefaultRetries,
+        Setting::TasksDefaultRetryDelay,
     ];
 
     /// The key in `[settings]`: the environment name, lower-case, without `CACHEHOST_`.
@@ -55,6 +63,8 @@ impl Setting {
             Setting::TasksDefaultPersistResult => "tasks_default_persist_result",
             Setting::TasksDefaultNoCache => "tasks_default_no_cache",
             Setting::TasksDisableCaching => "tasks_disable_caching",
+            Setting::TasksDefaultRetries => "tasks_default_retries",
+            Setting::TasksDefaultRetryDelay => "tasks_default_retry_delay",
         }
     }
 
@@ -81,6 +91,10 @@ pub struct Settings {
     pub tasks_default_no_cache: bool,
     /// `CACHEHOST_TASKS_DISABLE_CACHING`, default false.
     pub tasks_disable_caching: bool,
+    /// `CACHEHOST_TASKS_DEFAULT_RETRIES`, default 0.
+    pub tasks_default_retries: u32,
+    /// `CACHEHOST_TASKS_DEFAULT_RETRY_DELAY`, default none.
+    pub tasks_default_retry_delay: Duration,
     /// The global limits of task runs: `CACHEHOST_LIMITS_*`, else `[limits]`, else defaults.
     pub limits: Limits,
     sources: BTreeMap<Setting, Source>,
@@ -100,6 +114,16 @@ pub enum SettingsError {
     /// Neither `CACHEHOST_HOME` nor `HOME` says where cachehost's folder is.
     #[error("cannot find cachehost's home folder: set CACHEHOST_HOME (HOME is not set either)")]
     NoHome,
+    /// A setting holds something else than its kind of value.
+    #[error("{name} must be {expected}, not {value:?}")]
+    InvalidValue {
+        /// The environment variable or `[settings]` key.
+        name: String,
+        /// What it must be, e.g. "a whole number".
+        expected: &'static str,
+        /// What it holds.
+        value: String,
+    },
     /// A `CACHEHOST_LIMITS_*` variable holds something else than its kind of value.
     #[error(transparent)]
     Limit(#[from] LimitSettingError),
@@ -189,6 +213,37 @@ impl Settings {
         )?
         .unwrap_or(false);
 
+        let mut parsed_setting = |setting: Setting, from_file: Option<&str>, expected: &'static str, parse: fn(&str) -> bool| {
+            let (text, name, source) = match (env(&setting.env_name()), from_file) {
+                (Some(value), _) => (value, setting.env_name(), Source::Environment),
+                (None, Some(value)) => (value.to_owned(), setting.key().to_owned(), file_source()),
+                (None, None) => {
+                    sources.insert(setting, Source::Default);
+                    return Ok(None);
+                }
+            };
+            sources.insert(setting, source);
+            match parse(&text) {
+                true => Ok(Some(text)),
+                false => Err(SettingsError::InvalidValue { name, expected, value: text }),
+            }
+        };
+        let retries_in_file = table.and_then(|t| t.tasks_default_retries).map(|n| n.to_string());
+        let tasks_default_retries = parsed_setting(
+            Setting::TasksDefaultRetries,
+            retries_in_file.as_deref(),
+            "a whole number of retries",
+            |text| text.trim().parse::<u32>().is_ok(),
+        )?
+        .map_or(0, |text| text.trim().parse().expect("checked"));
+        let tasks_default_retry_delay = parsed_setting(
+            Setting::TasksDefaultRetryDelay,
+            table.and_then(|t| t.tasks_default_retry_delay.as_deref()),
+            "a duration such as 500ms, 10s or 5m",
+            |text| crate::options::parse_duration(text).is_some(),
+        )?
+        .map_or(Duration::ZERO, |text| crate::options::parse_duration(&text).expect("checked"));
+
         Ok(Settings {
             home,
             local_storage_path,
@@ -197,6 +252,8 @@ impl Settings {
             tasks_default_persist_result,
             tasks_default_no_cache,
             tasks_disable_caching,
+            tasks_default_retries,
+            tasks_default_retry_delay,
             limits,
             sources,
         })
@@ -283,6 +340,10 @@ pub struct SettingsTable {
     pub tasks_default_no_cache: Option<bool>,
     /// `tasks_disable_caching`.
     pub tasks_disable_caching: Option<bool>,
+    /// `tasks_default_retries`.
+    pub tasks_default_retries: Option<u32>,
+    /// `tasks_default_retry_delay`, e.g. `"10s"`.
+    pub tasks_default_retry_delay: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -379,6 +440,7 @@ mod tests {
         assert_eq!(s.tasks_default_persist_result, None);
         assert!(!s.tasks_default_no_cache);
         assert!(!s.tasks_disable_caching);
+        assert_eq!((s.tasks_default_retries, s.tasks_default_retry_delay), (0, Duration::ZERO));
         for setting in Setting::ALL {
             assert_eq!(s.source(setting), &Source::Default, "{setting:?}");
         }
@@ -390,6 +452,24 @@ mod tests {
         assert_eq!(s.local_storage_path, Path::new("/srv/ch/storage"));
         assert_eq!(s.source(Setting::Home), &Source::Environment);
         assert_eq!(s.source(Setting::LocalStoragePath), &Source::Default);
+    }
+
+    #[test]
+    fn default_retries_come_from_the_environment_or_the_file_and_are_checked() {
+        let file = config("[settings]\ntasks_default_retries = 2\ntasks_default_retry_delay = \"10s\"\n");
+        let s = Settings::load(env(&[("HOME", "/h")]), Some(&file)).unwrap();
+        assert_eq!((s.tasks_default_retries, s.tasks_default_retry_delay), (2, Duration::from_secs(10)));
+        assert!(matches!(s.source(Setting::TasksDefaultRetries), Source::ConfigFile(_)));
+        let s = Settings::load(env(&[("HOME", "/h"), ("CACHEHOST_TASKS_DEFAULT_RETRIES", "3")]), Some(&file)).unwrap();
+        assert_eq!(s.tasks_default_retries, 3);
+        assert_eq!(s.source(Setting::TasksDefaultRetries), &Source::Environment);
+        for (name, value) in [("CACHEHOST_TASKS_DEFAULT_RETRIES", "-1"), ("CACHEHOST_TASKS_DEFAULT_RETRY_DELAY", "soon")] {
+            let error = Settings::load(env(&[("HOME", "/h"), (name, value)]), None).unwrap_err();
+            assert!(matches!(&error, SettingsError::InvalidValue { name: n, .. } if n == name), "{error}");
+        }
+        let bad = config("[settings]\ntasks_default_retry_delay = \"5 weeks\"\n");
+        let error = Settings::load(env(&[("HOME", "/h")]), Some(&bad)).unwrap_err();
+        assert_eq!(error.to_string(), "tasks_default_retry_delay must be a duration such as 500ms, 10s or 5m, not \"5 weeks\"");
     }
 
     #[test]

@@ -265,3 +265,16 @@ fn a_retry_delay_is_announced_and_waited() {
     assert_eq!(only_run(&report)["attempts"], 2);
     assert!(report.stderr.contains("- Retry 1/2 will start 0.2 second(s) from now"), "{}", report.stderr);
 }
+
+#[test]
+fn the_global_default_retries_apply_to_tasks_without_their_own() {
+    let mut ctx = TestContext::new();
+    ctx.env("CACHEHOST_TASKS_DEFAULT_RETRIES", "1");
+    let config = flaky_setup(&ctx, "");
+    let report = call(&ctx, Some(&config), "flaky", &["marker=/state/m"], 0);
+    assert_eq!(only_run(&report)["attempts"], 2, "{}", report.stderr);
+    // A task's own `retries` wins over the default.
+    let config = flaky_setup(&ctx, "retries = 0");
+    let report = call(&ctx, Some(&config), "flaky", &["marker=/state/other"], 1);
+    assert_eq!(only_run(&report)["attempts"], 1);
+}

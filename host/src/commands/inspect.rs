@@ -150,6 +150,8 @@ fn setting_value(settings: &Settings, setting: Setting) -> String {
         Setting::TasksDefaultPersistResult => optional(settings.tasks_default_persist_result.map(|b| b.to_string()), "unset"),
         Setting::TasksDefaultNoCache => settings.tasks_default_no_cache.to_string(),
         Setting::TasksDisableCaching => settings.tasks_disable_caching.to_string(),
+        Setting::TasksDefaultRetries => settings.tasks_default_retries.to_string(),
+        Setting::TasksDefaultRetryDelay => format!("{:?}", settings.tasks_default_retry_delay),
     }
 }
 

@@ -255,6 +255,12 @@ fn unix_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// When a lease taken or renewed at `now_ms` for `hold` ends. `unix_ms` truncates to the
+/// millisecond, so one more millisecond keeps a lease from ending before `hold` has passed.
+fn lease_end(now_ms: i64, hold: Duration) -> i64 {
+    now_ms + hold.as_millis() as i64 + 1
+}
+
 fn live_holder(lease: Option<LockFile>, now_ms: i64) -> Option<String> {
     lease.filter(|l| l.expires_ms > now_ms).map(|l| l.holder)
 }
@@ -269,7 +275,6 @@ impl LockManager for FileLockManager {
     ) -> Result<(), LockError> {
         let start = Instant::now();
         let deadline = start + acquire_timeout;
-        let hold_ms = hold_timeout.as_millis() as i64;
         let hash = hash(key);
         loop {
             let releases = *self.releases.lock().unwrap_or_else(|e| e.into_inner());
@@ -282,7 +287,7 @@ impl LockManager for FileLockManager {
                     }
                     // Free, expired, unreadable, or ours already: take it or extend it.
                     _ => self
-                        .write(&mut slot, key, Some(holder), now_ms + hold_ms)
+                        .write(&mut slot, key, Some(holder), lease_end(now_ms, hold_timeout))
                         .map(|()| None),
                 }
             })?;
@@ -310,8 +315,7 @@ impl LockManager for FileLockManager {
             let now_ms = unix_ms();
             match self.slot(key, false)? {
                 Some(mut slot) if slot.lease.as_ref().is_some_and(|l| l.holder == holder) => {
-                    let expires_ms = now_ms + hold_timeout.as_millis() as i64;
-                    self.write(&mut slot, key, Some(holder), expires_ms)
+                    self.write(&mut slot, key, Some(holder), lease_end(now_ms, hold_timeout))
                 }
                 other => Err(LockError::Lost {
                     key: key.to_string(),
@@ -456,7 +460,8 @@ mod tests {
         assert_eq!(lock.holder, "run-1");
         assert_eq!(lock.key, "../k/ey");
         assert_eq!(lock.pid, std::process::id());
-        assert!(lock.expires_ms >= before + 30_000 && lock.expires_ms <= unix_ms() + 30_000);
+        // At least 30 s from the acquire: one millisecond more covers unix_ms's truncation.
+        assert!(lock.expires_ms > before + 30_000 && lock.expires_ms <= unix_ms() + 30_001);
         // The key is never part of a path.
         assert_eq!(m.lock_path("../k/ey").parent(), Some(dir.path()));
         m.release("../k/ey", "run-1").unwrap();
@@ -489,6 +494,8 @@ mod tests {
         m.release("released", "a").unwrap();
         m.acquire("expired", "a", Duration::ZERO, Duration::ZERO)
             .unwrap();
+        // A lease of zero still lasts until the next millisecond.
+        std::thread::sleep(Duration::from_millis(2));
         fs::write(m.lock_path("junk"), b"{").unwrap();
         fs::write(dir.path().join("not-a-lock.lock"), b"{").unwrap();
 

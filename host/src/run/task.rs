@@ -217,7 +217,7 @@ impl Session {
         // Prefect's retries: every failure of the body is retried while retries remain. Each
         // attempt is a transaction of its own, and a failed attempt rolls the enclosing
         // transaction back even when a retry then succeeds (reference 11.11).
-        let retries = resolved.retries.unwrap_or(0);
+        let retries = resolved.retries.unwrap_or(self.settings.tasks_default_retries);
         let mut txn = txn;
         let (returned, value_bytes) = loop {
             attempts.set(attempts.get() + 1);
@@ -233,7 +233,7 @@ impl Session {
             txn::exit(&txn, true, self);
             let retry = attempts.get() - 1;
             if retry < retries {
-                let delay = resolved.retry_delay.unwrap_or_default();
+                let delay = resolved.retry_delay.unwrap_or(self.settings.tasks_default_retry_delay);
                 let when = if delay.is_zero() {
                     "immediately".to_owned()
                 } else {
