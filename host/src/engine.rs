@@ -13,7 +13,9 @@
 //! fuel limit is configured, because metering slows every guest down.
 //!
 //! The digest of an unchanged file is remembered under `<cache>/digests/` ([`digests`]
-//! gives the exact rule), so a warm start neither reads nor hashes the component.
+//! gives the exact rule), so a warm start neither reads nor hashes the component; by the
+//! same rule an entry whose trailer was checked once is mapped, unread, while its file is
+//! unchanged.
 //! Instances come from wasmtime's pooling allocator when the machine allows it (it reserves
 //! terabytes of virtual address space up front), else from on-demand allocation.
 
@@ -265,6 +267,23 @@ impl Engine {
     /// The compiled component in the cache entry `cached`: none when there is no entry, an
     /// error saying why when the entry is unusable.
     fn load_cached(&self, cached: &Path, component: &blake3::Hash) -> Result<Option<Component>, String> {
+        // An entry checked whole before, for this component, whose file is unchanged since
+        // (the trust rule of remembered digests, `digests`), is mapped as it is: reading and
+        // hashing a 35 MB entry at every start would cost more than the rest of the start.
+        let checked_before = self.digests.as_ref().and_then(|d| d.known(cached));
+        if checked_before.is_some_and(|(checked_for, _)| checked_for == *component) {
+            // SAFETY: the file is byte for byte the entry whose trailer matched when it was
+            // remembered (its stamp is unchanged), written by this cachehost for an engine with
+            // the same compatibility hash; `deserialize_file` checks that hash again.
+            if let Ok(loaded) = unsafe { Component::deserialize_file(&self.engine, cached) } {
+                return Ok(Some(loaded));
+            }
+        }
+        let before = match std::fs::metadata(cached) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot read it: {e}")),
+        };
         let entry = match std::fs::read(cached) {
             Ok(entry) => entry,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -275,9 +294,12 @@ impl Engine {
         // written after it, so these are the exact bytes `Engine::precompile_component`
         // produced for this component and an engine with the same compatibility hash (it is
         // in the file name); `deserialize` checks that hash again.
-        unsafe { Component::deserialize(&self.engine, artefact) }
-            .map(Some)
-            .map_err(|e| format!("wasmtime refused it: {e:#}"))
+        let loaded = unsafe { Component::deserialize(&self.engine, artefact) }
+            .map_err(|e| format!("wasmtime refused it: {e:#}"))?;
+        if let Some(digests) = &self.digests {
+            digests.remember(cached, &before, component);
+        }
+        Ok(Some(loaded))
     }
 
     fn cached_path(&self, digest: &blake3::Hash) -> Option<PathBuf> {
@@ -378,6 +400,38 @@ mod tests {
         let path = dir.path().join("empty.wasm");
         std::fs::write(&path, EMPTY_COMPONENT).unwrap();
         engine.load(&path, &|_, _| {}).unwrap();
+    }
+
+    #[test]
+    fn a_checked_entry_is_mapped_until_its_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("empty.wasm");
+        std::fs::write(&path, EMPTY_COMPONENT).unwrap();
+        let mut engine = Engine::new(Some(dir.path().join("compiled")), EngineOptions::default()).unwrap();
+        let digests = digests::DigestCache::settled_after(dir.path().join("compiled/digests"), std::time::Duration::ZERO);
+        engine.digests = Some(digests);
+        let digest = blake3::hash(EMPTY_COMPONENT);
+        let entry = engine.cached_path(&digest).unwrap();
+        assert!(!engine.load(&path, &|_, _| {}).unwrap().from_cache);
+        assert!(engine.load(&path, &|_, _| {}).unwrap().from_cache);
+        let known = engine.digests.as_ref().unwrap().known(&entry);
+        assert_eq!(known.map(|(d, _)| d), Some(digest), "the whole check is remembered");
+
+        // A later write moves the entry's stamp (past the file system's clock tick), so the
+        // entry is checked whole again and its corruption found.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let mut bytes = std::fs::read(&entry).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 1;
+        std::fs::write(&entry, &bytes).unwrap();
+        let warnings = std::cell::RefCell::new(Vec::new());
+        let loaded = engine.load(&path, &|level, line| {
+            if level == crate::log::Level::Warning {
+                warnings.borrow_mut().push(line.to_owned());
+            }
+        });
+        assert!(!loaded.unwrap().from_cache, "recompiled");
+        assert!(warnings.borrow().iter().any(|w| w.contains("do not match their digest")), "{:?}", warnings.borrow());
     }
 
     #[test]
