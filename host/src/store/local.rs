@@ -195,9 +195,23 @@ impl ResultStore for LocalStore {
     }
 
     fn write(&self, key: &str, record_bytes: &[u8]) -> Result<(), StoreError> {
-        let written = write_atomically(&self.path_of(key)?, record_bytes, self.sync);
-        self.decoded().forget(key);
-        written
+        let stamp = write_atomically_stamped(&self.path_of(key)?, record_bytes, self.sync);
+        // What this store wrote is kept at once, under the stamp of the file it put in place:
+        // another writer's record (cachehost replaces files, never writes into them) is a new
+        // file with another stamp. A flow that calls a task again within SETTLE of writing
+        // its record, the common case, then hits without reading the file.
+        let kept = match (&stamp, record::split(record_bytes)) {
+            (Ok(Some(stamp)), Ok((meta, value_bytes))) => record::decode_value(&meta, value_bytes, &meta.value_type)
+                .ok()
+                .map(|value| (*stamp, Arc::new(Record { meta, value }))),
+            _ => None,
+        };
+        let mut decoded = self.decoded();
+        match kept {
+            Some((stamp, record)) => decoded.keep(key, stamp, record),
+            None => decoded.forget(key),
+        }
+        stamp.map(|_| ())
     }
 
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -286,27 +300,35 @@ impl ResultStore for LocalStore {
 /// sees the old file or the new one, never a part. With `sync`, the file and the rename are
 /// made durable before returning.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
+    write_atomically_stamped(path, bytes, sync).map(|_| ())
+}
+
+/// [`write_atomically`], returning the stamp of the file it put in place, taken from the
+/// still-open file after the rename (which moves its ctime): the stamp of exactly these bytes,
+/// whatever another process does to the path meanwhile.
+fn write_atomically_stamped(path: &Path, bytes: &[u8], sync: bool) -> Result<Option<FileStamp>, StoreError> {
     let folder = path
         .parent()
         .expect("a stored file's path is inside the root");
     fs::create_dir_all(folder).map_err(StoreError::io("create the folder", folder))?;
     // Same folder as the target, so the rename stays on one file system and is atomic.
     let tmp = folder.join(temp_file_name());
-    let written = write_temp(&tmp, bytes, sync).and_then(|()| {
-        fs::rename(&tmp, path).map_err(StoreError::io("move the new file into place at", path))
+    let written = write_temp(&tmp, bytes, sync).and_then(|file| {
+        fs::rename(&tmp, path).map_err(StoreError::io("move the new file into place at", path))?;
+        Ok(file.metadata().ok().and_then(|meta| FileStamp::of(&meta)))
     });
     if written.is_err() {
         let _ = fs::remove_file(&tmp);
     }
-    written?;
+    let stamp = written?;
     if sync {
         sync_folder(folder)?;
     }
-    Ok(())
+    Ok(stamp)
 }
 
-/// Writes `bytes` to a new temp file `tmp`, fsynced if `sync`.
-fn write_temp(tmp: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
+/// Writes `bytes` to a new temp file `tmp`, fsynced if `sync`; returns it, still open.
+fn write_temp(tmp: &Path, bytes: &[u8], sync: bool) -> Result<fs::File, StoreError> {
     let mut file = OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -318,7 +340,7 @@ fn write_temp(tmp: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
         file.sync_all()
             .map_err(StoreError::io("sync the temporary file", tmp))?;
     }
-    Ok(())
+    Ok(file)
 }
 
 /// A fresh temporary file name: `.tmp-<pid>-<uuid>`, so a cleaner can tell a dead writer's
@@ -771,11 +793,24 @@ mod tests {
     }
 
     #[test]
-    fn a_fresh_record_is_not_kept_until_its_file_has_settled() {
+    fn a_fresh_record_read_from_its_file_is_not_kept_until_the_file_has_settled() {
         let (_dir, store) = store();
-        store.write("k", &record_bytes("k", "v")).unwrap();
+        let writer = LocalStore::open(store.root()).unwrap();
+        writer.write("k", &record_bytes("k", "v")).unwrap();
         assert_eq!(hit_value(store.lookup("k", &ty(), NOW)), value("v"));
         assert!(!store.keeps("k"), "a file written within SETTLE may change without a new stamp");
+    }
+
+    #[test]
+    fn a_record_this_store_wrote_is_kept_at_once_and_another_writers_replaces_it() {
+        let (_dir, store) = store();
+        store.write("k", &record_bytes("k", "mine")).unwrap();
+        assert!(store.keeps("k"));
+        store.forge("k", value("forged"));
+        assert_eq!(hit_value(store.lookup("k", &ty(), NOW)), value("forged"), "served without reading the file");
+        let other = LocalStore::open(store.root()).unwrap();
+        other.write("k", &record_bytes("k", "theirs")).unwrap();
+        assert_eq!(hit_value(store.lookup("k", &ty(), NOW)), value("theirs"));
     }
 
     #[test]
