@@ -213,36 +213,38 @@ impl Settings {
         )?
         .unwrap_or(false);
 
-        let mut parsed_setting = |setting: Setting, from_file: Option<&str>, expected: &'static str, parse: fn(&str) -> bool| {
-            let (text, name, source) = match (env(&setting.env_name()), from_file) {
-                (Some(value), _) => (value, setting.env_name(), Source::Environment),
-                (None, Some(value)) => (value.to_owned(), setting.key().to_owned(), file_source()),
-                (None, None) => {
-                    sources.insert(setting, Source::Default);
-                    return Ok(None);
-                }
-            };
-            sources.insert(setting, source);
-            match parse(&text) {
-                true => Ok(Some(text)),
-                false => Err(SettingsError::InvalidValue { name, expected, value: text }),
+        // A setting read as text: where it was found (variable or key) and the text.
+        let mut text_setting = |setting: Setting, from_file: Option<&str>| match (env(&setting.env_name()), from_file) {
+            (Some(value), _) => {
+                sources.insert(setting, Source::Environment);
+                Some((setting.env_name(), value))
+            }
+            (None, Some(value)) => {
+                sources.insert(setting, file_source());
+                Some((setting.key().to_owned(), value.to_owned()))
+            }
+            (None, None) => {
+                sources.insert(setting, Source::Default);
+                None
             }
         };
+        let invalid = |(name, value): (String, String), expected| SettingsError::InvalidValue { name, expected, value };
         let retries_in_file = table.and_then(|t| t.tasks_default_retries).map(|n| n.to_string());
-        let tasks_default_retries = parsed_setting(
-            Setting::TasksDefaultRetries,
-            retries_in_file.as_deref(),
-            "a whole number of retries",
-            |text| text.trim().parse::<u32>().is_ok(),
-        )?
-        .map_or(0, |text| text.trim().parse().expect("checked"));
-        let tasks_default_retry_delay = parsed_setting(
-            Setting::TasksDefaultRetryDelay,
-            table.and_then(|t| t.tasks_default_retry_delay.as_deref()),
-            "a duration such as 500ms, 10s or 5m",
-            |text| crate::options::parse_duration(text).is_some(),
-        )?
-        .map_or(Duration::ZERO, |text| crate::options::parse_duration(&text).expect("checked"));
+        let tasks_default_retries = match text_setting(Setting::TasksDefaultRetries, retries_in_file.as_deref()) {
+            Some(read) => match read.1.trim().parse() {
+                Ok(retries) => retries,
+                Err(_) => return Err(invalid(read, "a whole number of retries")),
+            },
+            None => 0,
+        };
+        let delay_in_file = table.and_then(|t| t.tasks_default_retry_delay.as_deref());
+        let tasks_default_retry_delay = match text_setting(Setting::TasksDefaultRetryDelay, delay_in_file) {
+            Some(read) => match crate::options::parse_duration(&read.1) {
+                Some(delay) => delay,
+                None => return Err(invalid(read, "a duration such as 500ms, 10s or 5m")),
+            },
+            None => Duration::ZERO,
+        };
 
         Ok(Settings {
             home,

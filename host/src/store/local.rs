@@ -201,7 +201,7 @@ impl ResultStore for LocalStore {
         // file with another stamp. A flow that calls a task again within SETTLE of writing
         // its record, the common case, then hits without reading the file.
         let kept = match (&stamp, record::split(record_bytes)) {
-            (Ok(Some(stamp)), Ok((meta, value_bytes))) => record::decode_value(&meta, value_bytes, &meta.value_type)
+            (Ok(Some(stamp)), Ok((meta, value_bytes))) => record::decode_value_bytes(value_bytes)
                 .ok()
                 .map(|value| (*stamp, Arc::new(Record { meta, value }))),
             _ => None,

@@ -66,9 +66,6 @@ pub fn check_key(key: &str) -> Result<(), StoreError> {
     if key.starts_with('/') {
         return bad("it is an absolute path");
     }
-    if key.contains('\0') {
-        return bad("it contains a NUL character");
-    }
     if key.chars().any(char::is_control) {
         return bad("it contains a control character");
     }

@@ -206,6 +206,12 @@ pub fn decode_value(
         return Err(RecordError::DigestMismatch);
     }
     check_type(meta, expected)?;
+    decode_value_bytes(value_bytes)
+}
+
+/// Decodes value bytes from [`encode_value`] without checking them against a digest: for
+/// bytes that never left this process (a store keeping what it has just written).
+pub fn decode_value_bytes(value_bytes: &[u8]) -> Result<Value, RecordError> {
     match postcard::take_from_bytes::<Value>(value_bytes) {
         Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(RecordError::ValueUndecodable(format!(
