@@ -136,6 +136,16 @@ mod tests {
         digest
     }
 
+    /// `c.wasm` holding "first version", its digest remembered by a cache trusting at once.
+    fn remembered_first_version() -> (tempfile::TempDir, PathBuf, DigestCache) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.wasm");
+        std::fs::write(&path, b"first version").unwrap();
+        let cache = cache(dir.path(), Duration::ZERO);
+        digest_of(&cache, &path);
+        (dir, path, cache)
+    }
+
     /// What `Engine::load` uses: the remembered digest, else a fresh hash.
     fn digest_of(cache: &DigestCache, path: &Path) -> blake3::Hash {
         cache
@@ -188,11 +198,7 @@ mod tests {
 
     #[test]
     fn a_content_change_with_a_new_mtime_gives_the_new_digest() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.wasm");
-        std::fs::write(&path, b"first version").unwrap();
-        let cache = cache(dir.path(), Duration::ZERO);
-        digest_of(&cache, &path);
+        let (_dir, path, cache) = remembered_first_version();
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         rewrite(
             &path,
@@ -205,11 +211,7 @@ mod tests {
 
     #[test]
     fn a_rewrite_with_the_same_size_and_a_forged_mtime_gives_the_new_digest() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.wasm");
-        std::fs::write(&path, b"first version").unwrap();
-        let cache = cache(dir.path(), Duration::ZERO);
-        digest_of(&cache, &path);
+        let (_dir, path, cache) = remembered_first_version();
         let before = std::fs::metadata(&path).unwrap();
         rewrite(
             &path,
@@ -232,11 +234,7 @@ mod tests {
 
     #[test]
     fn a_file_replaced_by_a_rename_gives_the_new_digest() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.wasm");
-        std::fs::write(&path, b"first version").unwrap();
-        let cache = cache(dir.path(), Duration::ZERO);
-        digest_of(&cache, &path);
+        let (dir, path, cache) = remembered_first_version();
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         let new = dir.path().join("new.wasm");
         std::fs::write(&new, b"second versn").unwrap();
