@@ -13,7 +13,11 @@ use serde_json::Value as Json;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_owned()
+    // Read at run time, where cargo sets it for the checkout running the tests: a test binary
+    // that another checkout built into the shared target folder, and cargo found fresh, still
+    // holds that checkout's path in `env!`.
+    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest.parent().expect("tests/ has a parent").to_owned()
 }
 
 /// The `cachehost` binary: `$CACHEHOST_BIN`, or `cachehost` beside the test's target folder.
