@@ -1,15 +1,18 @@
 //! `cachehost cache prune` of 1,000,000 expired records, whole process (the release
-//! binary), timed once: pruning destroys its input, so every run builds a fresh store of
-//! a million expired records first (a minute or two; not timed), in the kept benchmark
-//! folder, and removes what is left afterwards. Prints one line with the figure.
+//! binary), timed once, next to `rm -rf` of an identical store (the cost of deleting the
+//! files alone, which no pruning can beat). Pruning destroys its input, so every run builds
+//! two fresh stores of a million expired records first (a few minutes; not timed), in the
+//! kept benchmark folder, and writes them out to the disk (`sync`) as a store that has been
+//! around for more than half a minute is. Prints one line per figure.
 //!
 //! Not a criterion benchmark: ten samples would need ten million records. `CACHEHOST_PRUNE_RECORDS`
 //! sets another count.
 
 mod common;
 
+use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[path = "store.rs"]
 #[allow(dead_code)]
@@ -29,30 +32,48 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let home = common::kept_dir().join("prune-home");
-    let _ = std::fs::remove_dir_all(&home);
-    let started = Instant::now();
-    store::build(&home.join("storage"), n, Some(1));
-    eprintln!(
-        "prune: built {n} expired records in {:.1} s",
-        started.elapsed().as_secs_f64()
-    );
-    let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_cachehost"))
+    let floor = common::kept_dir().join("prune-rm-floor");
+    for dir in [&home, &floor] {
+        let _ = std::fs::remove_dir_all(dir);
+        let started = Instant::now();
+        store::build(&dir.join("storage"), n, Some(1));
+        eprintln!(
+            "prune: built {n} expired records in {} in {:.1} s",
+            dir.display(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    run("sync", Command::new("sync"));
+
+    let mut prune = Command::new(env!("CARGO_BIN_EXE_cachehost"));
+    prune
         .args(["cache", "prune"])
         .env("CACHEHOST_HOME", &home)
-        .env_remove("CACHEHOST_LOCAL_STORAGE_PATH")
-        .stdout(Stdio::null())
-        .status()
-        .expect("run cachehost cache prune");
-    let elapsed = started.elapsed();
-    assert!(status.success(), "cachehost cache prune failed: {status}");
-    let left = std::fs::read_dir(home.join("storage"))
-        .map(|d| d.count())
-        .unwrap_or(0);
-    assert_eq!(left, 0, "every expired record was pruned");
+        .env_remove("CACHEHOST_LOCAL_STORAGE_PATH");
+    let pruned = run("cachehost cache prune", prune);
+    assert_eq!(entries(&home.join("storage")), 0, "every expired record was pruned");
+    let mut rm = Command::new("rm");
+    rm.arg("-rf").arg(floor.join("storage"));
+    let removed = run("rm -rf", rm);
     println!(
-        "prune/{n}_expired_records: {:.2} s (whole process)",
-        elapsed.as_secs_f64()
+        "prune/{n}_expired_records: {:.2} s (whole process); rm -rf of the same records: {:.2} s ({:.2}x)",
+        pruned.as_secs_f64(),
+        removed.as_secs_f64(),
+        pruned.as_secs_f64() / removed.as_secs_f64()
     );
     let _ = std::fs::remove_dir_all(&home);
+    let _ = std::fs::remove_dir_all(&floor);
+}
+
+/// Runs `command` to success, its output discarded; returns how long it took.
+fn run(what: &str, mut command: Command) -> Duration {
+    let started = Instant::now();
+    let status = command.stdout(Stdio::null()).status().unwrap_or_else(|e| panic!("run {what}: {e}"));
+    assert!(status.success(), "{what} failed: {status}");
+    started.elapsed()
+}
+
+/// How many entries the folder has (none if it is gone).
+fn entries(folder: &Path) -> usize {
+    std::fs::read_dir(folder).map(|d| d.count()).unwrap_or(0)
 }

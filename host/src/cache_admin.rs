@@ -126,7 +126,7 @@ pub fn resolve_key(store: &dyn ResultStore, given: &str) -> Result<String, Admin
 /// Removes the records under `keys`; returns how many there were.
 pub fn remove(store: &dyn ResultStore, keys: &[String]) -> Result<usize, AdminError> {
     let mut removed = 0;
-    for outcome in crate::parallel::map(keys, |key| store.remove(key)) {
+    for outcome in crate::parallel::map_blocking(keys, |key| store.remove(key)) {
         removed += usize::from(outcome?);
     }
     Ok(removed)

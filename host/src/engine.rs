@@ -315,11 +315,21 @@ impl Engine {
 /// elements) and modules with a few tables or memories. Guests run synchronously, so the
 /// pool of async stacks is kept tiny: reserving wasmtime's default 1,000 stacks of 2 MiB
 /// costs every process start 1,000 mprotect calls (about 5 ms here).
+///
+/// A slot keeps the first [`KEEP_RESIDENT`] bytes of its memory and tables resident when its
+/// instance ends and resets them with `memset`, instead of handing the pages back with
+/// `madvise` and faulting them in again on the next task run.
 fn pooling_config() -> wasmtime::PoolingAllocationConfig {
     let mut pool = wasmtime::PoolingAllocationConfig::new();
     pool.table_elements(100_000).max_tables_per_module(8).max_memories_per_module(4).total_stacks(4);
+    pool.linear_memory_keep_resident(KEEP_RESIDENT).table_keep_resident(KEEP_RESIDENT);
     pool
 }
+
+/// How much of each pooled memory and table stays resident between instances: measured on
+/// 10,000 misses, 64 KiB beat both nothing and 2 MiB (whose `memset` costs more than the
+/// page faults it saves).
+const KEEP_RESIDENT: usize = 64 << 10;
 
 /// Refuses files that are not WebAssembly components, with a sentence saying what they are.
 fn check_component_header(path: &Path, bytes: &[u8]) -> Result<(), LoadError> {

@@ -7,14 +7,32 @@ use std::num::NonZeroUsize;
 /// Fewer items than this run on the calling thread: a thread costs more than they do.
 const MIN_ITEMS_PER_THREAD: usize = 256;
 
-/// At most this many threads: beyond it the file system, not the CPU, is the limit.
+/// At most this many threads for work that computes between its system calls: beyond it
+/// the file system, not the CPU, is the limit.
 const MAX_THREADS: usize = 8;
+
+/// At most this many threads for work that waits on the storage device. On this project's
+/// machine (ext4 mounted with `discard`), unlinking a written-back file waits for the disk to
+/// discard its block: 238 µs per file on one thread, 101 µs on 8, 91 µs on 32, 100 µs on 128.
+const MAX_BLOCKING_THREADS: usize = 32;
 
 /// `f` applied to every item, in the items' order, on up to one thread per core (at least
 /// two: the work waits on system calls as much as it computes).
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    let threads = (cores.max(2)).min(MAX_THREADS).min(items.len() / MIN_ITEMS_PER_THREAD);
+    map_on(cores.max(2).min(MAX_THREADS), items, f)
+}
+
+/// `f` applied to every item, in the items' order, for work that mostly waits on the device
+/// (deleting files, or objects over the network): many more threads than cores, so the
+/// device has many requests in flight.
+pub fn map_blocking<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    map_on(MAX_BLOCKING_THREADS, items, f)
+}
+
+/// `f` applied to every item, in the items' order, on up to `threads` threads.
+fn map_on<T: Sync, R: Send>(threads: usize, items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = threads.min(items.len() / MIN_ITEMS_PER_THREAD);
     if threads <= 1 {
         return items.iter().map(f).collect();
     }
@@ -40,14 +58,21 @@ mod tests {
     fn keeps_the_order_of_the_items_whatever_their_number() {
         for n in [0, 1, 255, 256, 257, 1000, 10_007] {
             let items: Vec<usize> = (0..n).collect();
-            let seen = std::sync::Mutex::new(std::collections::HashSet::new());
-            let doubled = map(&items, |i| {
-                seen.lock().unwrap().insert(std::thread::current().id());
-                i * 2
-            });
-            assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
-            if n >= 1000 {
-                assert!(seen.lock().unwrap().len() >= 2, "{n} items ran on more than one thread");
+            for (blocking, threads_at_10_007) in [(false, 2), (true, 32)] {
+                let seen = std::sync::Mutex::new(std::collections::HashSet::new());
+                let double = |i: &usize| {
+                    seen.lock().unwrap().insert(std::thread::current().id());
+                    i * 2
+                };
+                let doubled = if blocking { map_blocking(&items, double) } else { map(&items, double) };
+                assert_eq!(doubled, items.iter().map(|i| i * 2).collect::<Vec<_>>());
+                let threads = seen.lock().unwrap().len();
+                if n >= 1000 {
+                    assert!(threads >= 2, "{n} items ran on more than one thread");
+                }
+                if n == 10_007 {
+                    assert!(threads >= threads_at_10_007, "{n} items ran on {threads} threads");
+                }
             }
         }
     }

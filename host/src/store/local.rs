@@ -310,10 +310,9 @@ fn write_atomically_stamped(path: &Path, bytes: &[u8], sync: bool) -> Result<Opt
     let folder = path
         .parent()
         .expect("a stored file's path is inside the root");
-    fs::create_dir_all(folder).map_err(StoreError::io("create the folder", folder))?;
     // Same folder as the target, so the rename stays on one file system and is atomic.
     let tmp = folder.join(temp_file_name());
-    let written = write_temp(&tmp, bytes, sync).and_then(|file| {
+    let written = write_temp(&tmp, bytes, sync, folder).and_then(|file| {
         fs::rename(&tmp, path).map_err(StoreError::io("move the new file into place at", path))?;
         Ok(file.metadata().ok().and_then(|meta| FileStamp::of(&meta)))
     });
@@ -327,13 +326,20 @@ fn write_atomically_stamped(path: &Path, bytes: &[u8], sync: bool) -> Result<Opt
     Ok(stamp)
 }
 
-/// Writes `bytes` to a new temp file `tmp`, fsynced if `sync`; returns it, still open.
-fn write_temp(tmp: &Path, bytes: &[u8], sync: bool) -> Result<fs::File, StoreError> {
-    let mut file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(tmp)
-        .map_err(StoreError::io("create the temporary file", tmp))?;
+/// Writes `bytes` to a new temp file `tmp` in `folder`, creating the folder if it is missing,
+/// fsynced if `sync`; returns it, still open.
+fn write_temp(tmp: &Path, bytes: &[u8], sync: bool, folder: &Path) -> Result<fs::File, StoreError> {
+    let create = || OpenOptions::new().write(true).create_new(true).open(tmp);
+    // The folder almost always exists: create it only when the file cannot be, which saves
+    // every write a system call.
+    let created = match create() {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            fs::create_dir_all(folder).map_err(StoreError::io("create the folder", folder))?;
+            create()
+        }
+        other => other,
+    };
+    let mut file = created.map_err(StoreError::io("create the temporary file", tmp))?;
     file.write_all(bytes)
         .map_err(StoreError::io("write the temporary file", tmp))?;
     if sync {
