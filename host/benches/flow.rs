@@ -1,9 +1,9 @@
 //! Task calls inside flow runs, in process (the figures of issue 7 that criterion measures):
 //! the overhead of a cache hit (flow -> host -> lookup -> flow), a miss with a trivial body
-//! and a persisted record, flow runs of 10 to 100,000 calls, and how hit and miss latency
-//! grow with the size of a `list<u8>` input (1 B to 64 MiB). Per-call figures are reported as the time of
-//! one "iteration". Log lines are formatted and written to /dev/null, as a run with stderr
-//! redirected does.
+//! and a persisted record (and the file system's floor for writing that record), flow runs
+//! of 10 to 100,000 calls, and how hit and miss latency grow with the size of a `list<u8>`
+//! input (1 B to 64 MiB). Per-call figures are reported as the time of one "iteration". Log
+//! lines are formatted and written to /dev/null, as a run with stderr redirected does.
 
 mod common;
 
@@ -101,6 +101,38 @@ fn miss_in_flow(c: &mut Criterion) {
                     iters * 1_000,
                     "every timed call was a miss"
                 );
+                total / 1_000
+            })
+        });
+    }
+    group.finish();
+}
+
+/// The file system's part of a miss, as a floor: per file, creating a 371-byte file (a bench
+/// record's size) through a temp file and a rename with plain `std::fs` calls, 1,000 files per
+/// iteration into a scratch home, on the disk and on tmpfs, as the misses' records are.
+fn record_file_floor(c: &mut Criterion) {
+    let mut group = c.benchmark_group("record_file_floor");
+    group.sampling_mode(SamplingMode::Flat).sample_size(20);
+    let bytes = vec![7u8; 371];
+    for (label, tmpfs) in [("per_file_of_1000", false), ("per_file_of_1000_tmpfs", true)] {
+        if tmpfs && !Path::new("/dev/shm").is_dir() {
+            continue;
+        }
+        group.bench_function(label, |b| {
+            b.iter_custom(|iters| {
+                let folder = common::miss_home(tmpfs).join("storage");
+                std::fs::create_dir(&folder).unwrap();
+                let mut total = Duration::ZERO;
+                for i in 0..iters {
+                    total += timed(|| {
+                        for j in 0..1_000 {
+                            let tmp = folder.join(format!(".tmp-{i}-{j}"));
+                            std::fs::write(&tmp, &bytes).unwrap();
+                            std::fs::rename(&tmp, folder.join(format!("{i}-{j}"))).unwrap();
+                        }
+                    });
+                }
                 total / 1_000
             })
         });
@@ -214,7 +246,7 @@ fn input_size(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, hit_in_flow, miss_in_flow, flow_runs, input_size);
+criterion_group!(benches, hit_in_flow, miss_in_flow, record_file_floor, flow_runs, input_size);
 
 fn main() {
     common::clear_scratch();
