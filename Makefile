@@ -76,7 +76,7 @@ test: setup examples polyglot build test-servers
 
 ## bench: criterion benchmarks (release) and cachehost vs Prefect 3.9.1 side by side (BENCHMARKS.md)
 bench: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
-bench: setup examples
+bench: setup examples polyglot
 	@command -v hyperfine >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y hyperfine >/dev/null; } \
 	  || echo "hyperfine is not installed: whole processes are timed with a Python loop"
 	@# prune runs last: deleting two million files slows down every file created on this disk

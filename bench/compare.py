@@ -8,7 +8,9 @@ example, examples/rust/bench):
   * a cached task called 1,000 times with the same input (per call, inside the flow run);
   * 1,000 calls with distinct inputs, each persisting its result (per call);
   * a trivial one-task flow, whole process;
-  * (cachehost only) `cachehost run` of the demo flow, whole process.
+  * (cachehost only) `cachehost run` of the demo flow, whole process;
+  * (cachehost only) a second start of the Python example component (`cachehost call
+    poly-py.wasm greet`, a cache hit, compiled cache warm), when it is built (`make polyglot`).
 
 cachehost is measured as whole processes with the compiled cache warm: a per-call figure
 is (time of a run making 1,000 calls - time of a run making none) / 1,000. Prefect times
@@ -26,6 +28,7 @@ pin that fails here).
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -61,12 +64,12 @@ def ensure_prefect():
 def time_process(argv, env, runs, prepare=None):
     """Median wall time of `argv` in seconds over `runs` runs; `prepare` runs untimed before each."""
     hyperfine = shutil.which("hyperfine")
-    if hyperfine and all(" " not in a for a in argv):
+    if hyperfine:
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             cmd = [hyperfine, "--style", "none", "--runs", str(runs), "--warmup", "1", "-N", "--export-json", out.name]
             if prepare:
                 cmd += ["--prepare", prepare]
-            subprocess.run(cmd + [" ".join(argv)], env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(cmd + [shlex.join(argv)], env=env, check=True, stdout=subprocess.DEVNULL)
             return json.load(open(out.name))["results"][0]["median"]
     times = []
     for _ in range(runs + 1):
@@ -106,6 +109,16 @@ def measure_cachehost(binary, examples, runs, calls):
     results["trivial_process"] = time_process(repeat(1, 1, True), env, runs, prepare=wipe)
     results["demo_process"] = time_process([binary, "run", demo], env, runs)
     results["empty_flow_process"] = zero
+    python_component = examples / "poly-py.wasm"
+    if python_component.is_file():
+        greet = [binary, "call", str(python_component), "greet", "--arg", 'name="Ada"']
+        # The first start compiles the component (about 10 s); the next ones are second starts.
+        subprocess.run(greet, env=env, check=True, **quiet)
+        time.sleep(2.1)
+        subprocess.run(greet, env=env, check=True, **quiet)
+        results["python_second_start"] = time_process(greet, env, runs)
+    else:
+        log(f"{python_component} is not built (make polyglot): its second start is left out")
     shutil.rmtree(home, ignore_errors=True)
     return results
 
@@ -157,7 +170,7 @@ def show(seconds):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cachehost", required=True, type=Path, help="the cachehost binary (a release build)")
-    parser.add_argument("--examples", required=True, type=Path, help="the folder of built examples (bench.wasm, persist-default.wasm)")
+    parser.add_argument("--examples", required=True, type=Path, help="the folder of built examples (bench.wasm, persist-default.wasm, poly-py.wasm)")
     parser.add_argument("--runs", type=int, default=10, help="cachehost runs per figure (default 10)")
     parser.add_argument("--prefect-runs", type=int, default=3, help="Prefect runs per figure (default 3)")
     parser.add_argument("--calls", type=int, default=1000)
@@ -175,6 +188,7 @@ def main():
         ("trivial one-task flow, whole process", "trivial_process"),
         ("demo flow (persist-default), whole process", "demo_process"),
         ("flow making no task call, whole process", "empty_flow_process"),
+        ("second start of the Python component (a hit)", "python_second_start"),
     ]
     print(f"{'workload':<48} {'cachehost':>12} {'Prefect 3.9.1':>14} {'Prefect / cachehost':>20}")
     for label, key in rows:
