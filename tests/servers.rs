@@ -1,4 +1,5 @@
-//! Servers the shared-cache tests need, each started on a free port of 127.0.0.1 for one test
+//! Servers the shared-cache tests and the host's own Redis and S3 tests need (the host crate
+//! has this crate as a dev-dependency), each started on a free port of 127.0.0.1 for one test
 //! and killed when its guard is dropped: Redis (`redis-server`, Debian's package) and an
 //! S3-compatible server (`moto_server`, from PyPI into `.tools/moto`). `make test-servers`
 //! installs both; a missing one fails the test with that command.
@@ -93,6 +94,16 @@ impl RedisServer {
         let text = String::from_utf8_lossy(&reply);
         let first = text.split("\r\n").next().unwrap_or_default();
         first.strip_prefix('*').and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("unexpected KEYS reply {text:?}"))
+    }
+
+    /// Freezes it (SIGSTOP): connections are accepted by the kernel and never answered.
+    pub fn pause(&self) {
+        signal(&self.child, "STOP");
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn resume(&self) {
+        signal(&self.child, "CONT");
     }
 
     /// Kills it (SIGKILL): clients then find the port closed.

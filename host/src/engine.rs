@@ -399,6 +399,16 @@ mod tests {
     /// The smallest valid component: the header alone.
     const EMPTY_COMPONENT: &[u8] = b"\0asm\x0d\x00\x01\x00";
 
+    /// An engine with its compiled cache in `dir`, whose digest cache trusts a file as soon as
+    /// it is written (not after 2 s), and the smallest component written into `dir`.
+    fn engine_trusting_at_once(dir: &Path) -> (Engine, PathBuf) {
+        let path = dir.join("empty.wasm");
+        std::fs::write(&path, EMPTY_COMPONENT).unwrap();
+        let mut engine = Engine::new(Some(dir.join("compiled")), EngineOptions::default()).unwrap();
+        engine.digests = Some(digests::DigestCache::settled_after(dir.join("compiled/digests"), std::time::Duration::ZERO));
+        (engine, path)
+    }
+
     #[test]
     fn a_pool_that_cannot_be_reserved_falls_back_to_on_demand() {
         let mut pool = wasmtime::PoolingAllocationConfig::new();
@@ -415,11 +425,7 @@ mod tests {
     #[test]
     fn a_checked_entry_is_mapped_until_its_file_changes() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("empty.wasm");
-        std::fs::write(&path, EMPTY_COMPONENT).unwrap();
-        let mut engine = Engine::new(Some(dir.path().join("compiled")), EngineOptions::default()).unwrap();
-        let digests = digests::DigestCache::settled_after(dir.path().join("compiled/digests"), std::time::Duration::ZERO);
-        engine.digests = Some(digests);
+        let (engine, path) = engine_trusting_at_once(dir.path());
         let digest = blake3::hash(EMPTY_COMPONENT);
         let entry = engine.cached_path(&digest).unwrap();
         assert!(!engine.load(&path, &|_, _| {}).unwrap().from_cache);
@@ -447,13 +453,7 @@ mod tests {
     #[test]
     fn a_warm_load_uses_the_remembered_digest_without_hashing_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("empty.wasm");
-        std::fs::write(&path, EMPTY_COMPONENT).unwrap();
-        let mut engine = Engine::new(Some(dir.path().join("compiled")), EngineOptions::default()).unwrap();
-        engine.digests = Some(digests::DigestCache::settled_after(
-            dir.path().join("compiled/digests"),
-            std::time::Duration::ZERO,
-        ));
+        let (engine, path) = engine_trusting_at_once(dir.path());
         let first = engine.load(&path, &|_, _| {}).unwrap();
         assert!(!first.from_cache);
         assert_eq!(first.digest, blake3::hash(EMPTY_COMPONENT));

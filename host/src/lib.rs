@@ -26,7 +26,5 @@ pub mod sandbox;
 pub mod settings;
 pub mod stamp;
 pub mod store;
-#[cfg(test)]
-mod test_servers;
 pub mod txn;
 pub mod value;

@@ -237,17 +237,17 @@ mod tests {
         assert!(err.to_string().starts_with(&format!("The redis lock manager at 127.0.0.1:{port} cannot be used: ")), "{err}");
     }
 
-    use crate::test_servers::{free_port, Server};
+    use cachehost_tests::servers::{free_port, RedisServer};
 
-    fn manager(server: &Server) -> std::sync::Arc<dyn LockManager> {
-        std::sync::Arc::new(RedisLockManager::open(&format!("redis://127.0.0.1:{}", server.port)).unwrap())
+    fn manager(server: &RedisServer) -> std::sync::Arc<dyn LockManager> {
+        std::sync::Arc::new(RedisLockManager::open(&server.url()).unwrap())
     }
 
     macro_rules! common {
         ($($name:ident),* $(,)?) => {$(
             #[test]
             fn $name() {
-                let server = Server::redis();
+                let server = RedisServer::start();
                 crate::lock::tests_common::$name(manager(&server));
             }
         )*};
@@ -268,7 +268,7 @@ mod tests {
 
     #[test]
     fn threads_of_two_managers_never_hold_one_key_together() {
-        let server = Server::redis();
+        let server = RedisServer::start();
         // Two managers with their own connections: as two processes would be.
         crate::lock::tests_common::threads_never_hold_one_key_together(manager(&server), 4, 25);
         let (a, b) = (manager(&server), manager(&server));
@@ -280,12 +280,12 @@ mod tests {
     /// A server that stops answering: commands end with Unavailable after the I/O timeout.
     #[test]
     fn a_server_that_stops_answering_is_unavailable_after_the_timeout() {
-        let server = Server::redis();
+        let server = RedisServer::start();
         let manager = manager(&server);
         manager.acquire("k", "a", Duration::ZERO, Duration::from_secs(60)).unwrap();
-        server.signal("STOP");
+        server.pause();
         let err = manager.renew("k", "a", Duration::from_secs(60)).unwrap_err();
-        server.signal("CONT");
+        server.resume();
         assert!(err.to_string().contains("redis lock manager at 127.0.0.1:"), "{err}");
         assert!(err.to_string().contains("did not answer within"), "{err}");
         // The connection that timed out was dropped; a new one works.

@@ -849,14 +849,20 @@ mod tests {
     mod on_moto {
         use super::*;
         use crate::store::record::{encode, encode_value, KeyPartMeta, RecordMeta};
-        use crate::test_servers::Server;
+        use cachehost_tests::servers::S3Server;
         use crate::value::Value;
 
         const NOW: i64 = 1_700_000_000_000;
 
-        fn settings(server: &Server) -> S3Settings {
+        /// A moto server of one test, with the folder its request log goes to.
+        fn moto() -> (S3Server, tempfile::TempDir) {
+            let log = tempfile::tempdir().unwrap();
+            (S3Server::start(log.path()), log)
+        }
+
+        fn settings(server: &S3Server) -> S3Settings {
             S3Settings {
-                endpoint: Some(format!("http://127.0.0.1:{}", server.port)),
+                endpoint: Some(server.endpoint()),
                 allow_http: true,
                 access_key_id: Some("testing".into()),
                 secret_access_key: Some("testing".into()),
@@ -866,7 +872,7 @@ mod tests {
             }
         }
 
-        fn open(server: &Server, results: &str, keys: Option<&str>, value_cache: Option<&Path>) -> ObjectStore {
+        fn open(server: &S3Server, results: &str, keys: Option<&str>, value_cache: Option<&Path>) -> ObjectStore {
             ObjectStore::open(OpenOptions {
                 results: Some(results),
                 keys,
@@ -902,7 +908,7 @@ mod tests {
 
         #[test]
         fn records_round_trip_and_a_hit_costs_one_get() {
-            let server = Server::moto();
+            let (server, _log) = moto();
             server.create_bucket("bkt");
             let writer = open(&server, "s3://bkt/cache", None, None);
             let (meta, bytes) = meta_and_bytes("team/k1", "hello", None);
@@ -944,7 +950,7 @@ mod tests {
 
         #[test]
         fn corrupt_expired_and_misplaced_records_are_judged_like_local_ones() {
-            let server = Server::moto();
+            let (server, _log) = moto();
             server.create_bucket("bkt");
             let store = open(&server, "s3://bkt", None, None);
             let (_, bytes) = meta_and_bytes("k", "v", Some(NOW));
@@ -964,7 +970,7 @@ mod tests {
 
         #[test]
         fn key_storage_keeps_values_by_digest_and_a_local_copy_saves_the_second_get() {
-            let server = Server::moto();
+            let (server, _log) = moto();
             server.create_bucket("bkt");
             server.create_bucket("kst");
             let dir = tempfile::tempdir().unwrap();
@@ -1009,7 +1015,7 @@ mod tests {
         /// one warning for lookups, and later calls fail at once without asking again.
         #[test]
         fn a_frozen_server_gives_a_miss_after_the_timeout_and_nothing_written_is_lost() {
-            let server = Server::moto();
+            let (server, _log) = moto();
             server.create_bucket("bkt");
             let warnings = Arc::new(Mutex::new(Vec::<String>::new()));
             let sink = warnings.clone();
@@ -1022,13 +1028,13 @@ mod tests {
             })
             .unwrap();
             store.write("kept", &meta_and_bytes("kept", "v", None).1).unwrap();
-            server.signal("STOP");
+            server.pause();
             let started = Instant::now();
             assert_eq!(store.lookup("x", &Ty::String, NOW), Lookup::Miss);
             let first = started.elapsed();
             let err = store.write("y", &meta_and_bytes("y", "v", None).1).unwrap_err();
             assert_eq!(store.lookup("z", &Ty::String, NOW), Lookup::Miss);
-            server.signal("CONT");
+            server.resume();
             assert!(first >= Duration::from_secs(2), "gave up before the timeout: {first:?}");
             assert!(err.to_string().contains("is not asked again for 5s after a failure"), "{err}");
             let warnings = warnings.lock().unwrap().clone();
