@@ -16,7 +16,8 @@ pub fn repo_root() -> PathBuf {
     // Read at run time, where cargo sets it for the checkout running the tests: a test binary
     // that another checkout built into the shared target folder, and cargo found fresh, still
     // holds that checkout's path in `env!`.
-    let manifest = std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     manifest.parent().expect("tests/ has a parent").to_owned()
 }
 
@@ -27,14 +28,16 @@ pub fn binary() -> PathBuf {
     }
     let exe = std::env::current_exe().expect("the test binary has a path");
     // target/<profile>/deps/<test> -> target/<profile>/cachehost
-    let bin = exe.parent().and_then(Path::parent).expect("test binaries live in target/<profile>/deps").join("cachehost");
+    let bin =
+        exe.parent().and_then(Path::parent).expect("test binaries live in target/<profile>/deps").join("cachehost");
     assert!(bin.exists(), "{} is missing: run `make test` (or `cargo build -p cachehost`) first", bin.display());
     bin
 }
 
 /// An example component built by `make examples`, e.g. `example("persist-default")`.
 pub fn example(name: &str) -> PathBuf {
-    let dir = std::env::var_os("CACHEHOST_EXAMPLES").map(PathBuf::from).unwrap_or_else(|| repo_root().join("build/examples"));
+    let dir =
+        std::env::var_os("CACHEHOST_EXAMPLES").map(PathBuf::from).unwrap_or_else(|| repo_root().join("build/examples"));
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.exists(), "{} is missing: run `make examples` first", path.display());
     path
@@ -127,8 +130,9 @@ impl TestContext {
             output.status.code(),
             String::from_utf8_lossy(&output.stdout)
         );
-        let json: Json = serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("the report is not JSON ({e}):\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&output.stdout)));
+        let json: Json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+            panic!("the report is not JSON ({e}):\n{}\nstderr:\n{stderr}", String::from_utf8_lossy(&output.stdout))
+        });
         Report { json, stderr }
     }
 }

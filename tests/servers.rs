@@ -157,11 +157,17 @@ impl S3Server {
     pub fn create_bucket(&self, bucket: &str) {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("moto answers");
         stream.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-        let request = format!("PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", self.port);
+        let request = format!(
+            "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.port
+        );
         stream.write_all(request.as_bytes()).unwrap();
         let mut reply = String::new();
         let _ = stream.read_to_string(&mut reply);
-        assert!(reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200"), "creating bucket {bucket}: {reply}");
+        assert!(
+            reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200"),
+            "creating bucket {bucket}: {reply}"
+        );
     }
 
     /// The request lines it logged so far, e.g. `"GET /bucket/key HTTP/1.1" 404`.

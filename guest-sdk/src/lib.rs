@@ -210,10 +210,7 @@ pub fn error(message: impl AsRef<str>) {
 /// assert_eq!(cachehost_guest::input(&inputs, "y"), None);
 /// ```
 pub fn input<'a>(inputs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    inputs
-        .iter()
-        .find(|(input, _)| input == name)
-        .map(|(_, json)| json.as_str())
+    inputs.iter().find(|(input, _)| input == name).map(|(_, json)| json.as_str())
 }
 
 /// A task's cache defaults, as a component declares them (Prefect's `@task(...)`).
@@ -258,10 +255,7 @@ pub struct TaskOptions {
 impl TaskOptions {
     /// Options for the task named `task`, with every field unset.
     pub fn new(task: impl Into<String>) -> Self {
-        TaskOptions {
-            task: task.into(),
-            ..TaskOptions::default()
-        }
+        TaskOptions { task: task.into(), ..TaskOptions::default() }
     }
 
     /// Sets the cache policy expression, e.g. `"INPUTS + TASK_SOURCE"` or `"KEY_FN"`.
@@ -455,7 +449,10 @@ impl TransactionOptions {
 ///     tasks::process_data(&data)
 /// })?;
 /// ```
-pub fn transaction<T, E: From<String>>(options: TransactionOptions, body: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+pub fn transaction<T, E: From<String>>(
+    options: TransactionOptions,
+    body: impl FnOnce() -> Result<T, E>,
+) -> Result<T, E> {
     use bindings::cachehost::task::{runtime, types};
     runtime::begin_transaction(&types::TransactionOptions {
         key: options.key,

@@ -39,15 +39,9 @@ fn hit_in_flow(c: &mut Criterion) {
                 }
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    total += timed(|| {
-                        common::run_flow(&session, "repeat", common::repeat(10_000, 0, false))
-                    });
+                    total += timed(|| common::run_flow(&session, "repeat", common::repeat(10_000, 0, false)));
                 }
-                assert_eq!(
-                    common::task_instances(&session),
-                    1,
-                    "every timed call was a hit"
-                );
+                assert_eq!(common::task_instances(&session), 1, "every timed call was a hit");
                 total / 10_000
             })
         });
@@ -92,15 +86,9 @@ fn miss_in_flow(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for i in 0..iters {
                     let start = i as i64 * 1_000;
-                    total += timed(|| {
-                        common::run_flow(&session, "repeat", common::repeat(1_000, start, true))
-                    });
+                    total += timed(|| common::run_flow(&session, "repeat", common::repeat(1_000, start, true)));
                 }
-                assert_eq!(
-                    common::task_instances(&session),
-                    iters * 1_000,
-                    "every timed call was a miss"
-                );
+                assert_eq!(common::task_instances(&session), iters * 1_000, "every timed call was a miss");
                 total / 1_000
             })
         });
@@ -144,10 +132,7 @@ fn record_file_floor(c: &mut Criterion) {
 fn flow_runs(c: &mut Criterion) {
     let bench = common::example("bench");
     let mut group = c.benchmark_group("flow_run");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500));
+    group.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_millis(500));
     for calls in [10u32, 1_000, 100_000] {
         group.bench_with_input(BenchmarkId::new("hits", calls), &calls, |b, &calls| {
             b.iter_custom(|iters| {
@@ -155,11 +140,7 @@ fn flow_runs(c: &mut Criterion) {
                 let session = common::session(home.path(), &bench, None, 16);
                 common::run_flow(&session, "repeat", common::repeat(1, 0, false));
                 (0..iters)
-                    .map(|_| {
-                        timed(|| {
-                            common::run_flow(&session, "repeat", common::repeat(calls, 0, false))
-                        })
-                    })
+                    .map(|_| timed(|| common::run_flow(&session, "repeat", common::repeat(calls, 0, false))))
                     .sum()
             })
         });
@@ -172,9 +153,7 @@ fn flow_runs(c: &mut Criterion) {
                 (0..iters)
                     .map(|i| {
                         let start = i as i64 * i64::from(calls);
-                        timed(|| {
-                            common::run_flow(&session, "repeat", common::repeat(calls, start, true))
-                        })
+                        timed(|| common::run_flow(&session, "repeat", common::repeat(calls, start, true)))
                     })
                     .sum()
             })
@@ -188,16 +167,10 @@ fn flow_runs(c: &mut Criterion) {
 fn input_size(c: &mut Criterion) {
     let bench = common::example("bench");
     let mut group = c.benchmark_group("input_size");
-    group
-        .sampling_mode(SamplingMode::Flat)
-        .sample_size(10)
-        .warm_up_time(Duration::from_millis(500));
-    for (label, size, calls) in [
-        ("1B", 1u64, 100u32),
-        ("1KiB", 1 << 10, 100),
-        ("1MiB", 1 << 20, 10),
-        ("64MiB", 64 << 20, 1),
-    ] {
+    group.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_millis(500));
+    for (label, size, calls) in
+        [("1B", 1u64, 100u32), ("1KiB", 1 << 10, 100), ("1MiB", 1 << 20, 10), ("64MiB", 64 << 20, 1)]
+    {
         group.bench_function(BenchmarkId::new("hit", label), |b| {
             b.iter_custom(|iters| {
                 let home = tempfile::tempdir().unwrap();
@@ -205,18 +178,11 @@ fn input_size(c: &mut Criterion) {
                 common::run_flow(&session, "sized", common::sized(size, 7, 1));
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
-                    let with = timed(|| {
-                        common::run_flow(&session, "sized", common::sized(size, 7, calls))
-                    });
-                    let without =
-                        timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 0)));
+                    let with = timed(|| common::run_flow(&session, "sized", common::sized(size, 7, calls)));
+                    let without = timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 0)));
                     total += with.saturating_sub(without) / calls;
                 }
-                assert_eq!(
-                    common::task_instances(&session),
-                    1,
-                    "every timed call was a hit"
-                );
+                assert_eq!(common::task_instances(&session), 1, "every timed call was a hit");
                 total
             })
         });
@@ -228,17 +194,11 @@ fn input_size(c: &mut Criterion) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let _ = std::fs::remove_dir_all(&storage);
-                    let with =
-                        timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 1)));
-                    let without =
-                        timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 0)));
+                    let with = timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 1)));
+                    let without = timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 0)));
                     total += with.saturating_sub(without);
                 }
-                assert_eq!(
-                    common::task_instances(&session),
-                    iters,
-                    "every timed call was a miss"
-                );
+                assert_eq!(common::task_instances(&session), iters, "every timed call was a miss");
                 total
             })
         });

@@ -10,12 +10,8 @@ fn inputs_key_256mib(c: &mut Criterion) {
     let value = Value::Bytes((0..SIZE).map(|i| (i * 31 % 251) as u8).collect());
     let ty = Ty::List(Box::new(Ty::U8));
     let mut group = c.benchmark_group("inputs_key");
-    group
-        .sample_size(10)
-        .throughput(Throughput::Bytes(SIZE as u64));
-    group.bench_function("list_u8_256MiB", |b| {
-        b.iter(|| canonical::digest(&value, &ty).unwrap())
-    });
+    group.sample_size(10).throughput(Throughput::Bytes(SIZE as u64));
+    group.bench_function("list_u8_256MiB", |b| b.iter(|| canonical::digest(&value, &ty).unwrap()));
     group.finish();
 }
 

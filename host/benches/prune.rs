@@ -20,36 +20,23 @@ mod store;
 
 fn main() {
     // `cargo bench -- FILTER` passes arguments: run only when the filter names this bench.
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
     if !args.is_empty() && !args.iter().any(|a| "prune".contains(a.as_str())) {
         return;
     }
-    let n: u64 = std::env::var("CACHEHOST_PRUNE_RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
+    let n: u64 = std::env::var("CACHEHOST_PRUNE_RECORDS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let home = common::kept_dir().join("prune-home");
     let floor = common::kept_dir().join("prune-rm-floor");
     for dir in [&home, &floor] {
         let _ = std::fs::remove_dir_all(dir);
         let started = Instant::now();
         store::build(&dir.join("storage"), n, Some(1));
-        eprintln!(
-            "prune: built {n} expired records in {} in {:.1} s",
-            dir.display(),
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("prune: built {n} expired records in {} in {:.1} s", dir.display(), started.elapsed().as_secs_f64());
     }
     run("sync", Command::new("sync"));
 
     let mut prune = Command::new(env!("CARGO_BIN_EXE_cachehost"));
-    prune
-        .args(["cache", "prune"])
-        .env("CACHEHOST_HOME", &home)
-        .env_remove("CACHEHOST_LOCAL_STORAGE_PATH");
+    prune.args(["cache", "prune"]).env("CACHEHOST_HOME", &home).env_remove("CACHEHOST_LOCAL_STORAGE_PATH");
     let pruned = run("cachehost cache prune", prune);
     assert_eq!(entries(&home.join("storage")), 0, "every expired record was pruned");
     let mut rm = Command::new("rm");

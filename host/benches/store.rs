@@ -47,10 +47,7 @@ fn kept_store(n: u64) -> PathBuf {
         let started = Instant::now();
         build(&dir.join("records"), n, None);
         std::fs::write(&done, b"").unwrap();
-        eprintln!(
-            "built {n} records in {:.1} s",
-            started.elapsed().as_secs_f64()
-        );
+        eprintln!("built {n} records in {:.1} s", started.elapsed().as_secs_f64());
     }
     dir.join("records")
 }
@@ -59,9 +56,7 @@ fn kept_store(n: u64) -> PathBuf {
 pub fn build(root: &Path, n: u64, expiration_ms: Option<i64>) {
     let store = LocalStore::open(root).unwrap();
     for i in 0..n {
-        store
-            .write(&key(i), &record_bytes(i, expiration_ms))
-            .unwrap();
+        store.write(&key(i), &record_bytes(i, expiration_ms)).unwrap();
     }
 }
 

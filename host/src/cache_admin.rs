@@ -58,7 +58,11 @@ pub struct Filter {
 impl Filter {
     /// Whether the filter selects every record.
     pub fn is_empty(&self) -> bool {
-        self.task.is_none() && self.component.is_none() && self.older_than.is_none() && self.newer_than.is_none() && !self.expired
+        self.task.is_none()
+            && self.component.is_none()
+            && self.older_than.is_none()
+            && self.newer_than.is_none()
+            && !self.expired
     }
 
     /// Whether `meta` is selected at `now_ms`.
@@ -115,7 +119,8 @@ pub fn resolve_key(store: &dyn ResultStore, given: &str) -> Result<String, Admin
     if store.read(given).ok().flatten().is_some() {
         return Ok(given.to_owned());
     }
-    let matching: Vec<String> = store.list()?.into_iter().map(|(key, _)| key).filter(|key| key.starts_with(given)).collect();
+    let matching: Vec<String> =
+        store.list()?.into_iter().map(|(key, _)| key).filter(|key| key.starts_with(given)).collect();
     match matching.len() {
         0 => Err(AdminError::NoSuchKey(given.to_owned())),
         1 => Ok(matching.into_iter().next().expect("one key")),
@@ -187,7 +192,8 @@ pub fn component_digests(paths: &[PathBuf]) -> Result<BTreeSet<String>, AdminErr
     let mut pending: Vec<PathBuf> = paths.to_vec();
     while let Some(path) = pending.pop() {
         if path.is_dir() {
-            let entries = std::fs::read_dir(&path).map_err(|source| AdminError::Component { path: path.clone(), source })?;
+            let entries =
+                std::fs::read_dir(&path).map_err(|source| AdminError::Component { path: path.clone(), source })?;
             for entry in entries {
                 let entry = entry.map_err(|source| AdminError::Component { path: path.clone(), source })?;
                 let child = entry.path();
@@ -357,7 +363,11 @@ pub fn explain(input: ExplainInput<'_>) -> Explanation {
                 Some(old) => (PartStatus::Differs, part_differences(part, old, &input)),
                 None => (
                     PartStatus::New,
-                    vec![format!("{} is not part of the record's key (it was written under the policy {})", part.name, policy_or_unknown(record))],
+                    vec![format!(
+                        "{} is not part of the record's key (it was written under the policy {})",
+                        part.name,
+                        policy_or_unknown(record)
+                    )],
                 ),
             },
         };
@@ -366,9 +376,17 @@ pub fn explain(input: ExplainInput<'_>) -> Explanation {
     }
     if let Some(record) = nearest {
         for old in record.parts.iter().filter(|old| !parts.iter().any(|p| p.name == old.name)) {
-            let why = vec![format!("{} was part of the record's key but gives none for this call (the policy is now {})", old.name, input.policy)];
+            let why = vec![format!(
+                "{} was part of the record's key but gives none for this call (the policy is now {})",
+                old.name, input.policy
+            )];
             reasons.extend(why.iter().cloned());
-            explained.push(PartExplanation { part: old.name.clone(), key: None, status: PartStatus::Gone, reasons: why });
+            explained.push(PartExplanation {
+                part: old.name.clone(),
+                key: None,
+                status: PartStatus::Gone,
+                reasons: why,
+            });
         }
     }
     Explanation {
@@ -398,13 +416,19 @@ fn policy_or_unknown(record: &RecordMeta) -> &str {
 
 /// The task's record under `key` if there is one, else the one sharing the most part keys,
 /// the newest on a tie.
-fn nearest_record<'r>(task: &str, key: Option<&str>, parts: &[KeyPart], records: &'r [RecordMeta]) -> Option<&'r RecordMeta> {
+fn nearest_record<'r>(
+    task: &str,
+    key: Option<&str>,
+    parts: &[KeyPart],
+    records: &'r [RecordMeta],
+) -> Option<&'r RecordMeta> {
     let of_task = records.iter().filter(|r| r.task == task);
     if let Some(exact) = records.iter().find(|r| r.task == task && Some(r.key.as_str()) == key) {
         return Some(exact);
     }
     of_task.max_by_key(|record| {
-        let shared = parts.iter().filter(|p| record.parts.iter().any(|old| old.name == p.name && old.key == p.key)).count();
+        let shared =
+            parts.iter().filter(|p| record.parts.iter().any(|old| old.name == p.name && old.key == p.key)).count();
         let shared_detail = parts
             .iter()
             .flat_map(|p| p.detail.iter().map(move |d| (&p.name, d)))
@@ -416,7 +440,8 @@ fn nearest_record<'r>(task: &str, key: Option<&str>, parts: &[KeyPart], records:
 
 /// What differs in one part, as phrases naming the argument, component or run.
 fn part_differences(part: &KeyPart, old: &KeyPartMeta, input: &ExplainInput<'_>) -> Vec<String> {
-    let detail_of = |name: &str, detail: &[(String, String)]| detail.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    let detail_of =
+        |name: &str, detail: &[(String, String)]| detail.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
     match part.name.as_str() {
         "INPUTS" | "FLOW_PARAMETERS" => {
             let mut out = Vec::new();
@@ -477,14 +502,34 @@ mod tests {
 
     const NOW: i64 = 1_700_000_000_000;
 
-    fn meta(key: &str, task: &str, component: &str, created_ms: i64, expiration_ms: Option<i64>, parts: Vec<KeyPartMeta>) -> RecordMeta {
+    fn meta(
+        key: &str,
+        task: &str,
+        component: &str,
+        created_ms: i64,
+        expiration_ms: Option<i64>,
+        parts: Vec<KeyPartMeta>,
+    ) -> RecordMeta {
         let value_bytes = record::encode_value(&Value::S64(2));
-        RecordMeta::new(key.into(), task.into(), component.into(), parts, created_ms, expiration_ms, Ty::S64, &value_bytes)
-            .with_origin("INPUTS + TASK_SOURCE".into(), "c.wasm".into())
+        RecordMeta::new(
+            key.into(),
+            task.into(),
+            component.into(),
+            parts,
+            created_ms,
+            expiration_ms,
+            Ty::S64,
+            &value_bytes,
+        )
+        .with_origin("INPUTS + TASK_SOURCE".into(), "c.wasm".into())
     }
 
     fn part(name: &str, key: &str, detail: &[(&str, &str)]) -> KeyPartMeta {
-        KeyPartMeta { name: name.into(), key: key.into(), detail: detail.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect() }
+        KeyPartMeta {
+            name: name.into(),
+            key: key.into(),
+            detail: detail.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect(),
+        }
     }
 
     fn key_part(name: &str, key: &str, detail: &[(&str, &str)]) -> KeyPart {
@@ -571,12 +616,18 @@ mod tests {
             "aaaa",
             NOW,
             None,
-            vec![part("INPUTS", "i1", &[("x", "d1"), ("y", "d2")]), part("TASK_SOURCE", "s1", &[("component", "aaaa")])],
+            vec![
+                part("INPUTS", "i1", &[("x", "d1"), ("y", "d2")]),
+                part("TASK_SOURCE", "s1", &[("component", "aaaa")]),
+            ],
         );
         let other_task = meta("other", "p:q/tasks#double", "aaaa", NOW, None, old.parts.clone());
         let e = explain_against(
             &[old, other_task],
-            vec![key_part("INPUTS", "i2", &[("x", "d9"), ("y", "d2")]), key_part("TASK_SOURCE", "s2", &[("component", "bbbb")])],
+            vec![
+                key_part("INPUTS", "i2", &[("x", "d9"), ("y", "d2")]),
+                key_part("TASK_SOURCE", "s2", &[("component", "bbbb")]),
+            ],
             None,
         );
         assert_eq!(e.verdict, Verdict::Miss);
@@ -592,9 +643,27 @@ mod tests {
 
     #[test]
     fn explain_picks_the_record_sharing_most_parts() {
-        let far = meta("far", "p:q/tasks#add-one", "a", NOW + 5, None, vec![part("INPUTS", "i9", &[]), part("TASK_SOURCE", "s9", &[])]);
-        let near = meta("near", "p:q/tasks#add-one", "a", NOW, None, vec![part("INPUTS", "i1", &[]), part("TASK_SOURCE", "s9", &[])]);
-        let e = explain_against(&[far, near], vec![key_part("INPUTS", "i1", &[]), key_part("TASK_SOURCE", "s1", &[])], None);
+        let far = meta(
+            "far",
+            "p:q/tasks#add-one",
+            "a",
+            NOW + 5,
+            None,
+            vec![part("INPUTS", "i9", &[]), part("TASK_SOURCE", "s9", &[])],
+        );
+        let near = meta(
+            "near",
+            "p:q/tasks#add-one",
+            "a",
+            NOW,
+            None,
+            vec![part("INPUTS", "i1", &[]), part("TASK_SOURCE", "s9", &[])],
+        );
+        let e = explain_against(
+            &[far, near],
+            vec![key_part("INPUTS", "i1", &[]), key_part("TASK_SOURCE", "s1", &[])],
+            None,
+        );
         assert_eq!(e.nearest.unwrap().key, "near");
         assert_eq!(e.parts[0].status, PartStatus::Same);
         assert_eq!(e.parts[1].status, PartStatus::Differs);
@@ -614,10 +683,15 @@ mod tests {
 
     #[test]
     fn explain_reports_parts_added_or_dropped_by_a_policy_change() {
-        let old = meta("old", "p:q/tasks#add-one", "a", NOW, None, vec![part("INPUTS", "i1", &[]), part("RUN_ID", "r", &[])]);
-        let e = explain_against(&[old], vec![key_part("INPUTS", "i1", &[]), key_part("TASK_SOURCE", "s", &[])], Some("r"));
+        let old =
+            meta("old", "p:q/tasks#add-one", "a", NOW, None, vec![part("INPUTS", "i1", &[]), part("RUN_ID", "r", &[])]);
+        let e =
+            explain_against(&[old], vec![key_part("INPUTS", "i1", &[]), key_part("TASK_SOURCE", "s", &[])], Some("r"));
         let statuses: Vec<_> = e.parts.iter().map(|p| (p.part.as_str(), p.status.clone())).collect();
-        assert_eq!(statuses, [("INPUTS", PartStatus::Same), ("TASK_SOURCE", PartStatus::New), ("RUN_ID", PartStatus::Gone)]);
+        assert_eq!(
+            statuses,
+            [("INPUTS", PartStatus::Same), ("TASK_SOURCE", PartStatus::New), ("RUN_ID", PartStatus::Gone)]
+        );
     }
 
     #[test]

@@ -91,7 +91,9 @@ pub enum InterfaceError {
         refused: String,
     },
     /// The component imports a bare function, which no provider can serve.
-    #[error("the component imports the function `{name}` outside any interface; cachehost serves only imported interfaces")]
+    #[error(
+        "the component imports the function `{name}` outside any interface; cachehost serves only imported interfaces"
+    )]
     BareImport {
         /// The import's name.
         name: String,
@@ -138,7 +140,11 @@ impl ComponentInfo {
                         }
                         let what = if is_flow { "flow" } else { "task" };
                         let exported = exported_fn(what, name, fname, &func, export)?;
-                        if is_flow { info.flows.push(exported) } else { info.tasks.push(exported) }
+                        if is_flow {
+                            info.flows.push(exported)
+                        } else {
+                            info.tasks.push(exported)
+                        }
                     }
                 }
                 ComponentItem::ComponentFunc(func) => {
@@ -177,7 +183,10 @@ impl ComponentInfo {
 
     /// The file name, for messages.
     pub fn file_name(&self) -> String {
-        self.path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| self.path.display().to_string())
+        self.path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| self.path.display().to_string())
     }
 
     /// Finds an exported task by its function name or full name.

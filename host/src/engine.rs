@@ -203,14 +203,16 @@ impl Engine {
         if let Some((digest, size)) = self.digests.as_ref().and_then(|d| d.known(path)) {
             if let Some(Ok(Some(component))) = self.cached_path(&digest).map(|c| self.load_cached(&c, &digest)) {
                 if size > LARGE {
-                    progress(Level::Info, &format!("Loaded {} ({:.1} MB) from the compiled cache", path.display(), size as f64 / 1e6));
+                    progress(
+                        Level::Info,
+                        &format!("Loaded {} ({:.1} MB) from the compiled cache", path.display(), size as f64 / 1e6),
+                    );
                 }
                 return Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: true });
             }
         }
         let before = std::fs::metadata(path).ok();
-        let bytes = std::fs::read(path)
-            .map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { path: path.to_owned(), source })?;
         check_component_header(path, &bytes)?;
         let digest = blake3::hash(&bytes);
         let size = bytes.len() as u64;
@@ -222,7 +224,10 @@ impl Engine {
             match self.load_cached(cached, &digest) {
                 Ok(Some(component)) => {
                     if size > LARGE {
-                        progress(Level::Info, &format!("Loaded {} ({:.1} MB) from the compiled cache", path.display(), size as f64 / 1e6));
+                        progress(
+                            Level::Info,
+                            &format!("Loaded {} ({:.1} MB) from the compiled cache", path.display(), size as f64 / 1e6),
+                        );
                     }
                     return Ok(LoadedBytes { path: path.to_owned(), digest, size, component, from_cache: true });
                 }
@@ -230,21 +235,29 @@ impl Engine {
                 Err(reason) => {
                     progress(
                         Level::Warning,
-                        &format!("The compiled cache entry {} is unusable ({reason}); recompiling {}", cached.display(), path.display()),
+                        &format!(
+                            "The compiled cache entry {} is unusable ({reason}); recompiling {}",
+                            cached.display(),
+                            path.display()
+                        ),
                     );
                     let _ = std::fs::remove_file(cached);
                 }
             }
         }
         if size > LARGE {
-            progress(Level::Info, &format!(
-                "Compiling {} ({:.1} MB) for the first time; later starts load it from the compiled cache",
-                path.display(),
-                size as f64 / 1e6
-            ));
+            progress(
+                Level::Info,
+                &format!(
+                    "Compiling {} ({:.1} MB) for the first time; later starts load it from the compiled cache",
+                    path.display(),
+                    size as f64 / 1e6
+                ),
+            );
         }
         let started = Instant::now();
-        let compile_error = |e: wasmtime::Error| LoadError::Compile { path: path.to_owned(), message: format!("{e:#}") };
+        let compile_error =
+            |e: wasmtime::Error| LoadError::Compile { path: path.to_owned(), message: format!("{e:#}") };
         let component = match &cached {
             Some(cached) => {
                 let serialized = self.engine.precompile_component(&bytes).map_err(compile_error)?;
@@ -303,9 +316,7 @@ impl Engine {
     }
 
     fn cached_path(&self, digest: &blake3::Hash) -> Option<PathBuf> {
-        self.compiled_dir
-            .as_ref()
-            .map(|dir| dir.join(format!("{}-{}.chc1", digest.to_hex(), self.engine_hash)))
+        self.compiled_dir.as_ref().map(|dir| dir.join(format!("{}-{}.chc1", digest.to_hex(), self.engine_hash)))
     }
 }
 
@@ -355,7 +366,9 @@ fn check_trailer<'a>(entry: &'a [u8], component: &blake3::Hash) -> Result<&'a [u
     }
     let (artefact, trailer) = entry.split_at(entry.len() - TRAILER_LEN);
     if blake3::keyed_hash(component.as_bytes(), artefact).as_bytes() != &trailer[..32] {
-        return Err("its contents do not match their digest (the file is corrupt or belongs to another component)".to_owned());
+        return Err(
+            "its contents do not match their digest (the file is corrupt or belongs to another component)".to_owned()
+        );
     }
     Ok(artefact)
 }
@@ -405,7 +418,8 @@ mod tests {
         let path = dir.join("empty.wasm");
         std::fs::write(&path, EMPTY_COMPONENT).unwrap();
         let mut engine = Engine::new(Some(dir.join("compiled")), EngineOptions::default()).unwrap();
-        engine.digests = Some(digests::DigestCache::settled_after(dir.join("compiled/digests"), std::time::Duration::ZERO));
+        engine.digests =
+            Some(digests::DigestCache::settled_after(dir.join("compiled/digests"), std::time::Duration::ZERO));
         (engine, path)
     }
 
@@ -470,9 +484,6 @@ mod tests {
         std::fs::write(engine.cached_path(&forged).unwrap(), forged_entry).unwrap();
         let second = engine.load(&path, &|_, _| {}).unwrap();
         assert!(second.from_cache);
-        assert_eq!(
-            (second.digest, second.size),
-            (forged, EMPTY_COMPONENT.len() as u64)
-        );
+        assert_eq!((second.digest, second.size), (forged, EMPTY_COMPONENT.len() as u64));
     }
 }

@@ -27,7 +27,11 @@ pub fn types() -> Vec<Ty> {
         Ty::Tuple(vec![Ty::S8, Ty::F32, Ty::String]),
         record.clone(),
         Ty::List(Box::new(record)),
-        Ty::Variant(vec![("none".into(), None), ("some".into(), Some(Ty::U16)), ("deep".into(), Some(Ty::List(Box::new(Ty::Bool))))]),
+        Ty::Variant(vec![
+            ("none".into(), None),
+            ("some".into(), Some(Ty::U16)),
+            ("deep".into(), Some(Ty::List(Box::new(Ty::Bool)))),
+        ]),
         Ty::Enum(vec!["red".into(), "green".into()]),
         Ty::Flags(vec!["a".into(), "b".into(), "c".into()]),
     ]
@@ -48,7 +52,11 @@ pub fn record_decoder(data: &[u8]) {
     let _ = record::decode_meta(bytes);
     if let Ok(decoded) = record::decode(bytes, &ty) {
         let value_bytes = record::encode_value(&decoded.value);
-        assert_eq!(*blake3::hash(&value_bytes).as_bytes(), decoded.meta.value_digest, "a decoded value matches its digest");
+        assert_eq!(
+            *blake3::hash(&value_bytes).as_bytes(),
+            decoded.meta.value_digest,
+            "a decoded value matches its digest"
+        );
         assert_eq!(record::encode(&decoded.meta, &value_bytes), bytes, "a decoded record re-encodes to its bytes");
     }
     let _ = Lookup::from_record_bytes(bytes, "k", &ty, 0);
@@ -61,7 +69,8 @@ pub fn policy_parser(data: &[u8]) {
     match Policy::parse_reporting(text) {
         Ok(parsed) => {
             let printed = parsed.policy.to_string();
-            let again = Policy::parse(&printed).unwrap_or_else(|e| panic!("{printed:?} (from {text:?}) does not parse: {e}"));
+            let again =
+                Policy::parse(&printed).unwrap_or_else(|e| panic!("{printed:?} (from {text:?}) does not parse: {e}"));
             assert_eq!(again, parsed.policy, "{text:?} printed as {printed:?}");
         }
         Err(error) => {

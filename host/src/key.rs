@@ -105,18 +105,12 @@ pub fn compute(policy: &Policy, inputs: KeyInputs<'_>) -> Result<CacheKey, KeyEr
             Part::Inputs { exclude } => inputs_part(inputs.args, |name| exclude.contains(name)),
             Part::TaskSource => Some(task_source_part(inputs.component_digest, inputs.task_name)),
             Part::FlowParameters => inputs.flow_parameters.and_then(flow_parameters_part),
-            Part::RunId => Some(KeyPart {
-                name: "RUN_ID".into(),
-                key: inputs.run_id.to_string(),
+            Part::RunId => Some(KeyPart { name: "RUN_ID".into(), key: inputs.run_id.to_string(), detail: Vec::new() }),
+            Part::KeyFn => (inputs.key_fn)().map_err(KeyError::KeyFnFailed)?.map(|key| KeyPart {
+                name: "KEY_FN".into(),
+                key,
                 detail: Vec::new(),
             }),
-            Part::KeyFn => (inputs.key_fn)()
-                .map_err(KeyError::KeyFnFailed)?
-                .map(|key| KeyPart {
-                    name: "KEY_FN".into(),
-                    key,
-                    detail: Vec::new(),
-                }),
         };
         parts.extend(keyed);
     }
@@ -140,15 +134,11 @@ pub fn compute(policy: &Policy, inputs: KeyInputs<'_>) -> Result<CacheKey, KeyEr
 }
 
 /// `INPUTS`: None for a task without parameters (Prefect 3.1), else the included arguments.
-fn inputs_part(
-    args: &[(String, blake3::Hash)],
-    excluded: impl Fn(&str) -> bool,
-) -> Option<KeyPart> {
+fn inputs_part(args: &[(String, blake3::Hash)], excluded: impl Fn(&str) -> bool) -> Option<KeyPart> {
     if args.is_empty() {
         return None;
     }
-    let included: Vec<&(String, blake3::Hash)> =
-        args.iter().filter(|(name, _)| !excluded(name)).collect();
+    let included: Vec<&(String, blake3::Hash)> = args.iter().filter(|(name, _)| !excluded(name)).collect();
     Some(named_digests_part("INPUTS", Domain::Inputs, included))
 }
 
@@ -157,19 +147,11 @@ fn flow_parameters_part(params: &[(String, blake3::Hash)]) -> Option<KeyPart> {
     if params.is_empty() {
         return None;
     }
-    Some(named_digests_part(
-        "FLOW_PARAMETERS",
-        Domain::FlowParameters,
-        params.iter().collect(),
-    ))
+    Some(named_digests_part("FLOW_PARAMETERS", Domain::FlowParameters, params.iter().collect()))
 }
 
 /// Hashes (name, digest) pairs sorted by name: each name length-prefixed, then its 32 bytes.
-fn named_digests_part(
-    name: &str,
-    domain: Domain,
-    mut pairs: Vec<&(String, blake3::Hash)>,
-) -> KeyPart {
+fn named_digests_part(name: &str, domain: Domain, mut pairs: Vec<&(String, blake3::Hash)>) -> KeyPart {
     pairs.sort_by(|a, b| a.0.cmp(&b.0));
     let mut hasher = start(domain);
     for (arg, digest) in &pairs {
@@ -179,10 +161,7 @@ fn named_digests_part(
     KeyPart {
         name: name.into(),
         key: hex(&hasher),
-        detail: pairs
-            .iter()
-            .map(|(arg, digest)| (arg.clone(), digest.to_hex().to_string()))
-            .collect(),
+        detail: pairs.iter().map(|(arg, digest)| (arg.clone(), digest.to_hex().to_string())).collect(),
     }
 }
 
@@ -230,14 +209,8 @@ pub fn check_key(key: &str) -> Result<(), RefusedKey> {
     if key.starts_with('/') {
         return Err(RefusedKey::Absolute(key.to_string()));
     }
-    if let Some(segment) = key
-        .split('/')
-        .find(|s| s.is_empty() || *s == "." || *s == "..")
-    {
-        return Err(RefusedKey::BadSegment {
-            key: key.to_string(),
-            segment: segment.to_string(),
-        });
+    if let Some(segment) = key.split('/').find(|s| s.is_empty() || *s == "." || *s == "..") {
+        return Err(RefusedKey::BadSegment { key: key.to_string(), segment: segment.to_string() });
     }
     Ok(())
 }
@@ -251,10 +224,7 @@ mod tests {
     }
 
     fn args(pairs: &[(&str, &str)]) -> Vec<(String, blake3::Hash)> {
-        pairs
-            .iter()
-            .map(|(name, value)| (name.to_string(), digest(value)))
-            .collect()
+        pairs.iter().map(|(name, value)| (name.to_string(), digest(value))).collect()
     }
 
     /// Fixed inputs for the golden tests; `key_fn` returns `key_fn_result`.
@@ -312,34 +282,13 @@ mod tests {
         // These pin the key format: a change here orphans every stored record.
         let mut f = Fixture::new();
         let golden = [
-            (
-                "INPUTS",
-                "230097e23891cad0705f73b823c48773966b0c7f6ed6db90b652cdba1b1d9139",
-            ),
-            (
-                "INPUTS - 'debug'",
-                "9fe4b900c6100e0a164a445bd560697520755ec21bf966e68681aa2caf62eabb",
-            ),
-            (
-                "INPUTS - 'debug' - 'x'",
-                "00af18c79f93b3bdec652a6444d78541b509ed0a79143e4ed7b60c0bc1b5a4de",
-            ),
-            (
-                "TASK_SOURCE",
-                "245c1b8937b64dcfdc2e1e36e32c9fdb26d04155a3fd97601f37b0177b571e7a",
-            ),
-            (
-                "FLOW_PARAMETERS",
-                "d753c1fc4ce4f5d7760df5dc4e8d6882ed671f5e805ba71797bf0323f3ba047d",
-            ),
-            (
-                "DEFAULT",
-                "1d3ce6cf22c034f91d3f4ef65efc7aecfc1c7f2f44ea6737cbfe3ab8218be6fc",
-            ),
-            (
-                "KEY_FN + RUN_ID",
-                "d4560dc10fc78e2a6441146d95398b09ec678e9eb38ce7b3e7d98553a8613ade",
-            ),
+            ("INPUTS", "230097e23891cad0705f73b823c48773966b0c7f6ed6db90b652cdba1b1d9139"),
+            ("INPUTS - 'debug'", "9fe4b900c6100e0a164a445bd560697520755ec21bf966e68681aa2caf62eabb"),
+            ("INPUTS - 'debug' - 'x'", "00af18c79f93b3bdec652a6444d78541b509ed0a79143e4ed7b60c0bc1b5a4de"),
+            ("TASK_SOURCE", "245c1b8937b64dcfdc2e1e36e32c9fdb26d04155a3fd97601f37b0177b571e7a"),
+            ("FLOW_PARAMETERS", "d753c1fc4ce4f5d7760df5dc4e8d6882ed671f5e805ba71797bf0323f3ba047d"),
+            ("DEFAULT", "1d3ce6cf22c034f91d3f4ef65efc7aecfc1c7f2f44ea6737cbfe3ab8218be6fc"),
+            ("KEY_FN + RUN_ID", "d4560dc10fc78e2a6441146d95398b09ec678e9eb38ce7b3e7d98553a8613ade"),
         ];
         let mut wrong = Vec::new();
         for (policy, expected) in golden {
@@ -378,10 +327,7 @@ mod tests {
             compound.extend((key.len() as u64).to_le_bytes());
             compound.extend(key.as_bytes());
         }
-        assert_eq!(
-            f.key("DEFAULT").unwrap(),
-            blake3::hash(&compound).to_hex().to_string()
-        );
+        assert_eq!(f.key("DEFAULT").unwrap(), blake3::hash(&compound).to_hex().to_string());
     }
 
     #[test]
@@ -404,8 +350,7 @@ mod tests {
         let mut keys = [ts.as_str(), f.run_id.as_str()];
         keys.sort();
         let mut hasher = start(Domain::Compound);
-        keys.iter()
-            .for_each(|k| put_bytes(&mut hasher, k.as_bytes()));
+        keys.iter().for_each(|k| put_bytes(&mut hasher, k.as_bytes()));
         assert_eq!(a, Some(hex(&hasher)));
     }
 
@@ -430,10 +375,7 @@ mod tests {
         assert_eq!(f.key("INPUTS"), without_debug);
 
         let explained = f.compute("INPUTS - 'debug'").unwrap();
-        assert_eq!(
-            explained.parts[0].detail,
-            vec![("x".to_string(), digest("1").to_hex().to_string())]
-        );
+        assert_eq!(explained.parts[0].detail, vec![("x".to_string(), digest("1").to_hex().to_string())]);
     }
 
     #[test]
@@ -451,13 +393,7 @@ mod tests {
         let mut f = Fixture::new();
         f.args.clear();
         let key = f.compute("INPUTS").unwrap();
-        assert_eq!(
-            key,
-            CacheKey {
-                key: None,
-                parts: vec![]
-            }
-        );
+        assert_eq!(key, CacheKey { key: None, parts: vec![] });
         // In a compound the None part is dropped and the remaining single key is used as is.
         assert_eq!(f.key("INPUTS + TASK_SOURCE"), f.key("TASK_SOURCE"));
     }
@@ -504,10 +440,7 @@ mod tests {
     fn a_refused_key_fn_result_is_an_error() {
         let mut f = Fixture::new();
         f.key_fn_result = Ok(Some("../escape".into()));
-        assert!(matches!(
-            f.compute("KEY_FN"),
-            Err(KeyError::Refused(RefusedKey::BadSegment { .. }))
-        ));
+        assert!(matches!(f.compute("KEY_FN"), Err(KeyError::Refused(RefusedKey::BadSegment { .. }))));
         // Hashed into a compound it is only a string, so nothing is refused.
         assert!(f.compute("KEY_FN + TASK_SOURCE").is_ok());
     }
@@ -536,42 +469,23 @@ mod tests {
         for policy in ["INPUTS", "TASK_SOURCE", "FLOW_PARAMETERS", "DEFAULT"] {
             let key = f.key(policy).unwrap();
             assert_eq!(key.len(), 64);
-            assert!(
-                key.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')),
-                "{key}"
-            );
+            assert!(key.chars().all(|c| matches!(c, '0'..='9' | 'a'..='f')), "{key}");
         }
     }
 
     #[test]
     fn check_key_refusals() {
         assert_eq!(check_key(""), Err(RefusedKey::Empty));
-        assert_eq!(
-            check_key("/etc/passwd"),
-            Err(RefusedKey::Absolute("/etc/passwd".into()))
-        );
-        for (key, segment) in [
-            ("..", ".."),
-            ("a/../b", ".."),
-            ("a/./b", "."),
-            (".", "."),
-            ("a//b", ""),
-            ("a/", ""),
-        ] {
+        assert_eq!(check_key("/etc/passwd"), Err(RefusedKey::Absolute("/etc/passwd".into())));
+        for (key, segment) in [("..", ".."), ("a/../b", ".."), ("a/./b", "."), (".", "."), ("a//b", ""), ("a/", "")] {
             assert_eq!(
                 check_key(key),
-                Err(RefusedKey::BadSegment {
-                    key: key.into(),
-                    segment: segment.into()
-                }),
+                Err(RefusedKey::BadSegment { key: key.into(), segment: segment.into() }),
                 "{key}"
             );
         }
         assert_eq!(check_key("a\0b"), Err(RefusedKey::Nul("a\0b".into())));
-        assert_eq!(
-            check_key("a\\..\\b"),
-            Err(RefusedKey::Backslash("a\\..\\b".into()))
-        );
+        assert_eq!(check_key("a\\..\\b"), Err(RefusedKey::Backslash("a\\..\\b".into())));
         assert_eq!(
             check_key("a/../b").unwrap_err().to_string(),
             "cache key \"a/../b\" is refused: its segment \"..\" would leave or alias a folder"

@@ -9,8 +9,8 @@ use crate::component::{interface_base, ComponentInfo, CACHEHOST_PACKAGE};
 use crate::log::Level;
 use crate::run::ctx::{LastState, RunCtx};
 use crate::run::state::State;
-use crate::txn;
 use crate::run::task::serve_task_import;
+use crate::txn;
 
 /// Which exported task serves an imported task function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -105,7 +105,8 @@ pub fn link(
     mode: Providers,
 ) -> Result<InstancePre<RunCtx>, LinkError> {
     let component = &components[index];
-    let wasmtime_error = |e: wasmtime::Error| LinkError::Wasmtime { component: component.file_name(), message: format!("{e:#}") };
+    let wasmtime_error =
+        |e: wasmtime::Error| LinkError::Wasmtime { component: component.file_name(), message: format!("{e:#}") };
     let mut linker: Linker<RunCtx> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasmtime_error)?;
     for (name, _) in component.component.component_type().imports(engine) {
@@ -128,7 +129,10 @@ pub fn link(
                         .map_err(wasmtime_error)?;
                     continue;
                 }
-                return Err(LinkError::MissingProvider { interface: import.interface.clone(), importer: component.file_name() });
+                return Err(LinkError::MissingProvider {
+                    interface: import.interface.clone(),
+                    importer: component.file_name(),
+                });
             };
             let provider = &components[provider_index];
             let mismatch = |problem: String| LinkError::Mismatch {
@@ -168,7 +172,9 @@ fn define_runtime(instance: &mut wasmtime::component::LinkerInstance<'_, RunCtx>
         Ok(())
     })?;
     instance.func_new("last-state", |store, _ty, _params, results| {
-        results[0] = Val::Option(store.data().last_state.as_ref().map(|last| Box::new(state_val(&last.state, last.cache_key.clone()))));
+        results[0] = Val::Option(
+            store.data().last_state.as_ref().map(|last| Box::new(state_val(&last.state, last.cache_key.clone()))),
+        );
         Ok(())
     })?;
     instance.func_new("submit", |mut store, _ty, params, results| {
@@ -192,23 +198,29 @@ fn define_runtime(instance: &mut wasmtime::component::LinkerInstance<'_, RunCtx>
     instance.func_new("wait", |mut store, _ty, params, results| {
         let Val::U64(handle) = params[0] else { return Err(wasmtime::Error::msg("runtime.wait: bad handle")) };
         let Some(submission) = store.data().submitted.get(&handle).cloned() else {
-            results[0] = Val::Result(Err(Some(Box::new(Val::String(format!("no submitted call has the handle {handle}"))))));
+            results[0] =
+                Val::Result(Err(Some(Box::new(Val::String(format!("no submitted call has the handle {handle}"))))));
             return Ok(());
         };
         let session = store.data().session.clone();
         let outcome = session.pool.wait(&submission);
-        store.data_mut().last_state = Some(LastState { state: outcome.state.clone(), cache_key: outcome.cache_key.clone() });
+        store.data_mut().last_state =
+            Some(LastState { state: outcome.state.clone(), cache_key: outcome.cache_key.clone() });
         results[0] = match (&outcome.trap, &outcome.value) {
             (Some(trap), _) => Val::Result(Err(Some(Box::new(Val::String(trap.clone()))))),
-            (None, value) => Val::Result(Ok(Some(Box::new(Val::String(outcome.value_json.clone().unwrap_or_else(|| {
-                debug_assert!(value.is_none());
-                "null".to_owned()
-            })))))),
+            (None, value) => {
+                Val::Result(Ok(Some(Box::new(Val::String(outcome.value_json.clone().unwrap_or_else(|| {
+                    debug_assert!(value.is_none());
+                    "null".to_owned()
+                }))))))
+            }
         };
         Ok(())
     })?;
     instance.func_new("submitted-state", |store, _ty, params, results| {
-        let Val::U64(handle) = params[0] else { return Err(wasmtime::Error::msg("runtime.submitted-state: bad handle")) };
+        let Val::U64(handle) = params[0] else {
+            return Err(wasmtime::Error::msg("runtime.submitted-state: bad handle"));
+        };
         let outcome = store.data().submitted.get(&handle).and_then(|s| s.outcome());
         results[0] = Val::Option(outcome.map(|o| Box::new(state_val(&o.state, o.cache_key.clone()))));
         Ok(())
@@ -222,7 +234,9 @@ fn define_runtime(instance: &mut wasmtime::component::LinkerInstance<'_, RunCtx>
         Ok(())
     })?;
     instance.func_new("end-transaction", |mut store, _ty, params, results| {
-        let Val::Bool(failed) = params[0] else { return Err(wasmtime::Error::msg("runtime.end-transaction: bad argument")) };
+        let Val::Bool(failed) = params[0] else {
+            return Err(wasmtime::Error::msg("runtime.end-transaction: bad argument"));
+        };
         let session = store.data().session.clone();
         results[0] = Val::Bool(session.end_transaction(store.data_mut(), failed));
         Ok(())

@@ -19,8 +19,7 @@ use crate::policy::{Policy, PolicyError};
 use crate::settings::{ConfigFile, Setting, Settings};
 
 /// The warning Prefect logs when `persist_result=False` overrides a real policy (reference 2.6).
-pub const IGNORING_POLICY_WARNING: &str =
-    "Ignoring `cache_policy` because `persist_result` is False";
+pub const IGNORING_POLICY_WARNING: &str = "Ignoring `cache_policy` because `persist_result` is False";
 
 /// A task's options as declared in one place; unset fields leave the decision to others.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -128,10 +127,7 @@ impl Layer {
             beside_config(&mut options.key_storage);
             beside_config(&mut options.result_storage);
         }
-        Layer {
-            source: Source::ConfigFile(config.path.clone()),
-            tasks,
-        }
+        Layer { source: Source::ConfigFile(config.path.clone()), tasks }
     }
 }
 
@@ -229,7 +225,9 @@ pub enum OptionsError {
         error: PolicyError,
     },
     /// The effective `isolation_level` is not one cachehost knows.
-    #[error("task '{task}' has an unknown isolation_level {value:?} (from {origin}); use READ_COMMITTED or SERIALIZABLE")]
+    #[error(
+        "task '{task}' has an unknown isolation_level {value:?} (from {origin}); use READ_COMMITTED or SERIALIZABLE"
+    )]
     BadIsolationLevel {
         /// The task's full name.
         task: String,
@@ -244,9 +242,7 @@ impl OptionsError {
     /// For a bad policy, the expression with a caret under the failing column.
     pub fn caret(&self) -> Option<String> {
         match self {
-            OptionsError::BadPolicy {
-                expression, error, ..
-            } => Some(error.caret(expression)),
+            OptionsError::BadPolicy { expression, error, .. } => Some(error.caret(expression)),
             OptionsError::BadIsolationLevel { .. } => None,
         }
     }
@@ -254,19 +250,13 @@ impl OptionsError {
 
 /// Merges the layers for one task, keeping where each field came from.
 pub fn layered(task_full_name: &str, layers: &[Layer]) -> (TaskOptions, Sources) {
-    let short_name = task_full_name
-        .rsplit_once('#')
-        .map_or(task_full_name, |(_, f)| f);
+    let short_name = task_full_name.rsplit_once('#').map_or(task_full_name, |(_, f)| f);
     let mut merged = TaskOptions::default();
     let mut sources = Sources::default();
     for layer in layers {
         let entries = [layer.tasks.get(short_name), layer.tasks.get(task_full_name)];
         // A task named without an interface has one name; its entry must not apply twice.
-        let entries = if short_name == task_full_name {
-            &entries[..1]
-        } else {
-            &entries[..]
-        };
+        let entries = if short_name == task_full_name { &entries[..1] } else { &entries[..] };
         for options in entries.iter().flatten() {
             macro_rules! take {
                 ($($field:ident),*) => {$(
@@ -300,11 +290,7 @@ pub fn layered(task_full_name: &str, layers: &[Layer]) -> (TaskOptions, Sources)
 }
 
 /// Resolves a task's options: layers, then Prefect's `Task.__init__` derivation (reference §2).
-pub fn resolve(
-    task_full_name: &str,
-    layers: &[Layer],
-    settings: &Settings,
-) -> Result<ResolvedTask, OptionsError> {
+pub fn resolve(task_full_name: &str, layers: &[Layer], settings: &Settings) -> Result<ResolvedTask, OptionsError> {
     let (options, mut sources) = layered(task_full_name, layers);
     let mut warnings = Vec::new();
 
@@ -322,19 +308,13 @@ pub fn resolve(
     let mut given: Option<Policy> = match &options.cache_policy {
         None => None,
         Some(expression) => {
-            let parsed =
-                Policy::parse_reporting(expression).map_err(|error| OptionsError::BadPolicy {
-                    task: task_full_name.to_string(),
-                    expression: expression.clone(),
-                    origin: sources.cache_policy.clone(),
-                    error,
-                })?;
-            warnings.extend(
-                parsed
-                    .noop_exclusions
-                    .iter()
-                    .map(|noop| format!("cache_policy {expression:?}, {noop}")),
-            );
+            let parsed = Policy::parse_reporting(expression).map_err(|error| OptionsError::BadPolicy {
+                task: task_full_name.to_string(),
+                expression: expression.clone(),
+                origin: sources.cache_policy.clone(),
+                error,
+            })?;
+            warnings.extend(parsed.noop_exclusions.iter().map(|noop| format!("cache_policy {expression:?}, {noop}")));
             Some(parsed.policy)
         }
     };
@@ -418,12 +398,11 @@ pub enum ParentPersist {
 /// `CACHEHOST_TASKS_DEFAULT_PERSIST_RESULT`, else the parent run's, else
 /// `CACHEHOST_RESULTS_PERSIST_BY_DEFAULT`.
 pub fn persist_at_run_time(task: Option<bool>, settings: &Settings, parent: ParentPersist) -> bool {
-    task.or(settings.tasks_default_persist_result)
-        .unwrap_or(match parent {
-            ParentPersist::TaskRun(persist) | ParentPersist::FlowRun(persist) => persist,
-            // Prefect also asks the server for a default storage block here; cachehost has none.
-            ParentPersist::Standalone => settings.results_persist_by_default,
-        })
+    task.or(settings.tasks_default_persist_result).unwrap_or(match parent {
+        ParentPersist::TaskRun(persist) | ParentPersist::FlowRun(persist) => persist,
+        // Prefect also asks the server for a default storage block here; cachehost has none.
+        ParentPersist::Standalone => settings.results_persist_by_default,
+    })
 }
 
 /// Whether this task run skips the lookup and overwrites the record (reference 10.1).
@@ -445,15 +424,11 @@ pub fn parse_duration(text: &str) -> Option<Duration> {
         "d" => 24 * 60 * 60,
         _ => return None,
     };
-    number
-        .checked_mul(seconds_per_unit)
-        .map(Duration::from_secs)
+    number.checked_mul(seconds_per_unit).map(Duration::from_secs)
 }
 
 /// `cache_expiration` in TOML: a duration string or an integer of seconds.
-fn deserialize_expiration<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<Option<Duration>, D::Error> {
+fn deserialize_expiration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
     struct Visitor;
     impl serde::de::Visitor<'_> for Visitor {
         type Value = Option<Duration>;
@@ -492,10 +467,7 @@ mod tests {
     const TASK: &str = "example:math/tasks#add-one";
 
     fn settings(vars: &[(&str, &str)]) -> Settings {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         Settings::load(
             |name| {
                 if name == "HOME" {
@@ -510,18 +482,11 @@ mod tests {
     }
 
     fn component(options: TaskOptions) -> Vec<Layer> {
-        vec![Layer {
-            source: Source::Component,
-            tasks: BTreeMap::from([("add-one".to_string(), options)]),
-        }]
+        vec![Layer { source: Source::Component, tasks: BTreeMap::from([("add-one".to_string(), options)]) }]
     }
 
     fn options(policy: Option<&str>, persist: Option<bool>) -> TaskOptions {
-        TaskOptions {
-            cache_policy: policy.map(String::from),
-            persist_result: persist,
-            ..TaskOptions::default()
-        }
+        TaskOptions { cache_policy: policy.map(String::from), persist_result: persist, ..TaskOptions::default() }
     }
 
     fn policy(text: &str) -> Policy {
@@ -545,33 +510,20 @@ mod tests {
             (Some(false), Some("DEFAULT"), Some(false), "NONE", true),
         ];
         for (persist, given, want_persist, want_policy, warns) in table {
-            let resolved =
-                resolve(TASK, &component(options(given, persist)), &settings(&[])).unwrap();
+            let resolved = resolve(TASK, &component(options(given, persist)), &settings(&[])).unwrap();
             let case = format!("persist_result={persist:?} cache_policy={given:?}");
             assert_eq!(resolved.persist_result, want_persist, "{case}");
             assert_eq!(resolved.policy, policy(want_policy), "{case}");
-            assert_eq!(
-                resolved
-                    .warnings
-                    .contains(&IGNORING_POLICY_WARNING.to_string()),
-                warns,
-                "{case}"
-            );
+            assert_eq!(resolved.warnings.contains(&IGNORING_POLICY_WARNING.to_string()), warns, "{case}");
         }
     }
 
     #[test]
     fn result_storage_alone_makes_the_task_persist() {
-        let layers = component(TaskOptions {
-            result_storage: Some("s3://b/p".into()),
-            ..TaskOptions::default()
-        });
+        let layers = component(TaskOptions { result_storage: Some("s3://b/p".into()), ..TaskOptions::default() });
         let resolved = resolve(TASK, &layers, &settings(&[])).unwrap();
         assert_eq!(resolved.persist_result, Some(true));
-        assert_eq!(
-            resolved.sources.persist_result,
-            Source::Derived("result_storage")
-        );
+        assert_eq!(resolved.sources.persist_result, Source::Derived("result_storage"));
         assert_eq!(resolved.policy, Policy::default_policy());
     }
 
@@ -619,12 +571,7 @@ mod tests {
             (None, &on, true),
         ];
         for (task, s, want) in rows {
-            assert_eq!(
-                overwrite(task, s),
-                want,
-                "refresh_cache={task:?} setting={}",
-                s.tasks_refresh_cache
-            );
+            assert_eq!(overwrite(task, s), want, "refresh_cache={task:?} setting={}", s.tasks_refresh_cache);
         }
     }
 
@@ -636,18 +583,8 @@ mod tests {
         let default_off = settings(&[("CACHEHOST_TASKS_DEFAULT_PERSIST_RESULT", "false")]);
         let default_on = settings(&[("CACHEHOST_TASKS_DEFAULT_PERSIST_RESULT", "true")]);
         let rows = [
-            (
-                Some(true),
-                &default_off,
-                ParentPersist::FlowRun(false),
-                true,
-            ),
-            (
-                Some(false),
-                &default_on,
-                ParentPersist::FlowRun(true),
-                false,
-            ),
+            (Some(true), &default_off, ParentPersist::FlowRun(false), true),
+            (Some(false), &default_on, ParentPersist::FlowRun(true), false),
             (None, &default_off, ParentPersist::FlowRun(true), false),
             (None, &default_on, ParentPersist::FlowRun(false), true),
             (None, &plain, ParentPersist::TaskRun(true), true),
@@ -658,11 +595,7 @@ mod tests {
             (None, &by_default, ParentPersist::Standalone, true),
         ];
         for (i, (task, s, parent, want)) in rows.into_iter().enumerate() {
-            assert_eq!(
-                persist_at_run_time(task, s, parent),
-                want,
-                "row {i}: {task:?} {parent:?}"
-            );
+            assert_eq!(persist_at_run_time(task, s, parent), want, "row {i}: {task:?} {parent:?}");
         }
     }
 
@@ -691,23 +624,14 @@ mod tests {
                     ),
                     (
                         "add-two".into(),
-                        TaskOptions {
-                            isolation_level: Some("SERIALIZABLE".into()),
-                            ..Default::default()
-                        },
+                        TaskOptions { isolation_level: Some("SERIALIZABLE".into()), ..Default::default() },
                     ),
                 ]),
             },
             Layer {
                 source: Source::ConfigFile(file.clone()),
                 tasks: BTreeMap::from([
-                    (
-                        TASK.into(),
-                        TaskOptions {
-                            refresh_cache: Some(true),
-                            ..Default::default()
-                        },
-                    ),
+                    (TASK.into(), TaskOptions { refresh_cache: Some(true), ..Default::default() }),
                     (
                         "add-one".into(),
                         TaskOptions {
@@ -733,25 +657,14 @@ mod tests {
 
     #[test]
     fn layer_from_config_file() {
-        let config = ConfigFile::parse(
-            "[tasks.add-one]\ncache_policy = \"TASK_SOURCE\"\n",
-            Path::new("/flows/cachehost.toml"),
-        )
-        .unwrap();
-        let layers = [
-            component(options(Some("INPUTS"), None)).remove(0),
-            Layer::from_config(&config),
-        ];
+        let config =
+            ConfigFile::parse("[tasks.add-one]\ncache_policy = \"TASK_SOURCE\"\n", Path::new("/flows/cachehost.toml"))
+                .unwrap();
+        let layers = [component(options(Some("INPUTS"), None)).remove(0), Layer::from_config(&config)];
         let resolved = resolve(TASK, &layers, &settings(&[])).unwrap();
         assert_eq!(resolved.policy, policy("TASK_SOURCE"));
-        assert_eq!(
-            resolved.sources.cache_policy,
-            Source::ConfigFile("/flows/cachehost.toml".into())
-        );
-        assert_eq!(
-            resolved.sources.persist_result,
-            Source::Derived("cache_policy")
-        );
+        assert_eq!(resolved.sources.cache_policy, Source::ConfigFile("/flows/cachehost.toml".into()));
+        assert_eq!(resolved.sources.persist_result, Source::Derived("cache_policy"));
     }
 
     #[test]
@@ -776,27 +689,14 @@ mod tests {
         let resolved = resolve(TASK, &[], &settings(&[])).unwrap();
         assert_eq!(resolved.policy, Policy::default_policy());
         assert_eq!(resolved.sources.cache_policy, Source::Default);
-        let forced = resolve(
-            TASK,
-            &component(options(Some("INPUTS"), Some(false))),
-            &settings(&[]),
-        )
-        .unwrap();
-        assert_eq!(
-            forced.sources.cache_policy,
-            Source::Derived("persist_result")
-        );
+        let forced = resolve(TASK, &component(options(Some("INPUTS"), Some(false))), &settings(&[])).unwrap();
+        assert_eq!(forced.sources.cache_policy, Source::Derived("persist_result"));
         assert_eq!(forced.sources.persist_result, Source::Component);
     }
 
     #[test]
     fn a_bad_policy_names_task_source_and_column() {
-        let err = resolve(
-            TASK,
-            &component(options(Some("INPUTS + TASK_SORCE"), None)),
-            &settings(&[]),
-        )
-        .unwrap_err();
+        let err = resolve(TASK, &component(options(Some("INPUTS + TASK_SORCE"), None)), &settings(&[])).unwrap_err();
         assert_eq!(
             err.to_string(),
             "task 'example:math/tasks#add-one' has an invalid cache_policy \"INPUTS + TASK_SORCE\" (from component): \
@@ -807,12 +707,7 @@ mod tests {
 
     #[test]
     fn noop_exclusions_become_warnings() {
-        let resolved = resolve(
-            TASK,
-            &component(options(Some("TASK_SOURCE - 'x'"), None)),
-            &settings(&[]),
-        )
-        .unwrap();
+        let resolved = resolve(TASK, &component(options(Some("TASK_SOURCE - 'x'"), None)), &settings(&[])).unwrap();
         assert_eq!(
             resolved.warnings,
             vec!["cache_policy \"TASK_SOURCE - 'x'\", column 13: `- 'x'` has no effect because the policy to its left has no INPUTS"]
@@ -821,15 +716,9 @@ mod tests {
 
     #[test]
     fn an_unknown_isolation_level_is_an_error() {
-        let layers = component(TaskOptions {
-            isolation_level: Some("serializable".into()),
-            ..Default::default()
-        });
+        let layers = component(TaskOptions { isolation_level: Some("serializable".into()), ..Default::default() });
         let err = resolve(TASK, &layers, &settings(&[])).unwrap_err();
-        assert!(
-            matches!(err, OptionsError::BadIsolationLevel { ref value, .. } if value == "serializable"),
-            "{err}"
-        );
+        assert!(matches!(err, OptionsError::BadIsolationLevel { ref value, .. } if value == "serializable"), "{err}");
     }
 
     #[test]
@@ -858,16 +747,7 @@ mod tests {
         assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
         assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
         assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
-        for bad in [
-            "",
-            "5",
-            "m",
-            "1.5h",
-            "-1s",
-            "5 weeks",
-            "1h30m",
-            "99999999999999999999s",
-        ] {
+        for bad in ["", "5", "m", "1.5h", "-1s", "5 weeks", "1h30m", "99999999999999999999s"] {
             assert_eq!(parse_duration(bad), None, "{bad}");
         }
     }

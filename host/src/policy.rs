@@ -14,20 +14,10 @@ use std::str::FromStr;
 use thiserror::Error;
 
 /// The names an expression may use, as listed in error messages.
-const NAMES: &[&str] = &[
-    "DEFAULT",
-    "INPUTS",
-    "TASK_SOURCE",
-    "FLOW_PARAMETERS",
-    "RUN_ID",
-    "NONE",
-    "NO_CACHE",
-    "KEY_FN",
-];
+const NAMES: &[&str] = &["DEFAULT", "INPUTS", "TASK_SOURCE", "FLOW_PARAMETERS", "RUN_ID", "NONE", "NO_CACHE", "KEY_FN"];
 
 /// What an error says was expected where a policy name belongs.
-const EXPECTED_NAME: &str =
-    "a policy name (DEFAULT, INPUTS, TASK_SOURCE, FLOW_PARAMETERS, RUN_ID, NONE, KEY_FN)";
+const EXPECTED_NAME: &str = "a policy name (DEFAULT, INPUTS, TASK_SOURCE, FLOW_PARAMETERS, RUN_ID, NONE, KEY_FN)";
 
 /// A cache policy: the parts whose keys make up a task's cache key. No parts is `NONE`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -75,13 +65,7 @@ impl Policy {
 
     /// `DEFAULT` = `INPUTS + TASK_SOURCE + RUN_ID`.
     pub fn default_policy() -> Policy {
-        Policy::from_parts(vec![
-            Part::Inputs {
-                exclude: BTreeSet::new(),
-            },
-            Part::TaskSource,
-            Part::RunId,
-        ])
+        Policy::from_parts(vec![Part::Inputs { exclude: BTreeSet::new() }, Part::TaskSource, Part::RunId])
     }
 
     /// A policy of the given parts, normalised as `+` would combine them.
@@ -90,9 +74,7 @@ impl Policy {
         let mut others = Vec::new();
         for part in parts {
             match part {
-                Part::Inputs { exclude: names } => {
-                    exclude.get_or_insert_with(BTreeSet::new).extend(names)
-                }
+                Part::Inputs { exclude: names } => exclude.get_or_insert_with(BTreeSet::new).extend(names),
                 other => others.push(other),
             }
         }
@@ -111,32 +93,19 @@ impl Policy {
 
     /// Parses a policy expression and also reports the `- 'name'` operations that had no effect.
     pub fn parse_reporting(text: &str) -> Result<Parsed, PolicyError> {
-        let mut parser = Parser {
-            lexer: Lexer::new(text),
-            noop_exclusions: Vec::new(),
-            depth: 0,
-        };
+        let mut parser = Parser { lexer: Lexer::new(text), noop_exclusions: Vec::new(), depth: 0 };
         let first = parser.lexer.peek()?;
         if first.token == Token::End {
-            return Err(PolicyError::new(
-                first.column,
-                format!("empty policy expression; expected {EXPECTED_NAME}"),
-            ));
+            return Err(PolicyError::new(first.column, format!("empty policy expression; expected {EXPECTED_NAME}")));
         }
         let policy = parser.expression()?;
         let next = parser.lexer.next()?;
         match next.token {
-            Token::End => Ok(Parsed {
-                policy,
-                noop_exclusions: parser.noop_exclusions,
-            }),
+            Token::End => Ok(Parsed { policy, noop_exclusions: parser.noop_exclusions }),
             Token::RParen => Err(PolicyError::new(next.column, "unmatched ')'".to_string())),
             other => Err(PolicyError::new(
                 next.column,
-                format!(
-                    "expected '+', '-' or the end of the expression, found {}",
-                    other.describe()
-                ),
+                format!("expected '+', '-' or the end of the expression, found {}", other.describe()),
             )),
         }
     }
@@ -196,9 +165,8 @@ impl fmt::Display for Policy {
             return f.write_str("NONE");
         }
         let exclude = self.inputs_exclusions();
-        let is_default = exclude.is_some()
-            && self.parts.contains(&Part::TaskSource)
-            && self.parts.contains(&Part::RunId);
+        let is_default =
+            exclude.is_some() && self.parts.contains(&Part::TaskSource) && self.parts.contains(&Part::RunId);
         let mut terms: Vec<String> = Vec::new();
         let with_exclusions = |head: &str| {
             let mut term = head.to_string();
@@ -277,11 +245,8 @@ impl PolicyError {
 
     /// The expression on one line and a caret under the column on the next.
     pub fn caret(&self, text: &str) -> String {
-        let pad: String = text
-            .chars()
-            .take(self.column.saturating_sub(1))
-            .map(|c| if c == '\t' { '\t' } else { ' ' })
-            .collect();
+        let pad: String =
+            text.chars().take(self.column.saturating_sub(1)).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
         format!("{text}\n{pad}^")
     }
 }
@@ -326,11 +291,7 @@ struct Lexer {
 
 impl Lexer {
     fn new(text: &str) -> Lexer {
-        Lexer {
-            chars: text.chars().collect(),
-            pos: 0,
-            peeked: None,
-        }
+        Lexer { chars: text.chars().collect(), pos: 0, peeked: None }
     }
 
     fn peek(&mut self) -> Result<Spanned, PolicyError> {
@@ -353,10 +314,7 @@ impl Lexer {
         }
         let column = self.pos + 1;
         let Some(&c) = self.chars.get(self.pos) else {
-            return Ok(Spanned {
-                token: Token::End,
-                column,
-            });
+            return Ok(Spanned { token: Token::End, column });
         };
         self.pos += 1;
         let token = match c {
@@ -370,10 +328,7 @@ impl Lexer {
                     self.pos += 1;
                 }
                 if self.pos == self.chars.len() {
-                    return Err(PolicyError::new(
-                        column,
-                        format!("unterminated quote: no closing {c} after this one"),
-                    ));
+                    return Err(PolicyError::new(column, format!("unterminated quote: no closing {c} after this one")));
                 }
                 let name: String = self.chars[start..self.pos].iter().collect();
                 self.pos += 1;
@@ -387,20 +342,13 @@ impl Lexer {
             }
             c if c.is_alphanumeric() || c == '_' => {
                 let start = self.pos - 1;
-                while self
-                    .chars
-                    .get(self.pos)
-                    .is_some_and(|&d| d.is_alphanumeric() || d == '_')
-                {
+                while self.chars.get(self.pos).is_some_and(|&d| d.is_alphanumeric() || d == '_') {
                     self.pos += 1;
                 }
                 Token::Name(self.chars[start..self.pos].iter().collect())
             }
             other => {
-                return Err(PolicyError::new(
-                    column,
-                    format!("unexpected character '{other}'"),
-                ));
+                return Err(PolicyError::new(column, format!("unexpected character '{other}'")));
             }
         };
         Ok(Spanned { token, column })
@@ -444,10 +392,7 @@ impl Parser {
                     };
                     let (next, applied) = policy.minus(&name);
                     if !applied {
-                        self.noop_exclusions.push(NoopExclusion {
-                            name,
-                            column: op.column,
-                        });
+                        self.noop_exclusions.push(NoopExclusion { name, column: op.column });
                     }
                     policy = next;
                 }
@@ -489,10 +434,7 @@ impl Parser {
                 let after = after.map(|op| format!(" after {op}")).unwrap_or_default();
                 Err(PolicyError::new(
                     next.column,
-                    format!(
-                        "expected {EXPECTED_NAME}{after}, found {}",
-                        other.describe()
-                    ),
+                    format!("expected {EXPECTED_NAME}{after}, found {}", other.describe()),
                 ))
             }
         }
@@ -504,9 +446,7 @@ fn named(name: &str) -> Option<Policy> {
     let part = match name {
         "DEFAULT" => return Some(Policy::default_policy()),
         "NONE" | "NO_CACHE" => return Some(Policy::none()),
-        "INPUTS" => Part::Inputs {
-            exclude: BTreeSet::new(),
-        },
+        "INPUTS" => Part::Inputs { exclude: BTreeSet::new() },
         "TASK_SOURCE" => Part::TaskSource,
         "FLOW_PARAMETERS" => Part::FlowParameters,
         "RUN_ID" => Part::RunId,
@@ -551,15 +491,11 @@ mod tests {
     use super::*;
 
     fn inputs(exclude: &[&str]) -> Part {
-        Part::Inputs {
-            exclude: exclude.iter().map(|s| s.to_string()).collect(),
-        }
+        Part::Inputs { exclude: exclude.iter().map(|s| s.to_string()).collect() }
     }
 
     fn parts(text: &str) -> Vec<Part> {
-        Policy::parse(text)
-            .unwrap_or_else(|e| panic!("{text}: {e}"))
-            .parts
+        Policy::parse(text).unwrap_or_else(|e| panic!("{text}: {e}")).parts
     }
 
     fn error(text: &str) -> String {
@@ -575,10 +511,7 @@ mod tests {
         assert_eq!(parts("KEY_FN"), vec![Part::KeyFn]);
         assert_eq!(parts("NONE"), vec![]);
         assert_eq!(parts("NO_CACHE"), vec![]);
-        assert_eq!(
-            parts("DEFAULT"),
-            vec![inputs(&[]), Part::TaskSource, Part::RunId]
-        );
+        assert_eq!(parts("DEFAULT"), vec![inputs(&[]), Part::TaskSource, Part::RunId]);
     }
 
     #[test]
@@ -596,12 +529,7 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(
             parts("(RUN_ID + (KEY_FN + FLOW_PARAMETERS)) + TASK_SOURCE"),
-            vec![
-                Part::TaskSource,
-                Part::FlowParameters,
-                Part::RunId,
-                Part::KeyFn
-            ]
+            vec![Part::TaskSource, Part::FlowParameters, Part::RunId, Part::KeyFn]
         );
         assert_eq!(parts("TASK_SOURCE + TASK_SOURCE"), vec![Part::TaskSource]);
     }
@@ -609,20 +537,11 @@ mod tests {
     #[test]
     fn inputs_merge_with_the_union_of_exclusions() {
         // Prefect: (INPUTS-'a')+(INPUTS-'b') -> Inputs(exclude=['a','b']) (reference 4.4).
-        assert_eq!(
-            parts("(INPUTS - 'a') + (INPUTS - 'b')"),
-            vec![inputs(&["a", "b"])]
-        );
+        assert_eq!(parts("(INPUTS - 'a') + (INPUTS - 'b')"), vec![inputs(&["a", "b"])]);
         assert_eq!(parts("INPUTS - 'a' + INPUTS"), vec![inputs(&["a"])]);
         assert_eq!(parts("INPUTS - 'a' - \"b\""), vec![inputs(&["a", "b"])]);
-        assert_eq!(
-            parts("DEFAULT - 'debug'"),
-            vec![inputs(&["debug"]), Part::TaskSource, Part::RunId]
-        );
-        assert_eq!(
-            parts("TASK_SOURCE + INPUTS - 'x'"),
-            vec![inputs(&["x"]), Part::TaskSource]
-        );
+        assert_eq!(parts("DEFAULT - 'debug'"), vec![inputs(&["debug"]), Part::TaskSource, Part::RunId]);
+        assert_eq!(parts("TASK_SOURCE + INPUTS - 'x'"), vec![inputs(&["x"]), Part::TaskSource]);
     }
 
     #[test]
@@ -630,13 +549,7 @@ mod tests {
         let parsed = Policy::parse_reporting("TASK_SOURCE - 'x' + INPUTS").unwrap();
         // Left-associative: the exclusion applied to TASK_SOURCE alone, so INPUTS keeps 'x'.
         assert_eq!(parsed.policy.parts, vec![inputs(&[]), Part::TaskSource]);
-        assert_eq!(
-            parsed.noop_exclusions,
-            vec![NoopExclusion {
-                name: "x".into(),
-                column: 13
-            }]
-        );
+        assert_eq!(parsed.noop_exclusions, vec![NoopExclusion { name: "x".into(), column: 13 }]);
         assert_eq!(
             parsed.noop_exclusions[0].to_string(),
             "column 13: `- 'x'` has no effect because the policy to its left has no INPUTS"
@@ -645,17 +558,8 @@ mod tests {
         let parsed = Policy::parse_reporting("(RUN_ID + TASK_SOURCE) - 'x'").unwrap();
         assert_eq!(parsed.policy.parts, vec![Part::TaskSource, Part::RunId]);
         assert_eq!(parsed.noop_exclusions.len(), 1);
-        assert_eq!(
-            Policy::parse_reporting("NONE - 'x'")
-                .unwrap()
-                .noop_exclusions
-                .len(),
-            1
-        );
-        assert!(Policy::parse_reporting("INPUTS - 'x'")
-            .unwrap()
-            .noop_exclusions
-            .is_empty());
+        assert_eq!(Policy::parse_reporting("NONE - 'x'").unwrap().noop_exclusions.len(), 1);
+        assert!(Policy::parse_reporting("INPUTS - 'x'").unwrap().noop_exclusions.is_empty());
     }
 
     #[test]
@@ -670,29 +574,16 @@ mod tests {
     fn display_is_canonical_and_round_trips() {
         let cases = [
             ("NONE", "NONE"),
-            (
-                "TASK_SOURCE + INPUTS - 'debug'",
-                "INPUTS - 'debug' + TASK_SOURCE",
-            ),
+            ("TASK_SOURCE + INPUTS - 'debug'", "INPUTS - 'debug' + TASK_SOURCE"),
             ("RUN_ID + TASK_SOURCE + INPUTS", "DEFAULT"),
-            (
-                "DEFAULT - 'b' - 'a' + KEY_FN",
-                "DEFAULT - 'a' - 'b' + KEY_FN",
-            ),
-            (
-                "KEY_FN + FLOW_PARAMETERS + RUN_ID",
-                "FLOW_PARAMETERS + RUN_ID + KEY_FN",
-            ),
+            ("DEFAULT - 'b' - 'a' + KEY_FN", "DEFAULT - 'a' - 'b' + KEY_FN"),
+            ("KEY_FN + FLOW_PARAMETERS + RUN_ID", "FLOW_PARAMETERS + RUN_ID + KEY_FN"),
             ("INPUTS - \"it's\"", "INPUTS - \"it's\""),
         ];
         for (text, canonical) in cases {
             let policy = Policy::parse(text).unwrap();
             assert_eq!(policy.to_string(), canonical, "{text}");
-            assert_eq!(
-                Policy::parse(&policy.to_string()).unwrap(),
-                policy,
-                "{text}"
-            );
+            assert_eq!(Policy::parse(&policy.to_string()).unwrap(), policy, "{text}");
         }
     }
 
@@ -702,10 +593,7 @@ mod tests {
             error("INPUTS + TASK_SORCE"),
             "column 10: unknown policy name 'TASK_SORCE'; did you mean TASK_SOURCE?"
         );
-        assert_eq!(
-            error("inputs"),
-            "column 1: unknown policy name 'inputs'; did you mean INPUTS?"
-        );
+        assert_eq!(error("inputs"), "column 1: unknown policy name 'inputs'; did you mean INPUTS?");
         assert!(error("CACHE_EVERYTHING").ends_with(&format!("expected {EXPECTED_NAME}")));
     }
 
@@ -717,14 +605,9 @@ mod tests {
         );
         assert_eq!(
             error("INPUTS +"),
-            format!(
-                "column 9: expected {EXPECTED_NAME} after '+', found the end of the expression"
-            )
+            format!("column 9: expected {EXPECTED_NAME} after '+', found the end of the expression")
         );
-        assert_eq!(
-            error("+ INPUTS"),
-            format!("column 1: expected {EXPECTED_NAME}, found '+'")
-        );
+        assert_eq!(error("+ INPUTS"), format!("column 1: expected {EXPECTED_NAME}, found '+'"));
         assert_eq!(
             error("INPUTS -"),
             "column 9: '-' takes a quoted parameter name like 'debug', found the end of the expression"
@@ -737,22 +620,13 @@ mod tests {
             error("INPUTS - TASK_SOURCE"),
             "column 10: '-' takes a quoted parameter name like 'debug', found 'TASK_SOURCE'"
         );
-        assert_eq!(
-            error("INPUTS - ''"),
-            "column 10: expected a parameter name between the quotes, found nothing"
-        );
+        assert_eq!(error("INPUTS - ''"), "column 10: expected a parameter name between the quotes, found nothing");
     }
 
     #[test]
     fn unterminated_quotes_point_at_the_opening_quote() {
-        assert_eq!(
-            error("INPUTS - 'debug"),
-            "column 10: unterminated quote: no closing ' after this one"
-        );
-        assert_eq!(
-            error("INPUTS - \"debug'"),
-            "column 10: unterminated quote: no closing \" after this one"
-        );
+        assert_eq!(error("INPUTS - 'debug"), "column 10: unterminated quote: no closing ' after this one");
+        assert_eq!(error("INPUTS - \"debug'"), "column 10: unterminated quote: no closing \" after this one");
     }
 
     #[test]
@@ -770,31 +644,16 @@ mod tests {
 
     #[test]
     fn empty_expressions_are_errors() {
-        assert_eq!(
-            error(""),
-            format!("column 1: empty policy expression; expected {EXPECTED_NAME}")
-        );
-        assert_eq!(
-            error("   "),
-            format!("column 4: empty policy expression; expected {EXPECTED_NAME}")
-        );
-        assert_eq!(
-            error("()"),
-            format!("column 2: expected {EXPECTED_NAME}, found ')'")
-        );
+        assert_eq!(error(""), format!("column 1: empty policy expression; expected {EXPECTED_NAME}"));
+        assert_eq!(error("   "), format!("column 4: empty policy expression; expected {EXPECTED_NAME}"));
+        assert_eq!(error("()"), format!("column 2: expected {EXPECTED_NAME}, found ')'"));
     }
 
     #[test]
     fn unbalanced_parentheses_are_errors() {
-        assert_eq!(
-            error("(INPUTS + TASK_SOURCE"),
-            "column 1: unbalanced parentheses: this '(' is never closed"
-        );
+        assert_eq!(error("(INPUTS + TASK_SOURCE"), "column 1: unbalanced parentheses: this '(' is never closed");
         assert_eq!(error("INPUTS)"), "column 7: unmatched ')'");
-        assert_eq!(
-            error("(INPUTS RUN_ID)"),
-            "column 9: expected '+', '-' or ')', found 'RUN_ID'"
-        );
+        assert_eq!(error("(INPUTS RUN_ID)"), "column 9: expected '+', '-' or ')', found 'RUN_ID'");
     }
 
     #[test]
@@ -818,13 +677,7 @@ mod tests {
 
     #[test]
     fn columns_count_characters_not_bytes() {
-        assert_eq!(
-            error("'é' + x"),
-            format!("column 1: expected {EXPECTED_NAME}, found the quoted name 'é'")
-        );
-        assert_eq!(
-            error("INPUTS - 'é' ?"),
-            "column 14: unexpected character '?'"
-        );
+        assert_eq!(error("'é' + x"), format!("column 1: expected {EXPECTED_NAME}, found the quoted name 'é'"));
+        assert_eq!(error("INPUTS - 'é' ?"), "column 14: unexpected character '?'");
     }
 }

@@ -138,7 +138,10 @@ pub struct LimitSettingError {
 impl Limits {
     /// The global limits: `CACHEHOST_LIMITS_*` variables (read through `env`), else
     /// `[limits]`, else the defaults.
-    pub fn load(env: impl Fn(&str) -> Option<String>, table: Option<&LimitsTable>) -> Result<Limits, LimitSettingError> {
+    pub fn load(
+        env: impl Fn(&str) -> Option<String>,
+        table: Option<&LimitsTable>,
+    ) -> Result<Limits, LimitSettingError> {
         let table = table.cloned().unwrap_or_default();
         let var = |key: &str| {
             let name = format!("CACHEHOST_LIMITS_{}", key.to_uppercase());
@@ -357,7 +360,11 @@ pub fn wasi_ctx(logger: &std::sync::Arc<Logger>, subject: &Subject, grants: Opti
                 logger.log(
                     Level::Error,
                     subject,
-                    &format!("Cannot open the granted folder {} for {}: {e:#}; it is not given", dir.host.display(), dir.guest),
+                    &format!(
+                        "Cannot open the granted folder {} for {}: {e:#}; it is not given",
+                        dir.host.display(),
+                        dir.guest
+                    ),
                 );
             }
         }
@@ -377,7 +384,11 @@ pub fn needs_fuel(settings: &crate::settings::Settings, config: Option<&crate::s
 
 /// The grants of the component in `file` (by file name, else by stem), with relative host
 /// folders made relative to `config_dir`.
-pub fn grants_for(components: &BTreeMap<String, ComponentGrants>, file: &Path, config_dir: &Path) -> Option<ComponentGrants> {
+pub fn grants_for(
+    components: &BTreeMap<String, ComponentGrants>,
+    file: &Path,
+    config_dir: &Path,
+) -> Option<ComponentGrants> {
     let name = file.file_name()?.to_string_lossy();
     let stem = file.file_stem()?.to_string_lossy();
     let grants = components.get(name.as_ref()).or_else(|| components.get(stem.as_ref()))?;
@@ -461,7 +472,9 @@ pub(crate) fn deserialize_size<'de, D: Deserializer<'de>>(deserializer: D) -> Re
     match Raw::deserialize(deserializer)? {
         Raw::Bytes(bytes) => Ok(Some(bytes)),
         Raw::Text(text) => parse_size(&text).map(Some).ok_or_else(|| {
-            serde::de::Error::custom(format!("invalid size {text:?}: expected bytes or a size like \"512MiB\", \"64MB\" or \"1GiB\""))
+            serde::de::Error::custom(format!(
+                "invalid size {text:?}: expected bytes or a size like \"512MiB\", \"64MB\" or \"1GiB\""
+            ))
         }),
     }
 }
@@ -478,9 +491,13 @@ pub(crate) fn deserialize_timeout<'de, D: Deserializer<'de>>(deserializer: D) ->
     match Raw::deserialize(deserializer)? {
         Raw::Seconds(seconds) => Ok(Some(Duration::from_secs(seconds))),
         Raw::Fraction(seconds) if seconds >= 0.0 && seconds.is_finite() => Ok(Some(Duration::from_secs_f64(seconds))),
-        Raw::Fraction(seconds) => Err(serde::de::Error::custom(format!("invalid duration {seconds}: it must not be negative"))),
+        Raw::Fraction(seconds) => {
+            Err(serde::de::Error::custom(format!("invalid duration {seconds}: it must not be negative")))
+        }
         Raw::Text(text) => parse_duration(&text).map(Some).ok_or_else(|| {
-            serde::de::Error::custom(format!("invalid duration {text:?}: expected a duration like \"500ms\", \"30s\", \"5m\", or seconds"))
+            serde::de::Error::custom(format!(
+                "invalid duration {text:?}: expected a duration like \"500ms\", \"30s\", \"5m\", or seconds"
+            ))
         }),
     }
 }
@@ -506,17 +523,16 @@ mod tests {
     #[test]
     fn env_beats_the_table_and_defaults_fill_the_rest() {
         let table = LimitsTable { memory: Some(1 << 20), timeout: Some(Duration::from_secs(3)), ..Default::default() };
-        let limits = Limits::load(
-            |name| (name == "CACHEHOST_LIMITS_TIMEOUT").then(|| "250ms".to_owned()),
-            Some(&table),
-        )
-        .unwrap();
+        let limits =
+            Limits::load(|name| (name == "CACHEHOST_LIMITS_TIMEOUT").then(|| "250ms".to_owned()), Some(&table))
+                .unwrap();
         assert_eq!(limits.memory, 1 << 20);
         assert_eq!(limits.timeout, Some(Duration::from_millis(250)));
         assert_eq!(limits.max_nesting_depth, DEFAULT_MAX_NESTING_DEPTH);
         assert_eq!(limits.max_result_size, DEFAULT_MAX_RESULT_SIZE);
         assert_eq!(limits.fuel, None);
-        let err = Limits::load(|name| (name == "CACHEHOST_LIMITS_MEMORY").then(|| "lots".to_owned()), None).unwrap_err();
+        let err =
+            Limits::load(|name| (name == "CACHEHOST_LIMITS_MEMORY").then(|| "lots".to_owned()), None).unwrap_err();
         assert_eq!(err.to_string(), "CACHEHOST_LIMITS_MEMORY is not a valid size like 512MiB: \"lots\"");
     }
 

@@ -132,10 +132,7 @@ pub enum SettingsError {
 impl Settings {
     /// Reads the settings: `env` first (an environment lookup, e.g. `std::env::var(n).ok()`),
     /// then `config`'s `[settings]`, then the defaults. An empty variable counts as unset.
-    pub fn load(
-        env: impl Fn(&str) -> Option<String>,
-        config: Option<&ConfigFile>,
-    ) -> Result<Settings, SettingsError> {
+    pub fn load(env: impl Fn(&str) -> Option<String>, config: Option<&ConfigFile>) -> Result<Settings, SettingsError> {
         let env = |name: &str| env(name).filter(|value| !value.trim().is_empty());
         let limits = Limits::load(|name: &str| env(name), config.map(|c| &c.limits))?;
         let user_home = env("HOME");
@@ -159,59 +156,32 @@ impl Settings {
         };
         let home = match path_setting(Setting::Home, table.and_then(|t| t.home.as_ref())) {
             Some(home) => home,
-            None => {
-                Path::new(user_home.as_deref().ok_or(SettingsError::NoHome)?).join(".cachehost")
-            }
+            None => Path::new(user_home.as_deref().ok_or(SettingsError::NoHome)?).join(".cachehost"),
         };
-        let local_storage_path = path_setting(
-            Setting::LocalStoragePath,
-            table.and_then(|t| t.local_storage_path.as_ref()),
-        )
-        .unwrap_or_else(|| home.join("storage"));
+        let local_storage_path =
+            path_setting(Setting::LocalStoragePath, table.and_then(|t| t.local_storage_path.as_ref()))
+                .unwrap_or_else(|| home.join("storage"));
 
-        let mut bool_setting =
-            |setting: Setting, from_file: Option<bool>| -> Result<Option<bool>, SettingsError> {
-                let name = setting.env_name();
-                if let Some(value) = env(&name) {
-                    sources.insert(setting, Source::Environment);
-                    return parse_bool(&value)
-                        .map(Some)
-                        .ok_or(SettingsError::InvalidBool { name, value });
-                }
-                sources.insert(
-                    setting,
-                    if from_file.is_some() {
-                        file_source()
-                    } else {
-                        Source::Default
-                    },
-                );
-                Ok(from_file)
-            };
-        let results_persist_by_default = bool_setting(
-            Setting::ResultsPersistByDefault,
-            table.and_then(|t| t.results_persist_by_default),
-        )?
-        .unwrap_or(false);
-        let tasks_refresh_cache = bool_setting(
-            Setting::TasksRefreshCache,
-            table.and_then(|t| t.tasks_refresh_cache),
-        )?
-        .unwrap_or(false);
-        let tasks_default_persist_result = bool_setting(
-            Setting::TasksDefaultPersistResult,
-            table.and_then(|t| t.tasks_default_persist_result),
-        )?;
-        let tasks_default_no_cache = bool_setting(
-            Setting::TasksDefaultNoCache,
-            table.and_then(|t| t.tasks_default_no_cache),
-        )?
-        .unwrap_or(false);
-        let tasks_disable_caching = bool_setting(
-            Setting::TasksDisableCaching,
-            table.and_then(|t| t.tasks_disable_caching),
-        )?
-        .unwrap_or(false);
+        let mut bool_setting = |setting: Setting, from_file: Option<bool>| -> Result<Option<bool>, SettingsError> {
+            let name = setting.env_name();
+            if let Some(value) = env(&name) {
+                sources.insert(setting, Source::Environment);
+                return parse_bool(&value).map(Some).ok_or(SettingsError::InvalidBool { name, value });
+            }
+            sources.insert(setting, if from_file.is_some() { file_source() } else { Source::Default });
+            Ok(from_file)
+        };
+        let results_persist_by_default =
+            bool_setting(Setting::ResultsPersistByDefault, table.and_then(|t| t.results_persist_by_default))?
+                .unwrap_or(false);
+        let tasks_refresh_cache =
+            bool_setting(Setting::TasksRefreshCache, table.and_then(|t| t.tasks_refresh_cache))?.unwrap_or(false);
+        let tasks_default_persist_result =
+            bool_setting(Setting::TasksDefaultPersistResult, table.and_then(|t| t.tasks_default_persist_result))?;
+        let tasks_default_no_cache =
+            bool_setting(Setting::TasksDefaultNoCache, table.and_then(|t| t.tasks_default_no_cache))?.unwrap_or(false);
+        let tasks_disable_caching =
+            bool_setting(Setting::TasksDisableCaching, table.and_then(|t| t.tasks_disable_caching))?.unwrap_or(false);
 
         // A setting read as text: where it was found (variable or key) and the text.
         let mut text_setting = |setting: Setting, from_file: Option<&str>| match (env(&setting.env_name()), from_file) {
@@ -403,10 +373,8 @@ impl ConfigFile {
 
     /// Reads and parses the `cachehost.toml` at `path`.
     pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         ConfigFile::parse(&text, path)
     }
 }
@@ -418,10 +386,7 @@ mod tests {
     use super::*;
 
     fn env(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let vars: BTreeMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let vars: BTreeMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         move |name| vars.get(name).cloned()
     }
 
@@ -433,10 +398,7 @@ mod tests {
     fn defaults() {
         let s = Settings::load(env(&[("HOME", "/home/ada")]), None).unwrap();
         assert_eq!(s.home, Path::new("/home/ada/.cachehost"));
-        assert_eq!(
-            s.local_storage_path,
-            Path::new("/home/ada/.cachehost/storage")
-        );
+        assert_eq!(s.local_storage_path, Path::new("/home/ada/.cachehost/storage"));
         assert!(!s.results_persist_by_default);
         assert!(!s.tasks_refresh_cache);
         assert_eq!(s.tasks_default_persist_result, None);
@@ -465,22 +427,23 @@ mod tests {
         let s = Settings::load(env(&[("HOME", "/h"), ("CACHEHOST_TASKS_DEFAULT_RETRIES", "3")]), Some(&file)).unwrap();
         assert_eq!(s.tasks_default_retries, 3);
         assert_eq!(s.source(Setting::TasksDefaultRetries), &Source::Environment);
-        for (name, value) in [("CACHEHOST_TASKS_DEFAULT_RETRIES", "-1"), ("CACHEHOST_TASKS_DEFAULT_RETRY_DELAY", "soon")] {
+        for (name, value) in
+            [("CACHEHOST_TASKS_DEFAULT_RETRIES", "-1"), ("CACHEHOST_TASKS_DEFAULT_RETRY_DELAY", "soon")]
+        {
             let error = Settings::load(env(&[("HOME", "/h"), (name, value)]), None).unwrap_err();
             assert!(matches!(&error, SettingsError::InvalidValue { name: n, .. } if n == name), "{error}");
         }
         let bad = config("[settings]\ntasks_default_retry_delay = \"5 weeks\"\n");
         let error = Settings::load(env(&[("HOME", "/h")]), Some(&bad)).unwrap_err();
-        assert_eq!(error.to_string(), "tasks_default_retry_delay must be a duration such as 500ms, 10s or 5m, not \"5 weeks\"");
+        assert_eq!(
+            error.to_string(),
+            "tasks_default_retry_delay must be a duration such as 500ms, 10s or 5m, not \"5 weeks\""
+        );
     }
 
     #[test]
     fn tilde_is_the_user_home() {
-        let s = Settings::load(
-            env(&[("HOME", "/home/ada"), ("CACHEHOST_HOME", "~/ch")]),
-            None,
-        )
-        .unwrap();
+        let s = Settings::load(env(&[("HOME", "/home/ada"), ("CACHEHOST_HOME", "~/ch")]), None).unwrap();
         assert_eq!(s.home, Path::new("/home/ada/ch"));
     }
 
@@ -492,51 +455,24 @@ mod tests {
 
     #[test]
     fn env_names() {
-        assert_eq!(
-            Setting::TasksRefreshCache.env_name(),
-            "CACHEHOST_TASKS_REFRESH_CACHE"
-        );
-        assert_eq!(
-            Setting::LocalStoragePath.env_name(),
-            "CACHEHOST_LOCAL_STORAGE_PATH"
-        );
+        assert_eq!(Setting::TasksRefreshCache.env_name(), "CACHEHOST_TASKS_REFRESH_CACHE");
+        assert_eq!(Setting::LocalStoragePath.env_name(), "CACHEHOST_LOCAL_STORAGE_PATH");
     }
 
     #[test]
     fn booleans_accept_the_usual_spellings() {
-        for (text, value) in [
-            ("true", true),
-            ("FALSE", false),
-            ("1", true),
-            ("0", false),
-            ("Yes", true),
-            ("no", false),
-        ] {
-            let s = Settings::load(
-                env(&[("HOME", "/h"), ("CACHEHOST_TASKS_DISABLE_CACHING", text)]),
-                None,
-            )
-            .unwrap();
+        for (text, value) in [("true", true), ("FALSE", false), ("1", true), ("0", false), ("Yes", true), ("no", false)]
+        {
+            let s = Settings::load(env(&[("HOME", "/h"), ("CACHEHOST_TASKS_DISABLE_CACHING", text)]), None).unwrap();
             assert_eq!(s.tasks_disable_caching, value, "{text}");
         }
-        let s = Settings::load(
-            env(&[
-                ("HOME", "/h"),
-                ("CACHEHOST_TASKS_DEFAULT_PERSIST_RESULT", "no"),
-            ]),
-            None,
-        )
-        .unwrap();
+        let s = Settings::load(env(&[("HOME", "/h"), ("CACHEHOST_TASKS_DEFAULT_PERSIST_RESULT", "no")]), None).unwrap();
         assert_eq!(s.tasks_default_persist_result, Some(false));
     }
 
     #[test]
     fn a_bad_boolean_names_the_variable() {
-        let err = Settings::load(
-            env(&[("HOME", "/h"), ("CACHEHOST_TASKS_REFRESH_CACHE", "maybe")]),
-            None,
-        )
-        .unwrap_err();
+        let err = Settings::load(env(&[("HOME", "/h"), ("CACHEHOST_TASKS_REFRESH_CACHE", "maybe")]), None).unwrap_err();
         assert_eq!(
             err.to_string(),
             "CACHEHOST_TASKS_REFRESH_CACHE must be true, false, 1, 0, yes or no, not \"maybe\""
@@ -545,11 +481,7 @@ mod tests {
 
     #[test]
     fn an_empty_variable_is_unset() {
-        let s = Settings::load(
-            env(&[("HOME", "/h"), ("CACHEHOST_RESULTS_PERSIST_BY_DEFAULT", "")]),
-            None,
-        )
-        .unwrap();
+        let s = Settings::load(env(&[("HOME", "/h"), ("CACHEHOST_RESULTS_PERSIST_BY_DEFAULT", "")]), None).unwrap();
         assert!(!s.results_persist_by_default);
         assert_eq!(s.source(Setting::ResultsPersistByDefault), &Source::Default);
     }
@@ -569,11 +501,7 @@ mod tests {
         assert_eq!(s.source(Setting::LocalStoragePath), &from_file);
 
         let s = Settings::load(
-            env(&[
-                ("HOME", "/h"),
-                ("CACHEHOST_TASKS_REFRESH_CACHE", "0"),
-                ("CACHEHOST_LOCAL_STORAGE_PATH", "/var/c"),
-            ]),
+            env(&[("HOME", "/h"), ("CACHEHOST_TASKS_REFRESH_CACHE", "0"), ("CACHEHOST_LOCAL_STORAGE_PATH", "/var/c")]),
             Some(&file),
         )
         .unwrap();
@@ -602,26 +530,17 @@ cache_expiration = 90
 "#,
         );
         let add_one = &file.tasks["add-one"];
-        assert_eq!(
-            add_one.cache_policy.as_deref(),
-            Some("INPUTS - 'debug' + TASK_SOURCE")
-        );
+        assert_eq!(add_one.cache_policy.as_deref(), Some("INPUTS - 'debug' + TASK_SOURCE"));
         assert_eq!(add_one.cache_expiration, Some(Duration::from_secs(300)));
         assert_eq!(add_one.refresh_cache, Some(true));
         assert_eq!(add_one.persist_result, Some(false));
         assert_eq!(add_one.isolation_level.as_deref(), Some("SERIALIZABLE"));
         assert_eq!(add_one.lock_manager.as_deref(), Some("file"));
         assert_eq!(add_one.key_storage.as_deref(), Some("keys"));
-        assert_eq!(
-            add_one.result_storage.as_deref(),
-            Some("s3://bucket/prefix")
-        );
+        assert_eq!(add_one.result_storage.as_deref(), Some("s3://bucket/prefix"));
         assert_eq!(
             file.tasks["example:math/tasks#add-two"],
-            TaskOptions {
-                cache_expiration: Some(Duration::from_secs(90)),
-                ..TaskOptions::default()
-            }
+            TaskOptions { cache_expiration: Some(Duration::from_secs(90)), ..TaskOptions::default() }
         );
     }
 
@@ -657,24 +576,34 @@ env = ["GREETING"]
 
     #[test]
     fn unknown_keys_in_limits_and_grants_are_errors() {
-        assert!(parse_error("[limits]
+        assert!(parse_error(
+            "[limits]
 memroy = 1
-").contains("unknown field `memroy`"));
-        assert!(parse_error("[components.a]
+"
+        )
+        .contains("unknown field `memroy`"));
+        assert!(parse_error(
+            "[components.a]
 network = true
-").contains("unknown field `network`"));
-        assert!(parse_error("[components.a]
+"
+        )
+        .contains("unknown field `network`"));
+        assert!(parse_error(
+            "[components.a]
 dirs = [{ host = \"x\", guest = \"/x\", mode = \"rx\" }]
-").contains("unknown variant `rx`"));
-        assert!(parse_error("[limits]
+"
+        )
+        .contains("unknown variant `rx`"));
+        assert!(parse_error(
+            "[limits]
 memory = \"lots\"
-").contains("invalid size \"lots\""));
+"
+        )
+        .contains("invalid size \"lots\""));
     }
 
     fn parse_error(text: &str) -> String {
-        ConfigFile::parse(text, Path::new("flows/cachehost.toml"))
-            .unwrap_err()
-            .to_string()
+        ConfigFile::parse(text, Path::new("flows/cachehost.toml")).unwrap_err().to_string()
     }
 
     #[test]
@@ -686,14 +615,8 @@ memory = \"lots\"
             ("[s3]\nendpoint_url = \"http://x\"\n", "endpoint_url"),
         ] {
             let message = parse_error(text);
-            assert!(
-                message.starts_with("flows/cachehost.toml is not a valid cachehost.toml: "),
-                "{message}"
-            );
-            assert!(
-                message.contains(&format!("unknown field `{key}`")),
-                "{message}"
-            );
+            assert!(message.starts_with("flows/cachehost.toml is not a valid cachehost.toml: "), "{message}");
+            assert!(message.contains(&format!("unknown field `{key}`")), "{message}");
         }
     }
 
@@ -711,24 +634,14 @@ memory = \"lots\"
         let message = parse_error("[settings]\ntasks_refresh_cache = \"yes\"\n");
         assert!(message.contains("tasks_refresh_cache"), "{message}");
         let message = parse_error("[tasks.f]\ncache_expiration = \"5 weeks\"\n");
-        assert!(
-            message.contains("invalid cache_expiration \"5 weeks\""),
-            "{message}"
-        );
+        assert!(message.contains("invalid cache_expiration \"5 weeks\""), "{message}");
         let message = parse_error("[tasks.f]\ncache_expiration = -1\n");
-        assert!(
-            message.contains("cache_expiration must not be negative"),
-            "{message}"
-        );
+        assert!(message.contains("cache_expiration must not be negative"), "{message}");
     }
 
     #[test]
     fn load_reports_a_missing_file() {
         let err = ConfigFile::load(Path::new("/nonexistent/cachehost.toml")).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("cannot read /nonexistent/cachehost.toml: "),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("cannot read /nonexistent/cachehost.toml: "), "{err}");
     }
 }

@@ -23,30 +23,20 @@ fn env(name: &str) -> String {
 }
 
 fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis() as i64
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// What a child process does; run only by the tests below.
 #[test]
 #[ignore = "a child role of the other tests, run by them"]
 fn child() {
-    let manager: Arc<dyn LockManager> =
-        Arc::new(FileLockManager::open(Path::new(&env(DIR))).unwrap());
+    let manager: Arc<dyn LockManager> = Arc::new(FileLockManager::open(Path::new(&env(DIR))).unwrap());
     let key = env(KEY);
     let holder = format!("child-{}", std::process::id());
     match env(ROLE).as_str() {
-        "contend" => contend(
-            manager,
-            &key,
-            env(ROUNDS).parse().unwrap(),
-            Path::new(&env(WORK)),
-        ),
+        "contend" => contend(manager, &key, env(ROUNDS).parse().unwrap(), Path::new(&env(WORK))),
         "hold" => {
-            let _lease =
-                Lease::acquire(manager, &key, &holder, LONG, Duration::from_secs(1)).unwrap();
+            let _lease = Lease::acquire(manager, &key, &holder, LONG, Duration::from_secs(1)).unwrap();
             println!("ACQUIRED {holder}");
             io::stdout().flush().unwrap();
             // Long enough for the test; short enough not to linger if the test dies first.
@@ -83,17 +73,11 @@ fn contend(manager: Arc<dyn LockManager>, key: &str, rounds: u64, work: &Path) {
 
 fn spawn_child(role: &str, lock_dir: &Path, key: &str, extra: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([
-        "child",
-        "--exact",
-        "--ignored",
-        "--nocapture",
-        "--test-threads=1",
-    ])
-    .env(ROLE, role)
-    .env(DIR, lock_dir)
-    .env(KEY, key)
-    .stdout(Stdio::piped());
+    cmd.args(["child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .env(DIR, lock_dir)
+        .env(KEY, key)
+        .stdout(Stdio::piped());
     for (name, value) in extra {
         cmd.env(name, value);
     }
@@ -116,20 +100,13 @@ fn four_processes_never_hold_one_key_together() {
                 "contend",
                 &locks,
                 "contended.key",
-                &[
-                    (ROUNDS, rounds.to_string()),
-                    (WORK, dir.path().display().to_string()),
-                ],
+                &[(ROUNDS, rounds.to_string()), (WORK, dir.path().display().to_string())],
             )
         })
         .collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
-        assert!(
-            out.status.success(),
-            "a child failed: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
+        assert!(out.status.success(), "a child failed: {}", String::from_utf8_lossy(&out.stdout));
     }
     let counted = fs::read_to_string(dir.path().join("counter")).unwrap();
     assert_eq!(counted, (4 * rounds).to_string());
@@ -142,10 +119,7 @@ fn killed_holder_blocks_only_until_its_lease_expires() {
     let mut child = spawn_child("hold", &locks, "k", &[]);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let holder = loop {
-        let line = lines
-            .next()
-            .expect("the child ended before taking the lock")
-            .unwrap();
+        let line = lines.next().expect("the child ended before taking the lock").unwrap();
         // The harness prints "test child ... " on the same line.
         if let Some((_, holder)) = line.split_once("ACQUIRED ") {
             break holder.to_string();
@@ -153,28 +127,14 @@ fn killed_holder_blocks_only_until_its_lease_expires() {
     };
     // The child's lease renews itself past its 1 s hold timeout while the child lives.
     thread::sleep(Duration::from_millis(2500));
-    assert_eq!(
-        manager.holder("k").unwrap().as_deref(),
-        Some(holder.as_str())
-    );
+    assert_eq!(manager.holder("k").unwrap().as_deref(), Some(holder.as_str()));
 
     child.kill().unwrap(); // SIGKILL: no Drop, no release.
     child.wait().unwrap();
-    let left = manager
-        .read_lock_file("k")
-        .unwrap()
-        .expect("the killed child's lock file");
-    assert_eq!(
-        (left.holder.as_str(), left.pid),
-        (holder.as_str(), child.id())
-    );
+    let left = manager.read_lock_file("k").unwrap().expect("the killed child's lock file");
+    assert_eq!((left.holder.as_str(), left.pid), (holder.as_str(), child.id()));
 
-    manager
-        .acquire("k", "next", Duration::from_secs(30), LONG)
-        .unwrap();
-    assert!(
-        unix_ms() >= left.expires_ms,
-        "took the lock before the killed holder's lease expired"
-    );
+    manager.acquire("k", "next", Duration::from_secs(30), LONG).unwrap();
+    assert!(unix_ms() >= left.expires_ms, "took the lock before the killed holder's lease expired");
     assert_eq!(manager.holder("k").unwrap().as_deref(), Some("next"));
 }

@@ -125,7 +125,11 @@ fn record_decoder_survives_mutated_records() {
             "k".into(),
             "example:t/tasks#f".into(),
             "d".into(),
-            vec![record::KeyPartMeta { name: "inputs".into(), key: "p".into(), detail: vec![("x".into(), "1".into())] }],
+            vec![record::KeyPartMeta {
+                name: "inputs".into(),
+                key: "p".into(),
+                detail: vec![("x".into(), "1".into())],
+            }],
             1,
             Some(2),
             ty.clone(),

@@ -69,7 +69,11 @@ fn a_task_signature_holding_a_resource_is_refused_at_load() {
 #[test]
 fn a_missing_provider_names_the_interface() {
     let ctx = TestContext::new();
-    fails_with(&ctx, &["run", example("split-flow").to_str().unwrap()], "no component provides the interface `example:split/tasks");
+    fails_with(
+        &ctx,
+        &["run", example("split-flow").to_str().unwrap()],
+        "no component provides the interface `example:split/tasks",
+    );
 }
 
 #[test]
@@ -80,7 +84,14 @@ fn two_providers_for_one_interface_are_refused() {
     std::fs::copy(&tasks, &copy).unwrap();
     fails_with(
         &ctx,
-        &["run", example("split-flow").to_str().unwrap(), "--tasks", tasks.to_str().unwrap(), "--tasks", copy.to_str().unwrap()],
+        &[
+            "run",
+            example("split-flow").to_str().unwrap(),
+            "--tasks",
+            tasks.to_str().unwrap(),
+            "--tasks",
+            copy.to_str().unwrap(),
+        ],
         "two components provide the interface `example:split/tasks",
     );
 }
@@ -88,13 +99,21 @@ fn two_providers_for_one_interface_are_refused() {
 #[test]
 fn an_unknown_task_lists_the_known_ones() {
     let ctx = TestContext::new();
-    fails_with(&ctx, &["call", example("inputs").to_str().unwrap(), "nope"], "has no task `nope`; its tasks are: add-one");
+    fails_with(
+        &ctx,
+        &["call", example("inputs").to_str().unwrap(), "nope"],
+        "has no task `nope`; its tasks are: add-one",
+    );
 }
 
 #[test]
 fn a_parameter_that_does_not_fit_its_type_names_the_bad_field() {
     let ctx = TestContext::new();
-    fails_with(&ctx, &["call", example("inputs").to_str().unwrap(), "add-one", "--arg", "x=\"seven\""], "--arg x does not fit the type s64");
+    fails_with(
+        &ctx,
+        &["call", example("inputs").to_str().unwrap(), "add-one", "--arg", "x=\"seven\""],
+        "--arg x does not fit the type s64",
+    );
     fails_with(&ctx, &["run", example("expiration").to_str().unwrap(), "--param", "x=1.5"], "$:");
     fails_with(&ctx, &["run", example("expiration").to_str().unwrap()], "needs the parameter `x` (s64)");
     fails_with(&ctx, &["run", example("expiration").to_str().unwrap(), "--param", "y=1"], "has no parameter `y`");

@@ -43,7 +43,8 @@ fn ls_show_and_rm_on_a_flow_run() {
     let listing = json(&ctx, &["cache", "ls"]);
     let records = listing["records"].as_array().unwrap();
     assert_eq!(records.len(), 2);
-    let add_one_1 = records.iter().find(|r| report.keys()[0].as_deref() == r["key"].as_str()).expect("add-one(1)'s record");
+    let add_one_1 =
+        records.iter().find(|r| report.keys()[0].as_deref() == r["key"].as_str()).expect("add-one(1)'s record");
     // Every key part is kept: INPUTS per argument, TASK_SOURCE with the component, RUN_ID.
     let parts = add_one_1["parts"].as_array().unwrap();
     let names: Vec<&str> = parts.iter().map(|p| p["part"].as_str().unwrap()).collect();
@@ -216,7 +217,9 @@ fn explain_names_a_new_flow_run() {
     assert_eq!(new_run["outcome"], "miss");
     assert_eq!(
         new_run["reasons"],
-        serde_json::json!([format!("RUN_ID differs: the record is from flow run {flow_run_id}, this is flow run {other_run}")])
+        serde_json::json!([format!(
+            "RUN_ID differs: the record is from flow run {flow_run_id}, this is flow run {other_run}"
+        )])
     );
     assert_eq!(new_run["notes"], serde_json::json!([]));
 }
@@ -231,7 +234,10 @@ fn explain_ls_and_prune_an_expired_record() {
     let listing = json(&ctx, &["cache", "ls"]);
     let expiration_ms = listing["records"][0]["expiration_ms"].as_i64().expect("the record expires");
     assert!(ctx.snapshot(&["cache", "ls"], 0).contains("  in [AGE]\n"));
-    assert_eq!(ctx.snapshot(&["cache", "prune"], 0), "Pruned 0 records from [TMP]/storage (0 expired, 0 of missing components, 0 unreadable).\n");
+    assert_eq!(
+        ctx.snapshot(&["cache", "prune"], 0),
+        "Pruned 0 records from [TMP]/storage (0 expired, 0 of missing components, 0 unreadable).\n"
+    );
 
     // The example's records expire 2 s after they are written.
     std::thread::sleep(std::time::Duration::from_millis(2200));
@@ -320,12 +326,16 @@ fn inspect_shows_signatures_options_with_their_sources_and_the_digest() {
         assert!(text.contains(line), "{line:?} missing from:\n{text}");
     }
     // The digest is the one records of this component carry.
-    let described: Json = serde_json::from_str(&ctx.stdout(&["inspect", component.to_str().unwrap(), "--json"], 0)).unwrap();
+    let described: Json =
+        serde_json::from_str(&ctx.stdout(&["inspect", component.to_str().unwrap(), "--json"], 0)).unwrap();
     let flow = folder.join("inputs.wasm");
     ctx.report(&["run", flow.to_str().unwrap()], 0);
     let listing = json(&ctx, &["cache", "ls"]);
     assert_eq!(described["task_source_digest"], listing["records"][0]["component_digest"]);
-    assert_eq!(described["tasks"][0]["options"]["refresh_cache"]["source"], folder.join("cachehost.toml").to_str().unwrap());
+    assert_eq!(
+        described["tasks"][0]["options"]["refresh_cache"]["source"],
+        folder.join("cachehost.toml").to_str().unwrap()
+    );
 }
 
 #[test]

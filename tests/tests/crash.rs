@@ -59,13 +59,17 @@ fn sigkill_during_commits_leaves_every_transaction_all_or_nothing() {
         if states.iter().all(|s| s == "Cached") {
             all += 1;
         } else {
-            assert!(states.iter().all(|s| s == "Completed"), "round {round}: a transaction was half visible: {states:?}");
+            assert!(
+                states.iter().all(|s| s == "Completed"),
+                "round {round}: a transaction was half visible: {states:?}"
+            );
             none += 1;
         }
     }
     assert_eq!(all + none, kills);
     // No journal or temp file is left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(home.join("txn")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(home.join("txn")).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     eprintln!("{kills} kills: {all} transactions fully visible ({recovered} of them completed from the journal at the next start), {none} not at all");
 }

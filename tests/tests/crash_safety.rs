@@ -59,7 +59,10 @@ fn sigkill_at_random_moments_never_leaves_a_corrupt_or_wrong_record() {
         let salt = format!("salt={kill}");
         // Every call rewrites its record (refresh), with content that differs per run.
         let mut child = ctx
-            .command(&["run", hostile, "--flow", "churn", "--param", "start=0", "--param", &count, "--param", &salt, "--param", size])
+            .command(&[
+                "run", hostile, "--flow", "churn", "--param", "start=0", "--param", &count, "--param", &salt,
+                "--param", size,
+            ])
             .env("CACHEHOST_TASKS_REFRESH_CACHE", "true")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -82,7 +85,23 @@ fn sigkill_at_random_moments_never_leaves_a_corrupt_or_wrong_record() {
     std::fs::write(ctx.storage().join(format!("sub/.tmp-{dead_pid}-fedcba9876543210")), partial).unwrap();
 
     // Every record reads back as a hit holding a value that checks out, or is a plain miss.
-    let report = ctx.report(&["run", hostile, "--flow", "churn", "--param", "start=0", "--param", &count, "--param", "salt=4242", "--param", size], 0);
+    let report = ctx.report(
+        &[
+            "run",
+            hostile,
+            "--flow",
+            "churn",
+            "--param",
+            "start=0",
+            "--param",
+            &count,
+            "--param",
+            "salt=4242",
+            "--param",
+            size,
+        ],
+        0,
+    );
     assert_eq!(report.result(), 0, "no value read back was wrong");
     for run in report.task_runs() {
         let state = run["state"]["name"].as_str().unwrap();
@@ -115,12 +134,25 @@ fn a_corrupt_record_is_a_miss_with_a_warning_then_rewritten() {
             |b| {
                 let meta = record::decode_meta(b).unwrap();
                 let value_bytes = record::encode_value(&Value::String("42".into()));
-                let swapped = RecordMeta::new(meta.key, meta.task, meta.component_digest, meta.parts, meta.created_ms, None, Ty::String, &value_bytes);
+                let swapped = RecordMeta::new(
+                    meta.key,
+                    meta.task,
+                    meta.component_digest,
+                    meta.parts,
+                    meta.created_ms,
+                    None,
+                    Ty::String,
+                    &value_bytes,
+                );
                 *b = record::encode(&swapped, &value_bytes);
             },
             "holds a value of type String",
         ),
-        ("bumped version", |b| b[record::MAGIC.len()] += 1, &format!("format version {} is not supported", record::FORMAT_VERSION + 1)),
+        (
+            "bumped version",
+            |b| b[record::MAGIC.len()] += 1,
+            &format!("format version {} is not supported", record::FORMAT_VERSION + 1),
+        ),
     ];
     let hostile = example("hostile");
     let hostile = hostile.to_str().unwrap();
@@ -135,7 +167,10 @@ fn a_corrupt_record_is_a_miss_with_a_warning_then_rewritten() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{what}: {stderr}");
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "42", "{what}: the task ran again");
-        assert!(stderr.contains("WARNING") && stderr.contains("is unreadable") && stderr.contains(reason), "{what}:\n{stderr}");
+        assert!(
+            stderr.contains("WARNING") && stderr.contains("is unreadable") && stderr.contains(reason),
+            "{what}:\n{stderr}"
+        );
         assert!(stderr.contains("Finished in state Completed()"), "{what}: a miss, not Cached:\n{stderr}");
 
         let report = ctx.report(&["call", hostile, "add-one", "--arg", "x=41"], 0);
@@ -148,10 +183,14 @@ fn a_corrupt_compiled_cache_entry_is_recompiled_with_a_warning() {
     type Corruption = fn(&mut Vec<u8>, &[u8]);
     let corruptions: [(&str, Corruption, &str); 5] = [
         ("truncated", |b, _| b.truncate(b.len() / 2), "truncated"),
-        ("bit flip", |b, _| {
-            let middle = b.len() / 2;
-            b[middle] ^= 0x01
-        }, "do not match their digest"),
+        (
+            "bit flip",
+            |b, _| {
+                let middle = b.len() / 2;
+                b[middle] ^= 0x01
+            },
+            "do not match their digest",
+        ),
         ("zeroed", |b, _| b.iter_mut().for_each(|x| *x = 0), "truncated or not a cachehost compiled-cache entry"),
         ("another component's entry", |b, other| *b = other.to_vec(), "belongs to another component"),
         ("bumped version", |b, _| *b.last_mut().unwrap() += 1, "not a cachehost compiled-cache entry"),
@@ -180,7 +219,10 @@ fn a_corrupt_compiled_cache_entry_is_recompiled_with_a_warning() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(0), "{what}: {stderr}");
         assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "2", "{what}");
-        assert!(stderr.contains("WARNING") && stderr.contains("is unusable") && stderr.contains(reason), "{what}:\n{stderr}");
+        assert!(
+            stderr.contains("WARNING") && stderr.contains("is unusable") && stderr.contains(reason),
+            "{what}:\n{stderr}"
+        );
 
         let output = ctx.run(&["call", inputs, "add-one", "--arg", "x=1"]);
         assert!(!String::from_utf8_lossy(&output.stderr).contains("unusable"), "{what}: the entry was rewritten");

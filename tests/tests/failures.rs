@@ -51,7 +51,11 @@ fn a_failing_key_function_runs_the_task_uncached_with_an_error_line() {
     assert_eq!(report.states(), ["Completed"]);
     assert_eq!(report.keys(), [None]);
     assert!(report.stderr.contains("ERROR   | Task run 'bad-key-"), "{}", report.stderr);
-    assert!(report.stderr.contains("Error encountered when computing cache key - result will not be persisted."), "{}", report.stderr);
+    assert!(
+        report.stderr.contains("Error encountered when computing cache key - result will not be persisted."),
+        "{}",
+        report.stderr
+    );
     assert_eq!(failures(&ctx, "bad-key", 1, 0).states(), ["Completed"], "nothing was cached");
 }
 
@@ -78,7 +82,14 @@ fn a_refused_key_runs_the_task_uncached_and_writes_nothing_outside_the_store() {
 fn guest_stdout_and_stderr_become_log_lines_of_the_task_run() {
     let ctx = TestContext::new();
     let report = failures(&ctx, "print", 2, 0);
-    let line = |needle: &str| report.stderr.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no {needle:?} in\n{}", report.stderr)).to_owned();
+    let line = |needle: &str| {
+        report
+            .stderr
+            .lines()
+            .find(|l| l.contains(needle))
+            .unwrap_or_else(|| panic!("no {needle:?} in\n{}", report.stderr))
+            .to_owned()
+    };
     let out = line("chatty to stdout: x=2");
     assert!(out.contains("| INFO    | Task run 'chatty-"), "{out}");
     let err = line("chatty to stderr: x=2");

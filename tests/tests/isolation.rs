@@ -24,7 +24,9 @@ fn setup(toml: &str) -> (TestContext, PathBuf) {
 fn serializable(manager: &str, extra: &str) -> String {
     ["version-one", "version-two", "slow-add"]
         .iter()
-        .map(|task| format!("[tasks.{task}]\nisolation_level = \"SERIALIZABLE\"\nlock_manager = \"{manager}\"\n{extra}\n"))
+        .map(|task| {
+            format!("[tasks.{task}]\nisolation_level = \"SERIALIZABLE\"\nlock_manager = \"{manager}\"\n{extra}\n")
+        })
         .collect()
 }
 
@@ -36,7 +38,8 @@ fn count(states: &[String], name: &str) -> usize {
 fn two_task_versions_with_one_inputs_key_both_run_under_read_committed() {
     let (ctx, path) = setup("");
     // Both must look the key up before either finishes: 3 s leaves room on a loaded machine.
-    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "versions", "--param", "x=1", "--param", "ms=3000"], 0);
+    let report =
+        ctx.report(&["run", path.to_str().unwrap(), "--flow", "versions", "--param", "x=1", "--param", "ms=3000"], 0);
     assert_eq!(report.states(), ["Completed", "Completed"]);
     assert_eq!(report.keys()[0], report.keys()[1], "INPUTS does not name the task");
 }
@@ -44,7 +47,8 @@ fn two_task_versions_with_one_inputs_key_both_run_under_read_committed() {
 #[test]
 fn under_serializable_exactly_one_version_runs_and_the_other_is_cached() {
     let (ctx, path) = setup(&serializable("memory", ""));
-    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "versions", "--param", "x=1", "--param", "ms=300"], 0);
+    let report =
+        ctx.report(&["run", path.to_str().unwrap(), "--flow", "versions", "--param", "x=1", "--param", "ms=300"], 0);
     let mut states = report.states();
     states.sort();
     assert_eq!(states, ["Cached", "Completed"]);
@@ -55,7 +59,23 @@ fn under_serializable_exactly_one_version_runs_and_the_other_is_cached() {
 #[test]
 fn thirty_two_concurrent_identical_calls_run_the_body_once() {
     let (ctx, path) = setup(&serializable("memory", ""));
-    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "race", "--param", "n=32", "--param", "x=1", "--param", "ms=200", "--concurrency", "32"], 0);
+    let report = ctx.report(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--flow",
+            "race",
+            "--param",
+            "n=32",
+            "--param",
+            "x=1",
+            "--param",
+            "ms=200",
+            "--concurrency",
+            "32",
+        ],
+        0,
+    );
     let states = report.states();
     assert_eq!(states.len(), 32);
     assert_eq!(count(&states, "Completed"), 1, "{states:?}");
@@ -67,7 +87,23 @@ fn thirty_two_concurrent_identical_calls_run_the_body_once() {
 #[test]
 fn under_read_committed_concurrent_identical_calls_all_run() {
     let (ctx, path) = setup("");
-    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "race", "--param", "n=8", "--param", "x=1", "--param", "ms=3000", "--concurrency", "8"], 0);
+    let report = ctx.report(
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--flow",
+            "race",
+            "--param",
+            "n=8",
+            "--param",
+            "x=1",
+            "--param",
+            "ms=3000",
+            "--concurrency",
+            "8",
+        ],
+        0,
+    );
     assert_eq!(count(&report.states(), "Completed"), 8, "reference 12.1");
 }
 
@@ -100,7 +136,12 @@ fn eight_processes_with_the_file_lock_manager_run_the_body_once() {
 fn a_killed_lock_holder_blocks_the_next_run_only_until_its_lease_expires() {
     let (ctx, path) = setup(&serializable("file", "lock_hold_timeout = \"1s\"\nlock_acquire_timeout = \"60s\""));
     let lock_dir = ctx.dir.path().join("home/locks");
-    let mut holder = ctx.command(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=9", "--arg", "ms=30000"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut holder = ctx
+        .command(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=9", "--arg", "ms=30000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     // Wait until the holder has taken its lock, then kill it with SIGKILL.
     let started = Instant::now();
     while std::fs::read_dir(&lock_dir).map(|d| d.count()).unwrap_or(0) == 0 {
@@ -119,7 +160,12 @@ fn a_killed_lock_holder_blocks_the_next_run_only_until_its_lease_expires() {
 #[test]
 fn a_lock_not_acquired_in_time_fails_the_task_with_a_clear_message() {
     let (ctx, path) = setup(&serializable("file", "lock_acquire_timeout = \"1s\""));
-    let mut holder = ctx.command(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=3", "--arg", "ms=8000"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut holder = ctx
+        .command(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=3", "--arg", "ms=8000"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let lock_dir = ctx.dir.path().join("home/locks");
     let started = Instant::now();
     while std::fs::read_dir(&lock_dir).map(|d| d.count()).unwrap_or(0) == 0 {

@@ -24,8 +24,11 @@ fn run(ctx: &TestContext, path: &Path, status: i32) -> Report {
 /// Names of the files directly in `folder`, sorted; none if it does not exist.
 fn files(folder: &Path) -> Vec<String> {
     let Ok(entries) = fs::read_dir(folder) else { return Vec::new() };
-    let mut names: Vec<String> =
-        entries.map(|e| e.unwrap()).filter(|e| e.file_type().unwrap().is_file()).map(|e| e.file_name().into_string().unwrap()).collect();
+    let mut names: Vec<String> = entries
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().unwrap().is_file())
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
     names.sort();
     names
 }
@@ -164,7 +167,11 @@ fn object_key_storage_with_local_results_is_a_clear_error() {
     let report = run(&ctx, &path, 1);
     assert_eq!(report.states(), ["Failed"]);
     let message = report.task_runs()[0]["state"]["message"].as_str().unwrap();
-    assert!(message.contains("\"s3://bucket/keys\"") && message.contains("key storage on S3 needs its result storage on S3 too"), "{message}");
+    assert!(
+        message.contains("\"s3://bucket/keys\"")
+            && message.contains("key storage on S3 needs its result storage on S3 too"),
+        "{message}"
+    );
     assert!(!ctx.dir.path().join("flow/s3:").exists(), "no local folder named after the URL");
 }
 
@@ -185,7 +192,11 @@ fn prune_removes_expired_key_records_then_the_values_only_they_used() {
     let prune = |expected_keys: u64, expected_values: u64| {
         let out = ctx.stdout(&["cache", "prune", "--key-storage", keys, "--json"], 0);
         let json: serde_json::Value = serde_json::from_str(&out).unwrap();
-        assert_eq!((json["removed"].as_u64(), json["values_removed"].as_u64()), (Some(expected_keys), Some(expected_values)), "{out}");
+        assert_eq!(
+            (json["removed"].as_u64(), json["values_removed"].as_u64()),
+            (Some(expected_keys), Some(expected_values)),
+            "{out}"
+        );
     };
 
     prune(0, 0);

@@ -25,7 +25,12 @@ fn persist_default_is_completed_cached_completed_and_a_new_run_misses() {
     assert_eq!(second.states(), ["Completed", "Cached", "Completed"]);
     assert_ne!(second.keys()[0], keys[0]);
     // DEFAULT is INPUTS + TASK_SOURCE + RUN_ID.
-    let parts: Vec<&str> = first.task_runs()[0]["cache_key_parts"].as_array().unwrap().iter().map(|p| p["part"].as_str().unwrap()).collect();
+    let parts: Vec<&str> = first.task_runs()[0]["cache_key_parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["part"].as_str().unwrap())
+        .collect();
     assert_eq!(parts.len(), 3, "{parts:?}");
     for part in ["INPUTS", "TASK_SOURCE", "RUN_ID"] {
         assert!(parts.contains(&part), "{parts:?}");
@@ -138,8 +143,15 @@ fn refresh_cache_true_always_runs_and_overwrites() {
     let first = run(&ctx, "refresh", &[]);
     let second = run(&ctx, "refresh", &[]);
     let by_task = |r: &cachehost_tests::Report, task: &str| -> Vec<String> {
-        r.task_runs().iter().filter(|t| t["task"].as_str().unwrap().ends_with(&format!("#{task}"))).map(|t| t["state"]["name"].as_str().unwrap().to_owned()).collect()
+        r.task_runs()
+            .iter()
+            .filter(|t| t["task"].as_str().unwrap().ends_with(&format!("#{task}")))
+            .map(|t| t["state"]["name"].as_str().unwrap().to_owned())
+            .collect()
     };
     assert!(by_task(&second, "stamp").iter().all(|s| s == "Cached"), "{:?}", second.states());
-    assert!(by_task(&first, "refreshed-stamp").iter().chain(&by_task(&second, "refreshed-stamp")).all(|s| s == "Completed"));
+    assert!(by_task(&first, "refreshed-stamp")
+        .iter()
+        .chain(&by_task(&second, "refreshed-stamp"))
+        .all(|s| s == "Completed"));
 }

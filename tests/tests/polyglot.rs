@@ -20,9 +20,14 @@ fn component(lang: &str) -> PathBuf {
         "c" => "C (clang, wasi-libc, wit-bindgen, wasm-tools)",
         _ => return example(&format!("poly-{lang}")),
     };
-    let dir = std::env::var_os("CACHEHOST_EXAMPLES").map(PathBuf::from).unwrap_or_else(|| repo_root().join("build/examples"));
+    let dir =
+        std::env::var_os("CACHEHOST_EXAMPLES").map(PathBuf::from).unwrap_or_else(|| repo_root().join("build/examples"));
     let path = dir.join(format!("poly-{lang}.wasm"));
-    assert!(path.exists(), "{} is missing: run `make polyglot`, which installs the {toolchain} toolchain with `make polyglot-tools`", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `make polyglot`, which installs the {toolchain} toolchain with `make polyglot-tools`",
+        path.display()
+    );
     path
 }
 
@@ -48,7 +53,8 @@ fn run_flow(ctx: &TestContext, flow: &str, params: &[&str]) -> Report {
     ctx.report(&args, 0)
 }
 
-const ITEMS: &str = r#"items=[{"name":"tea","quantity":2,"price-cents":350},{"name":"cake","quantity":1,"price-cents":420}]"#;
+const ITEMS: &str =
+    r#"items=[{"name":"tea","quantity":2,"price-cents":350},{"name":"cake","quantity":1,"price-cents":420}]"#;
 
 /// The calls whose key does not depend on the component: (task, arguments).
 const KEYED_CALLS: [(&str, &[&str]); 6] = [
@@ -172,7 +178,13 @@ fn the_conformance_sequence_gives_the_same_states_in_every_language() {
         let keys: Vec<Option<String>> = report
             .task_runs()
             .iter()
-            .map(|run| if run["task"].as_str().unwrap().ends_with("#word-lengths") { None } else { run["cache_key"].as_str().map(str::to_owned) })
+            .map(|run| {
+                if run["task"].as_str().unwrap().ends_with("#word-lengths") {
+                    None
+                } else {
+                    run["cache_key"].as_str().map(str::to_owned)
+                }
+            })
             .collect();
         match &reference {
             None => reference = Some((states, keys)),
@@ -193,7 +205,11 @@ fn one_flow_calls_tasks_of_four_languages_and_shares_their_records() {
         .iter()
         .map(|run| {
             let task = run["task"].as_str().unwrap();
-            (task.split('#').nth(1).unwrap().to_owned(), run["component"].as_str().unwrap().to_owned(), run["state"]["name"].as_str().unwrap().to_owned())
+            (
+                task.split('#').nth(1).unwrap().to_owned(),
+                run["component"].as_str().unwrap().to_owned(),
+                run["state"]["name"].as_str().unwrap().to_owned(),
+            )
         })
         .collect();
     let expected = [
@@ -208,11 +224,16 @@ fn one_flow_calls_tasks_of_four_languages_and_shares_their_records() {
         ("summarize", "poly-py.wasm", "Completed"),
         ("summarize", "poly-rust.wasm", "Cached"),
     ];
-    let expected: Vec<(String, String, String)> = expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
+    let expected: Vec<(String, String, String)> =
+        expected.iter().map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string())).collect();
     assert_eq!(runs, expected, "{}", report.stderr);
     assert_eq!(report.result()["greetings"], json!(["Hello, Ada!", "Hello, Ada!", "Hello, Ada!", "Hello, Ada!"]));
     assert_eq!(report.result()["lengths"], json!([[3, 4], [3, 4], [3, 4], [3, 4]]));
-    assert!(report.stderr.contains("greeting Ada in Python"), "the Python task logs through the runtime:\n{}", report.stderr);
+    assert!(
+        report.stderr.contains("greeting Ada in Python"),
+        "the Python task logs through the runtime:\n{}",
+        report.stderr
+    );
 }
 
 /// Rebuilds a language's component from a copy of its source, with `edit` applied to the
@@ -238,7 +259,12 @@ fn rebuild(lang: &str, dir: &Path, edit: Option<(&str, &str)>) -> PathBuf {
     let status = if lang == "rust" {
         build_rust_copy(&src, &out)
     } else {
-        Command::new(root.join("tools/build-guest.sh")).args([lang]).arg(&src).arg(&out).status().expect("tools/build-guest.sh runs")
+        Command::new(root.join("tools/build-guest.sh"))
+            .args([lang])
+            .arg(&src)
+            .arg(&out)
+            .status()
+            .expect("tools/build-guest.sh runs")
     };
     assert!(status.success(), "rebuilding the {lang} component failed (toolchains: `make polyglot-tools`)");
     out
@@ -252,7 +278,11 @@ fn build_rust_copy(src: &Path, out: &Path) -> std::process::ExitStatus {
     copy_dir(src, &ws.join("examples/rust/poly-rust"));
     std::fs::create_dir_all(ws.join("examples/polyglot/wit/deps/cachehost-task")).unwrap();
     std::fs::copy(root.join("examples/polyglot/wit/poly.wit"), ws.join("examples/polyglot/wit/poly.wit")).unwrap();
-    std::fs::copy(root.join("wit/cachehost-task.wit"), ws.join("examples/polyglot/wit/deps/cachehost-task/cachehost-task.wit")).unwrap();
+    std::fs::copy(
+        root.join("wit/cachehost-task.wit"),
+        ws.join("examples/polyglot/wit/deps/cachehost-task/cachehost-task.wit"),
+    )
+    .unwrap();
     std::fs::copy(root.join("Cargo.lock"), ws.join("Cargo.lock")).unwrap();
     let manifest = format!(
         r#"[workspace]
@@ -279,7 +309,17 @@ strip = true
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(&ws)
         .env("CARGO_TARGET_DIR", &target)
-        .args(["build", "--quiet", "--offline", "--target", "wasm32-wasip2", "--profile", "release-guest", "-p", "example-poly-rust"])
+        .args([
+            "build",
+            "--quiet",
+            "--offline",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "release-guest",
+            "-p",
+            "example-poly-rust",
+        ])
         .status()
         .expect("cargo runs");
     if status.success() {
@@ -294,7 +334,17 @@ fn build_rust_again(dir: &Path) -> PathBuf {
     let status = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .current_dir(&root)
         .env("CARGO_TARGET_DIR", &target)
-        .args(["build", "--quiet", "--offline", "--target", "wasm32-wasip2", "--profile", "release-guest", "-p", "example-poly-rust"])
+        .args([
+            "build",
+            "--quiet",
+            "--offline",
+            "--target",
+            "wasm32-wasip2",
+            "--profile",
+            "release-guest",
+            "-p",
+            "example-poly-rust",
+        ])
         .status()
         .expect("cargo runs");
     assert!(status.success(), "building examples/rust/poly-rust again failed");
@@ -346,7 +396,11 @@ fn one_line_edit(lang: &str) -> (&'static str, &'static str) {
 fn rebuild_is_byte_identical(lang: &str) {
     let original = component(lang);
     let ctx = TestContext::new();
-    let again = if lang == "rust" { build_rust_again(ctx.dir.path()) } else { rebuild(lang, &ctx.dir.path().join("again"), None) };
+    let again = if lang == "rust" {
+        build_rust_again(ctx.dir.path())
+    } else {
+        rebuild(lang, &ctx.dir.path().join("again"), None)
+    };
     let (a, b) = (std::fs::read(&original).unwrap(), std::fs::read(&again).unwrap());
     let differing = a.iter().zip(&b).filter(|(x, y)| x != y).count() + a.len().abs_diff(b.len());
     assert_eq!(differing, 0, "building the unchanged {lang} source again gave {differing} different bytes");
@@ -383,13 +437,26 @@ fn task_source_follows_the_source(lang: &str) {
     let config = ctx.dir.path().join("cachehost.toml");
     std::fs::write(&config, "[tasks.greet]\ncache_policy = \"INPUTS + TASK_SOURCE\"\n").unwrap();
     let greet = |wasm: &Path| {
-        ctx.report(&["call", wasm.to_str().unwrap(), "greet", "--arg", r#"name="Ada""#, "--config", config.to_str().unwrap()], 0)
+        ctx.report(
+            &["call", wasm.to_str().unwrap(), "greet", "--arg", r#"name="Ada""#, "--config", config.to_str().unwrap()],
+            0,
+        )
     };
     assert_eq!(greet(&original).states(), ["Completed"]);
     assert_eq!(greet(&original).states(), ["Cached"]);
     let miss = greet(&edited);
     assert_eq!(miss.states(), ["Completed"], "{lang}: the edited component misses");
-    let stdout = ctx.run(&["call", edited.to_str().unwrap(), "greet", "--arg", r#"name="Ada""#, "--config", config.to_str().unwrap()]).stdout;
+    let stdout = ctx
+        .run(&[
+            "call",
+            edited.to_str().unwrap(),
+            "greet",
+            "--arg",
+            r#"name="Ada""#,
+            "--config",
+            config.to_str().unwrap(),
+        ])
+        .stdout;
     assert_eq!(String::from_utf8_lossy(&stdout).trim(), r#""Hi, Ada!""#);
 }
 
@@ -422,7 +489,11 @@ fn large_components_start_from_the_compiled_cache() {
         let wasm = component(lang);
         call(&ctx, &wasm, "shout", &[r#"word="a""#], 0);
         let second = call(&ctx, &wasm, "shout", &[r#"word="a""#], 0);
-        assert!(second.stderr.contains("from the compiled cache"), "{lang}: the second start loads the compiled component:\n{}", second.stderr);
+        assert!(
+            second.stderr.contains("from the compiled cache"),
+            "{lang}: the second start loads the compiled component:\n{}",
+            second.stderr
+        );
         assert!(!second.stderr.contains("for the first time"), "{lang}: no second compile:\n{}", second.stderr);
     }
 }

@@ -90,7 +90,21 @@ fn a_flow_survives_every_hostile_task_and_its_normal_tasks_complete() {
     assert!(add_one.iter().all(|run| state(run).0 == "Completed"), "{:#}", report.json);
     let lines: Vec<&str> = report.result().as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
     let normal: Vec<&&str> = lines.iter().filter(|l| l.starts_with("add-one: ")).collect();
-    assert_eq!(normal, ["add-one: ok 1", "add-one: ok 2", "add-one: ok 3", "add-one: ok 4", "add-one: ok 5", "add-one: ok 6", "add-one: ok 7", "add-one: ok 8"].iter().collect::<Vec<_>>());
+    assert_eq!(
+        normal,
+        [
+            "add-one: ok 1",
+            "add-one: ok 2",
+            "add-one: ok 3",
+            "add-one: ok 4",
+            "add-one: ok 5",
+            "add-one: ok 6",
+            "add-one: ok 7",
+            "add-one: ok 8"
+        ]
+        .iter()
+        .collect::<Vec<_>>()
+    );
     assert!(lines[0].starts_with("spin: err Task run failed: the task run exceeded its timeout"), "{lines:?}");
 }
 
@@ -119,7 +133,10 @@ fn fuel_stops_an_infinite_loop() {
     let ctx = TestContext::new();
     let config = config(&ctx, "[limits]\nfuel = 1000000\n");
     let report = call(&ctx, Some(&config), "spin", &[], 1);
-    assert_eq!(state(only_run(&report)), ("Failed", "Task run failed: the task run ran out of fuel after 1000000 units (fuel)"));
+    assert_eq!(
+        state(only_run(&report)),
+        ("Failed", "Task run failed: the task run ran out of fuel after 1000000 units (fuel)")
+    );
     // The same engine still runs normal tasks with their default fuel.
     let report = call(&ctx, Some(&config), "add-one", &["x=1"], 0);
     assert_eq!(state(only_run(&report)).0, "Completed");
@@ -140,7 +157,13 @@ fn a_result_over_max_result_size_fails_and_is_not_cached() {
     let config = config(&ctx, "[tasks.huge-text]\nmax_result_size = 1000\ncache_policy = \"INPUTS\"\n");
     let report = call(&ctx, Some(&config), "huge-text", &["size=5000"], 1);
     let run = only_run(&report);
-    assert_eq!(state(run), ("Failed", "Task run failed: the task returned a result of 5006 bytes, over the limit of 1000 bytes (max_result_size)"));
+    assert_eq!(
+        state(run),
+        (
+            "Failed",
+            "Task run failed: the task returned a result of 5006 bytes, over the limit of 1000 bytes (max_result_size)"
+        )
+    );
     assert_eq!(run["persisted"], false);
     // Under the limit it completes and is cached.
     let report = call(&ctx, Some(&config), "huge-text", &["size=900"], 0);
@@ -153,7 +176,10 @@ fn a_lifted_result_over_max_result_size_fails_too() {
     let ctx = TestContext::new();
     let config = config(&ctx, "[limits]\nmax_result_size = \"1MiB\"\n");
     let report = call(&ctx, Some(&config), "huge", &["size=2000000"], 1);
-    assert_eq!(state(only_run(&report)), ("Failed", "Task run failed: the task returned a result over the limit of 1 MiB (max_result_size)"));
+    assert_eq!(
+        state(only_run(&report)),
+        ("Failed", "Task run failed: the task returned a result over the limit of 1 MiB (max_result_size)")
+    );
 }
 
 #[test]
@@ -163,7 +189,10 @@ fn the_nesting_limit_comes_from_the_environment() {
     let report = call(&ctx, None, "nest", &["level=0"], 1);
     assert_eq!(report.task_runs().len(), 6);
     let deepest = &report.task_runs()[0];
-    assert_eq!(state(deepest), ("Failed", "Task run failed: task calls are nested deeper than the limit of 5 (max_nesting_depth)"));
+    assert_eq!(
+        state(deepest),
+        ("Failed", "Task run failed: task calls are nested deeper than the limit of 5 (max_nesting_depth)")
+    );
     assert_eq!(deepest["attempts"], 0, "a refused call never ran");
 }
 
@@ -211,8 +240,21 @@ fn a_read_only_grant_is_readable_and_refuses_writes() {
     std::fs::create_dir_all(&data).unwrap();
     std::fs::write(data.join("input.txt"), "granted text").unwrap();
     let config = config(&ctx, "[components.hostile]\ndirs = [{ host = \"data\", guest = \"/data\", mode = \"ro\" }]\n");
-    let output = ctx.run(&["call", &hostile(), "read-file", "--arg", "path=/data/input.txt", "--config", config.to_str().unwrap()]);
-    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), r#"{"ok":"granted text"}"#, "{}", String::from_utf8_lossy(&output.stderr));
+    let output = ctx.run(&[
+        "call",
+        &hostile(),
+        "read-file",
+        "--arg",
+        "path=/data/input.txt",
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        r#"{"ok":"granted text"}"#,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 
     let report = call(&ctx, Some(&config), "write-file", &["path=/data/new.txt", "text=x"], 1);
     let (name, message) = state(only_run(&report));
@@ -243,7 +285,8 @@ fn retries_recover_from_a_transient_failure() {
         "{}",
         report.stderr
     );
-    let output = ctx.run(&["call", &hostile(), "flaky", "--arg", "marker=/state/other", "--config", config.to_str().unwrap()]);
+    let output =
+        ctx.run(&["call", &hostile(), "flaky", "--arg", "marker=/state/other", "--config", config.to_str().unwrap()]);
     assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), "1");
 }
 

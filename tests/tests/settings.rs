@@ -46,7 +46,8 @@ fn default_no_cache_applies_only_to_tasks_without_a_policy() {
     // `inputs` declares a policy: still cached.
     assert_eq!(run(&ctx, &example("inputs"), &[]).states(), ["Completed", "Cached", "Completed"]);
     // `plain` declares none: NO_CACHE.
-    let plain = ctx.report(&["run", example("failures").to_str().unwrap(), "--param", "mode=plain", "--param", "x=1"], 0);
+    let plain =
+        ctx.report(&["run", example("failures").to_str().unwrap(), "--param", "mode=plain", "--param", "x=1"], 0);
     assert_eq!(plain.states(), ["Completed", "Completed"]);
     assert_eq!(plain.keys(), [None, None]);
 }
@@ -80,7 +81,11 @@ fn refresh_cache_truth_table() {
 #[test]
 fn flow_parameters_keys_on_the_flow_run_parameters() {
     let ctx = TestContext::new();
-    let path = with_config(&ctx, "expiration", "[tasks.add-one]\ncache_policy = \"FLOW_PARAMETERS\"\ncache_expiration = 3600\n");
+    let path = with_config(
+        &ctx,
+        "expiration",
+        "[tasks.add-one]\ncache_policy = \"FLOW_PARAMETERS\"\ncache_expiration = 3600\n",
+    );
     let one = run(&ctx, &path, &["--param", "x=1"]);
     assert_eq!(one.states(), ["Completed"]);
     assert_eq!(run(&ctx, &path, &["--param", "x=1"]).states(), ["Cached"]);
@@ -131,7 +136,8 @@ fn a_corrupt_compiled_cache_entry_is_recompiled() {
     let path = example("inputs");
     run(&ctx, &path, &[]);
     // The compiled entries, not the folder of remembered digests beside them.
-    let compiled: Vec<_> = std::fs::read_dir(home.join("compiled")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
+    let compiled: Vec<_> =
+        std::fs::read_dir(home.join("compiled")).unwrap().map(|e| e.unwrap().path()).filter(|p| p.is_file()).collect();
     assert_eq!(compiled.len(), 1, "{compiled:?}");
     std::fs::write(&compiled[0], b"garbage").unwrap();
     let report = run(&ctx, &path, &[]);

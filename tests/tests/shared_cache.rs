@@ -46,15 +46,27 @@ fn machine() -> TestContext {
 
 /// `cachehost call <flow> slow-add --arg x=<x> --arg ms=<ms>`, with `--json`.
 fn call(ctx: &TestContext, path: &Path, x: i64, ms: u64, status: i32) -> Report {
-    ctx.report(&["call", path.to_str().unwrap(), "slow-add", "--arg", &format!("x={x}"), "--arg", &format!("ms={ms}")], status)
+    ctx.report(
+        &["call", path.to_str().unwrap(), "slow-add", "--arg", &format!("x={x}"), "--arg", &format!("ms={ms}")],
+        status,
+    )
 }
 
 fn spawn_call(ctx: &TestContext, path: &Path, x: i64, ms: u64) -> Child {
-    ctx.command(&["call", path.to_str().unwrap(), "slow-add", "--arg", &format!("x={x}"), "--arg", &format!("ms={ms}"), "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    ctx.command(&[
+        "call",
+        path.to_str().unwrap(),
+        "slow-add",
+        "--arg",
+        &format!("x={x}"),
+        "--arg",
+        &format!("ms={ms}"),
+        "--json",
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap()
 }
 
 /// Waits for a spawned `--json` run and parses its report, asserting its exit status.
@@ -62,7 +74,8 @@ fn finish(child: Child, status: i32) -> Report {
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_eq!(output.status.code(), Some(status), "stderr:\n{stderr}");
-    let json: Json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("no report ({e}); stderr:\n{stderr}"));
+    let json: Json =
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("no report ({e}); stderr:\n{stderr}"));
     Report { json, stderr }
 }
 
@@ -119,7 +132,20 @@ fn a_task_computed_on_one_machine_is_cached_on_another_with_one_get() {
 
     // Four calls in one run: one GET, then the record read is served from memory.
     let run = other.report(
-        &["run", path.to_str().unwrap(), "--flow", "race", "--param", "n=4", "--param", "x=1", "--param", "ms=0", "--concurrency", "1"],
+        &[
+            "run",
+            path.to_str().unwrap(),
+            "--flow",
+            "race",
+            "--param",
+            "n=4",
+            "--param",
+            "x=1",
+            "--param",
+            "ms=0",
+            "--concurrency",
+            "1",
+        ],
         0,
     );
     assert_eq!(run.states(), ["Cached"; 4]);
@@ -219,7 +245,19 @@ fn stopping_redis_mid_run_fails_the_next_task_naming_redis_and_its_address() {
     let ctx = machine();
     let run = ctx
         .command(&[
-            "run", path.to_str().unwrap(), "--flow", "race", "--param", "n=2", "--param", "x=3", "--param", "ms=2000", "--concurrency", "1", "--json",
+            "run",
+            path.to_str().unwrap(),
+            "--flow",
+            "race",
+            "--param",
+            "n=2",
+            "--param",
+            "x=3",
+            "--param",
+            "ms=2000",
+            "--concurrency",
+            "1",
+            "--json",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -252,7 +290,19 @@ fn an_s3_server_that_stops_answering_mid_run_gives_one_warning_and_loses_nothing
     let started = Instant::now();
     let run = ctx
         .command(&[
-            "run", path.to_str().unwrap(), "--flow", "race", "--param", "n=3", "--param", "x=2", "--param", "ms=1500", "--concurrency", "1", "--json",
+            "run",
+            path.to_str().unwrap(),
+            "--flow",
+            "race",
+            "--param",
+            "n=3",
+            "--param",
+            "x=2",
+            "--param",
+            "ms=1500",
+            "--concurrency",
+            "1",
+            "--json",
         ])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -315,7 +365,8 @@ fn cache_ls_show_rm_and_prune_work_on_the_bucket_configured_from_the_environment
     let keys: Vec<String> = [1, 2].iter().map(|&x| call(&ctx, &path, x, 0, 0).keys()[0].clone().unwrap()).collect();
     let storage = ["--storage", "s3://shared/cache"];
     let ls = |ctx: &TestContext| -> Vec<String> {
-        let out: Json = serde_json::from_str(&ctx.stdout(&["cache", "ls", storage[0], storage[1], "--json"], 0)).unwrap();
+        let out: Json =
+            serde_json::from_str(&ctx.stdout(&["cache", "ls", storage[0], storage[1], "--json"], 0)).unwrap();
         assert!(out["storage"].as_str().unwrap().starts_with("s3://shared/cache at http://127.0.0.1:"), "{out}");
         out["records"].as_array().unwrap().iter().map(|r| r["key"].as_str().unwrap().to_owned()).collect()
     };
@@ -323,11 +374,14 @@ fn cache_ls_show_rm_and_prune_work_on_the_bucket_configured_from_the_environment
     sorted.sort();
     assert_eq!(ls(&ctx), sorted);
 
-    let shown: Json = serde_json::from_str(&ctx.stdout(&["cache", "show", &keys[0][..12], storage[0], storage[1], "--json"], 0)).unwrap();
+    let shown: Json =
+        serde_json::from_str(&ctx.stdout(&["cache", "show", &keys[0][..12], storage[0], storage[1], "--json"], 0))
+            .unwrap();
     assert_eq!(shown["key"], keys[0].as_str());
     assert_eq!(shown["value"], 2);
 
-    let removed: Json = serde_json::from_str(&ctx.stdout(&["cache", "rm", &keys[0], storage[0], storage[1], "--json"], 0)).unwrap();
+    let removed: Json =
+        serde_json::from_str(&ctx.stdout(&["cache", "rm", &keys[0], storage[0], storage[1], "--json"], 0)).unwrap();
     assert_eq!(removed["removed"], 1);
     assert_eq!(ls(&ctx), [keys[1].clone()]);
     assert_eq!(call(&ctx, &path, 1, 0, 0).states(), ["Completed"], "the removed record is gone");
@@ -355,9 +409,14 @@ fn a_commit_cut_by_an_s3_outage_is_completed_from_the_journal_at_the_next_start(
     std::fs::create_dir_all(&flow_dir).unwrap();
     let path = flow_dir.join("transactions.wasm");
     std::fs::copy(example("transactions"), &path).unwrap();
-    std::fs::write(flow_dir.join("cachehost.toml"), format!("{}[tasks.load-data]\nresult_storage = \"s3://shared/txn\"\n", s3_table(&s3))).unwrap();
+    std::fs::write(
+        flow_dir.join("cachehost.toml"),
+        format!("{}[tasks.load-data]\nresult_storage = \"s3://shared/txn\"\n", s3_table(&s3)),
+    )
+    .unwrap();
     let mut ctx = machine();
-    let args = ["run", path.to_str().unwrap(), "--flow", "batch", "--param", "start=10", "--param", "count=3", "--json"];
+    let args =
+        ["run", path.to_str().unwrap(), "--flow", "batch", "--param", "start=10", "--param", "count=3", "--json"];
     ctx.env("CACHEHOST_DEBUG_COMMIT_PAUSE_MS", "1000");
     let run = ctx.command(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     wait_until("the first record's PUT", || s3.requests().iter().any(|l| l.contains("PUT /shared/txn/")));
@@ -365,7 +424,10 @@ fn a_commit_cut_by_an_s3_outage_is_completed_from_the_journal_at_the_next_start(
     let cut = finish(run, 0);
     s3.resume();
     assert_eq!(cut.states(), ["Completed"; 3]);
-    let not_yet: Vec<&str> = lines(&cut.stderr, "WARNING").into_iter().filter(|l| l.contains("it will be written at the next start")).collect();
+    let not_yet: Vec<&str> = lines(&cut.stderr, "WARNING")
+        .into_iter()
+        .filter(|l| l.contains("it will be written at the next start"))
+        .collect();
     assert_eq!(not_yet.len(), 2, "{}", cut.stderr);
 
     let next = ctx.report(&args[..args.len() - 1], 0);

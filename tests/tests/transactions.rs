@@ -16,12 +16,18 @@ fn flow(ctx: &TestContext, flow: &str, params: &[&str], status: i32) -> Report {
 
 /// Log messages (after `- `) of the guest's hook lines, in order.
 fn hook_lines(report: &Report) -> Vec<String> {
-    report.stderr.lines().filter_map(|l| l.split_once(" - ").map(|(_, m)| m)).filter(|m| m.starts_with("on-commit") || m.starts_with("on-rollback")).map(|m| {
-        // Keys are digests: keep the task and values only.
-        let task = m.split(" key=").next().unwrap().to_owned();
-        let values = m.rsplit_once(" values=").map(|(_, v)| v).unwrap_or("");
-        format!("{task} {values}")
-    }).collect()
+    report
+        .stderr
+        .lines()
+        .filter_map(|l| l.split_once(" - ").map(|(_, m)| m))
+        .filter(|m| m.starts_with("on-commit") || m.starts_with("on-rollback"))
+        .map(|m| {
+            // Keys are digests: keep the task and values only.
+            let task = m.split(" key=").next().unwrap().to_owned();
+            let values = m.rsplit_once(" values=").map(|(_, v)| v).unwrap_or("");
+            format!("{task} {values}")
+        })
+        .collect()
 }
 
 #[test]
@@ -29,7 +35,10 @@ fn nothing_is_cached_until_every_task_of_the_transaction_succeeds() {
     let ctx = TestContext::new();
     let failed = flow(&ctx, "pipeline", &["n=3", "fail=true"], 1);
     assert_eq!(failed.states(), ["Completed", "Failed"]);
-    assert_eq!(failed.json["flow_run"]["state"]["message"], "Flow run returned err: {\"err\":\"processing 3 rows failed as asked\"}");
+    assert_eq!(
+        failed.json["flow_run"]["state"]["message"],
+        "Flow run returned err: {\"err\":\"processing 3 rows failed as asked\"}"
+    );
     // The failing task's own hooks run (it returned a failure, reference 11.17), then the
     // staged sibling's, in reverse call order.
     assert_eq!(hook_lines(&failed), ["on-rollback task=process-data []", "on-rollback task=load-data [rows=3]"]);
@@ -114,7 +123,8 @@ fn an_inner_task_of_a_failing_outer_task_is_never_written() {
     // Reference 11.16: nested tasks are children of the outer task's transaction.
     let ctx = TestContext::new();
     let path = example("failures");
-    let run = |status| ctx.report(&["run", path.to_str().unwrap(), "--param", "mode=nested", "--param", "x=-1"], status);
+    let run =
+        |status| ctx.report(&["run", path.to_str().unwrap(), "--param", "mode=nested", "--param", "x=-1"], status);
     let first = run(1);
     assert_eq!(first.states(), ["Completed", "Failed"]);
     let second = run(1);
@@ -132,6 +142,9 @@ fn serializable_without_a_lock_manager_fails_without_running_the_body() {
     let report = ctx.report(&["call", path.to_str().unwrap(), "load-data", "--arg", "n=1"], 1);
     assert_eq!(report.states(), ["Failed"]);
     let message = report.task_runs()[0]["state"]["message"].as_str().unwrap();
-    assert!(message.starts_with("Isolation level SERIALIZABLE is not supported by provided configuration"), "{message}");
+    assert!(
+        message.starts_with("Isolation level SERIALIZABLE is not supported by provided configuration"),
+        "{message}"
+    );
     assert_eq!(report.instantiations("tasks"), 0);
 }

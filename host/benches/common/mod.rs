@@ -20,11 +20,7 @@ pub fn example(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../build/examples"));
     let path = dir.join(format!("{name}.wasm"));
-    assert!(
-        path.is_file(),
-        "{} is missing; run `make examples` first",
-        path.display()
-    );
+    assert!(path.is_file(), "{} is missing; run `make examples` first", path.display());
     path
 }
 
@@ -69,21 +65,12 @@ pub fn clear_scratch() {
 pub fn miss_home(on_tmpfs: bool) -> PathBuf {
     let root = scratch_root(on_tmpfs);
     std::fs::create_dir_all(&root).expect("create the scratch folder");
-    tempfile::Builder::new()
-        .prefix("home-")
-        .tempdir_in(root)
-        .expect("create a scratch home")
-        .keep()
+    tempfile::Builder::new().prefix("home-").tempdir_in(root).expect("create a scratch home").keep()
 }
 
 /// A session running `component` with its home in `home`, log lines written to /dev/null
 /// (formatted as in a real run), and `config` as its cachehost.toml.
-pub fn session(
-    home: &Path,
-    component: &Path,
-    config: Option<&str>,
-    concurrency: usize,
-) -> Arc<Session> {
+pub fn session(home: &Path, component: &Path, config: Option<&str>, concurrency: usize) -> Arc<Session> {
     // The compiled cache is kept, so a session loads as on a warm start.
     let engine = Engine::new(Some(kept_dir().join("compiled")), EngineOptions::default()).expect("engine");
     session_on(engine, home, component, config, concurrency)
@@ -97,9 +84,8 @@ pub fn session_on(
     config: Option<&str>,
     concurrency: usize,
 ) -> Arc<Session> {
-    let config = config.map(|text| {
-        ConfigFile::parse(text, &home.join("cachehost.toml")).expect("a valid cachehost.toml")
-    });
+    let config =
+        config.map(|text| ConfigFile::parse(text, &home.join("cachehost.toml")).expect("a valid cachehost.toml"));
     let home_text = home.display().to_string();
     let storage = std::env::var("CACHEHOST_BENCH_STORAGE").ok();
     let env = |name: &str| match name {
@@ -108,10 +94,7 @@ pub fn session_on(
         _ => None,
     };
     let settings = Settings::load(env, config.as_ref()).expect("settings");
-    let null = std::fs::OpenOptions::new()
-        .write(true)
-        .open("/dev/null")
-        .expect("open /dev/null");
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null").expect("open /dev/null");
     let logger = Arc::new(Logger::to_writer(Level::Info, Box::new(null)));
     Session::load(
         engine,
@@ -127,17 +110,9 @@ pub fn session_on(
 
 /// Runs the flow named `flow` with `parameters` and checks that it completed.
 pub fn run_flow(session: &Arc<Session>, flow: &str, parameters: Vec<Value>) {
-    let index = session.components[0]
-        .flows
-        .iter()
-        .position(|f| f.function == flow)
-        .expect("the flow exists");
+    let index = session.components[0].flows.iter().position(|f| f.function == flow).expect("the flow exists");
     let outcome = session.run_flow(index, parameters);
-    assert!(
-        outcome.completed,
-        "flow {flow} failed: {:?}",
-        outcome.report.state
-    );
+    assert!(outcome.completed, "flow {flow} failed: {:?}", outcome.report.state);
 }
 
 /// How many task instances the session created (executed task runs).

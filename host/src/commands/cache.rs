@@ -10,16 +10,16 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value as Json};
 
 use super::{open_session, require_file, settings_and_config, typed_arguments};
-use crate::cache_admin::{self, short, Explanation, ExplainInput, Filter, PartStatus, Verdict};
+use crate::cache_admin::{self, short, ExplainInput, Explanation, Filter, PartStatus, Verdict};
 use crate::cli::{
-    CacheArgs, CacheCommand, CacheExplainArgs, CacheLsArgs, CachePruneArgs, CacheRmArgs, CacheShowArgs, FilterArgs, LoadArgs,
-    StoreArgs,
+    CacheArgs, CacheCommand, CacheExplainArgs, CacheLsArgs, CachePruneArgs, CacheRmArgs, CacheShowArgs, FilterArgs,
+    LoadArgs, StoreArgs,
 };
 use crate::link::Route;
+use crate::log::{Level, Logger};
 use crate::options::{self, parse_duration};
 use crate::run::ctx::{FlowRunCtx, TaskRunCtx};
 use crate::run::task::{now_ms, stored_type, Caller};
-use crate::log::{Level, Logger};
 use crate::settings::{ConfigFile, Settings};
 use crate::store::{object, record, LocalStore, RecordMeta, ResultStore, SplitStore};
 use crate::value::json::type_name;
@@ -51,7 +51,12 @@ fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn ResultStore>> {
 }
 
 /// Key records at `keys`, their values at `root`: both folders, or both `s3://…`.
-fn open_split_storage(keys: &Path, root: &Path, settings: &Settings, config: Option<&ConfigFile>) -> anyhow::Result<Arc<dyn ResultStore>> {
+fn open_split_storage(
+    keys: &Path,
+    root: &Path,
+    settings: &Settings,
+    config: Option<&ConfigFile>,
+) -> anyhow::Result<Arc<dyn ResultStore>> {
     let is_object = |path: &Path| path.to_str().is_some_and(object::is_object_storage);
     match (is_object(keys), is_object(root)) {
         (true, true) => {
@@ -79,13 +84,17 @@ fn open_storage(root: &Path, settings: &Settings, config: Option<&ConfigFile>) -
 fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
     let age = |flag: &str, text: &Option<String>| -> anyhow::Result<_> {
         text.as_deref()
-            .map(|t| parse_duration(t).with_context(|| format!("--{flag} {t:?} is not an age; write e.g. 30s, 5m, 2h or 1d")))
+            .map(|t| {
+                parse_duration(t).with_context(|| format!("--{flag} {t:?} is not an age; write e.g. 30s, 5m, 2h or 1d"))
+            })
             .transpose()
     };
     let component = match &args.component {
         None => None,
         Some(given) if Path::new(given).is_file() => Some(cache_admin::file_digest(Path::new(given))?),
-        Some(given) if !given.is_empty() && given.chars().all(|c| c.is_ascii_hexdigit()) => Some(given.to_ascii_lowercase()),
+        Some(given) if !given.is_empty() && given.chars().all(|c| c.is_ascii_hexdigit()) => {
+            Some(given.to_ascii_lowercase())
+        }
         Some(given) => bail!("--component {given:?} is neither a component file nor the start of a hex digest"),
     };
     Ok(Filter {
@@ -105,7 +114,8 @@ fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
     let selection = cache_admin::select(store, &filter, now)?;
     if args.store.json {
         let records: Vec<Json> = selection.records.iter().map(|m| meta_json(m, now)).collect();
-        let unreadable: Vec<Json> = selection.unreadable.iter().map(|(key, reason)| json!({"key": key, "reason": reason})).collect();
+        let unreadable: Vec<Json> =
+            selection.unreadable.iter().map(|(key, reason)| json!({"key": key, "reason": reason})).collect();
         return Ok(pretty(&json!({"storage": store.describe(), "records": records, "unreadable": unreadable})));
     }
     let mut out = String::new();
@@ -130,7 +140,12 @@ fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
         out.push_str(&table(paint, &["KEY", "TASK", "COMPONENT", "SIZE", "CREATED", "EXPIRES"], rows, &[3]));
         let total: u64 = selection.records.iter().map(|m| m.value_len).sum();
         let count = selection.records.len();
-        out.push_str(&format!("{count} record{}, {} of results, in {}\n", plural(count), human_size(total), store.describe()));
+        out.push_str(&format!(
+            "{count} record{}, {} of results, in {}\n",
+            plural(count),
+            human_size(total),
+            store.describe()
+        ));
     }
     for (key, reason) in &selection.unreadable {
         out.push_str(&format!("{} {key}: {reason}\n", paint.yellow("unreadable")));
@@ -144,7 +159,8 @@ fn show(args: CacheShowArgs, paint: Paint) -> anyhow::Result<String> {
     let key = cache_admin::resolve_key(store, &args.key)?;
     let bytes = store.read(&key)?.with_context(|| format!("the record {key:?} was removed while it was read"))?;
     let meta = record::decode_meta(&bytes).with_context(|| format!("the record {key:?} cannot be read"))?;
-    let record = record::decode(&bytes, &meta.value_type).with_context(|| format!("the record {key:?} cannot be read"))?;
+    let record =
+        record::decode(&bytes, &meta.value_type).with_context(|| format!("the record {key:?} cannot be read"))?;
     let value = record.value.to_json(&meta.value_type).context("the record's value cannot be shown as JSON")?;
     let now = now_ms();
     if args.store.json {
@@ -261,7 +277,13 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
 
 fn explain(args: CacheExplainArgs, paint: Paint) -> anyhow::Result<String> {
     require_file(&args.component)?;
-    let load = LoadArgs { tasks: args.tasks.clone(), config: args.config.clone(), json: false, log_level: "warning".into(), concurrency: 1 };
+    let load = LoadArgs {
+        tasks: args.tasks.clone(),
+        config: args.config.clone(),
+        json: false,
+        log_level: "warning".into(),
+        concurrency: 1,
+    };
     let session = open_session(&args.component, &load)?;
     let route = session
         .components
@@ -290,14 +312,24 @@ fn explain(args: CacheExplainArgs, paint: Paint) -> anyhow::Result<String> {
     let resolved = session.task_options(route);
     let caller = Caller {
         flow_run: args.flow_run_id.as_ref().map(|id| {
-            Arc::new(FlowRunCtx { id: id.clone(), name: "explain".into(), parameter_digests: Vec::new(), persist_result: false })
+            Arc::new(FlowRunCtx {
+                id: id.clone(),
+                name: "explain".into(),
+                parameter_digests: Vec::new(),
+                persist_result: false,
+            })
         }),
         task_run: None,
         depth: 0,
         txn: None,
     };
     let id = uuid::Uuid::new_v4().to_string();
-    let task_run = TaskRunCtx { name: format!("{}-{}", def.function, &id[..3]), id, task: def.function.clone(), persist_result: false };
+    let task_run = TaskRunCtx {
+        name: format!("{}-{}", def.function, &id[..3]),
+        id,
+        task: def.function.clone(),
+        persist_result: false,
+    };
     let cache_key = session.compute_key(route, &task_run, &caller, &values);
 
     let store: Arc<dyn ResultStore> = match (&args.store.storage, &resolved.result_storage) {
@@ -307,7 +339,9 @@ fn explain(args: CacheExplainArgs, paint: Paint) -> anyhow::Result<String> {
     let now = now_ms();
     let refresh = options::overwrite(resolved.refresh_cache, &session.settings);
     let lookup = match &cache_key {
-        Ok(Some(k)) if !refresh => k.key.as_ref().map(|key| store.lookup(key, &stored_type(&def.signature.result), now)),
+        Ok(Some(k)) if !refresh => {
+            k.key.as_ref().map(|key| store.lookup(key, &stored_type(&def.signature.result), now))
+        }
         _ => None,
     };
     let records: Vec<RecordMeta> = store.list()?.into_iter().filter_map(|(_, meta)| meta.ok()).collect();
@@ -333,7 +367,9 @@ fn explain(args: CacheExplainArgs, paint: Paint) -> anyhow::Result<String> {
 
 fn render_explanation(e: &Explanation, component: &str, policy_source: &str, paint: Paint, now: i64) -> String {
     let verdict = match &e.verdict {
-        Verdict::Hit => format!("{}: a record is stored under this key, so the call would be Cached", paint.green("HIT")),
+        Verdict::Hit => {
+            format!("{}: a record is stored under this key, so the call would be Cached", paint.green("HIT"))
+        }
         Verdict::Miss => format!("{}: no record under this key, so the task would run", paint.red("MISS")),
         Verdict::Expired { expiration_ms } => format!(
             "{}: the record under this key expired {} ({}); hits never extend a record",
@@ -342,13 +378,19 @@ fn render_explanation(e: &Explanation, component: &str, policy_source: &str, pai
             timestamp(*expiration_ms)
         ),
         Verdict::Unreadable { reason } => {
-            format!("{}: the record under this key is unreadable ({reason}); the task would run and overwrite it", paint.red("MISS"))
+            format!(
+                "{}: the record under this key is unreadable ({reason}); the task would run and overwrite it",
+                paint.red("MISS")
+            )
         }
         Verdict::NoKey { reason } => format!("{}: {reason}", paint.yellow("NOT CACHED")),
-        Verdict::Refresh => format!("{}: refresh_cache is set, so the task runs and overwrites its record", paint.yellow("REFRESH")),
+        Verdict::Refresh => {
+            format!("{}: refresh_cache is set, so the task runs and overwrites its record", paint.yellow("REFRESH"))
+        }
     };
     let mut out = String::new();
-    let mut line = |label: &str, text: String| out.push_str(&format!("{} {text}\n", paint.bold(&format!("{label:<8}"))));
+    let mut line =
+        |label: &str, text: String| out.push_str(&format!("{} {text}\n", paint.bold(&format!("{label:<8}"))));
     line("task", format!("{} ({component})", e.task));
     line("policy", format!("{} ({policy_source})", e.policy));
     line("key", e.key.clone().unwrap_or_else(|| "(none)".into()));
@@ -357,7 +399,12 @@ fn render_explanation(e: &Explanation, component: &str, policy_source: &str, pai
         if Some(&nearest.key) != e.key.as_ref() {
             line(
                 "nearest",
-                format!("{} (created {}, policy {})", nearest.key, relative(nearest.created_ms, now), or_unknown(&nearest.policy)),
+                format!(
+                    "{} (created {}, policy {})",
+                    nearest.key,
+                    relative(nearest.created_ms, now),
+                    or_unknown(&nearest.policy)
+                ),
             );
         }
     }
@@ -523,7 +570,13 @@ fn table(paint: Paint, headers: &[&str], rows: Vec<Vec<String>>, right: &[usize]
         let mut line = String::new();
         for (i, cell) in cells.into_iter().enumerate() {
             let pad = " ".repeat(widths[i] - visible(&cell));
-            let cell = if right.contains(&i) { format!("{pad}{cell}") } else if i == last { cell } else { format!("{cell}{pad}") };
+            let cell = if right.contains(&i) {
+                format!("{pad}{cell}")
+            } else if i == last {
+                cell
+            } else {
+                format!("{cell}{pad}")
+            };
             line.push_str(&cell);
             if i != last {
                 line.push_str("  ");
@@ -631,7 +684,12 @@ mod tests {
     #[test]
     fn tables_align_columns_ignoring_colour_codes() {
         let paint = Paint { on: true };
-        let text = table(paint, &["A", "SIZE", "C"], vec![vec![paint.red("xyz"), "1 B".into(), "c".into()], vec!["q".into(), "10 B".into(), "".into()]], &[1]);
+        let text = table(
+            paint,
+            &["A", "SIZE", "C"],
+            vec![vec![paint.red("xyz"), "1 B".into(), "c".into()], vec!["q".into(), "10 B".into(), "".into()]],
+            &[1],
+        );
         let plain = strip_ansi(&text);
         assert_eq!(plain, "A    SIZE  C\nxyz   1 B  c\nq    10 B\n");
     }

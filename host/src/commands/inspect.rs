@@ -23,7 +23,8 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     let logger = Arc::new(Logger::stderr(Level::Warning));
     let fuel = crate::sandbox::needs_fuel(&settings, config.as_ref());
     let engine = Engine::new(Some(settings.home.join("compiled")), crate::engine::EngineOptions { fuel })?;
-    let session = Session::load(engine, settings, config, logger, std::slice::from_ref(&args.component), Providers::Optional, 1)?;
+    let session =
+        Session::load(engine, settings, config, logger, std::slice::from_ref(&args.component), Providers::Optional, 1)?;
     let component = &session.components[0];
     let tasks: Vec<serde_json::Value> = component
         .tasks
@@ -53,11 +54,14 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             })
         })
         .collect();
-    let flows: Vec<serde_json::Value> = component.flows.iter().map(|f| json!({"name": f.function, "signature": wit_signature(f)})).collect();
+    let flows: Vec<serde_json::Value> =
+        component.flows.iter().map(|f| json!({"name": f.function, "signature": wit_signature(f)})).collect();
     let imports: Vec<serde_json::Value> = component
         .task_imports
         .iter()
-        .flat_map(|i| i.functions.iter().map(move |(name, sig)| json!(format!("{}#{name}: {}", i.interface, render(name, sig)))))
+        .flat_map(|i| {
+            i.functions.iter().map(move |(name, sig)| json!(format!("{}#{name}: {}", i.interface, render(name, sig))))
+        })
         .collect();
     let settings: serde_json::Map<String, serde_json::Value> = Setting::ALL
         .iter()
@@ -100,11 +104,31 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         println!("    {}", wit_signature(task));
         let rows = [
             ("cache_policy", resolved.policy.to_string(), s.cache_policy.to_string()),
-            ("persist_result", optional(resolved.persist_result.map(|b| b.to_string()), "decided per run"), s.persist_result.to_string()),
-            ("refresh_cache", optional(resolved.refresh_cache.map(|b| b.to_string()), "unset"), s.refresh_cache.to_string()),
-            ("cache_expiration", optional(resolved.cache_expiration.map(|d| format!("{d:?}")), "never"), s.cache_expiration.to_string()),
-            ("result_storage", optional(resolved.result_storage.clone(), "local storage"), s.result_storage.to_string()),
-            ("isolation_level", optional(resolved.isolation_level.clone(), "READ_COMMITTED"), s.isolation_level.to_string()),
+            (
+                "persist_result",
+                optional(resolved.persist_result.map(|b| b.to_string()), "decided per run"),
+                s.persist_result.to_string(),
+            ),
+            (
+                "refresh_cache",
+                optional(resolved.refresh_cache.map(|b| b.to_string()), "unset"),
+                s.refresh_cache.to_string(),
+            ),
+            (
+                "cache_expiration",
+                optional(resolved.cache_expiration.map(|d| format!("{d:?}")), "never"),
+                s.cache_expiration.to_string(),
+            ),
+            (
+                "result_storage",
+                optional(resolved.result_storage.clone(), "local storage"),
+                s.result_storage.to_string(),
+            ),
+            (
+                "isolation_level",
+                optional(resolved.isolation_level.clone(), "READ_COMMITTED"),
+                s.isolation_level.to_string(),
+            ),
             ("lock_manager", optional(resolved.lock_manager.clone(), "none"), s.lock_manager.to_string()),
             ("key_storage", optional(resolved.key_storage.clone(), "with the results"), s.key_storage.to_string()),
             ("retries", resolved.retries.unwrap_or(0).to_string(), s.retries.to_string()),
@@ -147,7 +171,9 @@ fn setting_value(settings: &Settings, setting: Setting) -> String {
         Setting::LocalStoragePath => settings.local_storage_path.display().to_string(),
         Setting::ResultsPersistByDefault => settings.results_persist_by_default.to_string(),
         Setting::TasksRefreshCache => settings.tasks_refresh_cache.to_string(),
-        Setting::TasksDefaultPersistResult => optional(settings.tasks_default_persist_result.map(|b| b.to_string()), "unset"),
+        Setting::TasksDefaultPersistResult => {
+            optional(settings.tasks_default_persist_result.map(|b| b.to_string()), "unset")
+        }
         Setting::TasksDefaultNoCache => settings.tasks_default_no_cache.to_string(),
         Setting::TasksDisableCaching => settings.tasks_disable_caching.to_string(),
         Setting::TasksDefaultRetries => settings.tasks_default_retries.to_string(),

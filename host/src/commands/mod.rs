@@ -72,7 +72,12 @@ fn parse_level(text: &str) -> anyhow::Result<Level> {
 ///
 /// A value that is not valid JSON is taken as a string when the parameter is a string,
 /// so `--param name=world` works. Missing `option` parameters are none.
-pub fn typed_arguments(flag: &str, given: &[String], params: &[(String, Ty)], what: &str) -> anyhow::Result<Vec<Value>> {
+pub fn typed_arguments(
+    flag: &str,
+    given: &[String],
+    params: &[(String, Ty)],
+    what: &str,
+) -> anyhow::Result<Vec<Value>> {
     let mut by_name: Vec<(String, serde_json::Value)> = Vec::new();
     for text in given {
         let Some((name, raw)) = text.split_once('=') else {
@@ -80,7 +85,10 @@ pub fn typed_arguments(flag: &str, given: &[String], params: &[(String, Ty)], wh
         };
         let Some((_, ty)) = params.iter().find(|(p, _)| p == name) else {
             let known: Vec<&str> = params.iter().map(|(p, _)| p.as_str()).collect();
-            bail!("{what} has no parameter `{name}`; its parameters are: {}", if known.is_empty() { "(none)".to_owned() } else { known.join(", ") });
+            bail!(
+                "{what} has no parameter `{name}`; its parameters are: {}",
+                if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
+            );
         };
         let json = match serde_json::from_str(raw) {
             Ok(json) => json,

@@ -32,7 +32,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         })?,
     };
     let def = &flows[flow];
-    let parameters = typed_arguments("--param", &args.params, &def.signature.params, &format!("flow `{}`", def.function))?;
+    let parameters =
+        typed_arguments("--param", &args.params, &def.signature.params, &format!("flow `{}`", def.function))?;
     let outcome = session.run_flow(flow, parameters);
     let result = outcome.report.result.clone();
     let completed = outcome.completed;

@@ -24,10 +24,7 @@ pub struct DigestCache {
 impl DigestCache {
     /// Digests remembered in `dir`, trusted under the rule of this module.
     pub fn new(dir: PathBuf) -> DigestCache {
-        DigestCache {
-            dir,
-            settle: SETTLE,
-        }
+        DigestCache { dir, settle: SETTLE }
     }
 
     /// Digests remembered in `dir`, kept only for files older than `settle` (tests use zero).
@@ -68,23 +65,15 @@ impl DigestCache {
         let Ok(canonical) = std::fs::canonicalize(path) else {
             return;
         };
-        let (Some(before), Some(after)) = (
-            Stamp::of(before),
-            std::fs::metadata(&canonical)
-                .ok()
-                .and_then(|m| Stamp::of(&m)),
-        ) else {
+        let (Some(before), Some(after)) =
+            (Stamp::of(before), std::fs::metadata(&canonical).ok().and_then(|m| Stamp::of(&m)))
+        else {
             return;
         };
         if before != after || !after.settled(self.settle) {
             return;
         }
-        let text = format!(
-            "{FORMAT}\n{}\n{}\n{}\n",
-            canonical.display(),
-            after.line(),
-            digest.to_hex()
-        );
+        let text = format!("{FORMAT}\n{}\n{}\n{}\n", canonical.display(), after.line(), digest.to_hex());
         // A digest that cannot be remembered only costs the next start a hash.
         let _ = super::write_atomically(&self.record_path(&canonical), text.as_bytes());
     }
@@ -98,10 +87,7 @@ impl DigestCache {
 
 impl Stamp {
     fn line(&self) -> String {
-        format!(
-            "{} {} {} {} {}",
-            self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns
-        )
+        format!("{} {} {} {} {}", self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
     }
 
     fn parse(line: &str) -> Option<Stamp> {
@@ -148,10 +134,7 @@ mod tests {
 
     /// What `Engine::load` uses: the remembered digest, else a fresh hash.
     fn digest_of(cache: &DigestCache, path: &Path) -> blake3::Hash {
-        cache
-            .known(path)
-            .map(|(d, _)| d)
-            .unwrap_or_else(|| hash_and_remember(cache, path))
+        cache.known(path).map(|(d, _)| d).unwrap_or_else(|| hash_and_remember(cache, path))
     }
 
     /// Rewrites `path` with `bytes` until its ctime moves past `old_ctime_ns` (file system
@@ -160,19 +143,12 @@ mod tests {
         loop {
             std::fs::write(path, bytes).unwrap();
             let meta = std::fs::metadata(path).unwrap();
-            if i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec())
-                != old_ctime_ns
-            {
+            if i128::from(meta.ctime()) * 1_000_000_000 + i128::from(meta.ctime_nsec()) != old_ctime_ns {
                 break;
             }
             std::thread::sleep(Duration::from_millis(1));
         }
-        File::options()
-            .write(true)
-            .open(path)
-            .unwrap()
-            .set_times(FileTimes::new().set_modified(mtime))
-            .unwrap();
+        File::options().write(true).open(path).unwrap().set_times(FileTimes::new().set_modified(mtime)).unwrap();
     }
 
     fn ctime_ns(path: &Path) -> i128 {
@@ -189,23 +165,14 @@ mod tests {
         assert_eq!(digest_of(&cache, &path), blake3::hash(b"first version"));
         let forged = blake3::hash(b"not the content");
         cache.forge(&path, &forged);
-        assert_eq!(
-            cache.known(&path),
-            Some((forged, 13)),
-            "the remembered digest is used without reading the file"
-        );
+        assert_eq!(cache.known(&path), Some((forged, 13)), "the remembered digest is used without reading the file");
     }
 
     #[test]
     fn a_content_change_with_a_new_mtime_gives_the_new_digest() {
         let (_dir, path, cache) = remembered_first_version();
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
-        rewrite(
-            &path,
-            b"other content",
-            ctime_ns(&path),
-            mtime + Duration::from_secs(5),
-        );
+        rewrite(&path, b"other content", ctime_ns(&path), mtime + Duration::from_secs(5));
         assert_eq!(digest_of(&cache, &path), blake3::hash(b"other content"));
     }
 
@@ -213,22 +180,13 @@ mod tests {
     fn a_rewrite_with_the_same_size_and_a_forged_mtime_gives_the_new_digest() {
         let (_dir, path, cache) = remembered_first_version();
         let before = std::fs::metadata(&path).unwrap();
-        rewrite(
-            &path,
-            b"forged versio",
-            ctime_ns(&path),
-            before.modified().unwrap(),
-        );
+        rewrite(&path, b"forged versio", ctime_ns(&path), before.modified().unwrap());
         let after = std::fs::metadata(&path).unwrap();
         assert_eq!(
             (after.len(), after.modified().unwrap(), after.ino()),
             (before.len(), before.modified().unwrap(), before.ino())
         );
-        assert_eq!(
-            cache.known(&path),
-            None,
-            "the ctime moved, so the record is not trusted"
-        );
+        assert_eq!(cache.known(&path), None, "the ctime moved, so the record is not trusted");
         assert_eq!(digest_of(&cache, &path), blake3::hash(b"forged versio"));
     }
 
@@ -238,12 +196,7 @@ mod tests {
         let mtime = std::fs::metadata(&path).unwrap().modified().unwrap();
         let new = dir.path().join("new.wasm");
         std::fs::write(&new, b"second versn").unwrap();
-        File::options()
-            .write(true)
-            .open(&new)
-            .unwrap()
-            .set_times(FileTimes::new().set_modified(mtime))
-            .unwrap();
+        File::options().write(true).open(&new).unwrap().set_times(FileTimes::new().set_modified(mtime)).unwrap();
         std::fs::rename(&new, &path).unwrap();
         assert_eq!(digest_of(&cache, &path), blake3::hash(b"second versn"));
     }
@@ -267,9 +220,6 @@ mod tests {
         let cache = cache(dir.path(), Duration::ZERO);
         hash_and_remember(&cache, &path);
         let other = dir.path().join(".").join("c.wasm");
-        assert_eq!(
-            cache.known(&other).map(|(d, _)| d),
-            Some(blake3::hash(b"content"))
-        );
+        assert_eq!(cache.known(&other).map(|(d, _)| d), Some(blake3::hash(b"content")));
     }
 }

@@ -74,11 +74,7 @@ struct Slot {
 impl FileLockManager {
     /// A manager keeping its lock files in `dir`, which is created if missing.
     pub fn open(dir: &Path) -> Result<FileLockManager, LockError> {
-        let manager = FileLockManager {
-            dir: dir.to_path_buf(),
-            releases: Mutex::new(0),
-            released: Condvar::new(),
-        };
+        let manager = FileLockManager { dir: dir.to_path_buf(), releases: Mutex::new(0), released: Condvar::new() };
         fs::create_dir_all(dir).map_err(|e| manager.io_error("create the folder", dir, e))?;
         Ok(manager)
     }
@@ -96,16 +92,13 @@ impl FileLockManager {
     /// The lease recorded for `key`, expired or not; None if there is none, it was released,
     /// or the file cannot be parsed (which counts as free: see [`Self::slot`]).
     pub fn read_lock_file(&self, key: &str) -> Result<Option<LockFile>, LockError> {
-        self.guarded(&hash(key), || {
-            Ok(self.slot(key, false)?.and_then(|s| s.lease))
-        })
+        self.guarded(&hash(key), || Ok(self.slot(key, false)?.and_then(|s| s.lease)))
     }
 
     /// Deletes the lock files that nobody holds (released, expired or unreadable); returns how
     /// many. Safe while other processes use the folder.
     pub fn prune(&self) -> Result<usize, LockError> {
-        let entries =
-            fs::read_dir(&self.dir).map_err(|e| self.io_error("list the folder", &self.dir, e))?;
+        let entries = fs::read_dir(&self.dir).map_err(|e| self.io_error("list the folder", &self.dir, e))?;
         let mut removed = 0;
         for entry in entries {
             let entry = entry.map_err(|e| self.io_error("list the folder", &self.dir, e))?;
@@ -139,19 +132,12 @@ impl FileLockManager {
     }
 
     fn io_error(&self, what: &str, path: &Path, e: io::Error) -> LockError {
-        LockError::Unavailable {
-            manager: self.describe(),
-            message: format!("cannot {what} {}: {e}.", path.display()),
-        }
+        LockError::Unavailable { manager: self.describe(), message: format!("cannot {what} {}: {e}.", path.display()) }
     }
 
     /// Runs `f` while holding the guard for the lock file named by `hash`, excluding every other
     /// thread and process that touches a lock file of the same guard.
-    fn guarded<T>(
-        &self,
-        hash: &str,
-        f: impl FnOnce() -> Result<T, LockError>,
-    ) -> Result<T, LockError> {
+    fn guarded<T>(&self, hash: &str, f: impl FnOnce() -> Result<T, LockError>) -> Result<T, LockError> {
         let path = self.dir.join(format!("guard-{}", &hash[..2]));
         let guard = OpenOptions::new()
             .create(true)
@@ -159,9 +145,7 @@ impl FileLockManager {
             .write(true)
             .open(&path)
             .map_err(|e| self.io_error("open the guard file", &path, e))?;
-        guard
-            .lock()
-            .map_err(|e| self.io_error("lock the guard file", &path, e))?;
+        guard.lock().map_err(|e| self.io_error("lock the guard file", &path, e))?;
         let result = f();
         // Closing the file drops the OS lock.
         drop::<File>(guard);
@@ -177,37 +161,20 @@ impl FileLockManager {
     /// nothing.
     fn slot(&self, key: &str, create: bool) -> Result<Option<Slot>, LockError> {
         let path = self.lock_path(key);
-        let opened = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(create)
-            .truncate(false)
-            .open(&path);
+        let opened = OpenOptions::new().read(true).write(true).create(create).truncate(false).open(&path);
         let mut file = match opened {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound && !create => return Ok(None),
             Err(e) => return Err(self.io_error("open the lock file", &path, e)),
         };
         let mut bytes = Vec::with_capacity(256);
-        file.read_to_end(&mut bytes)
-            .map_err(|e| self.io_error("read the lock file", &path, e))?;
-        Ok(Some(Slot {
-            file,
-            len: bytes.len() as u64,
-            lease: parse(&bytes),
-            path,
-        }))
+        file.read_to_end(&mut bytes).map_err(|e| self.io_error("read the lock file", &path, e))?;
+        Ok(Some(Slot { file, len: bytes.len() as u64, lease: parse(&bytes), path }))
     }
 
     /// Records `holder`'s lease until `expires_ms`, or no holder; call only inside
     /// [`Self::guarded`].
-    fn write(
-        &self,
-        slot: &mut Slot,
-        key: &str,
-        holder: Option<&str>,
-        expires_ms: i64,
-    ) -> Result<(), LockError> {
+    fn write(&self, slot: &mut Slot, key: &str, holder: Option<&str>, expires_ms: i64) -> Result<(), LockError> {
         let mut content = serde_json::to_vec(&OnDisk {
             holder: holder.map(str::to_string),
             expires_ms,
@@ -237,12 +204,7 @@ impl FileLockManager {
 
 fn parse(bytes: &[u8]) -> Option<LockFile> {
     let on_disk: OnDisk = serde_json::from_slice(bytes).ok()?;
-    Some(LockFile {
-        holder: on_disk.holder?,
-        expires_ms: on_disk.expires_ms,
-        pid: on_disk.pid,
-        key: on_disk.key,
-    })
+    Some(LockFile { holder: on_disk.holder?, expires_ms: on_disk.expires_ms, pid: on_disk.pid, key: on_disk.key })
 }
 
 fn hash(key: &str) -> String {
@@ -250,9 +212,7 @@ fn hash(key: &str) -> String {
 }
 
 fn unix_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }
 
 /// When a lease taken or renewed at `now_ms` for `hold` ends. `unix_ms` truncates to the
@@ -282,13 +242,9 @@ impl LockManager for FileLockManager {
                 let mut slot = self.slot(key, true)?.expect("created when missing");
                 let now_ms = unix_ms();
                 match slot.lease.take() {
-                    Some(lease) if lease.holder != holder && lease.expires_ms > now_ms => {
-                        Ok(Some(lease))
-                    }
+                    Some(lease) if lease.holder != holder && lease.expires_ms > now_ms => Ok(Some(lease)),
                     // Free, expired, unreadable, or ours already: take it or extend it.
-                    _ => self
-                        .write(&mut slot, key, Some(holder), lease_end(now_ms, hold_timeout))
-                        .map(|()| None),
+                    _ => self.write(&mut slot, key, Some(holder), lease_end(now_ms, hold_timeout)).map(|()| None),
                 }
             })?;
             let Some(seen) = seen else { return Ok(()) };
@@ -435,17 +391,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(dir.path()).unwrap();
         assert_ne!(m.lock_path("a.b"), m.lock_path("a.c"));
-        m.acquire("a.b", "h1", Duration::ZERO, Duration::from_secs(60))
-            .unwrap();
-        m.acquire("a.c", "h2", Duration::ZERO, Duration::from_secs(60))
-            .unwrap();
-        let name = m
-            .lock_path("a.b")
-            .file_name()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
+        m.acquire("a.b", "h1", Duration::ZERO, Duration::from_secs(60)).unwrap();
+        m.acquire("a.c", "h2", Duration::ZERO, Duration::from_secs(60)).unwrap();
+        let name = m.lock_path("a.b").file_name().unwrap().to_str().unwrap().to_string();
         assert_eq!(name, format!("{}.lock", blake3::hash(b"a.b").to_hex()));
     }
 
@@ -454,8 +402,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(dir.path()).unwrap();
         let before = unix_ms();
-        m.acquire("../k/ey", "run-1", Duration::ZERO, Duration::from_secs(30))
-            .unwrap();
+        m.acquire("../k/ey", "run-1", Duration::ZERO, Duration::from_secs(30)).unwrap();
         let lock = m.read_lock_file("../k/ey").unwrap().unwrap();
         assert_eq!(lock.holder, "run-1");
         assert_eq!(lock.key, "../k/ey");
@@ -474,11 +421,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(dir.path()).unwrap();
         let long = "h".repeat(300);
-        m.acquire("k", &long, Duration::ZERO, Duration::from_secs(60))
-            .unwrap();
+        m.acquire("k", &long, Duration::ZERO, Duration::from_secs(60)).unwrap();
         m.release("k", &long).unwrap();
-        m.acquire("k", "h", Duration::ZERO, Duration::from_secs(60))
-            .unwrap();
+        m.acquire("k", "h", Duration::ZERO, Duration::from_secs(60)).unwrap();
         assert_eq!(m.read_lock_file("k").unwrap().unwrap().holder, "h");
         let text = fs::read_to_string(m.lock_path("k")).unwrap();
         assert!(text.len() > 300 && text.trim_end().ends_with('}'), "{text}");
@@ -492,8 +437,7 @@ mod tests {
         m.acquire("held", "a", Duration::ZERO, hour).unwrap();
         m.acquire("released", "a", Duration::ZERO, hour).unwrap();
         m.release("released", "a").unwrap();
-        m.acquire("expired", "a", Duration::ZERO, Duration::ZERO)
-            .unwrap();
+        m.acquire("expired", "a", Duration::ZERO, Duration::ZERO).unwrap();
         // A lease of zero still lasts until the next millisecond.
         std::thread::sleep(Duration::from_millis(2));
         fs::write(m.lock_path("junk"), b"{").unwrap();
@@ -517,16 +461,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(dir.path()).unwrap();
         let long_junk = vec![b'x'; 500];
-        for junk in [
-            &b""[..],
-            b"{\"holder\":\"x\",\"expi",
-            b"\xff\x00",
-            &long_junk,
-        ] {
+        for junk in [&b""[..], b"{\"holder\":\"x\",\"expi", b"\xff\x00", &long_junk] {
             fs::write(m.lock_path("k"), junk).unwrap();
             assert_eq!(m.holder("k").unwrap(), None);
-            m.acquire("k", "h", Duration::ZERO, Duration::from_secs(60))
-                .unwrap();
+            m.acquire("k", "h", Duration::ZERO, Duration::from_secs(60)).unwrap();
             assert_eq!(m.holder("k").unwrap().as_deref(), Some("h"));
             m.release("k", "h").unwrap();
         }
@@ -537,18 +475,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(&dir.path().join("locks")).unwrap();
         fs::remove_dir(dir.path().join("locks")).unwrap();
-        let err = m
-            .acquire("k", "h", Duration::ZERO, Duration::from_secs(1))
-            .unwrap_err();
-        let LockError::Unavailable { manager, message } = &err else {
-            panic!("{err:?}")
-        };
+        let err = m.acquire("k", "h", Duration::ZERO, Duration::from_secs(1)).unwrap_err();
+        let LockError::Unavailable { manager, message } = &err else { panic!("{err:?}") };
         assert_eq!(manager, &m.describe());
         assert!(message.contains("guard"), "{message}");
-        assert!(
-            err.to_string().starts_with("The file lock manager in "),
-            "{err}"
-        );
+        assert!(err.to_string().starts_with("The file lock manager in "), "{err}");
     }
 
     #[test]
@@ -556,18 +487,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = FileLockManager::open(dir.path()).unwrap();
         let b = FileLockManager::open(dir.path()).unwrap();
-        a.acquire("k", "h1", Duration::ZERO, Duration::from_secs(60))
-            .unwrap();
-        let err = b
-            .acquire(
-                "k",
-                "h2",
-                Duration::from_millis(50),
-                Duration::from_secs(60),
-            )
-            .unwrap_err();
-        assert!(
-            matches!(err, LockError::AcquireTimeout { holder_seen: Some(ref h), .. } if h == "h1")
-        );
+        a.acquire("k", "h1", Duration::ZERO, Duration::from_secs(60)).unwrap();
+        let err = b.acquire("k", "h2", Duration::from_millis(50), Duration::from_secs(60)).unwrap_err();
+        assert!(matches!(err, LockError::AcquireTimeout { holder_seen: Some(ref h), .. } if h == "h1"));
     }
 }

@@ -72,21 +72,11 @@ impl LockManager for MemoryLockManager {
                     held.expires_at.min(deadline)
                 }
                 _ => {
-                    leases.insert(
-                        key.to_string(),
-                        Held {
-                            holder: holder.to_string(),
-                            expires_at: now + hold_timeout,
-                        },
-                    );
+                    leases.insert(key.to_string(), Held { holder: holder.to_string(), expires_at: now + hold_timeout });
                     return Ok(());
                 }
             };
-            leases = self
-                .released
-                .wait_timeout(leases, wait_until - now)
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
+            leases = self.released.wait_timeout(leases, wait_until - now).unwrap_or_else(|e| e.into_inner()).0;
         }
     }
 
@@ -124,10 +114,7 @@ impl LockManager for MemoryLockManager {
     }
 
     fn holder(&self, key: &str) -> Result<Option<String>, LockError> {
-        Ok(self
-            .lock()
-            .get(key)
-            .and_then(|h| h.live_holder(Instant::now())))
+        Ok(self.lock().get(key).and_then(|h| h.live_holder(Instant::now())))
     }
 
     fn describe(&self) -> String {

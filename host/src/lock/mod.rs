@@ -22,9 +22,9 @@ use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
+pub use self::redis::RedisLockManager;
 pub use file::FileLockManager;
 pub use memory::MemoryLockManager;
-pub use self::redis::RedisLockManager;
 
 /// A place that grants leases on keys to named holders.
 ///
@@ -70,10 +70,7 @@ pub trait LockManager: Send + Sync {
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
 pub enum LockError {
     /// Another holder kept the lock for the whole acquire timeout.
-    #[error(
-        "Timed out after {waited:.1?} waiting for the lock on key {key:?}, {}.",
-        held_by(holder_seen)
-    )]
+    #[error("Timed out after {waited:.1?} waiting for the lock on key {key:?}, {}.", held_by(holder_seen))]
     AcquireTimeout {
         /// The key that was asked for.
         key: String,
@@ -83,10 +80,7 @@ pub enum LockError {
         holder_seen: Option<String>,
     },
     /// A release by someone who does not hold the lock.
-    #[error(
-        "Cannot release the lock on key {key:?} for {holder:?}: it is {}.",
-        held_by(actual)
-    )]
+    #[error("Cannot release the lock on key {key:?} for {holder:?}: it is {}.", held_by(actual))]
     NotHolder {
         /// The key that was released.
         key: String,
@@ -159,18 +153,11 @@ pub fn manager_for(spec: &str, home: &Path) -> Result<Arc<dyn LockManager>, Lock
         "file" => home.join("locks"),
         _ => match spec.strip_prefix("file:") {
             Some(dir) if !dir.is_empty() => PathBuf::from(dir),
-            _ => {
-                return Err(LockError::UnknownManager {
-                    spec: spec.to_string(),
-                })
-            }
+            _ => return Err(LockError::UnknownManager { spec: spec.to_string() }),
         },
     };
     static FILE_MANAGERS: OnceLock<Mutex<HashMap<PathBuf, Arc<FileLockManager>>>> = OnceLock::new();
-    let mut managers = FILE_MANAGERS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner());
+    let mut managers = FILE_MANAGERS.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
     if let Some(manager) = managers.get(&dir) {
         return Ok(manager.clone());
     }
@@ -213,14 +200,7 @@ impl Lease {
             due: Instant::now() + renew_interval(hold_timeout),
             lost: lost.clone(),
         });
-        Ok(Lease {
-            manager,
-            key: key.to_string(),
-            holder: holder.to_string(),
-            id,
-            lost,
-            released: false,
-        })
+        Ok(Lease { manager, key: key.to_string(), holder: holder.to_string(), id, lost, released: false })
     }
 
     /// The locked key.
@@ -308,10 +288,7 @@ fn renewer() -> &'static Renewer {
             .name("cachehost-lease-renewer".into())
             .spawn(|| renewer().run())
             .expect("the OS refused to start the lease renewer thread");
-        Renewer {
-            state: Mutex::new(RenewerState::default()),
-            changed: Condvar::new(),
-        }
+        Renewer { state: Mutex::new(RenewerState::default()), changed: Condvar::new() }
     })
 }
 
@@ -343,26 +320,14 @@ impl Renewer {
             match next_due {
                 None => state = self.changed.wait(state).unwrap_or_else(|e| e.into_inner()),
                 Some(due) if due > now => {
-                    state = self
-                        .changed
-                        .wait_timeout(state, due - now)
-                        .unwrap_or_else(|e| e.into_inner())
-                        .0
+                    state = self.changed.wait_timeout(state, due - now).unwrap_or_else(|e| e.into_inner()).0
                 }
                 Some(_) => {
                     let due: Vec<_> = state
                         .leases
                         .iter()
                         .filter(|(_, r)| r.due <= now)
-                        .map(|(id, r)| {
-                            (
-                                *id,
-                                r.manager.clone(),
-                                r.key.clone(),
-                                r.holder.clone(),
-                                r.hold_timeout,
-                            )
-                        })
+                        .map(|(id, r)| (*id, r.manager.clone(), r.key.clone(), r.holder.clone(), r.hold_timeout))
                         .collect();
                     // Renewals do I/O: never hold the state lock across them, so taking and
                     // releasing leases never waits for a slow renewal.
@@ -389,10 +354,7 @@ impl Renewer {
                             }
                             // The manager may recover (a full disk, a Redis restart): try again
                             // soon, while the lease has not expired.
-                            Err(_) => {
-                                renewal.due =
-                                    now + renew_interval(hold).min(Duration::from_millis(200))
-                            }
+                            Err(_) => renewal.due = now + renew_interval(hold).min(Duration::from_millis(200)),
                         }
                     }
                 }
@@ -410,8 +372,7 @@ mod tests {
         let home = tempfile::tempdir().unwrap();
         let a = manager_for("memory", home.path()).unwrap();
         let b = manager_for("memory", home.path()).unwrap();
-        a.acquire("k-singleton", "h1", Duration::ZERO, Duration::from_secs(60))
-            .unwrap();
+        a.acquire("k-singleton", "h1", Duration::ZERO, Duration::from_secs(60)).unwrap();
         assert_eq!(b.holder("k-singleton").unwrap().as_deref(), Some("h1"));
         b.release("k-singleton", "h1").unwrap();
         assert!(a.describe().contains("in-memory"));
@@ -421,21 +382,12 @@ mod tests {
     fn manager_for_file_uses_home_locks_or_the_given_folder() {
         let home = tempfile::tempdir().unwrap();
         let m = manager_for("file", home.path()).unwrap();
-        assert_eq!(
-            m.describe(),
-            format!(
-                "file lock manager in {}",
-                home.path().join("locks").display()
-            )
-        );
+        assert_eq!(m.describe(), format!("file lock manager in {}", home.path().join("locks").display()));
         assert!(home.path().join("locks").is_dir());
         let other = tempfile::tempdir().unwrap();
         let dir = other.path().join("mine");
         let m = manager_for(&format!("file:{}", dir.display()), home.path()).unwrap();
-        assert_eq!(
-            m.describe(),
-            format!("file lock manager in {}", dir.display())
-        );
+        assert_eq!(m.describe(), format!("file lock manager in {}", dir.display()));
         assert!(dir.is_dir());
     }
 
@@ -459,24 +411,10 @@ mod tests {
             waited: Duration::from_millis(1500),
             holder_seen: Some("run-1".into()),
         };
-        assert_eq!(
-            e.to_string(),
-            "Timed out after 1.5s waiting for the lock on key \"k\", held by \"run-1\"."
-        );
-        let e = LockError::NotHolder {
-            key: "k".into(),
-            holder: "run-2".into(),
-            actual: None,
-        };
-        assert_eq!(
-            e.to_string(),
-            "Cannot release the lock on key \"k\" for \"run-2\": it is held by nobody."
-        );
-        let e = LockError::Lost {
-            key: "k".into(),
-            holder: "run-1".into(),
-            now_held_by: Some("run-2".into()),
-        };
+        assert_eq!(e.to_string(), "Timed out after 1.5s waiting for the lock on key \"k\", held by \"run-1\".");
+        let e = LockError::NotHolder { key: "k".into(), holder: "run-2".into(), actual: None };
+        assert_eq!(e.to_string(), "Cannot release the lock on key \"k\" for \"run-2\": it is held by nobody.");
+        let e = LockError::Lost { key: "k".into(), holder: "run-1".into(), now_held_by: Some("run-2".into()) };
         assert_eq!(
             e.to_string(),
             "The lock on key \"k\" held by \"run-1\" was lost: its lease expired and it is now \

@@ -160,7 +160,13 @@ fn millis(duration: Duration) -> String {
 }
 
 impl LockManager for RedisLockManager {
-    fn acquire(&self, key: &str, holder: &str, acquire_timeout: Duration, hold_timeout: Duration) -> Result<(), LockError> {
+    fn acquire(
+        &self,
+        key: &str,
+        holder: &str,
+        acquire_timeout: Duration,
+        hold_timeout: Duration,
+    ) -> Result<(), LockError> {
         let started = Instant::now();
         let (hold, keep) = (millis(hold_timeout), millis(KEEP_AFTER_EXPIRY));
         loop {
@@ -177,7 +183,8 @@ impl LockManager for RedisLockManager {
     }
 
     fn renew(&self, key: &str, holder: &str, hold_timeout: Duration) -> Result<(), LockError> {
-        let (renewed, now_held_by) = self.run(&self.renew, key, &[holder, &millis(hold_timeout), &millis(KEEP_AFTER_EXPIRY)])?;
+        let (renewed, now_held_by) =
+            self.run(&self.renew, key, &[holder, &millis(hold_timeout), &millis(KEEP_AFTER_EXPIRY)])?;
         if renewed {
             Ok(())
         } else {
@@ -234,7 +241,10 @@ mod tests {
         let err = manager.acquire("k", "a", Duration::from_secs(30), Duration::from_secs(5)).unwrap_err();
         let LockError::Unavailable { manager: name, .. } = &err else { panic!("{err:?}") };
         assert_eq!(name, &format!("redis lock manager at 127.0.0.1:{port}"));
-        assert!(err.to_string().starts_with(&format!("The redis lock manager at 127.0.0.1:{port} cannot be used: ")), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!("The redis lock manager at 127.0.0.1:{port} cannot be used: ")),
+            "{err}"
+        );
     }
 
     use cachehost_tests::servers::{free_port, RedisServer};
@@ -274,7 +284,10 @@ mod tests {
         let (a, b) = (manager(&server), manager(&server));
         a.acquire("shared", "a", Duration::ZERO, Duration::from_secs(60)).unwrap();
         assert_eq!(b.holder("shared").unwrap().as_deref(), Some("a"));
-        assert!(matches!(b.acquire("shared", "b", Duration::ZERO, Duration::from_secs(60)), Err(LockError::AcquireTimeout { .. })));
+        assert!(matches!(
+            b.acquire("shared", "b", Duration::ZERO, Duration::from_secs(60)),
+            Err(LockError::AcquireTimeout { .. })
+        ));
     }
 
     /// A server that stops answering: commands end with Unavailable after the I/O timeout.

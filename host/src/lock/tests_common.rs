@@ -16,40 +16,19 @@ pub fn acquire_release_and_holder_checks(m: Arc<dyn LockManager>) {
 
     assert_eq!(
         m.release("k", "b"),
-        Err(LockError::NotHolder {
-            key: "k".into(),
-            holder: "b".into(),
-            actual: Some("a".into())
-        })
+        Err(LockError::NotHolder { key: "k".into(), holder: "b".into(), actual: Some("a".into()) })
     );
     assert_eq!(
         m.renew("k", "b", LONG),
-        Err(LockError::Lost {
-            key: "k".into(),
-            holder: "b".into(),
-            now_held_by: Some("a".into())
-        })
+        Err(LockError::Lost { key: "k".into(), holder: "b".into(), now_held_by: Some("a".into()) })
     );
     assert_eq!(m.holder("k").unwrap().as_deref(), Some("a"));
     m.renew("k", "a", LONG).unwrap();
 
     m.release("k", "a").unwrap();
     assert_eq!(m.holder("k").unwrap(), None);
-    assert_eq!(
-        m.release("k", "a"),
-        Err(LockError::NotHolder {
-            key: "k".into(),
-            holder: "a".into(),
-            actual: None
-        })
-    );
-    assert!(matches!(
-        m.renew("k", "a", LONG),
-        Err(LockError::Lost {
-            now_held_by: None,
-            ..
-        })
-    ));
+    assert_eq!(m.release("k", "a"), Err(LockError::NotHolder { key: "k".into(), holder: "a".into(), actual: None }));
+    assert!(matches!(m.renew("k", "a", LONG), Err(LockError::Lost { now_held_by: None, .. })));
     m.acquire("k", "b", Duration::ZERO, LONG).unwrap();
     assert_eq!(m.holder("k").unwrap().as_deref(), Some("b"));
 }
@@ -58,14 +37,7 @@ pub fn acquire_timeout_names_the_holder_seen(m: Arc<dyn LockManager>) {
     m.acquire("k", "a", Duration::ZERO, LONG).unwrap();
     for timeout in [Duration::ZERO, Duration::from_millis(100)] {
         let err = m.acquire("k", "b", timeout, LONG).unwrap_err();
-        let LockError::AcquireTimeout {
-            key,
-            waited,
-            holder_seen,
-        } = err
-        else {
-            panic!("{err:?}")
-        };
+        let LockError::AcquireTimeout { key, waited, holder_seen } = err else { panic!("{err:?}") };
         assert_eq!(key, "k");
         assert_eq!(holder_seen.as_deref(), Some("a"));
         assert!(waited >= timeout, "{waited:?} < {timeout:?}");
@@ -74,8 +46,7 @@ pub fn acquire_timeout_names_the_holder_seen(m: Arc<dyn LockManager>) {
 }
 
 pub fn same_holder_reacquires_at_once_and_extends_the_lease(m: Arc<dyn LockManager>) {
-    m.acquire("k", "a", Duration::ZERO, Duration::from_millis(200))
-        .unwrap();
+    m.acquire("k", "a", Duration::ZERO, Duration::from_millis(200)).unwrap();
     m.acquire("k", "a", Duration::ZERO, LONG).unwrap();
     thread::sleep(Duration::from_millis(300));
     // Without the extension the 200 ms lease would have expired and "b" would take it.
@@ -89,47 +60,31 @@ pub fn expired_lease_is_taken_over_and_its_holder_has_lost_it(m: Arc<dyn LockMan
     // "a" acquires without a Lease: nothing renews it, as if its process had died.
     m.acquire("k", "a", Duration::ZERO, hold).unwrap();
     m.acquire("k", "b", Duration::from_secs(30), LONG).unwrap();
-    assert!(
-        before_a.elapsed() >= hold,
-        "took over a lease before it expired"
-    );
+    assert!(before_a.elapsed() >= hold, "took over a lease before it expired");
     assert_eq!(m.holder("k").unwrap().as_deref(), Some("b"));
     assert_eq!(
         m.renew("k", "a", LONG),
-        Err(LockError::Lost {
-            key: "k".into(),
-            holder: "a".into(),
-            now_held_by: Some("b".into())
-        })
+        Err(LockError::Lost { key: "k".into(), holder: "a".into(), now_held_by: Some("b".into()) })
     );
     assert_eq!(
         m.release("k", "a"),
-        Err(LockError::NotHolder {
-            key: "k".into(),
-            holder: "a".into(),
-            actual: Some("b".into())
-        })
+        Err(LockError::NotHolder { key: "k".into(), holder: "a".into(), actual: Some("b".into()) })
     );
     assert_eq!(m.holder("k").unwrap().as_deref(), Some("b"));
 }
 
 pub fn expired_lease_nobody_took_can_be_renewed_and_released(m: Arc<dyn LockManager>) {
-    m.acquire("k", "a", Duration::ZERO, Duration::from_millis(20))
-        .unwrap();
+    m.acquire("k", "a", Duration::ZERO, Duration::from_millis(20)).unwrap();
     thread::sleep(Duration::from_millis(60));
     assert_eq!(m.holder("k").unwrap(), None);
     m.renew("k", "a", LONG).unwrap();
     assert_eq!(m.holder("k").unwrap().as_deref(), Some("a"));
 
-    m.acquire("k2", "a", Duration::ZERO, Duration::from_millis(20))
-        .unwrap();
+    m.acquire("k2", "a", Duration::ZERO, Duration::from_millis(20)).unwrap();
     thread::sleep(Duration::from_millis(60));
     m.release("k2", "a").unwrap();
     // Released means free, not merely expired: a renewal cannot bring it back.
-    assert!(matches!(
-        m.renew("k2", "a", LONG),
-        Err(LockError::Lost { .. })
-    ));
+    assert!(matches!(m.renew("k2", "a", LONG), Err(LockError::Lost { .. })));
 }
 
 pub fn waiter_gets_the_lock_when_it_is_released(m: Arc<dyn LockManager>) {
@@ -172,8 +127,7 @@ pub fn lease_renewal_keeps_the_lock_past_its_hold_timeout(m: Arc<dyn LockManager
 
 pub fn lease_that_lost_its_lock_reports_lost(m: Arc<dyn LockManager>) {
     // The first renewal is due a second after the lease is taken, well after "b" takes the lock.
-    let lease =
-        Lease::acquire(m.clone(), "k", "a", Duration::ZERO, Duration::from_secs(3)).unwrap();
+    let lease = Lease::acquire(m.clone(), "k", "a", Duration::ZERO, Duration::from_secs(3)).unwrap();
     assert_eq!((lease.key(), lease.holder()), ("k", "a"));
     // Another party frees the lock behind the lease's back and "b" takes it.
     m.release("k", "a").unwrap();
@@ -182,11 +136,7 @@ pub fn lease_that_lost_its_lock_reports_lost(m: Arc<dyn LockManager>) {
     while lease.check().is_ok() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(10));
     }
-    let lost = Err(LockError::Lost {
-        key: "k".into(),
-        holder: "a".into(),
-        now_held_by: Some("b".into()),
-    });
+    let lost = Err(LockError::Lost { key: "k".into(), holder: "a".into(), now_held_by: Some("b".into()) });
     assert_eq!(lease.check(), lost);
     assert_eq!(lease.release(), lost);
     // Releasing the lost lease left the new holder's lock alone.
@@ -213,13 +163,8 @@ pub fn threads_never_hold_one_key_together(m: Arc<dyn LockManager>, threads: usi
             thread::spawn(move || {
                 for r in 0..rounds {
                     let holder = format!("t{t}-r{r}");
-                    let lease =
-                        Lease::acquire(m.clone(), "contended", &holder, LONG, LONG).unwrap();
-                    assert_eq!(
-                        inside.fetch_add(1, Ordering::SeqCst),
-                        0,
-                        "two holders at once"
-                    );
+                    let lease = Lease::acquire(m.clone(), "contended", &holder, LONG, LONG).unwrap();
+                    assert_eq!(inside.fetch_add(1, Ordering::SeqCst), 0, "two holders at once");
                     let seen = counter.load(Ordering::SeqCst);
                     thread::yield_now();
                     counter.store(seen + 1, Ordering::SeqCst);

@@ -131,10 +131,8 @@ impl Session {
         for path in paths {
             let progress = |level: Level, message: &str| logger.log(level, &Subject::Host, message);
             let loaded = engine.load(path, &progress)?;
-            let info = ComponentInfo::new(engine.wasmtime(), loaded).map_err(|source| SessionError::Interface {
-                component: file_name(path),
-                source,
-            })?;
+            let info = ComponentInfo::new(engine.wasmtime(), loaded)
+                .map_err(|source| SessionError::Interface { component: file_name(path), source })?;
             components.push(info);
         }
         let providers = link::providers(&components)?;
@@ -179,18 +177,19 @@ impl Session {
         for (index, component) in self.components.iter().enumerate() {
             let mut layers = Vec::new();
             if let Some(export) = component.options_export {
-                layers.push(self.declared_options(index, export).map_err(|message| SessionError::OptionsExport {
-                    component: component.file_name(),
-                    message,
-                })?);
+                layers.push(
+                    self.declared_options(index, export)
+                        .map_err(|message| SessionError::OptionsExport { component: component.file_name(), message })?,
+                );
             }
             if let Some(config) = &self.config {
                 layers.push(options::Layer::from_config(config));
             }
             let mut resolved = Vec::new();
             for task in &component.tasks {
-                let task_options = options::resolve(&task.full_name, &layers, &self.settings)
-                    .map_err(|source| SessionError::Options { component: component.file_name(), source: Box::new(source) })?;
+                let task_options = options::resolve(&task.full_name, &layers, &self.settings).map_err(|source| {
+                    SessionError::Options { component: component.file_name(), source: Box::new(source) }
+                })?;
                 for warning in &task_options.warnings {
                     self.logger.log(Level::Warning, &Subject::Host, &format!("task '{}': {warning}", task.function));
                 }
@@ -254,14 +253,20 @@ impl Session {
         purpose: Purpose,
     ) -> Result<wasmtime::component::Instance, String> {
         self.counts[purpose as usize].fetch_add(1, Ordering::Relaxed);
-        self.pres[component].instantiate(store).map_err(|e| format!("cannot instantiate {}: {e:#}", self.components[component].file_name()))
+        self.pres[component]
+            .instantiate(store)
+            .map_err(|e| format!("cannot instantiate {}: {e:#}", self.components[component].file_name()))
     }
 
     /// The store for a task's `result_storage` and `key_storage` options: S3-compatible
     /// object storage when either is `s3://…`; otherwise the result storage folder (default:
     /// the local storage path), split into key records and values when key storage is set
     /// (DESIGN §5). One store per pair of folders for the session.
-    pub(crate) fn result_store(&self, storage: Option<&str>, key_storage: Option<&str>) -> Result<Arc<dyn ResultStore>, StoreError> {
+    pub(crate) fn result_store(
+        &self,
+        storage: Option<&str>,
+        key_storage: Option<&str>,
+    ) -> Result<Arc<dyn ResultStore>, StoreError> {
         if [storage, key_storage].into_iter().flatten().any(object::is_object_storage) {
             return Ok(object_store(self.config.as_ref(), &self.settings, &self.logger, storage, key_storage)?);
         }

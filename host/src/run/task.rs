@@ -101,7 +101,8 @@ pub(crate) fn serve_task_import(
         args.push(value);
     }
     let outcome = session.run_task(&caller, route, args);
-    store.data_mut().last_state = Some(LastState { state: outcome.state.clone(), cache_key: outcome.cache_key.clone() });
+    store.data_mut().last_state =
+        Some(LastState { state: outcome.state.clone(), cache_key: outcome.cache_key.clone() });
     if let Some(trap) = outcome.trap {
         // A task declared `-> result<T, string>` reports every failure as a value, so the
         // caller can go on; any other task's failure traps the caller, as an exception would.
@@ -142,30 +143,34 @@ impl Session {
         };
         let persist = options::persist_at_run_time(resolved.persist_result, &self.settings, parent);
         let overwrite = options::overwrite(resolved.refresh_cache, &self.settings);
-        let task_run = TaskRunCtx { id: id.to_string(), name: name.clone(), task: def.function.clone(), persist_result: persist };
+        let task_run =
+            TaskRunCtx { id: id.to_string(), name: name.clone(), task: def.function.clone(), persist_result: persist };
         let limits = self.task_limits(route);
         let attempts = std::cell::Cell::new(0u32);
-        let finish = |state: State, key: Option<&CacheKey>, value: Option<Value>, trap: Option<String>, persisted: bool| {
-            let level = if state.is_completed() { Level::Info } else { Level::Error };
-            self.logger.log_args(level, &subject, format_args!("Finished in state {state}"));
-            let cache_key = key.and_then(|k| k.key.clone());
-            self.record_task_run(TaskRunReport {
-                id: task_run.id.clone(),
-                name: name.clone(),
-                task: def.full_name.clone(),
-                component: self.components[route.component].file_name(),
-                parent_task_run: caller.task_run.as_ref().map(|t| t.id.clone()),
-                state: StateReport::from(&state),
-                cache_key: cache_key.clone(),
-                cache_key_parts: key
-                    .map(|k| k.parts.iter().map(|p| KeyPartReport { part: p.name.clone(), key: p.key.clone() }).collect())
-                    .unwrap_or_default(),
-                persisted,
-                attempts: attempts.get(),
-                duration_ms: started.elapsed().as_secs_f64() * 1e3,
-            });
-            TaskOutcome { state, cache_key, value, trap, value_json: None }
-        };
+        let finish =
+            |state: State, key: Option<&CacheKey>, value: Option<Value>, trap: Option<String>, persisted: bool| {
+                let level = if state.is_completed() { Level::Info } else { Level::Error };
+                self.logger.log_args(level, &subject, format_args!("Finished in state {state}"));
+                let cache_key = key.and_then(|k| k.key.clone());
+                self.record_task_run(TaskRunReport {
+                    id: task_run.id.clone(),
+                    name: name.clone(),
+                    task: def.full_name.clone(),
+                    component: self.components[route.component].file_name(),
+                    parent_task_run: caller.task_run.as_ref().map(|t| t.id.clone()),
+                    state: StateReport::from(&state),
+                    cache_key: cache_key.clone(),
+                    cache_key_parts: key
+                        .map(|k| {
+                            k.parts.iter().map(|p| KeyPartReport { part: p.name.clone(), key: p.key.clone() }).collect()
+                        })
+                        .unwrap_or_default(),
+                    persisted,
+                    attempts: attempts.get(),
+                    duration_ms: started.elapsed().as_secs_f64() * 1e3,
+                });
+                TaskOutcome { state, cache_key, value, trap, value_json: None }
+            };
 
         if caller.depth >= limits.max_nesting_depth {
             let limit = LimitExceeded::NestingDepth { limit: limits.max_nesting_depth };
@@ -264,7 +269,13 @@ impl Session {
             return finish(failure.state, cache_key.as_ref(), failure.value, failure.trap, false);
         };
         let record = match (&key, persist) {
-            (Some(key), true) => Some(self.record_entry(key, route, cache_key.as_ref().expect("a key has its parts"), &result_ty, &value_bytes)),
+            (Some(key), true) => Some(self.record_entry(
+                key,
+                route,
+                cache_key.as_ref().expect("a key has its parts"),
+                &result_ty,
+                &value_bytes,
+            )),
             _ => None,
         };
         let staged = record.is_some();
@@ -315,7 +326,8 @@ impl Session {
         let mut arg_digests = Vec::new();
         if policy.parts.iter().any(|p| matches!(p, crate::policy::Part::Inputs { .. })) {
             for (value, (name, ty)) in args.iter().zip(&def.signature.params) {
-                let digest = canonical::digest(value, ty).map_err(|e| format!("argument `{name}` cannot be hashed: {e}"))?;
+                let digest =
+                    canonical::digest(value, ty).map_err(|e| format!("argument `{name}` cannot be hashed: {e}"))?;
                 arg_digests.push((name.clone(), digest));
             }
         }
@@ -352,9 +364,9 @@ impl Session {
     ) -> Result<Option<String>, String> {
         let component = &self.components[route.component];
         let def = &component.tasks[route.task];
-        let export = component
-            .keys_export
-            .ok_or_else(|| format!("the policy uses KEY_FN but {} does not export cachehost:task/keys", component.file_name()))?;
+        let export = component.keys_export.ok_or_else(|| {
+            format!("the policy uses KEY_FN but {} does not export cachehost:task/keys", component.file_name())
+        })?;
         let mut inputs = Vec::new();
         for (value, (name, ty)) in args.iter().zip(&def.signature.params) {
             let json = value.to_json(ty).map_err(|e| e.to_string())?;
@@ -363,7 +375,14 @@ impl Session {
         let flow_run_id = caller.flow_run.as_ref().map(|f| f.id.as_str());
         let info = task_run_info_val(&task_run.id, &task_run.name, &task_run.task, flow_run_id);
         let limits = self.task_limits(route);
-        let mut store = self.new_store(route.component, caller.flow_run.clone(), Some(task_run.clone()), caller.depth + 1, &limits, None);
+        let mut store = self.new_store(
+            route.component,
+            caller.flow_run.clone(),
+            Some(task_run.clone()),
+            caller.depth + 1,
+            &limits,
+            None,
+        );
         let instance = self.instantiate(&mut store, route.component, Purpose::KeyFunction)?;
         let func = instance.get_func(&mut store, export).ok_or("the keys export is not a function")?;
         let mut results = [Val::Bool(false)];
@@ -401,14 +420,25 @@ impl Session {
         })?;
         let value_bytes = record::encode_value(&returned);
         if value_bytes.len() as u64 > limits.max_result_size {
-            let limit = LimitExceeded::ResultSize { size: Some(value_bytes.len() as u64), limit: limits.max_result_size };
-            return Err(AttemptFailure { state: limit.state(), trap: Some(limit.to_string()), value: None, reason: limit.to_string() });
+            let limit =
+                LimitExceeded::ResultSize { size: Some(value_bytes.len() as u64), limit: limits.max_result_size };
+            return Err(AttemptFailure {
+                state: limit.state(),
+                trap: Some(limit.to_string()),
+                value: None,
+                reason: limit.to_string(),
+            });
         }
         if let (Some(ty @ Ty::Result { .. }), Value::Result(Err(_))) = (&def.signature.result, &returned) {
             let json = returned.to_json(ty).map(|j| j.to_string()).unwrap_or_default();
             let state = State::failed(format!("Task run returned err: {json}"));
             let reason = format!("the task returned err: {json}");
-            return Err(AttemptFailure { state, trap: None, value: def.signature.result.as_ref().map(|_| returned), reason });
+            return Err(AttemptFailure {
+                state,
+                trap: None,
+                value: def.signature.result.as_ref().map(|_| returned),
+                reason,
+            });
         }
         Ok((returned, value_bytes))
     }
@@ -424,7 +454,14 @@ impl Session {
         txn: &TxnRef,
     ) -> Result<Value, RunFailure> {
         let def = &self.components[route.component].tasks[route.task];
-        let mut store = self.new_store(route.component, caller.flow_run.clone(), Some(task_run), caller.depth + 1, limits, Some(txn.clone()));
+        let mut store = self.new_store(
+            route.component,
+            caller.flow_run.clone(),
+            Some(task_run),
+            caller.depth + 1,
+            limits,
+            Some(txn.clone()),
+        );
         let instance = self.instantiate(&mut store, route.component, Purpose::Task).map_err(RunFailure::Trap)?;
         let func = instance
             .get_func(&mut store, def.export)
@@ -442,7 +479,14 @@ impl Session {
 
     /// The record of a completed run (its value already encoded), ready to stage in its
     /// transaction.
-    fn record_entry(&self, key: &str, route: Route, cache_key: &CacheKey, result_ty: &Ty, value_bytes: &[u8]) -> JournalEntry {
+    fn record_entry(
+        &self,
+        key: &str,
+        route: Route,
+        cache_key: &CacheKey,
+        result_ty: &Ty,
+        value_bytes: &[u8],
+    ) -> JournalEntry {
         let component = &self.components[route.component];
         let def = &component.tasks[route.task];
         let resolved = self.task_options(route);
@@ -474,8 +518,5 @@ impl Session {
 
 /// Milliseconds since the Unix epoch.
 pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

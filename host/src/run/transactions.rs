@@ -38,7 +38,14 @@ impl Session {
         resolved: &ResolvedTask,
         holder: &str,
     ) -> Result<(), String> {
-        self.isolate_with(txn, key, resolved.isolation_level.as_deref(), resolved.lock_manager.as_deref(), resolved, holder)
+        self.isolate_with(
+            txn,
+            key,
+            resolved.isolation_level.as_deref(),
+            resolved.lock_manager.as_deref(),
+            resolved,
+            holder,
+        )
     }
 
     fn isolate_with(
@@ -63,7 +70,9 @@ impl Session {
 
     /// Writes one record to the store its entry names.
     fn apply(&self, entry: &JournalEntry) -> Result<(), String> {
-        let store = self.result_store(entry.result_storage.as_deref(), entry.key_storage.as_deref()).map_err(|e| e.to_string())?;
+        let store = self
+            .result_store(entry.result_storage.as_deref(), entry.key_storage.as_deref())
+            .map_err(|e| e.to_string())?;
         store.write(&entry.key, &entry.bytes).map_err(|e| e.to_string())
     }
 
@@ -82,7 +91,14 @@ impl Session {
                             &format!("Completed a transaction commit interrupted earlier ({} records)", entries.len()),
                         );
                     } else {
-                        self.logger.log(Level::Warning, &Subject::Host, &format!("Cannot yet complete the interrupted commit {}; will retry at the next start", path.display()));
+                        self.logger.log(
+                            Level::Warning,
+                            &Subject::Host,
+                            &format!(
+                                "Cannot yet complete the interrupted commit {}; will retry at the next start",
+                                path.display()
+                            ),
+                        );
                     }
                 }
                 Err(e) => {
@@ -93,10 +109,17 @@ impl Session {
         }
     }
 
-    fn call_hook(self: &Arc<Self>, target: &HookTarget, commit: bool, key: Option<&str>, values: &BTreeMap<String, String>) {
+    fn call_hook(
+        self: &Arc<Self>,
+        target: &HookTarget,
+        commit: bool,
+        key: Option<&str>,
+        values: &BTreeMap<String, String>,
+    ) {
         let component = &self.components[target.component];
         let Some((on_commit, on_rollback)) = component.hook_exports else { return };
-        let (export, name, kind) = if commit { (on_commit, "on-commit", "Commit") } else { (on_rollback, "on-rollback", "Rollback") };
+        let (export, name, kind) =
+            if commit { (on_commit, "on-commit", "Commit") } else { (on_rollback, "on-rollback", "Rollback") };
         let subject = Subject::TaskRun(target.run_name.clone());
         self.logger.log(Level::Info, &subject, &format!("Running {} hook '{name}'", kind.to_lowercase()));
         let call = Val::Record(vec![
@@ -104,7 +127,12 @@ impl Session {
             ("key".into(), Val::Option(key.map(|k| Box::new(Val::String(k.to_owned()))))),
             (
                 "values".into(),
-                Val::List(values.iter().map(|(n, v)| Val::Tuple(vec![Val::String(n.clone()), Val::String(v.clone())])).collect()),
+                Val::List(
+                    values
+                        .iter()
+                        .map(|(n, v)| Val::Tuple(vec![Val::String(n.clone()), Val::String(v.clone())]))
+                        .collect(),
+                ),
             ),
         ]);
         let result = (|| {
@@ -115,8 +143,14 @@ impl Session {
             func.call(&mut store, &[call], &mut []).map_err(|e| format!("{e:#}"))
         })();
         match result {
-            Ok(()) => self.logger.log(Level::Info, &subject, &format!("{kind} hook '{name}' finished running successfully")),
-            Err(e) => self.logger.log(Level::Error, &subject, &format!("{kind} hook '{name}' failed: {}", super::first_line(&e))),
+            Ok(()) => {
+                self.logger.log(Level::Info, &subject, &format!("{kind} hook '{name}' finished running successfully"))
+            }
+            Err(e) => self.logger.log(
+                Level::Error,
+                &subject,
+                &format!("{kind} hook '{name}' failed: {}", super::first_line(&e)),
+            ),
         }
     }
 
@@ -157,7 +191,14 @@ impl Session {
         if let Some(key) = &key {
             let holder = uuid::Uuid::new_v4().to_string();
             let timeouts = self.default_timeouts();
-            self.isolate_with(&txn, key, text("isolation-level").as_deref(), text("lock-manager").as_deref(), &timeouts, &holder)?;
+            self.isolate_with(
+                &txn,
+                key,
+                text("isolation-level").as_deref(),
+                text("lock-manager").as_deref(),
+                &timeouts,
+                &holder,
+            )?;
             if !flag("overwrite").unwrap_or(false) {
                 let store = self.result_store(None, None).map_err(|e| e.to_string())?;
                 if let Lookup::Hit(_) = store.lookup(key, &Ty::String, now_ms()) {
@@ -194,8 +235,18 @@ impl Session {
         let value = Value::String(json.to_owned());
         let value_bytes = record::encode_value(&value);
         let now = now_ms();
-        let meta = record::RecordMeta::new(key.clone(), String::new(), String::new(), Vec::new(), now, None, Ty::String, &value_bytes);
-        let entry = JournalEntry { result_storage: None, key_storage: None, key, bytes: record::encode(&meta, &value_bytes) };
+        let meta = record::RecordMeta::new(
+            key.clone(),
+            String::new(),
+            String::new(),
+            Vec::new(),
+            now,
+            None,
+            Ty::String,
+            &value_bytes,
+        );
+        let entry =
+            JournalEntry { result_storage: None, key_storage: None, key, bytes: record::encode(&meta, &value_bytes) };
         txn::stage(txn, Some(entry), None);
     }
 
@@ -204,13 +255,20 @@ impl Session {
     }
 
     /// Submits a call of `task` with JSON arguments on the pool (`submit`).
-    pub(crate) fn submit(self: &Arc<Self>, data: &RunCtx, task: &str, args: &[(String, String)]) -> Result<Arc<super::pool::Submission>, String> {
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        data: &RunCtx,
+        task: &str,
+        args: &[(String, String)],
+    ) -> Result<Arc<super::pool::Submission>, String> {
         let route = self.find_task(task)?;
         let def = &self.components[route.component].tasks[route.task];
         let mut values = Vec::new();
         for (name, ty) in &def.signature.params {
             let json = match args.iter().find(|(n, _)| n == name) {
-                Some((_, text)) => serde_json::from_str(text).map_err(|e| format!("argument `{name}` is not valid JSON: {e}"))?,
+                Some((_, text)) => {
+                    serde_json::from_str(text).map_err(|e| format!("argument `{name}` is not valid JSON: {e}"))?
+                }
                 None if matches!(ty, Ty::Option(_)) => serde_json::Value::Null,
                 None => return Err(format!("task `{}` needs the argument `{name}`", def.function)),
             };
@@ -262,7 +320,14 @@ impl Effects for Arc<Session> {
                     }
                     if let Err(e) = self.apply(entry) {
                         all = false;
-                        self.logger.log(Level::Warning, &Subject::Host, &format!("Could not write record '{}' yet ({e}); it will be written at the next start", entry.key));
+                        self.logger.log(
+                            Level::Warning,
+                            &Subject::Host,
+                            &format!(
+                                "Could not write record '{}' yet ({e}); it will be written at the next start",
+                                entry.key
+                            ),
+                        );
                     }
                 }
                 if all {

@@ -73,12 +73,7 @@ impl LocalStore {
     /// Opens the store in `root`, creating the folder if needed.
     pub fn open(root: &Path) -> Result<LocalStore, StoreError> {
         fs::create_dir_all(root).map_err(StoreError::io("create the result store folder", root))?;
-        Ok(LocalStore {
-            root: root.to_path_buf(),
-            sync: false,
-            decoded: Arc::default(),
-            settle: SETTLE,
-        })
+        Ok(LocalStore { root: root.to_path_buf(), sync: false, decoded: Arc::default(), settle: SETTLE })
     }
 
     /// The store with files trusted once `settle` old instead of [`SETTLE`] (tests).
@@ -121,19 +116,11 @@ impl LocalStore {
         let (stamp, bytes) = match read(path) {
             Ok(read) => read,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Miss,
-            Err(e) => {
-                return Lookup::Unreadable {
-                    reason: format!("could not read {}: {e}", path.display()),
-                }
-            }
+            Err(e) => return Lookup::Unreadable { reason: format!("could not read {}: {e}", path.display()) },
         };
         let record = match record::decode(&bytes, expected) {
             Ok(record) => Arc::new(record),
-            Err(e) => {
-                return Lookup::Unreadable {
-                    reason: e.to_string(),
-                }
-            }
+            Err(e) => return Lookup::Unreadable { reason: e.to_string() },
         };
         if let Some(stamp) = stamp.filter(|s| s.settled(self.settle)) {
             self.decoded().keep(key, stamp, record.clone());
@@ -170,11 +157,7 @@ impl ResultStore for LocalStore {
     fn lookup(&self, key: &str, expected: &Ty, now_ms: i64) -> Lookup {
         let path = match self.path_of(key) {
             Ok(path) => path,
-            Err(e) => {
-                return Lookup::Unreadable {
-                    reason: e.to_string(),
-                }
-            }
+            Err(e) => return Lookup::Unreadable { reason: e.to_string() },
         };
         // A record decoded earlier is served again while one stat shows its file unchanged.
         let kept = self.decoded().entries.get(key).map(|(stamp, record)| (*stamp, record.clone()));
@@ -183,9 +166,7 @@ impl ResultStore for LocalStore {
                 Ok(meta) if FileStamp::of(&meta) == Some(stamp) => {
                     return match record::check_type(&record.meta, expected) {
                         Ok(()) => Lookup::of_record(record, key, now_ms),
-                        Err(e) => Lookup::Unreadable {
-                            reason: e.to_string(),
-                        },
+                        Err(e) => Lookup::Unreadable { reason: e.to_string() },
                     };
                 }
                 _ => self.decoded().forget(key),
@@ -201,9 +182,9 @@ impl ResultStore for LocalStore {
         // file with another stamp. A flow that calls a task again within SETTLE of writing
         // its record, the common case, then hits without reading the file.
         let kept = match (&stamp, record::split(record_bytes)) {
-            (Ok(Some(stamp)), Ok((meta, value_bytes))) => record::decode_value_bytes(value_bytes)
-                .ok()
-                .map(|value| (*stamp, Arc::new(Record { meta, value }))),
+            (Ok(Some(stamp)), Ok((meta, value_bytes))) => {
+                record::decode_value_bytes(value_bytes).ok().map(|value| (*stamp, Arc::new(Record { meta, value })))
+            }
             _ => None,
         };
         let mut decoded = self.decoded();
@@ -242,9 +223,7 @@ impl ResultStore for LocalStore {
         while let Some((folder, prefix)) = folders.pop() {
             let entries = match fs::read_dir(&folder) {
                 Ok(entries) => entries,
-                Err(e) if folder == self.root => {
-                    return Err(StoreError::io("list the result store folder", folder)(e))
-                }
+                Err(e) if folder == self.root => return Err(StoreError::io("list the result store folder", folder)(e)),
                 Err(e) => {
                     let key = prefix.trim_end_matches('/').to_string();
                     records.push((key, Err(StoreError::io("list the folder", folder)(e))));
@@ -307,9 +286,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<
 /// still-open file after the rename (which moves its ctime): the stamp of exactly these bytes,
 /// whatever another process does to the path meanwhile.
 fn write_atomically_stamped(path: &Path, bytes: &[u8], sync: bool) -> Result<Option<FileStamp>, StoreError> {
-    let folder = path
-        .parent()
-        .expect("a stored file's path is inside the root");
+    let folder = path.parent().expect("a stored file's path is inside the root");
     // Same folder as the target, so the rename stays on one file system and is atomic.
     let tmp = folder.join(temp_file_name());
     let written = write_temp(&tmp, bytes, sync, folder).and_then(|file| {
@@ -340,11 +317,9 @@ fn write_temp(tmp: &Path, bytes: &[u8], sync: bool, folder: &Path) -> Result<fs:
         other => other,
     };
     let mut file = created.map_err(StoreError::io("create the temporary file", tmp))?;
-    file.write_all(bytes)
-        .map_err(StoreError::io("write the temporary file", tmp))?;
+    file.write_all(bytes).map_err(StoreError::io("write the temporary file", tmp))?;
     if sync {
-        file.sync_all()
-            .map_err(StoreError::io("sync the temporary file", tmp))?;
+        file.sync_all().map_err(StoreError::io("sync the temporary file", tmp))?;
     }
     Ok(file)
 }
@@ -386,11 +361,8 @@ pub fn clean_stray_temp_files_in(root: &Path, older_than: Duration) -> usize {
                 .split_once('-')
                 .and_then(|(pid, _)| pid.parse::<u32>().ok())
                 .is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
-            let age = entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|modified| now.duration_since(modified).ok());
+            let age =
+                entry.metadata().and_then(|m| m.modified()).ok().and_then(|modified| now.duration_since(modified).ok());
             // A file modified "in the future" (clock skew) has no age and is kept.
             let stale = age.is_some_and(|age| age >= older_than);
             if (writer_gone || stale) && fs::remove_file(entry.path()).is_ok() {
@@ -414,9 +386,7 @@ pub(crate) fn process_alive(pid: u32) -> bool {
 fn sync_folder(folder: &Path) -> Result<(), StoreError> {
     // Only Unix lets a folder be opened and synced; elsewhere the rename is as durable as it gets.
     #[cfg(unix)]
-    fs::File::open(folder)
-        .and_then(|f| f.sync_all())
-        .map_err(StoreError::io("sync the folder", folder))?;
+    fs::File::open(folder).and_then(|f| f.sync_all()).map_err(StoreError::io("sync the folder", folder))?;
     #[cfg(not(unix))]
     let _ = folder;
     Ok(())
@@ -435,10 +405,7 @@ mod tests {
     }
 
     fn value(text: &str) -> Value {
-        Value::Tuple(vec![
-            Value::String(text.into()),
-            Value::List(vec![Value::S64(-1), Value::S64(2)]),
-        ])
+        Value::Tuple(vec![Value::String(text.into()), Value::List(vec![Value::S64(-1), Value::S64(2)])])
     }
 
     fn meta_and_bytes(key: &str, text: &str, expiration_ms: Option<i64>) -> (RecordMeta, Vec<u8>) {
@@ -447,11 +414,7 @@ mod tests {
             key.into(),
             "example:math/ops.pair".into(),
             "cd".repeat(32),
-            vec![KeyPartMeta {
-                name: "inputs".into(),
-                key: "9a".into(),
-                detail: vec![],
-            }],
+            vec![KeyPartMeta { name: "inputs".into(), key: "9a".into(), detail: vec![] }],
             NOW - 5,
             expiration_ms,
             ty(),
@@ -480,10 +443,8 @@ mod tests {
 
     /// File names in `folder`, sorted.
     fn names(folder: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(folder)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut names: Vec<String> =
+            fs::read_dir(folder).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         names
     }
@@ -524,23 +485,11 @@ mod tests {
         let (_dir, store) = store();
         let (_, bytes) = meta_and_bytes("k", "v", Some(NOW));
         store.write("k", &bytes).unwrap();
-        let modified = fs::metadata(store.root().join("k"))
-            .unwrap()
-            .modified()
-            .unwrap();
+        let modified = fs::metadata(store.root().join("k")).unwrap().modified().unwrap();
         assert!(matches!(store.lookup("k", &ty(), NOW - 1), Lookup::Hit(_)));
-        assert_eq!(
-            store.lookup("k", &ty(), NOW),
-            Lookup::Expired { expiration_ms: NOW }
-        );
+        assert_eq!(store.lookup("k", &ty(), NOW), Lookup::Expired { expiration_ms: NOW });
         assert_eq!(fs::read(store.root().join("k")).unwrap(), bytes);
-        assert_eq!(
-            fs::metadata(store.root().join("k"))
-                .unwrap()
-                .modified()
-                .unwrap(),
-            modified
-        );
+        assert_eq!(fs::metadata(store.root().join("k")).unwrap().modified().unwrap(), modified);
     }
 
     #[test]
@@ -577,11 +526,7 @@ mod tests {
     #[test]
     fn prefect_record_is_unreadable() {
         let (_dir, store) = store();
-        fs::write(
-            store.root().join("k"),
-            br#"{"metadata":{},"result":"gAVOLg==\n"}"#,
-        )
-        .unwrap();
+        fs::write(store.root().join("k"), br#"{"metadata":{},"result":"gAVOLg==\n"}"#).unwrap();
         let reason = unreadable_reason(store.lookup("k", &ty(), NOW));
         assert_eq!(reason, RecordError::BadMagic.to_string());
     }
@@ -637,15 +582,10 @@ mod tests {
     #[test]
     fn slashes_in_keys_make_sub_folders() {
         let (_dir, store) = store();
-        store
-            .write("team/a/k", &record_bytes("team/a/k", "v"))
-            .unwrap();
+        store.write("team/a/k", &record_bytes("team/a/k", "v")).unwrap();
         assert!(store.root().join("team/a").is_dir());
         assert!(store.root().join("team/a/k").is_file());
-        assert!(matches!(
-            store.lookup("team/a/k", &ty(), NOW),
-            Lookup::Hit(_)
-        ));
+        assert!(matches!(store.lookup("team/a/k", &ty(), NOW), Lookup::Hit(_)));
         assert_eq!(names(&store.root().join("team/a")), ["k"]);
     }
 
@@ -672,14 +612,8 @@ mod tests {
         ] {
             let err = store.write(key, &bytes).unwrap_err();
             assert!(matches!(err, StoreError::BadKey { .. }), "{key:?}: {err}");
-            assert!(
-                matches!(store.remove(key), Err(StoreError::BadKey { .. })),
-                "{key:?}"
-            );
-            assert!(
-                matches!(store.lookup(key, &ty(), NOW), Lookup::Unreadable { .. }),
-                "{key:?}"
-            );
+            assert!(matches!(store.remove(key), Err(StoreError::BadKey { .. })), "{key:?}");
+            assert!(matches!(store.lookup(key, &ty(), NOW), Lookup::Unreadable { .. }), "{key:?}");
         }
         assert_eq!(names(dir.path()), ["results"]);
         assert!(names(store.root()).is_empty());
@@ -721,10 +655,7 @@ mod tests {
         let keys: Vec<&str> = listed.iter().map(|(k, _)| k.as_str()).collect();
         assert_eq!(keys, ["b", "broken", "x/a"]);
         assert_eq!(listed[0].1.as_ref().unwrap(), &meta_b);
-        assert!(matches!(
-            listed[1].1,
-            Err(StoreError::Record(RecordError::BadMagic))
-        ));
+        assert!(matches!(listed[1].1, Err(StoreError::Record(RecordError::BadMagic))));
         assert_eq!(listed[2].1.as_ref().unwrap(), &meta_a);
     }
 
@@ -858,12 +789,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(1));
             fs::write(&path, &new).unwrap();
         }
-        fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_modified(before.modified().unwrap())
-            .unwrap();
+        fs::File::options().write(true).open(&path).unwrap().set_modified(before.modified().unwrap()).unwrap();
         let after = FileStamp::of(&fs::metadata(&path).unwrap()).unwrap();
         let before = FileStamp::of(&before).unwrap();
         assert_eq!((after.ino, after.size, after.mtime_ns), (before.ino, before.size, before.mtime_ns));

@@ -124,9 +124,7 @@ impl Lookup {
     pub fn from_record_bytes(bytes: &[u8], key: &str, expected: &Ty, now_ms: i64) -> Lookup {
         match record::decode(bytes, expected) {
             Ok(record) => Lookup::of_record(Arc::new(record), key, now_ms),
-            Err(e) => Lookup::Unreadable {
-                reason: e.to_string(),
-            },
+            Err(e) => Lookup::Unreadable { reason: e.to_string() },
         }
     }
 
@@ -135,9 +133,7 @@ impl Lookup {
     pub(crate) fn of_record(record: Arc<Record>, key: &str, now_ms: i64) -> Lookup {
         // A record copied or renamed under another key holds another call's result.
         if record.meta.key != key {
-            return Lookup::Unreadable {
-                reason: format!("the record was written for key {:?}", record.meta.key),
-            };
+            return Lookup::Unreadable { reason: format!("the record was written for key {:?}", record.meta.key) };
         }
         match record.meta.expiration_ms {
             Some(expiration_ms) if expiration_ms <= now_ms => Lookup::Expired { expiration_ms },
@@ -188,16 +184,9 @@ pub enum StoreError {
 
 impl StoreError {
     /// A [`StoreError::Io`] builder for `map_err`.
-    pub(crate) fn io(
-        action: &'static str,
-        path: impl Into<PathBuf>,
-    ) -> impl FnOnce(io::Error) -> StoreError {
+    pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> StoreError {
         let path = path.into();
-        move |source| StoreError::Io {
-            action,
-            path,
-            source,
-        }
+        move |source| StoreError::Io { action, path, source }
     }
 }
 
@@ -208,34 +197,15 @@ mod tests {
 
     fn record_bytes(key: &str, expiration_ms: Option<i64>) -> Vec<u8> {
         let value_bytes = record::encode_value(&Value::S32(7));
-        let meta = RecordMeta::new(
-            key.into(),
-            "t".into(),
-            "d".into(),
-            vec![],
-            0,
-            expiration_ms,
-            Ty::S32,
-            &value_bytes,
-        );
+        let meta = RecordMeta::new(key.into(), "t".into(), "d".into(), vec![], 0, expiration_ms, Ty::S32, &value_bytes);
         record::encode(&meta, &value_bytes)
     }
 
     #[test]
     fn expiry_is_strict() {
         let bytes = record_bytes("k", Some(1_000));
-        assert_eq!(
-            Lookup::from_record_bytes(&bytes, "k", &Ty::S32, 1_000),
-            Lookup::Expired {
-                expiration_ms: 1_000
-            }
-        );
-        assert_eq!(
-            Lookup::from_record_bytes(&bytes, "k", &Ty::S32, 1_001),
-            Lookup::Expired {
-                expiration_ms: 1_000
-            }
-        );
+        assert_eq!(Lookup::from_record_bytes(&bytes, "k", &Ty::S32, 1_000), Lookup::Expired { expiration_ms: 1_000 });
+        assert_eq!(Lookup::from_record_bytes(&bytes, "k", &Ty::S32, 1_001), Lookup::Expired { expiration_ms: 1_000 });
         match Lookup::from_record_bytes(&bytes, "k", &Ty::S32, 999) {
             Lookup::Hit(record) => assert_eq!(record.value, Value::S32(7)),
             other => panic!("expected a hit, got {other:?}"),
@@ -245,10 +215,7 @@ mod tests {
     #[test]
     fn no_expiration_always_hits() {
         let bytes = record_bytes("k", None);
-        assert!(matches!(
-            Lookup::from_record_bytes(&bytes, "k", &Ty::S32, i64::MAX),
-            Lookup::Hit(_)
-        ));
+        assert!(matches!(Lookup::from_record_bytes(&bytes, "k", &Ty::S32, i64::MAX), Lookup::Hit(_)));
     }
 
     #[test]
@@ -265,10 +232,7 @@ mod tests {
         let bytes = record_bytes("k", None);
         match Lookup::from_record_bytes(&bytes, "k", &Ty::String, 0) {
             Lookup::Unreadable { reason } => {
-                assert!(
-                    reason.contains("type S32, the task returns String"),
-                    "{reason}"
-                )
+                assert!(reason.contains("type S32, the task returns String"), "{reason}")
             }
             other => panic!("expected unreadable, got {other:?}"),
         }

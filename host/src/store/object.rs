@@ -36,7 +36,9 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
-use object_store::client::{HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector};
+use object_store::client::{
+    HttpClient, HttpConnector, HttpError, HttpRequest, HttpResponse, HttpService, ReqwestConnector,
+};
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore as _, ObjectStoreExt as _, PutPayload, RetryConfig};
 
@@ -103,7 +105,9 @@ impl S3Settings {
         let duration = |name: &str, file: &Option<String>, default: Duration| -> Result<Duration, StoreError> {
             let (from, value) = match (env(name), file) {
                 (Some(value), _) => (name.to_owned(), value),
-                (None, Some(value)) => (format!("[s3] {}", name.trim_start_matches("CACHEHOST_S3_").to_ascii_lowercase()), value.clone()),
+                (None, Some(value)) => {
+                    (format!("[s3] {}", name.trim_start_matches("CACHEHOST_S3_").to_ascii_lowercase()), value.clone())
+                }
                 (None, None) => return Ok(default),
             };
             match crate::options::parse_duration(&value) {
@@ -286,7 +290,9 @@ impl ObjectStore {
         };
         let layout = match options.keys {
             None => Layout::Records(results),
-            Some(spec) if is_object_storage(spec) => Layout::Split { keys: ObjectLocation::parse(spec)?, values: results },
+            Some(spec) if is_object_storage(spec) => {
+                Layout::Split { keys: ObjectLocation::parse(spec)?, values: results }
+            }
             Some(spec) => {
                 return Err(StoreError::Unsupported {
                     storage: spec.to_owned(),
@@ -302,10 +308,11 @@ impl ObjectStore {
         };
         for bucket in buckets {
             if let std::collections::hash_map::Entry::Vacant(entry) = clients.entry(bucket) {
-                let client = client(entry.key(), &options.settings, requests.clone()).map_err(|e| StoreError::Unsupported {
-                    storage: format!("s3://{}", entry.key()),
-                    reason: format!("the S3 client cannot be set up: {}", chain(&e)),
-                })?;
+                let client =
+                    client(entry.key(), &options.settings, requests.clone()).map_err(|e| StoreError::Unsupported {
+                        storage: format!("s3://{}", entry.key()),
+                        reason: format!("the S3 client cannot be set up: {}", chain(&e)),
+                    })?;
                 entry.insert(Arc::new(client));
             }
         }
@@ -456,7 +463,14 @@ impl ObjectStore {
     }
 
     /// The whole record under `key` with key storage: its key record joined with its value.
-    fn lookup_split(&self, keys: &ObjectLocation, values: &ObjectLocation, key: &str, expected: &Ty, now_ms: i64) -> Lookup {
+    fn lookup_split(
+        &self,
+        keys: &ObjectLocation,
+        values: &ObjectLocation,
+        key: &str,
+        expected: &Ty,
+        now_ms: i64,
+    ) -> Lookup {
         let key_record = match self.get(keys, key) {
             Ok(Some(bytes)) => bytes,
             Ok(None) => return Lookup::Miss,
@@ -518,7 +532,11 @@ fn client(bucket: &str, settings: &S3Settings, requests: Arc<AtomicU64>) -> obje
         .with_connect_timeout(settings.connect_timeout)
         .with_timeout(settings.timeout);
     let retry = RetryConfig {
-        backoff: BackoffConfig { init_backoff: Duration::from_millis(50), max_backoff: Duration::from_millis(500), base: 2.0 },
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_millis(500),
+            base: 2.0,
+        },
         max_retries: 3,
         retry_timeout: settings.timeout,
     };
@@ -614,8 +632,10 @@ impl ResultStore for ObjectStore {
                 let name = Self::value_name(&meta.value_digest);
                 let value_bytes = match self.cached_value(&meta.value_digest) {
                     Some(bytes) => bytes,
-                    None => self.get(values, &name).map_err(|f| self.store_error(f))?.ok_or_else(|| StoreError::Unavailable {
-                        message: format!("The value {values}/{name} of the record {key:?} is missing"),
+                    None => self.get(values, &name).map_err(|f| self.store_error(f))?.ok_or_else(|| {
+                        StoreError::Unavailable {
+                            message: format!("The value {values}/{name} of the record {key:?} is missing"),
+                        }
                     })?,
                 };
                 Ok(Some(record::encode(&meta, &value_bytes)))
@@ -669,7 +689,10 @@ impl ResultStore for ObjectStore {
                         message: format!("The S3 object store {} cannot be used: {}", self.describe(), chain(&e)),
                     }),
                     Err(_) => Err(StoreError::Unavailable {
-                        message: format!("The S3 object store {} cannot be used: no answer within {timeout:?}", self.describe()),
+                        message: format!(
+                            "The S3 object store {} cannot be used: no answer within {timeout:?}",
+                            self.describe()
+                        ),
                     }),
                 };
                 (name, meta)
@@ -682,7 +705,9 @@ impl ResultStore for ObjectStore {
     fn describe(&self) -> String {
         match &self.layout {
             Layout::Records(location) => format!("{location} at {}", self.settings.address()),
-            Layout::Split { keys, values } => format!("{keys} (keys), {values} (values) at {}", self.settings.address()),
+            Layout::Split { keys, values } => {
+                format!("{keys} (keys), {values} (values) at {}", self.settings.address())
+            }
         }
     }
 }
@@ -801,7 +826,13 @@ mod tests {
     fn mixed_local_and_object_storage_is_refused() {
         let warn: Arc<dyn Fn(&str) + Send + Sync> = Arc::new(|_: &str| {});
         let open = |results: Option<&'static str>, keys: Option<&'static str>| {
-            ObjectStore::open(OpenOptions { results, keys, settings: S3Settings::default(), value_cache: None, warn: warn.clone() })
+            ObjectStore::open(OpenOptions {
+                results,
+                keys,
+                settings: S3Settings::default(),
+                value_cache: None,
+                warn: warn.clone(),
+            })
         };
         let err = open(None, Some("s3://b/keys")).err().unwrap();
         assert!(err.to_string().contains("key storage on S3 needs its result storage on S3 too"), "{err}");
@@ -849,8 +880,8 @@ mod tests {
     mod on_moto {
         use super::*;
         use crate::store::record::{encode, encode_value, KeyPartMeta, RecordMeta};
-        use cachehost_tests::servers::S3Server;
         use crate::value::Value;
+        use cachehost_tests::servers::S3Server;
 
         const NOW: i64 = 1_700_000_000_000;
 
@@ -961,7 +992,9 @@ mod tests {
             let Lookup::Unreadable { reason } = fresh().lookup("k", &Ty::String, NOW - 1) else { panic!("truncated") };
             assert!(reason.contains("truncated") || reason.contains("digest"), "{reason}");
             store.write("other", &bytes).unwrap();
-            let Lookup::Unreadable { reason } = fresh().lookup("other", &Ty::String, NOW - 1) else { panic!("misplaced") };
+            let Lookup::Unreadable { reason } = fresh().lookup("other", &Ty::String, NOW - 1) else {
+                panic!("misplaced")
+            };
             assert!(reason.contains("written for key \"k\""), "{reason}");
             // The next write repairs it.
             store.write("k", &meta_and_bytes("k", "v", None).1).unwrap();
@@ -1039,7 +1072,11 @@ mod tests {
             assert!(err.to_string().contains("is not asked again for 5s after a failure"), "{err}");
             let warnings = warnings.lock().unwrap().clone();
             assert_eq!(warnings.len(), 1, "{warnings:?}");
-            assert!(warnings[0].contains(&format!("s3://bkt/p at http://127.0.0.1:{}", server.port)), "{}", warnings[0]);
+            assert!(
+                warnings[0].contains(&format!("s3://bkt/p at http://127.0.0.1:{}", server.port)),
+                "{}",
+                warnings[0]
+            );
             assert!(warnings[0].contains("timed out"), "{}", warnings[0]);
             let after = open(&server, "s3://bkt/p", None, None);
             assert!(matches!(after.lookup("kept", &Ty::String, NOW), Lookup::Hit(_)));

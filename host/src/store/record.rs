@@ -106,9 +106,7 @@ pub enum RecordError {
     #[error("the key record has {0} bytes after its metadata")]
     TrailingMetaBytes(u64),
     /// The record was written in a format this build does not read.
-    #[error(
-        "record format version {0} is not supported (this build reads version {FORMAT_VERSION})"
-    )]
+    #[error("record format version {0} is not supported (this build reads version {FORMAT_VERSION})")]
     UnsupportedVersion(u8),
     /// The metadata cannot be decoded.
     #[error("the record's metadata cannot be decoded: {0}")]
@@ -173,11 +171,7 @@ pub fn encode_value(value: &Value) -> Vec<u8> {
 
 /// A whole record: header, metadata, then `value_bytes` as given (see [`encode_value`]).
 pub fn encode(meta: &RecordMeta, value_bytes: &[u8]) -> Vec<u8> {
-    debug_assert_eq!(
-        meta.value_len,
-        value_bytes.len() as u64,
-        "meta describes another value"
-    );
+    debug_assert_eq!(meta.value_len, value_bytes.len() as u64, "meta describes another value");
     let meta_bytes = postcard::to_stdvec(meta).expect("postcard encodes every RecordMeta");
     let mut out = Vec::with_capacity(HEADER_LEN + meta_bytes.len() + value_bytes.len());
     push_header(&mut out, MAGIC, &meta_bytes);
@@ -197,11 +191,7 @@ pub fn decode(bytes: &[u8], expected: &Ty) -> Result<Record, RecordError> {
 
 /// Checks `value_bytes` against `meta` (digest, then type) and decodes them as a value of type
 /// `expected`.
-pub fn decode_value(
-    meta: &RecordMeta,
-    value_bytes: &[u8],
-    expected: &Ty,
-) -> Result<Value, RecordError> {
+pub fn decode_value(meta: &RecordMeta, value_bytes: &[u8], expected: &Ty) -> Result<Value, RecordError> {
     if *blake3::hash(value_bytes).as_bytes() != meta.value_digest {
         return Err(RecordError::DigestMismatch);
     }
@@ -214,10 +204,7 @@ pub fn decode_value(
 pub fn decode_value_bytes(value_bytes: &[u8]) -> Result<Value, RecordError> {
     match postcard::take_from_bytes::<Value>(value_bytes) {
         Ok((value, [])) => Ok(value),
-        Ok((_, rest)) => Err(RecordError::ValueUndecodable(format!(
-            "{} bytes left after the value",
-            rest.len()
-        ))),
+        Ok((_, rest)) => Err(RecordError::ValueUndecodable(format!("{} bytes left after the value", rest.len()))),
         Err(e) => Err(RecordError::ValueUndecodable(e.to_string())),
     }
 }
@@ -266,10 +253,7 @@ pub fn split(bytes: &[u8]) -> Result<(RecordMeta, &[u8]), RecordError> {
     let (meta, value_bytes) = header_and_meta(bytes, MAGIC)?;
     let value_found = value_bytes.len() as u64;
     if value_found < meta.value_len {
-        return Err(RecordError::Truncated {
-            needed: found - value_found + meta.value_len,
-            found,
-        });
+        return Err(RecordError::Truncated { needed: found - value_found + meta.value_len, found });
     }
     if value_found > meta.value_len {
         return Err(RecordError::TrailingBytes(value_found - meta.value_len));
@@ -286,15 +270,9 @@ fn push_header(out: &mut Vec<u8>, magic: &[u8; 5], meta_bytes: &[u8]) {
 }
 
 /// The metadata after a `magic` header, and the bytes after it.
-fn header_and_meta<'a>(
-    bytes: &'a [u8],
-    magic: &[u8; 5],
-) -> Result<(RecordMeta, &'a [u8]), RecordError> {
+fn header_and_meta<'a>(bytes: &'a [u8], magic: &[u8; 5]) -> Result<(RecordMeta, &'a [u8]), RecordError> {
     let found = bytes.len() as u64;
-    let truncated = |needed: usize| RecordError::Truncated {
-        needed: needed as u64,
-        found,
-    };
+    let truncated = |needed: usize| RecordError::Truncated { needed: needed as u64, found };
 
     let magic_seen = &bytes[..bytes.len().min(magic.len())];
     if magic_seen != &magic[..magic_seen.len()] {
@@ -310,19 +288,14 @@ fn header_and_meta<'a>(
     if bytes.len() < HEADER_LEN {
         return Err(truncated(HEADER_LEN));
     }
-    let len_bytes: [u8; 4] = bytes[magic.len() + 1..HEADER_LEN]
-        .try_into()
-        .expect("4 bytes");
+    let len_bytes: [u8; 4] = bytes[magic.len() + 1..HEADER_LEN].try_into().expect("4 bytes");
     let meta_end = HEADER_LEN.saturating_add(u32::from_le_bytes(len_bytes) as usize);
     if bytes.len() < meta_end {
         return Err(truncated(meta_end));
     }
     match postcard::take_from_bytes::<RecordMeta>(&bytes[HEADER_LEN..meta_end]) {
         Ok((meta, [])) => Ok((meta, &bytes[meta_end..])),
-        Ok((_, rest)) => Err(RecordError::MetaUndecodable(format!(
-            "{} bytes left after the metadata",
-            rest.len()
-        ))),
+        Ok((_, rest)) => Err(RecordError::MetaUndecodable(format!("{} bytes left after the metadata", rest.len()))),
         Err(e) => Err(RecordError::MetaUndecodable(e.to_string())),
     }
 }
@@ -352,11 +325,7 @@ mod tests {
             "3f1c0a9e".into(),
             "example:math/ops.score".into(),
             "ab".repeat(32),
-            vec![KeyPartMeta {
-                name: "inputs".into(),
-                key: "77aa".into(),
-                detail: vec![("x".into(), "1".into())],
-            }],
+            vec![KeyPartMeta { name: "inputs".into(), key: "77aa".into(), detail: vec![("x".into(), "1".into())] }],
             1_700_000_000_000,
             Some(1_700_000_060_000),
             sample_type(),
@@ -397,11 +366,7 @@ mod tests {
             "k".into(),
             "t".into(),
             "d".into(),
-            vec![KeyPartMeta {
-                name: "n".into(),
-                key: "p".into(),
-                detail: vec![],
-            }],
+            vec![KeyPartMeta { name: "n".into(), key: "p".into(), detail: vec![] }],
             1,
             None,
             Ty::Bool,
@@ -426,10 +391,7 @@ mod tests {
         let (_, bytes) = sample_record();
         for len in 0..bytes.len() {
             let err = decode(&bytes[..len], &sample_type()).unwrap_err();
-            assert!(
-                matches!(err, RecordError::Truncated { found, .. } if found == len as u64),
-                "length {len}: {err}"
-            );
+            assert!(matches!(err, RecordError::Truncated { found, .. } if found == len as u64), "length {len}: {err}");
         }
     }
 
@@ -438,10 +400,7 @@ mod tests {
         let (_, mut bytes) = sample_record();
         let last = bytes.len() - 1;
         bytes[last] ^= 0x01;
-        assert_eq!(
-            decode(&bytes, &sample_type()),
-            Err(RecordError::DigestMismatch)
-        );
+        assert_eq!(decode(&bytes, &sample_type()), Err(RecordError::DigestMismatch));
     }
 
     #[test]
@@ -467,20 +426,14 @@ mod tests {
         let (_, mut bytes) = sample_record();
         bytes[0] = b'X';
         assert_eq!(decode(&bytes, &sample_type()), Err(RecordError::BadMagic));
-        assert_eq!(
-            decode_meta(b"{\"metadata\":{}}"),
-            Err(RecordError::BadMagic)
-        );
+        assert_eq!(decode_meta(b"{\"metadata\":{}}"), Err(RecordError::BadMagic));
     }
 
     #[test]
     fn bumped_version_is_unsupported() {
         let (_, mut bytes) = sample_record();
         bytes[MAGIC.len()] = FORMAT_VERSION + 1;
-        assert_eq!(
-            decode(&bytes, &sample_type()),
-            Err(RecordError::UnsupportedVersion(FORMAT_VERSION + 1))
-        );
+        assert_eq!(decode(&bytes, &sample_type()), Err(RecordError::UnsupportedVersion(FORMAT_VERSION + 1)));
     }
 
     #[test]
@@ -497,10 +450,7 @@ mod tests {
     fn bytes_after_the_value_are_refused() {
         let (_, mut bytes) = sample_record();
         bytes.push(0);
-        assert_eq!(
-            decode(&bytes, &sample_type()),
-            Err(RecordError::TrailingBytes(1))
-        );
+        assert_eq!(decode(&bytes, &sample_type()), Err(RecordError::TrailingBytes(1)));
     }
 
     #[test]
@@ -565,16 +515,7 @@ mod tests {
     #[test]
     fn value_that_matches_its_digest_but_not_postcard_is_undecodable() {
         let garbage = [0xff_u8; 3];
-        let meta = RecordMeta::new(
-            "k".into(),
-            "t".into(),
-            "d".into(),
-            vec![],
-            0,
-            None,
-            Ty::U32,
-            &garbage,
-        );
+        let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 0, None, Ty::U32, &garbage);
         let err = decode(&encode(&meta, &garbage), &Ty::U32).unwrap_err();
         assert!(matches!(err, RecordError::ValueUndecodable(_)), "{err}");
     }
@@ -584,16 +525,7 @@ mod tests {
     #[test]
     fn key_record_format_version_2_is_stable() {
         let value_bytes = encode_value(&Value::Bool(true));
-        let meta = RecordMeta::new(
-            "k".into(),
-            "t".into(),
-            "d".into(),
-            vec![],
-            1,
-            Some(3),
-            Ty::Bool,
-            &value_bytes,
-        );
+        let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 1, Some(3), Ty::Bool, &value_bytes);
         let mut expected = b"CHKEY\x02".to_vec();
         let mut meta_bytes = vec![1, b'k', 1, b't', 1, b'd', 0];
         // created 1, expiration Some(3) (zigzag varints), Ty::Bool
@@ -620,10 +552,7 @@ mod tests {
         let bytes = encode_key_record(&meta);
         for len in 0..bytes.len() {
             let err = decode_key_record(&bytes[..len]).unwrap_err();
-            assert!(
-                matches!(err, RecordError::Truncated { found, .. } if found == len as u64),
-                "length {len}: {err}"
-            );
+            assert!(matches!(err, RecordError::Truncated { found, .. } if found == len as u64), "length {len}: {err}");
         }
     }
 
@@ -632,20 +561,14 @@ mod tests {
         let (meta, _) = sample_record();
         let mut bytes = encode_key_record(&meta);
         bytes.extend_from_slice(&[0, 1]);
-        assert_eq!(
-            decode_key_record(&bytes),
-            Err(RecordError::TrailingMetaBytes(2))
-        );
+        assert_eq!(decode_key_record(&bytes), Err(RecordError::TrailingMetaBytes(2)));
     }
 
     #[test]
     fn record_kinds_are_not_confused() {
         let (meta, full) = sample_record();
         assert_eq!(decode_key_record(&full), Err(RecordError::BadMagic));
-        assert_eq!(
-            decode(&encode_key_record(&meta), &sample_type()),
-            Err(RecordError::BadMagic)
-        );
+        assert_eq!(decode(&encode_key_record(&meta), &sample_type()), Err(RecordError::BadMagic));
     }
 
     #[test]
@@ -653,27 +576,15 @@ mod tests {
         let (meta, _) = sample_record();
         let mut bytes = encode_key_record(&meta);
         bytes[KEY_MAGIC.len()] = FORMAT_VERSION + 1;
-        assert_eq!(
-            decode_key_record(&bytes),
-            Err(RecordError::UnsupportedVersion(FORMAT_VERSION + 1))
-        );
+        assert_eq!(decode_key_record(&bytes), Err(RecordError::UnsupportedVersion(FORMAT_VERSION + 1)));
     }
 
     #[test]
     fn decode_value_checks_digest_then_type() {
         let (meta, bytes) = sample_record();
         let (_, value_bytes) = split(&bytes).unwrap();
-        assert_eq!(
-            decode_value(&meta, value_bytes, &sample_type()).unwrap(),
-            sample_value()
-        );
-        assert_eq!(
-            decode_value(&meta, &value_bytes[1..], &Ty::String),
-            Err(RecordError::DigestMismatch)
-        );
-        assert!(matches!(
-            decode_value(&meta, value_bytes, &Ty::String),
-            Err(RecordError::TypeMismatch { .. })
-        ));
+        assert_eq!(decode_value(&meta, value_bytes, &sample_type()).unwrap(), sample_value());
+        assert_eq!(decode_value(&meta, &value_bytes[1..], &Ty::String), Err(RecordError::DigestMismatch));
+        assert!(matches!(decode_value(&meta, value_bytes, &Ty::String), Err(RecordError::TypeMismatch { .. })));
     }
 }

@@ -49,24 +49,16 @@ impl SplitStore {
         let keys = LocalStore::open(keys_root)?;
         let values = result_root.join(VALUES_FOLDER);
         fs::create_dir_all(&values).map_err(StoreError::io("create the values folder", &values))?;
-        let keys_abs = fs::canonicalize(keys_root)
-            .map_err(StoreError::io("resolve the key storage folder", keys_root))?;
-        let values_abs = fs::canonicalize(&values)
-            .map_err(StoreError::io("resolve the values folder", &values))?;
+        let keys_abs =
+            fs::canonicalize(keys_root).map_err(StoreError::io("resolve the key storage folder", keys_root))?;
+        let values_abs = fs::canonicalize(&values).map_err(StoreError::io("resolve the values folder", &values))?;
         if keys_abs.starts_with(&values_abs) {
             return Err(StoreError::Unsupported {
                 storage: keys_root.display().to_string(),
-                reason: format!(
-                    "the key storage folder is inside the values folder {}",
-                    values_abs.display()
-                ),
+                reason: format!("the key storage folder is inside the values folder {}", values_abs.display()),
             });
         }
-        let store = SplitStore {
-            keys,
-            values: values_abs,
-            sync: false,
-        };
+        let store = SplitStore { keys, values: values_abs, sync: false };
         store.register(&keys_abs)?;
         Ok(store)
     }
@@ -107,11 +99,7 @@ impl SplitStore {
     pub fn key_stores(&self) -> Result<Vec<PathBuf>, StoreError> {
         let list = self.values.join(KEY_STORES_FILE);
         match fs::read_to_string(&list) {
-            Ok(text) => Ok(text
-                .lines()
-                .filter(|l| !l.is_empty())
-                .map(PathBuf::from)
-                .collect()),
+            Ok(text) => Ok(text.lines().filter(|l| !l.is_empty()).map(PathBuf::from).collect()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(StoreError::io("read the list of key stores", list)(e)),
         }
@@ -140,17 +128,13 @@ impl SplitStore {
             }
         }
         let mut removed = 0;
-        for shard in fs::read_dir(&self.values)
-            .map_err(StoreError::io("list the values folder", &self.values))?
-        {
+        for shard in fs::read_dir(&self.values).map_err(StoreError::io("list the values folder", &self.values))? {
             let shard = shard.map_err(StoreError::io("list the values folder", &self.values))?;
             if !shard.file_type().is_ok_and(|t| t.is_dir()) {
                 continue;
             }
             let shard = shard.path();
-            for entry in
-                fs::read_dir(&shard).map_err(StoreError::io("list the values folder", &shard))?
-            {
+            for entry in fs::read_dir(&shard).map_err(StoreError::io("list the values folder", &shard))? {
                 let entry = entry.map_err(StoreError::io("list the values folder", &shard))?;
                 let name = entry.file_name();
                 let Some(name) = name.to_str() else { continue };
@@ -167,11 +151,7 @@ impl SplitStore {
                 let recent = entry
                     .metadata()
                     .and_then(|m| m.modified())
-                    .map(|modified| {
-                        started
-                            .duration_since(modified)
-                            .map_or(true, |age| age < grace)
-                    })
+                    .map(|modified| started.duration_since(modified).map_or(true, |age| age < grace))
                     .unwrap_or(true);
                 if recent {
                     continue;
@@ -288,17 +268,9 @@ impl ResultStore for SplitStore {
         let value_bytes = match fs::read(&value_path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return unreadable(format!(
-                    "the record's value {} is missing",
-                    value_path.display()
-                ))
+                return unreadable(format!("the record's value {} is missing", value_path.display()))
             }
-            Err(e) => {
-                return unreadable(format!(
-                    "could not read the record's value {}: {e}",
-                    value_path.display()
-                ))
-            }
+            Err(e) => return unreadable(format!("could not read the record's value {}: {e}", value_path.display())),
         };
         judge_value(meta, &value_bytes, expected, &value_path.display().to_string())
     }
@@ -343,11 +315,7 @@ impl ResultStore for SplitStore {
     }
 
     fn describe(&self) -> String {
-        format!(
-            "{} (keys), {} (values)",
-            self.keys.root().display(),
-            self.values.display()
-        )
+        format!("{} (keys), {} (values)", self.keys.root().display(), self.values.display())
     }
 }
 
@@ -373,11 +341,7 @@ mod tests {
             key.into(),
             "example:math/ops.shout".into(),
             "ef".repeat(32),
-            vec![KeyPartMeta {
-                name: "inputs".into(),
-                key: "12".into(),
-                detail: vec![],
-            }],
+            vec![KeyPartMeta { name: "inputs".into(), key: "12".into(), detail: vec![] }],
             NOW - 5,
             expiration_ms,
             ty(),
@@ -401,11 +365,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().to_path_buf();
         let store = SplitStore::open(&root.join("keys"), &root.join("results")).unwrap();
-        Fixture {
-            _dir: dir,
-            root,
-            store,
-        }
+        Fixture { _dir: dir, root, store }
     }
 
     fn unreadable_reason(lookup: Lookup) -> String {
@@ -423,12 +383,7 @@ mod tests {
             if shard.file_type().unwrap().is_dir() {
                 for file in fs::read_dir(shard.path()).unwrap() {
                     let file = file.unwrap().path();
-                    files.push(
-                        file.strip_prefix(store.values_folder())
-                            .unwrap()
-                            .display()
-                            .to_string(),
-                    );
+                    files.push(file.strip_prefix(store.values_folder()).unwrap().display().to_string());
                 }
             }
         }
@@ -449,18 +404,10 @@ mod tests {
         let (meta, bytes) = meta_and_bytes("k1", "hello", None);
         f.store.write("k1", &bytes).unwrap();
 
-        assert_eq!(
-            fs::read(f.root.join("keys/k1")).unwrap(),
-            record::encode_key_record(&meta)
-        );
-        let hex = blake3::Hash::from_bytes(meta.value_digest)
-            .to_hex()
-            .to_string();
+        assert_eq!(fs::read(f.root.join("keys/k1")).unwrap(), record::encode_key_record(&meta));
+        let hex = blake3::Hash::from_bytes(meta.value_digest).to_hex().to_string();
         let value_file = f.root.join("results/.values").join(&hex[..2]).join(&hex);
-        assert_eq!(
-            fs::read(&value_file).unwrap(),
-            encode_value(&value("hello"))
-        );
+        assert_eq!(fs::read(&value_file).unwrap(), encode_value(&value("hello")));
         assert_eq!(value_files(&f.store), [format!("{}/{hex}", &hex[..2])]);
 
         match f.store.lookup("k1", &ty(), NOW) {
@@ -502,10 +449,7 @@ mod tests {
         fs::remove_file(&value_file).unwrap();
         let reason = unreadable_reason(f.store.lookup("k", &ty(), NOW));
         assert!(reason.contains("is missing"), "{reason}");
-        assert!(
-            reason.contains(&value_file.display().to_string()),
-            "{reason}"
-        );
+        assert!(reason.contains(&value_file.display().to_string()), "{reason}");
         // Writing again repairs it.
         f.store.write("k", &bytes).unwrap();
         assert!(matches!(f.store.lookup("k", &ty(), NOW), Lookup::Hit(_)));
@@ -578,16 +522,7 @@ mod tests {
         // A value file whose bytes match the digest but not postcard: the decode refuses it.
         let f = fixture();
         let garbage = [0xff_u8; 3];
-        let meta = RecordMeta::new(
-            "k".into(),
-            "t".into(),
-            "d".into(),
-            vec![],
-            0,
-            None,
-            ty(),
-            &garbage,
-        );
+        let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 0, None, ty(), &garbage);
         f.store.write("k", &encode(&meta, &garbage)).unwrap();
         let reason = unreadable_reason(f.store.lookup("k", &ty(), NOW));
         assert!(reason.contains("cannot be decoded"), "{reason}");
@@ -598,24 +533,12 @@ mod tests {
         let f = fixture();
         let (meta, bytes) = meta_and_bytes("k", "v", Some(NOW));
         f.store.write("k", &bytes).unwrap();
-        assert!(matches!(
-            f.store.lookup("k", &ty(), NOW - 1),
-            Lookup::Hit(_)
-        ));
-        assert_eq!(
-            f.store.lookup("k", &ty(), NOW),
-            Lookup::Expired { expiration_ms: NOW }
-        );
-        assert_eq!(
-            f.store.lookup("k", &ty(), NOW + 1),
-            Lookup::Expired { expiration_ms: NOW }
-        );
+        assert!(matches!(f.store.lookup("k", &ty(), NOW - 1), Lookup::Hit(_)));
+        assert_eq!(f.store.lookup("k", &ty(), NOW), Lookup::Expired { expiration_ms: NOW });
+        assert_eq!(f.store.lookup("k", &ty(), NOW + 1), Lookup::Expired { expiration_ms: NOW });
         // Expiry is decided from the metadata alone.
         fs::remove_file(f.store.value_path(&meta.value_digest)).unwrap();
-        assert_eq!(
-            f.store.lookup("k", &ty(), NOW),
-            Lookup::Expired { expiration_ms: NOW }
-        );
+        assert_eq!(f.store.lookup("k", &ty(), NOW), Lookup::Expired { expiration_ms: NOW });
     }
 
     #[test]
@@ -731,9 +654,7 @@ mod tests {
         let keys: Vec<String> = store.list().unwrap().into_iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["k", "l"]);
         // The values are not keys, and a key cannot reach them.
-        let err = store
-            .write(".values/x", &record_bytes(".values/x", "v"))
-            .unwrap_err();
+        let err = store.write(".values/x", &record_bytes(".values/x", "v")).unwrap_err();
         assert!(matches!(err, StoreError::BadKey { .. }), "{err}");
         assert_eq!(value_files(&store).len(), 1);
     }
@@ -741,12 +662,8 @@ mod tests {
     #[test]
     fn key_storage_inside_the_values_folder_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let err =
-            SplitStore::open(&dir.path().join("r/.values/k"), &dir.path().join("r")).unwrap_err();
-        assert!(
-            err.to_string().contains("inside the values folder"),
-            "{err}"
-        );
+        let err = SplitStore::open(&dir.path().join("r/.values/k"), &dir.path().join("r")).unwrap_err();
+        assert!(err.to_string().contains("inside the values folder"), "{err}");
     }
 
     #[test]
@@ -755,10 +672,7 @@ mod tests {
         for key in ["", "../k", "a//b", ".tmp-1"] {
             let err = f.store.write(key, &record_bytes(key, "v")).unwrap_err();
             assert!(matches!(err, StoreError::BadKey { .. }), "{key:?}: {err}");
-            assert!(matches!(
-                f.store.lookup(key, &ty(), NOW),
-                Lookup::Unreadable { .. }
-            ));
+            assert!(matches!(f.store.lookup(key, &ty(), NOW), Lookup::Unreadable { .. }));
         }
         assert!(value_files(&f.store).is_empty());
     }
@@ -770,10 +684,7 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         let err = f.store.write("k", &bytes).unwrap_err();
-        assert!(
-            matches!(err, StoreError::Record(RecordError::DigestMismatch)),
-            "{err}"
-        );
+        assert!(matches!(err, StoreError::Record(RecordError::DigestMismatch)), "{err}");
         assert!(value_files(&f.store).is_empty());
         assert_eq!(f.store.lookup("k", &ty(), NOW), Lookup::Miss);
     }

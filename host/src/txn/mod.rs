@@ -317,7 +317,12 @@ mod tests {
         fn run_hook(&self, target: &HookTarget, commit: bool, key: Option<&str>, values: &BTreeMap<String, String>) {
             let what = if commit { "on-commit" } else { "on-rollback" };
             let values: Vec<String> = values.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            self.events.lock().unwrap().push(format!("{what} {} {} [{}]", target.task, key.unwrap_or("-"), values.join(",")));
+            self.events.lock().unwrap().push(format!(
+                "{what} {} {} [{}]",
+                target.task,
+                key.unwrap_or("-"),
+                values.join(",")
+            ));
         }
         fn commit_failed(&self, key: Option<&str>, reason: &str) {
             self.events.lock().unwrap().push(format!("commit failed {} {reason}", key.unwrap_or("-")));

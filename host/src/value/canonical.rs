@@ -174,10 +174,7 @@ pub fn encode_value(value: &Value, ty: &Ty, out: &mut Vec<u8>) -> Result<(), Val
 /// BLAKE3 of [`FORMAT`], the encoding of `ty`, then the encoding of `value`, computed
 /// without materialising the encoding: a 256 MiB `list<u8>` is hashed in place.
 pub fn digest(value: &Value, ty: &Ty) -> Result<blake3::Hash, ValueError> {
-    let mut sink = HashSink {
-        hasher: blake3::Hasher::new(),
-        buf: Vec::with_capacity(HASH_BUF),
-    };
+    let mut sink = HashSink { hasher: blake3::Hasher::new(), buf: Vec::with_capacity(HASH_BUF) };
     sink.put(&[FORMAT]);
     write_type(ty, &mut sink);
     write_value(value, ty, &Path::Root, &mut sink)?;
@@ -210,12 +207,7 @@ fn f64_bits(x: f64) -> u64 {
     }
 }
 
-fn write_value(
-    value: &Value,
-    ty: &Ty,
-    path: &Path<'_>,
-    out: &mut impl Sink,
-) -> Result<(), ValueError> {
+fn write_value(value: &Value, ty: &Ty, path: &Path<'_>, out: &mut impl Sink) -> Result<(), ValueError> {
     match (ty, value) {
         (Ty::Bool, Value::Bool(b)) => out.put(&[*b as u8]),
         (Ty::S8, Value::S8(x)) => out.put(&x.to_le_bytes()),
@@ -254,20 +246,14 @@ fn write_value(
         }
         (Ty::Variant(cases), Value::Variant(index, payload)) => {
             let (name, case_ty) = cases.get(*index as usize).ok_or_else(|| {
-                ValueError::at(
-                    path,
-                    format!("case index {index} is out of range for {}", type_name(ty)),
-                )
+                ValueError::at(path, format!("case index {index} is out of range for {}", type_name(ty)))
             })?;
             out.put(&index.to_le_bytes());
             write_payload(payload.as_deref(), case_ty.as_ref(), &path.field(name), out)?;
         }
         (Ty::Enum(names), Value::Enum(index)) => {
             if *index as usize >= names.len() {
-                return Err(ValueError::at(
-                    path,
-                    format!("case index {index} is out of range for {}", type_name(ty)),
-                ));
+                return Err(ValueError::at(path, format!("case index {index} is out of range for {}", type_name(ty))));
             }
             out.put(&index.to_le_bytes());
         }
@@ -309,52 +295,28 @@ fn write_payload(
     match (ty, value) {
         (None, None) => Ok(()),
         (Some(ty), Some(v)) => write_value(v, ty, path, out),
-        (None, Some(v)) => Err(ValueError::at(
-            path,
-            format!("expected no payload, found {}", v.kind()),
-        )),
-        (Some(ty), None) => Err(ValueError::at(
-            path,
-            format!("expected a {} payload, found none", type_name(ty)),
-        )),
+        (None, Some(v)) => Err(ValueError::at(path, format!("expected no payload, found {}", v.kind()))),
+        (Some(ty), None) => Err(ValueError::at(path, format!("expected a {} payload, found none", type_name(ty)))),
     }
 }
 
 /// Checks that a record or tuple value has as many items as its type.
-pub(crate) fn check_len(
-    path: &Path<'_>,
-    what: &str,
-    expected: usize,
-    found: usize,
-) -> Result<(), ValueError> {
+pub(crate) fn check_len(path: &Path<'_>, what: &str, expected: usize, found: usize) -> Result<(), ValueError> {
     if expected == found {
         Ok(())
     } else {
-        Err(ValueError::at(
-            path,
-            format!("expected {expected} {what}, found {found}"),
-        ))
+        Err(ValueError::at(path, format!("expected {expected} {what}, found {found}")))
     }
 }
 
 /// Checks that flag indices are in range, ascending and without repeats.
-pub(crate) fn check_flags(
-    path: &Path<'_>,
-    names: &[String],
-    set: &[u32],
-) -> Result<(), ValueError> {
+pub(crate) fn check_flags(path: &Path<'_>, names: &[String], set: &[u32]) -> Result<(), ValueError> {
     for (n, &i) in set.iter().enumerate() {
         if i as usize >= names.len() {
-            return Err(ValueError::at(
-                path,
-                format!("flag index {i} is out of range for {} flags", names.len()),
-            ));
+            return Err(ValueError::at(path, format!("flag index {i} is out of range for {} flags", names.len())));
         }
         if n > 0 && set[n - 1] >= i {
-            return Err(ValueError::at(
-                path,
-                "flag indices must be ascending and unique",
-            ));
+            return Err(ValueError::at(path, "flag indices must be ascending and unique"));
         }
     }
     Ok(())
@@ -399,10 +361,7 @@ mod tests {
     fn golden() -> Vec<(&'static str, Ty, Value, &'static str, &'static str)> {
         let rec = Ty::Record(vec![("a".into(), Ty::U32), ("b".into(), Ty::String)]);
         let var = Ty::Variant(vec![("none".into(), None), ("num".into(), Some(Ty::S64))]);
-        let res = Ty::Result {
-            ok: bt(Ty::U32),
-            err: bt(Ty::String),
-        };
+        let res = Ty::Result { ok: bt(Ty::U32), err: bt(Ty::String) };
         let flags = Ty::Flags(vec!["x".into(), "y".into(), "z".into()]);
         vec![
             (
@@ -544,11 +503,7 @@ mod tests {
                 failures.push(format!("{what}: encoding {got_enc}, digest {got_dig}"));
             }
         }
-        assert!(
-            failures.is_empty(),
-            "the canonical format changed (bump FORMAT):\n{}",
-            failures.join("\n")
-        );
+        assert!(failures.is_empty(), "the canonical format changed (bump FORMAT):\n{}", failures.join("\n"));
     }
 
     #[test]
@@ -556,24 +511,12 @@ mod tests {
         let ty = Ty::Record(vec![
             ("id".into(), Ty::S32),
             ("tags".into(), Ty::List(Box::new(Ty::String))),
-            (
-                "kind".into(),
-                Ty::Variant(vec![("a".into(), None), ("b".into(), Some(Ty::F32))]),
-            ),
+            ("kind".into(), Ty::Variant(vec![("a".into(), None), ("b".into(), Some(Ty::F32))])),
             ("e".into(), Ty::Enum(vec!["p".into()])),
             ("o".into(), Ty::Option(Box::new(Ty::Char))),
-            (
-                "r".into(),
-                Ty::Result {
-                    ok: None,
-                    err: bt(Ty::U64),
-                },
-            ),
+            ("r".into(), Ty::Result { ok: None, err: bt(Ty::U64) }),
             ("f".into(), Ty::Flags(vec!["x".into()])),
-            (
-                "t".into(),
-                Ty::Tuple(vec![Ty::Bool, Ty::U8, Ty::S8, Ty::U16, Ty::S16, Ty::F64]),
-            ),
+            ("t".into(), Ty::Tuple(vec![Ty::Bool, Ty::U8, Ty::S8, Ty::U16, Ty::S16, Ty::F64])),
         ]);
         assert_eq!(
             ty_enc(&ty),
@@ -588,10 +531,7 @@ mod tests {
     fn nan_payloads_and_signs_hash_alike() {
         let negative_nan = f64::from_bits(0xfff8_0000_0000_0001);
         assert!(negative_nan.is_nan());
-        assert_eq!(
-            dig(&Value::F64(negative_nan), &Ty::F64),
-            dig(&Value::F64(f64::NAN), &Ty::F64)
-        );
+        assert_eq!(dig(&Value::F64(negative_nan), &Ty::F64), dig(&Value::F64(f64::NAN), &Ty::F64));
         let odd_nan32 = f32::from_bits(0xff80_0001);
         assert!(odd_nan32.is_nan());
         assert_eq!(enc(&Value::F32(odd_nan32), &Ty::F32), "0000c07f");
@@ -599,10 +539,7 @@ mod tests {
 
     #[test]
     fn negative_zero_hashes_as_zero() {
-        assert_eq!(
-            dig(&Value::F64(-0.0), &Ty::F64),
-            dig(&Value::F64(0.0), &Ty::F64)
-        );
+        assert_eq!(dig(&Value::F64(-0.0), &Ty::F64), dig(&Value::F64(0.0), &Ty::F64));
         assert_eq!(enc(&Value::F32(-0.0), &Ty::F32), "00000000");
     }
 
@@ -611,10 +548,7 @@ mod tests {
         let tuple = Ty::Tuple(vec![Ty::U32, Ty::U32]);
         let list = Ty::List(Box::new(Ty::U32));
         let items = vec![Value::U32(1), Value::U32(2)];
-        assert_ne!(
-            dig(&Value::Tuple(items.clone()), &tuple),
-            dig(&Value::List(items), &list)
-        );
+        assert_ne!(dig(&Value::Tuple(items.clone()), &tuple), dig(&Value::List(items), &list));
         assert_ne!(dig(&Value::U32(5), &Ty::U32), dig(&Value::S32(5), &Ty::S32));
         let r1 = Ty::Record(vec![("a".into(), Ty::U32)]);
         let r2 = Ty::Record(vec![("b".into(), Ty::U32)]);
@@ -629,14 +563,8 @@ mod tests {
     fn digest_is_blake3_of_format_type_and_value() {
         // Big enough to cross the hash buffer both by many small writes and one large slice.
         let cases = vec![
-            (
-                Ty::List(Box::new(Ty::U8)),
-                Value::Bytes((0..100_000u32).map(|i| i as u8).collect()),
-            ),
-            (
-                Ty::List(Box::new(Ty::U32)),
-                Value::List((0..20_000).map(Value::U32).collect()),
-            ),
+            (Ty::List(Box::new(Ty::U8)), Value::Bytes((0..100_000u32).map(|i| i as u8).collect())),
+            (Ty::List(Box::new(Ty::U32)), Value::List((0..20_000).map(Value::U32).collect())),
             (
                 Ty::Tuple(vec![Ty::String, Ty::List(Box::new(Ty::U8)), Ty::String]),
                 Value::Tuple(vec![
@@ -658,12 +586,7 @@ mod tests {
     fn list_u8_bytes_encode_as_a_list_of_u8_items_would() {
         // count as u64, then one byte per item: exactly what the generic list rule gives.
         let mut out = Vec::new();
-        encode_value(
-            &Value::Bytes(vec![0xab, 0xcd]),
-            &Ty::List(Box::new(Ty::U8)),
-            &mut out,
-        )
-        .unwrap();
+        encode_value(&Value::Bytes(vec![0xab, 0xcd]), &Ty::List(Box::new(Ty::U8)), &mut out).unwrap();
         let mut generic = 2u64.to_le_bytes().to_vec();
         for item in [0xabu8, 0xcd] {
             encode_value(&Value::U8(item), &Ty::U8, &mut generic).unwrap();
@@ -673,11 +596,7 @@ mod tests {
 
     #[test]
     fn list_value_for_list_u8_is_refused() {
-        let err = digest(
-            &Value::List(vec![Value::U8(1)]),
-            &Ty::List(Box::new(Ty::U8)),
-        )
-        .unwrap_err();
+        let err = digest(&Value::List(vec![Value::U8(1)]), &Ty::List(Box::new(Ty::U8))).unwrap_err();
         assert_eq!(err.to_string(), "$: expected list<u8>, found list");
     }
 
@@ -690,18 +609,10 @@ mod tests {
             Value::U32(2),
             Value::String("x".into()),
         ])]);
+        assert_eq!(digest(&value, &ty).unwrap_err().to_string(), "$.items[3]: expected u32, found string");
+        let res = Ty::Result { ok: None, err: bt(Ty::String) };
         assert_eq!(
-            digest(&value, &ty).unwrap_err().to_string(),
-            "$.items[3]: expected u32, found string"
-        );
-        let res = Ty::Result {
-            ok: None,
-            err: bt(Ty::String),
-        };
-        assert_eq!(
-            digest(&Value::Result(Err(b(Value::U8(1)))), &res)
-                .unwrap_err()
-                .to_string(),
+            digest(&Value::Result(Err(b(Value::U8(1)))), &res).unwrap_err().to_string(),
             "$.err: expected string, found u8"
         );
         let flags = Ty::Flags(vec!["x".into(), "y".into()]);

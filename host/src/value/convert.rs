@@ -63,21 +63,13 @@ impl Ty {
                     .map(|f| Ok((f.name.to_string(), Ty::from_component_type(&f.ty)?)))
                     .collect::<Result<_, _>>()?,
             ),
-            Type::Tuple(tuple) => Ty::Tuple(
-                tuple
-                    .types()
-                    .map(|t| Ty::from_component_type(&t))
-                    .collect::<Result<_, _>>()?,
-            ),
+            Type::Tuple(tuple) => {
+                Ty::Tuple(tuple.types().map(|t| Ty::from_component_type(&t)).collect::<Result<_, _>>()?)
+            }
             Type::Variant(variant) => Ty::Variant(
                 variant
                     .cases()
-                    .map(|c| {
-                        Ok((
-                            c.name.to_string(),
-                            c.ty.as_ref().map(Ty::from_component_type).transpose()?,
-                        ))
-                    })
+                    .map(|c| Ok((c.name.to_string(), c.ty.as_ref().map(Ty::from_component_type).transpose()?)))
                     .collect::<Result<_, _>>()?,
             ),
             Type::Enum(e) => Ty::Enum(e.names().map(str::to_string).collect()),
@@ -93,9 +85,7 @@ impl Ty {
             Type::Stream(_) => return Err(UnsupportedType::Stream),
             Type::ErrorContext => return Err(UnsupportedType::ErrorContext),
             Type::Map(_) => return Err(UnsupportedType::Map),
-            Type::FixedLengthList(list) => {
-                return Err(UnsupportedType::FixedLengthList(list.len()))
-            }
+            Type::FixedLengthList(list) => return Err(UnsupportedType::FixedLengthList(list.len())),
         })
     }
 }
@@ -147,10 +137,7 @@ fn val_kind(val: &Val) -> &'static str {
 }
 
 fn val_mismatch(path: &Path<'_>, ty: &Ty, val: &Val) -> ValueError {
-    ValueError::at(
-        path,
-        format!("expected {}, found {}", type_name(ty), val_kind(val)),
-    )
+    ValueError::at(path, format!("expected {}, found {}", type_name(ty), val_kind(val)))
 }
 
 fn position(
@@ -192,11 +179,7 @@ fn from_val(val: &Val, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError> {
                 .collect::<Result<_, _>>()?,
         ),
         (Ty::List(item), Val::List(items)) => Value::List(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| from_val(v, item, &path.index(i)))
-                .collect::<Result<_, _>>()?,
+            items.iter().enumerate().map(|(i, v)| from_val(v, item, &path.index(i))).collect::<Result<_, _>>()?,
         ),
         (Ty::Record(fields), Val::Record(values)) => {
             check_len(path, "fields", fields.len(), values.len())?;
@@ -207,10 +190,7 @@ fn from_val(val: &Val, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError> {
                     .map(|((name, ty), (vname, v))| {
                         let at = path.field(name);
                         if name != vname {
-                            return Err(ValueError::at(
-                                &at,
-                                format!("expected field `{name}`, found `{vname}`"),
-                            ));
+                            return Err(ValueError::at(&at, format!("expected field `{name}`, found `{vname}`")));
                         }
                         from_val(v, ty, &at)
                     })
@@ -231,35 +211,20 @@ fn from_val(val: &Val, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError> {
         (Ty::Variant(cases), Val::Variant(name, payload)) => {
             let index = position(path, "case", cases.iter().map(|(n, _)| n), name)?;
             let case_ty = cases[index as usize].1.as_ref();
-            Value::Variant(
-                index,
-                payload_from_val(payload.as_deref(), case_ty, &path.field(name))?,
-            )
+            Value::Variant(index, payload_from_val(payload.as_deref(), case_ty, &path.field(name))?)
         }
-        (Ty::Enum(names), Val::Enum(name)) => {
-            Value::Enum(position(path, "case", names.iter(), name)?)
-        }
+        (Ty::Enum(names), Val::Enum(name)) => Value::Enum(position(path, "case", names.iter(), name)?),
         (Ty::Option(item), Val::Option(v)) => Value::Option(match v {
             None => None,
             Some(v) => Some(Box::new(from_val(v, item, path)?)),
         }),
         (Ty::Result { ok, err }, Val::Result(r)) => Value::Result(match r {
-            Ok(v) => Ok(payload_from_val(
-                v.as_deref(),
-                ok.as_deref(),
-                &path.field("ok"),
-            )?),
-            Err(v) => Err(payload_from_val(
-                v.as_deref(),
-                err.as_deref(),
-                &path.field("err"),
-            )?),
+            Ok(v) => Ok(payload_from_val(v.as_deref(), ok.as_deref(), &path.field("ok"))?),
+            Err(v) => Err(payload_from_val(v.as_deref(), err.as_deref(), &path.field("err"))?),
         }),
         (Ty::Flags(names), Val::Flags(set)) => {
-            let mut indices = set
-                .iter()
-                .map(|name| position(path, "flag", names.iter(), name))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut indices =
+                set.iter().map(|name| position(path, "flag", names.iter(), name)).collect::<Result<Vec<_>, _>>()?;
             indices.sort_unstable();
             indices.dedup();
             Value::Flags(indices)
@@ -268,22 +233,12 @@ fn from_val(val: &Val, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError> {
     })
 }
 
-fn payload_from_val(
-    val: Option<&Val>,
-    ty: Option<&Ty>,
-    path: &Path<'_>,
-) -> Result<Option<Box<Value>>, ValueError> {
+fn payload_from_val(val: Option<&Val>, ty: Option<&Ty>, path: &Path<'_>) -> Result<Option<Box<Value>>, ValueError> {
     match (ty, val) {
         (None, None) => Ok(None),
         (Some(ty), Some(v)) => Ok(Some(Box::new(from_val(v, ty, path)?))),
-        (None, Some(v)) => Err(ValueError::at(
-            path,
-            format!("expected no payload, found {}", val_kind(v)),
-        )),
-        (Some(ty), None) => Err(ValueError::at(
-            path,
-            format!("expected a {} payload, found none", type_name(ty)),
-        )),
+        (None, Some(v)) => Err(ValueError::at(path, format!("expected no payload, found {}", val_kind(v)))),
+        (Some(ty), None) => Err(ValueError::at(path, format!("expected a {} payload, found none", type_name(ty)))),
     }
 }
 
@@ -305,13 +260,9 @@ fn to_val(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Val, ValueError> {
         (Ty::List(item), Value::Bytes(bytes)) if **item == Ty::U8 => {
             Val::List(bytes.iter().map(|b| Val::U8(*b)).collect())
         }
-        (Ty::List(item), Value::List(items)) if **item != Ty::U8 => Val::List(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| to_val(v, item, &path.index(i)))
-                .collect::<Result<_, _>>()?,
-        ),
+        (Ty::List(item), Value::List(items)) if **item != Ty::U8 => {
+            Val::List(items.iter().enumerate().map(|(i, v)| to_val(v, item, &path.index(i))).collect::<Result<_, _>>()?)
+        }
         (Ty::Record(fields), Value::Record(values)) => {
             check_len(path, "fields", fields.len(), values.len())?;
             Val::Record(
@@ -335,24 +286,15 @@ fn to_val(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Val, ValueError> {
         }
         (Ty::Variant(cases), Value::Variant(index, payload)) => {
             let (name, case_ty) = cases.get(*index as usize).ok_or_else(|| {
-                ValueError::at(
-                    path,
-                    format!("case index {index} is out of range for {}", type_name(ty)),
-                )
+                ValueError::at(path, format!("case index {index} is out of range for {}", type_name(ty)))
             })?;
-            Val::Variant(
-                name.clone(),
-                payload_to_val(payload.as_deref(), case_ty.as_ref(), &path.field(name))?,
-            )
+            Val::Variant(name.clone(), payload_to_val(payload.as_deref(), case_ty.as_ref(), &path.field(name))?)
         }
         (Ty::Enum(names), Value::Enum(index)) => Val::Enum(
             names
                 .get(*index as usize)
                 .ok_or_else(|| {
-                    ValueError::at(
-                        path,
-                        format!("case index {index} is out of range for {}", type_name(ty)),
-                    )
+                    ValueError::at(path, format!("case index {index} is out of range for {}", type_name(ty)))
                 })?
                 .clone(),
         ),
@@ -361,16 +303,8 @@ fn to_val(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Val, ValueError> {
             Some(v) => Some(Box::new(to_val(v, item, path)?)),
         }),
         (Ty::Result { ok, err }, Value::Result(r)) => Val::Result(match r {
-            Ok(v) => Ok(payload_to_val(
-                v.as_deref(),
-                ok.as_deref(),
-                &path.field("ok"),
-            )?),
-            Err(v) => Err(payload_to_val(
-                v.as_deref(),
-                err.as_deref(),
-                &path.field("err"),
-            )?),
+            Ok(v) => Ok(payload_to_val(v.as_deref(), ok.as_deref(), &path.field("ok"))?),
+            Err(v) => Err(payload_to_val(v.as_deref(), err.as_deref(), &path.field("err"))?),
         }),
         (Ty::Flags(names), Value::Flags(set)) => {
             check_flags(path, names, set)?;
@@ -380,22 +314,12 @@ fn to_val(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Val, ValueError> {
     })
 }
 
-fn payload_to_val(
-    value: Option<&Value>,
-    ty: Option<&Ty>,
-    path: &Path<'_>,
-) -> Result<Option<Box<Val>>, ValueError> {
+fn payload_to_val(value: Option<&Value>, ty: Option<&Ty>, path: &Path<'_>) -> Result<Option<Box<Val>>, ValueError> {
     match (ty, value) {
         (None, None) => Ok(None),
         (Some(ty), Some(v)) => Ok(Some(Box::new(to_val(v, ty, path)?))),
-        (None, Some(v)) => Err(ValueError::at(
-            path,
-            format!("expected no payload, found {}", v.kind()),
-        )),
-        (Some(ty), None) => Err(ValueError::at(
-            path,
-            format!("expected a {} payload, found none", type_name(ty)),
-        )),
+        (None, Some(v)) => Err(ValueError::at(path, format!("expected no payload, found {}", v.kind()))),
+        (Some(ty), None) => Err(ValueError::at(path, format!("expected a {} payload, found none", type_name(ty)))),
     }
 }
 
@@ -429,16 +353,11 @@ pub(crate) mod tests {
             .wasm_component_model_fixed_length_lists(true);
         let engine = Engine::new(&config).unwrap();
         let component = Component::new(&engine, wat).unwrap();
-        let Some(ComponentItem::ComponentFunc(f)) = component
-            .component_type()
-            .get_import(&engine, func)
-            .map(|e| e.ty)
+        let Some(ComponentItem::ComponentFunc(f)) = component.component_type().get_import(&engine, func).map(|e| e.ty)
         else {
             panic!("no function import `{func}`");
         };
-        f.params()
-            .map(|(name, ty)| (name.to_string(), Ty::from_component_type(&ty)))
-            .collect()
+        f.params().map(|(name, ty)| (name.to_string(), Ty::from_component_type(&ty))).collect()
     }
 
     #[test]
@@ -461,10 +380,7 @@ pub(crate) mod tests {
                 (param "p-en" $en) (param "p-opt" (option s64)) (param "p-res" (result u32 (error string)))
                 (param "p-res-empty" (result)) (param "p-res-err" (result (error string))) (param "p-fl" $fl)))
         )"#;
-        let got: Vec<(String, Ty)> = import_params(wat, "f")
-            .into_iter()
-            .map(|(n, t)| (n, t.unwrap()))
-            .collect();
+        let got: Vec<(String, Ty)> = import_params(wat, "f").into_iter().map(|(n, t)| (n, t.unwrap())).collect();
         let expected = vec![
             ("p-bool", Ty::Bool),
             ("p-s8", Ty::S8),
@@ -481,10 +397,7 @@ pub(crate) mod tests {
             ("p-string", Ty::String),
             ("p-bytes", Ty::List(Box::new(Ty::U8))),
             ("p-list", Ty::List(Box::new(Ty::List(Box::new(Ty::String))))),
-            (
-                "p-rec",
-                Ty::Record(vec![("a".into(), Ty::U32), ("b-c".into(), Ty::String)]),
-            ),
+            ("p-rec", Ty::Record(vec![("a".into(), Ty::U32), ("b-c".into(), Ty::String)])),
             ("p-tuple", Ty::Tuple(vec![Ty::U32, Ty::String])),
             (
                 "p-var",
@@ -496,33 +409,12 @@ pub(crate) mod tests {
             ),
             ("p-en", Ty::Enum(names(&["red", "green"]))),
             ("p-opt", Ty::Option(Box::new(Ty::S64))),
-            (
-                "p-res",
-                Ty::Result {
-                    ok: bt(Ty::U32),
-                    err: bt(Ty::String),
-                },
-            ),
-            (
-                "p-res-empty",
-                Ty::Result {
-                    ok: None,
-                    err: None,
-                },
-            ),
-            (
-                "p-res-err",
-                Ty::Result {
-                    ok: None,
-                    err: bt(Ty::String),
-                },
-            ),
+            ("p-res", Ty::Result { ok: bt(Ty::U32), err: bt(Ty::String) }),
+            ("p-res-empty", Ty::Result { ok: None, err: None }),
+            ("p-res-err", Ty::Result { ok: None, err: bt(Ty::String) }),
             ("p-fl", Ty::Flags(names(&["x", "y", "z"]))),
         ];
-        let expected: Vec<(String, Ty)> = expected
-            .into_iter()
-            .map(|(n, t)| (n.to_string(), t))
-            .collect();
+        let expected: Vec<(String, Ty)> = expected.into_iter().map(|(n, t)| (n.to_string(), t)).collect();
         assert_eq!(got, expected);
     }
 
@@ -537,10 +429,8 @@ pub(crate) mod tests {
                 (param "m" (map string u32)) (param "fixed" (list u8 4))))
         )"#;
         let got = import_params(wat, "f");
-        let errors: Vec<(String, String)> = got
-            .into_iter()
-            .map(|(n, t)| (n, t.expect_err("must be refused").to_string()))
-            .collect();
+        let errors: Vec<(String, String)> =
+            got.into_iter().map(|(n, t)| (n, t.expect_err("must be refused").to_string())).collect();
         assert_eq!(
             errors,
             vec![
@@ -550,14 +440,8 @@ pub(crate) mod tests {
                 ("s".to_string(), "stream".to_string()),
                 ("fu".to_string(), "future".to_string()),
                 ("e".to_string(), "error-context".to_string()),
-                (
-                    "m".to_string(),
-                    "map `map<K, V>` (not supported)".to_string()
-                ),
-                (
-                    "fixed".to_string(),
-                    "fixed-length list `list<T, 4>` (not supported)".to_string()
-                ),
+                ("m".to_string(), "map `map<K, V>` (not supported)".to_string()),
+                ("fixed".to_string(), "fixed-length list `list<T, 4>` (not supported)".to_string()),
             ]
         );
     }
@@ -580,79 +464,31 @@ pub(crate) mod tests {
             (Ty::F64, Value::F64(-2.5e300)),
             (Ty::Char, Value::Char('é')),
             (Ty::String, Value::String("héllo".into())),
-            (
-                Ty::List(Box::new(Ty::U8)),
-                Value::Bytes(vec![0, 1, 254, 255]),
-            ),
+            (Ty::List(Box::new(Ty::U8)), Value::Bytes(vec![0, 1, 254, 255])),
             (Ty::List(Box::new(Ty::U8)), Value::Bytes(vec![])),
             (
                 Ty::List(Box::new(Ty::List(Box::new(Ty::U8)))),
                 Value::List(vec![Value::Bytes(vec![1]), Value::Bytes(vec![2, 3])]),
             ),
-            (
-                Ty::List(Box::new(Ty::S16)),
-                Value::List(vec![Value::S16(1), Value::S16(-1)]),
-            ),
-            (
-                rec.clone(),
-                Value::Record(vec![Value::U32(7), Value::String("x".into())]),
-            ),
-            (
-                Ty::Tuple(vec![Ty::U32, Ty::String]),
-                Value::Tuple(vec![Value::U32(1), Value::String("a".into())]),
-            ),
+            (Ty::List(Box::new(Ty::S16)), Value::List(vec![Value::S16(1), Value::S16(-1)])),
+            (rec.clone(), Value::Record(vec![Value::U32(7), Value::String("x".into())])),
+            (Ty::Tuple(vec![Ty::U32, Ty::String]), Value::Tuple(vec![Value::U32(1), Value::String("a".into())])),
             (var.clone(), Value::Variant(0, None)),
             (var.clone(), Value::Variant(1, b(Value::S64(-9)))),
             (Ty::Enum(names(&["red", "green"])), Value::Enum(1)),
             (Ty::Option(Box::new(Ty::S64)), Value::Option(None)),
-            (
-                Ty::Option(Box::new(Ty::S64)),
-                Value::Option(b(Value::S64(3))),
-            ),
-            (
-                Ty::Option(Box::new(Ty::Option(Box::new(Ty::U32)))),
-                Value::Option(b(Value::Option(None))),
-            ),
-            (
-                Ty::Option(Box::new(Ty::Option(Box::new(Ty::U32)))),
-                Value::Option(b(Value::Option(b(Value::U32(5))))),
-            ),
-            (
-                Ty::Result {
-                    ok: bt(Ty::U32),
-                    err: bt(Ty::String),
-                },
-                Value::Result(Ok(b(Value::U32(1)))),
-            ),
-            (
-                Ty::Result {
-                    ok: bt(Ty::U32),
-                    err: bt(Ty::String),
-                },
-                Value::Result(Err(b(Value::String("e".into())))),
-            ),
-            (
-                Ty::Result {
-                    ok: None,
-                    err: None,
-                },
-                Value::Result(Ok(None)),
-            ),
-            (
-                Ty::Result {
-                    ok: None,
-                    err: None,
-                },
-                Value::Result(Err(None)),
-            ),
+            (Ty::Option(Box::new(Ty::S64)), Value::Option(b(Value::S64(3)))),
+            (Ty::Option(Box::new(Ty::Option(Box::new(Ty::U32)))), Value::Option(b(Value::Option(None)))),
+            (Ty::Option(Box::new(Ty::Option(Box::new(Ty::U32)))), Value::Option(b(Value::Option(b(Value::U32(5)))))),
+            (Ty::Result { ok: bt(Ty::U32), err: bt(Ty::String) }, Value::Result(Ok(b(Value::U32(1))))),
+            (Ty::Result { ok: bt(Ty::U32), err: bt(Ty::String) }, Value::Result(Err(b(Value::String("e".into()))))),
+            (Ty::Result { ok: None, err: None }, Value::Result(Ok(None))),
+            (Ty::Result { ok: None, err: None }, Value::Result(Err(None))),
             (Ty::Flags(names(&["x", "y", "z"])), Value::Flags(vec![0, 2])),
             (Ty::Flags(names(&["x", "y", "z"])), Value::Flags(vec![])),
             (
                 Ty::List(Box::new(rec.clone())),
-                Value::List(vec![Value::Record(vec![
-                    Value::U32(0),
-                    Value::String(String::new()),
-                ])]),
+                Value::List(vec![Value::Record(vec![Value::U32(0), Value::String(String::new())])]),
             ),
         ]
     }
@@ -660,30 +496,18 @@ pub(crate) mod tests {
     #[test]
     fn every_type_round_trips_through_val() {
         for (ty, value) in samples() {
-            let val = value
-                .to_val(&ty)
-                .unwrap_or_else(|e| panic!("to_val {ty:?}: {e}"));
+            let val = value.to_val(&ty).unwrap_or_else(|e| panic!("to_val {ty:?}: {e}"));
             assert_eq!(Value::from_val(&val, &ty), Ok(value), "{ty:?}");
         }
     }
 
     #[test]
     fn to_val_names_fields_cases_and_flags() {
-        let rec = Ty::Record(vec![
-            ("a".into(), Ty::U32),
-            ("b".into(), Ty::Enum(names(&["p", "q"]))),
-        ]);
-        let val = Value::Record(vec![Value::U32(1), Value::Enum(1)])
-            .to_val(&rec)
-            .unwrap();
-        assert!(
-            matches!(&val, Val::Record(f) if f[0].0 == "a" && f[1] == ("b".to_string(), Val::Enum("q".into())))
-        );
+        let rec = Ty::Record(vec![("a".into(), Ty::U32), ("b".into(), Ty::Enum(names(&["p", "q"])))]);
+        let val = Value::Record(vec![Value::U32(1), Value::Enum(1)]).to_val(&rec).unwrap();
+        assert!(matches!(&val, Val::Record(f) if f[0].0 == "a" && f[1] == ("b".to_string(), Val::Enum("q".into()))));
         let flags = Ty::Flags(names(&["x", "y", "z"]));
-        assert_eq!(
-            Value::Flags(vec![1, 2]).to_val(&flags).unwrap(),
-            Val::Flags(names(&["y", "z"]))
-        );
+        assert_eq!(Value::Flags(vec![1, 2]).to_val(&flags).unwrap(), Val::Flags(names(&["y", "z"])));
     }
 
     #[test]
@@ -698,19 +522,14 @@ pub(crate) mod tests {
         let ty = Ty::List(Box::new(Ty::U8));
         let err = Value::List(vec![Value::U8(1)]).to_val(&ty).unwrap_err();
         assert_eq!(err.to_string(), "$: expected list<u8>, found list");
-        let err = Value::Bytes(vec![1])
-            .to_val(&Ty::List(Box::new(Ty::U32)))
-            .unwrap_err();
+        let err = Value::Bytes(vec![1]).to_val(&Ty::List(Box::new(Ty::U32))).unwrap_err();
         assert_eq!(err.to_string(), "$: expected list<u32>, found list<u8>");
     }
 
     #[test]
     fn from_val_flags_are_sorted_indices() {
         let ty = Ty::Flags(names(&["x", "y", "z"]));
-        assert_eq!(
-            Value::from_val(&Val::Flags(names(&["z", "x"])), &ty),
-            Ok(Value::Flags(vec![0, 2]))
-        );
+        assert_eq!(Value::from_val(&Val::Flags(names(&["z", "x"])), &ty), Ok(Value::Flags(vec![0, 2])));
     }
 
     #[test]
@@ -718,22 +537,12 @@ pub(crate) mod tests {
         let ty = Ty::Record(vec![("items".into(), Ty::List(Box::new(Ty::U32)))]);
         let val = Val::Record(vec![(
             "items".into(),
-            Val::List(vec![
-                Val::U32(1),
-                Val::U32(2),
-                Val::U32(3),
-                Val::String("x".into()),
-            ]),
+            Val::List(vec![Val::U32(1), Val::U32(2), Val::U32(3), Val::String("x".into())]),
         )]);
-        assert_eq!(
-            Value::from_val(&val, &ty).unwrap_err().to_string(),
-            "$.items[3]: expected u32, found string"
-        );
+        assert_eq!(Value::from_val(&val, &ty).unwrap_err().to_string(), "$.items[3]: expected u32, found string");
         let bytes = Val::List(vec![Val::U8(1), Val::S8(2)]);
         assert_eq!(
-            Value::from_val(&bytes, &Ty::List(Box::new(Ty::U8)))
-                .unwrap_err()
-                .to_string(),
+            Value::from_val(&bytes, &Ty::List(Box::new(Ty::U8))).unwrap_err().to_string(),
             "$[1]: expected u8, found s8"
         );
     }
@@ -741,43 +550,26 @@ pub(crate) mod tests {
     #[test]
     fn from_val_refuses_unknown_names() {
         let ty = Ty::Enum(names(&["red"]));
-        assert_eq!(
-            Value::from_val(&Val::Enum("blue".into()), &ty)
-                .unwrap_err()
-                .to_string(),
-            "$: unknown case `blue`"
-        );
+        assert_eq!(Value::from_val(&Val::Enum("blue".into()), &ty).unwrap_err().to_string(), "$: unknown case `blue`");
         let ty = Ty::Record(vec![("a".into(), Ty::U32)]);
         let val = Val::Record(vec![("b".into(), Val::U32(1))]);
-        assert_eq!(
-            Value::from_val(&val, &ty).unwrap_err().to_string(),
-            "$.a: expected field `a`, found `b`"
-        );
+        assert_eq!(Value::from_val(&val, &ty).unwrap_err().to_string(), "$.a: expected field `a`, found `b`");
     }
 
     #[test]
     fn to_val_checks_shape() {
         let var = Ty::Variant(vec![("none".into(), None), ("num".into(), Some(Ty::S64))]);
         assert_eq!(
-            Value::Variant(1, None)
-                .to_val(&var)
-                .unwrap_err()
-                .to_string(),
+            Value::Variant(1, None).to_val(&var).unwrap_err().to_string(),
             "$.num: expected a s64 payload, found none"
         );
         assert_eq!(
-            Value::Variant(2, None)
-                .to_val(&var)
-                .unwrap_err()
-                .to_string(),
+            Value::Variant(2, None).to_val(&var).unwrap_err().to_string(),
             "$: case index 2 is out of range for variant { none, num(s64) }"
         );
         let tuple = Ty::Tuple(vec![Ty::U32, Ty::U32]);
         assert_eq!(
-            Value::Tuple(vec![Value::U32(1)])
-                .to_val(&tuple)
-                .unwrap_err()
-                .to_string(),
+            Value::Tuple(vec![Value::U32(1)]).to_val(&tuple).unwrap_err().to_string(),
             "$: expected 2 items, found 1"
         );
         let flags = Ty::Flags(names(&["x", "y"]));

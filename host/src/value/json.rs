@@ -55,13 +55,7 @@ fn write_type_name(ty: &Ty, out: &mut String) {
         return;
     }
     // Joins items with ", " between `open` and `close`.
-    fn list<T>(
-        out: &mut String,
-        open: &str,
-        items: &[T],
-        close: &str,
-        mut item: impl FnMut(&T, &mut String),
-    ) {
+    fn list<T>(out: &mut String, open: &str, items: &[T], close: &str, mut item: impl FnMut(&T, &mut String)) {
         out.push_str(open);
         for (i, x) in items.iter().enumerate() {
             if i > 0 {
@@ -82,9 +76,7 @@ fn write_type_name(ty: &Ty, out: &mut String) {
             out.push_str(": ");
             write_type_name(ty, out);
         }),
-        Ty::Tuple(items) => list(out, "tuple<", items, ">", |ty, out| {
-            write_type_name(ty, out)
-        }),
+        Ty::Tuple(items) => list(out, "tuple<", items, ">", |ty, out| write_type_name(ty, out)),
         Ty::Variant(cases) => list(out, "variant { ", cases, " }", |(name, ty), out| {
             out.push_str(name);
             if let Some(ty) = ty {
@@ -100,10 +92,7 @@ fn write_type_name(ty: &Ty, out: &mut String) {
             write_type_name(item, out);
             out.push('>');
         }
-        Ty::Result {
-            ok: None,
-            err: None,
-        } => out.push_str("result"),
+        Ty::Result { ok: None, err: None } => out.push_str("result"),
         Ty::Result { ok, err } => {
             out.push_str("result<");
             match ok {
@@ -164,31 +153,24 @@ fn integer<T: TryFrom<i128>>(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<T,
         (Some(i), _) => i128::from(i),
         (None, Some(u)) => i128::from(u),
         (None, None) => {
-            return Err(ValueError::at(
-                path,
-                format!("{n} is not an integer, expected {}", type_name(ty)),
-            ));
+            return Err(ValueError::at(path, format!("{n} is not an integer, expected {}", type_name(ty))));
         }
     };
-    T::try_from(wide)
-        .map_err(|_| ValueError::at(path, format!("{n} is out of range for {}", type_name(ty))))
+    T::try_from(wide).map_err(|_| ValueError::at(path, format!("{n} is out of range for {}", type_name(ty))))
 }
 
 fn float(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<f64, ValueError> {
     match json {
-        Json::Number(n) => n.as_f64().ok_or_else(|| {
-            ValueError::at(path, format!("{n} is out of range for {}", type_name(ty)))
-        }),
+        Json::Number(n) => {
+            n.as_f64().ok_or_else(|| ValueError::at(path, format!("{n} is out of range for {}", type_name(ty))))
+        }
         Json::String(s) => match s.as_str() {
             "NaN" => Ok(f64::NAN),
             "Infinity" => Ok(f64::INFINITY),
             "-Infinity" => Ok(f64::NEG_INFINITY),
             _ => Err(expected(
                 path,
-                &format!(
-                    "{} (a number, \"NaN\", \"Infinity\" or \"-Infinity\")",
-                    type_name(ty)
-                ),
+                &format!("{} (a number, \"NaN\", \"Infinity\" or \"-Infinity\")", type_name(ty)),
                 json,
             )),
         },
@@ -238,10 +220,7 @@ fn single_entry<'j>(
     let mut entries = map.iter();
     match (entries.next(), entries.next()) {
         (Some(entry), None) => Ok(entry),
-        _ => Err(ValueError::at(
-            path,
-            format!("expected {what}, found an object with {} keys", map.len()),
-        )),
+        _ => Err(ValueError::at(path, format!("expected {what}, found an object with {} keys", map.len()))),
     }
 }
 
@@ -301,14 +280,8 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
             let Json::Object(map) = json else {
                 return Err(expected_ty(path, ty, json));
             };
-            if let Some(unknown) = map
-                .keys()
-                .find(|k| !fields.iter().any(|(name, _)| name == *k))
-            {
-                return Err(ValueError::at(
-                    path,
-                    format!("unknown field `{unknown}` for {}", type_name(ty)),
-                ));
+            if let Some(unknown) = map.keys().find(|k| !fields.iter().any(|(name, _)| name == *k)) {
+                return Err(ValueError::at(path, format!("unknown field `{unknown}` for {}", type_name(ty))));
             }
             Value::Record(
                 fields
@@ -326,11 +299,7 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
                 return Err(expected_ty(path, ty, json));
             };
             if items.len() != types.len() {
-                return Err(expected(
-                    path,
-                    &format!("{} (an array of {} items)", type_name(ty), types.len()),
-                    json,
-                ));
+                return Err(expected(path, &format!("{} (an array of {} items)", type_name(ty), types.len()), json));
             }
             Value::Tuple(
                 types
@@ -345,15 +314,15 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
             let (name, payload) = match json {
                 Json::String(name) => (name, None),
                 Json::Object(map) => {
-                    let (name, payload) =
-                        single_entry(map, path, "an object with one case name as key")?;
+                    let (name, payload) = single_entry(map, path, "an object with one case name as key")?;
                     (name, Some(payload))
                 }
                 _ => return Err(expected_ty(path, ty, json)),
             };
-            let index = cases.iter().position(|(n, _)| n == name).ok_or_else(|| {
-                ValueError::at(path, format!("unknown case `{name}` for {}", type_name(ty)))
-            })?;
+            let index = cases
+                .iter()
+                .position(|(n, _)| n == name)
+                .ok_or_else(|| ValueError::at(path, format!("unknown case `{name}` for {}", type_name(ty))))?;
             let at = path.field(name);
             let payload = match (&cases[index].1, payload) {
                 (None, None | Some(Json::Null)) => None,
@@ -362,61 +331,41 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
                 (Some(pty), None) => {
                     return Err(ValueError::at(
                         path,
-                        format!(
-                            "case `{name}` needs a {} payload: write {{\"{name}\": ...}}",
-                            type_name(pty)
-                        ),
+                        format!("case `{name}` needs a {} payload: write {{\"{name}\": ...}}", type_name(pty)),
                     ))
                 }
             };
             Value::Variant(index as u32, payload)
         }
         Ty::Enum(names) => match json {
-            Json::String(name) => {
-                Value::Enum(names.iter().position(|n| n == name).ok_or_else(|| {
-                    ValueError::at(path, format!("unknown case `{name}` for {}", type_name(ty)))
-                })? as u32)
-            }
+            Json::String(name) => Value::Enum(
+                names
+                    .iter()
+                    .position(|n| n == name)
+                    .ok_or_else(|| ValueError::at(path, format!("unknown case `{name}` for {}", type_name(ty))))?
+                    as u32,
+            ),
             _ => return Err(expected_ty(path, ty, json)),
         },
         Ty::Option(item) => match json {
             Json::Null => Value::Option(None),
             _ if nested_option(item) => match json {
                 Json::Object(map) if map.len() == 1 && map.contains_key("some") => {
-                    Value::Option(Some(Box::new(from_json(
-                        &map["some"],
-                        item,
-                        &path.field("some"),
-                    )?)))
+                    Value::Option(Some(Box::new(from_json(&map["some"], item, &path.field("some"))?)))
                 }
-                _ => {
-                    return Err(expected(
-                        path,
-                        &format!("{} (null or {{\"some\": ...}})", type_name(ty)),
-                        json,
-                    ))
-                }
+                _ => return Err(expected(path, &format!("{} (null or {{\"some\": ...}})", type_name(ty)), json)),
             },
             _ => Value::Option(Some(Box::new(from_json(json, item, path)?))),
         },
         Ty::Result { ok, err } => {
             let Json::Object(map) = json else {
-                return Err(expected(
-                    path,
-                    &format!("{} ({{\"ok\": ...}} or {{\"err\": ...}})", type_name(ty)),
-                    json,
-                ));
+                return Err(expected(path, &format!("{} ({{\"ok\": ...}} or {{\"err\": ...}})", type_name(ty)), json));
             };
             let (key, v) = single_entry(map, path, "{\"ok\": ...} or {\"err\": ...}")?;
             let (side, pty) = match key.as_str() {
                 "ok" => (true, ok),
                 "err" => (false, err),
-                _ => {
-                    return Err(ValueError::at(
-                        path,
-                        format!("expected key `ok` or `err`, found `{key}`"),
-                    ))
-                }
+                _ => return Err(ValueError::at(path, format!("expected key `ok` or `err`, found `{key}`"))),
             };
             let at = path.field(key);
             let payload = match (pty, v) {
@@ -428,26 +377,15 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
         }
         Ty::Flags(names) => {
             let Json::Array(items) = json else {
-                return Err(expected(
-                    path,
-                    &format!("{} (an array of flag names)", type_name(ty)),
-                    json,
-                ));
+                return Err(expected(path, &format!("{} (an array of flag names)", type_name(ty)), json));
             };
             let mut set = items
                 .iter()
                 .enumerate()
                 .map(|(i, v)| match v {
-                    Json::String(name) => names
-                        .iter()
-                        .position(|n| n == name)
-                        .map(|i| i as u32)
-                        .ok_or_else(|| {
-                            ValueError::at(
-                                &path.index(i),
-                                format!("unknown flag `{name}` for {}", type_name(ty)),
-                            )
-                        }),
+                    Json::String(name) => names.iter().position(|n| n == name).map(|i| i as u32).ok_or_else(|| {
+                        ValueError::at(&path.index(i), format!("unknown flag `{name}` for {}", type_name(ty)))
+                    }),
                     _ => Err(expected(&path.index(i), "a flag name", v)),
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -477,11 +415,7 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
             Json::Array(bytes.iter().map(|b| Json::from(*b)).collect())
         }
         (Ty::List(item), Value::List(items)) if **item != Ty::U8 => Json::Array(
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| to_json(v, item, &path.index(i)))
-                .collect::<Result<_, _>>()?,
+            items.iter().enumerate().map(|(i, v)| to_json(v, item, &path.index(i))).collect::<Result<_, _>>()?,
         ),
         (Ty::Record(fields), Value::Record(values)) => {
             super::canonical::check_len(path, "fields", fields.len(), values.len())?;
@@ -504,10 +438,7 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
         }
         (Ty::Variant(cases), Value::Variant(index, payload)) => {
             let (name, pty) = cases.get(*index as usize).ok_or_else(|| {
-                ValueError::at(
-                    path,
-                    format!("case index {index} is out of range for {}", type_name(ty)),
-                )
+                ValueError::at(path, format!("case index {index} is out of range for {}", type_name(ty)))
             })?;
             match (pty, payload) {
                 (None, None) => Json::String(name.clone()),
@@ -517,10 +448,7 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
                     Json::Object(map)
                 }
                 (None, Some(v)) => {
-                    return Err(ValueError::at(
-                        &path.field(name),
-                        format!("expected no payload, found {}", v.kind()),
-                    ))
+                    return Err(ValueError::at(&path.field(name), format!("expected no payload, found {}", v.kind())))
                 }
                 (Some(pty), None) => {
                     return Err(ValueError::at(
@@ -534,10 +462,7 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
             names
                 .get(*index as usize)
                 .ok_or_else(|| {
-                    ValueError::at(
-                        path,
-                        format!("case index {index} is out of range for {}", type_name(ty)),
-                    )
+                    ValueError::at(path, format!("case index {index} is out of range for {}", type_name(ty)))
                 })?
                 .clone(),
         ),
@@ -560,17 +485,9 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
             let inner = match (pty, payload) {
                 (None, None) => Json::Null,
                 (Some(pty), Some(v)) => to_json(v, pty, &at)?,
-                (None, Some(v)) => {
-                    return Err(ValueError::at(
-                        &at,
-                        format!("expected no payload, found {}", v.kind()),
-                    ))
-                }
+                (None, Some(v)) => return Err(ValueError::at(&at, format!("expected no payload, found {}", v.kind()))),
                 (Some(pty), None) => {
-                    return Err(ValueError::at(
-                        &at,
-                        format!("expected a {} payload, found none", type_name(pty)),
-                    ))
+                    return Err(ValueError::at(&at, format!("expected a {} payload, found none", type_name(pty))))
                 }
             };
             let mut map = Map::new();
@@ -579,11 +496,7 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
         }
         (Ty::Flags(names), Value::Flags(set)) => {
             super::canonical::check_flags(path, names, set)?;
-            Json::Array(
-                set.iter()
-                    .map(|&i| Json::String(names[i as usize].clone()))
-                    .collect(),
-            )
+            Json::Array(set.iter().map(|&i| Json::String(names[i as usize].clone())).collect())
         }
         _ => return Err(ValueError::mismatch(path, ty, value)),
     })
@@ -615,79 +528,35 @@ mod tests {
     #[test]
     fn every_sample_round_trips_through_json() {
         for (ty, value) in samples() {
-            let json = value
-                .to_json(&ty)
-                .unwrap_or_else(|e| panic!("to_json {ty:?}: {e}"));
+            let json = value.to_json(&ty).unwrap_or_else(|e| panic!("to_json {ty:?}: {e}"));
             assert_eq!(Value::from_json(&json, &ty), Ok(value), "{ty:?} as {json}");
         }
     }
 
     #[test]
     fn json_shapes_follow_the_documented_mapping() {
-        let rec = Ty::Record(vec![
-            ("a".into(), Ty::U32),
-            ("b-c".into(), Ty::Option(Box::new(Ty::String))),
-        ]);
+        let rec = Ty::Record(vec![("a".into(), Ty::U32), ("b-c".into(), Ty::Option(Box::new(Ty::String)))]);
         let var = Ty::Variant(vec![("none".into(), None), ("num".into(), Some(Ty::S64))]);
         let oo = Ty::Option(Box::new(Ty::Option(Box::new(Ty::U32))));
-        let res = Ty::Result {
-            ok: None,
-            err: bt(Ty::String),
-        };
+        let res = Ty::Result { ok: None, err: bt(Ty::String) };
         let cases: Vec<(Ty, Value, Json)> = vec![
-            (
-                Ty::List(Box::new(Ty::U8)),
-                Value::Bytes(vec![1, 255]),
-                json!([1, 255]),
-            ),
-            (
-                rec.clone(),
-                Value::Record(vec![Value::U32(1), Value::Option(None)]),
-                json!({"a": 1, "b-c": null}),
-            ),
+            (Ty::List(Box::new(Ty::U8)), Value::Bytes(vec![1, 255]), json!([1, 255])),
+            (rec.clone(), Value::Record(vec![Value::U32(1), Value::Option(None)]), json!({"a": 1, "b-c": null})),
             (
                 Ty::Tuple(vec![Ty::Bool, Ty::Char]),
                 Value::Tuple(vec![Value::Bool(false), Value::Char('x')]),
                 json!([false, "x"]),
             ),
             (var.clone(), Value::Variant(0, None), json!("none")),
-            (
-                var.clone(),
-                Value::Variant(1, b(Value::S64(-3))),
-                json!({"num": -3}),
-            ),
-            (
-                Ty::Enum(names(&["red", "green"])),
-                Value::Enum(1),
-                json!("green"),
-            ),
-            (
-                Ty::Option(Box::new(Ty::U32)),
-                Value::Option(b(Value::U32(4))),
-                json!(4),
-            ),
+            (var.clone(), Value::Variant(1, b(Value::S64(-3))), json!({"num": -3})),
+            (Ty::Enum(names(&["red", "green"])), Value::Enum(1), json!("green")),
+            (Ty::Option(Box::new(Ty::U32)), Value::Option(b(Value::U32(4))), json!(4)),
             (oo.clone(), Value::Option(None), json!(null)),
-            (
-                oo.clone(),
-                Value::Option(b(Value::Option(None))),
-                json!({"some": null}),
-            ),
-            (
-                oo.clone(),
-                Value::Option(b(Value::Option(b(Value::U32(5))))),
-                json!({"some": 5}),
-            ),
+            (oo.clone(), Value::Option(b(Value::Option(None))), json!({"some": null})),
+            (oo.clone(), Value::Option(b(Value::Option(b(Value::U32(5))))), json!({"some": 5})),
             (res.clone(), Value::Result(Ok(None)), json!({"ok": null})),
-            (
-                res.clone(),
-                Value::Result(Err(b(Value::String("bad".into())))),
-                json!({"err": "bad"}),
-            ),
-            (
-                Ty::Flags(names(&["x", "y", "z"])),
-                Value::Flags(vec![0, 2]),
-                json!(["x", "z"]),
-            ),
+            (res.clone(), Value::Result(Err(b(Value::String("bad".into())))), json!({"err": "bad"})),
+            (Ty::Flags(names(&["x", "y", "z"])), Value::Flags(vec![0, 2]), json!(["x", "z"])),
             (Ty::F64, Value::F64(f64::INFINITY), json!("Infinity")),
             (Ty::F64, Value::F64(f64::NEG_INFINITY), json!("-Infinity")),
             (Ty::F32, Value::F32(0.1), json!(0.1)),
@@ -703,9 +572,7 @@ mod tests {
     #[test]
     fn record_fields_print_in_declaration_order() {
         let rec = Ty::Record(vec![("z".into(), Ty::U8), ("a".into(), Ty::U8)]);
-        let json = Value::Record(vec![Value::U8(1), Value::U8(2)])
-            .to_json(&rec)
-            .unwrap();
+        let json = Value::Record(vec![Value::U8(1), Value::U8(2)]).to_json(&rec).unwrap();
         assert_eq!(json.to_string(), r#"{"z":1,"a":2}"#);
     }
 
@@ -721,45 +588,25 @@ mod tests {
     fn integers_are_range_checked() {
         assert_eq!(err(json!(300), &Ty::U8), "$: 300 is out of range for u8");
         assert_eq!(err(json!(-1), &Ty::U64), "$: -1 is out of range for u64");
-        assert_eq!(
-            err(json!(1.5), &Ty::S32),
-            "$: 1.5 is not an integer, expected s32"
-        );
-        assert_eq!(
-            err(json!(1e40), &Ty::F32),
-            "$: 1e+40 is out of range for f32"
-        );
-        assert_eq!(
-            err(json!([1, 256]), &Ty::List(Box::new(Ty::U8))),
-            "$[1]: 256 is out of range for u8"
-        );
+        assert_eq!(err(json!(1.5), &Ty::S32), "$: 1.5 is not an integer, expected s32");
+        assert_eq!(err(json!(1e40), &Ty::F32), "$: 1e+40 is out of range for f32");
+        assert_eq!(err(json!([1, 256]), &Ty::List(Box::new(Ty::U8))), "$[1]: 256 is out of range for u8");
     }
 
     #[test]
     fn nested_bad_fields_name_their_path() {
-        let item = Ty::Record(vec![
-            ("id".into(), Ty::U32),
-            ("tags".into(), Ty::List(Box::new(Ty::String))),
-        ]);
-        let ty = Ty::Record(vec![
-            ("items".into(), Ty::List(Box::new(Ty::U32))),
-            ("more".into(), Ty::List(Box::new(item))),
-        ]);
+        let item = Ty::Record(vec![("id".into(), Ty::U32), ("tags".into(), Ty::List(Box::new(Ty::String)))]);
+        let ty =
+            Ty::Record(vec![("items".into(), Ty::List(Box::new(Ty::U32))), ("more".into(), Ty::List(Box::new(item)))]);
         assert_eq!(
             err(json!({"items": [1, 2, 3, "x"], "more": []}), &ty),
             r#"$.items[3]: expected u32, found string "x""#
         );
         assert_eq!(
-            err(
-                json!({"items": [], "more": [{"id": 1, "tags": []}, {"id": 2, "tags": ["a", 7]}]}),
-                &ty
-            ),
+            err(json!({"items": [], "more": [{"id": 1, "tags": []}, {"id": 2, "tags": ["a", 7]}]}), &ty),
             "$.more[1].tags[1]: expected string, found number 7"
         );
-        assert_eq!(
-            err(json!({"items": [], "more": [{"id": 1}]}), &ty),
-            "$.more[0]: missing field `tags`"
-        );
+        assert_eq!(err(json!({"items": [], "more": [{"id": 1}]}), &ty), "$.more[0]: missing field `tags`");
         assert_eq!(
             err(json!({"items": [], "more": [], "extra": 1}), &ty),
             "$: unknown field `extra` for record { items: list<u32>, more: list<record { id: u32, tags: list<string> }> }"
@@ -768,10 +615,7 @@ mod tests {
 
     #[test]
     fn option_fields_may_be_omitted() {
-        let ty = Ty::Record(vec![
-            ("a".into(), Ty::U32),
-            ("b".into(), Ty::Option(Box::new(Ty::U32))),
-        ]);
+        let ty = Ty::Record(vec![("a".into(), Ty::U32), ("b".into(), Ty::Option(Box::new(Ty::U32)))]);
         assert_eq!(
             Value::from_json(&json!({"a": 1}), &ty),
             Ok(Value::Record(vec![Value::U32(1), Value::Option(None)]))
@@ -781,72 +625,30 @@ mod tests {
     #[test]
     fn variants_results_and_options_check_their_shape() {
         let var = Ty::Variant(vec![("none".into(), None), ("num".into(), Some(Ty::S64))]);
-        assert_eq!(
-            err(json!("nope"), &var),
-            "$: unknown case `nope` for variant { none, num(s64) }"
-        );
-        assert_eq!(
-            err(json!({"num": "x"}), &var),
-            r#"$.num: expected s64, found string "x""#
-        );
-        assert_eq!(
-            err(json!("num"), &var),
-            r#"$: case `num` needs a s64 payload: write {"num": ...}"#
-        );
-        assert_eq!(
-            err(json!({"none": 1}), &var),
-            "$.none: expected no payload (null), found number 1"
-        );
+        assert_eq!(err(json!("nope"), &var), "$: unknown case `nope` for variant { none, num(s64) }");
+        assert_eq!(err(json!({"num": "x"}), &var), r#"$.num: expected s64, found string "x""#);
+        assert_eq!(err(json!("num"), &var), r#"$: case `num` needs a s64 payload: write {"num": ...}"#);
+        assert_eq!(err(json!({"none": 1}), &var), "$.none: expected no payload (null), found number 1");
         assert_eq!(
             err(json!({"none": null, "num": 1}), &var),
             "$: expected an object with one case name as key, found an object with 2 keys"
         );
-        let res = Ty::Result {
-            ok: bt(Ty::U32),
-            err: None,
-        };
-        assert_eq!(
-            err(json!({"ok": -1}), &res),
-            "$.ok: -1 is out of range for u32"
-        );
-        assert_eq!(
-            err(json!({"err": 3}), &res),
-            "$.err: expected no payload (null), found number 3"
-        );
-        assert_eq!(
-            err(json!({"fine": 3}), &res),
-            "$: expected key `ok` or `err`, found `fine`"
-        );
+        let res = Ty::Result { ok: bt(Ty::U32), err: None };
+        assert_eq!(err(json!({"ok": -1}), &res), "$.ok: -1 is out of range for u32");
+        assert_eq!(err(json!({"err": 3}), &res), "$.err: expected no payload (null), found number 3");
+        assert_eq!(err(json!({"fine": 3}), &res), "$: expected key `ok` or `err`, found `fine`");
         let oo = Ty::Option(Box::new(Ty::Option(Box::new(Ty::U32))));
-        assert_eq!(
-            err(json!(5), &oo),
-            r#"$: expected option<option<u32>> (null or {"some": ...}), found number 5"#
-        );
-        assert_eq!(
-            err(json!({"some": "x"}), &oo),
-            r#"$.some: expected u32, found string "x""#
-        );
-        assert_eq!(
-            err(json!("blue"), &Ty::Enum(names(&["red"]))),
-            "$: unknown case `blue` for enum { red }"
-        );
-        assert_eq!(
-            err(json!(["x", "w"]), &Ty::Flags(names(&["x"]))),
-            "$[1]: unknown flag `w` for flags { x }"
-        );
+        assert_eq!(err(json!(5), &oo), r#"$: expected option<option<u32>> (null or {"some": ...}), found number 5"#);
+        assert_eq!(err(json!({"some": "x"}), &oo), r#"$.some: expected u32, found string "x""#);
+        assert_eq!(err(json!("blue"), &Ty::Enum(names(&["red"]))), "$: unknown case `blue` for enum { red }");
+        assert_eq!(err(json!(["x", "w"]), &Ty::Flags(names(&["x"]))), "$[1]: unknown flag `w` for flags { x }");
     }
 
     #[test]
     fn scalars_check_their_shape() {
-        assert_eq!(
-            err(json!("ab"), &Ty::Char),
-            r#"$: expected char (a one-character string), found string "ab""#
-        );
+        assert_eq!(err(json!("ab"), &Ty::Char), r#"$: expected char (a one-character string), found string "ab""#);
         assert_eq!(err(json!(1), &Ty::Bool), "$: expected bool, found number 1");
-        assert_eq!(
-            err(json!(null), &Ty::String),
-            "$: expected string, found null"
-        );
+        assert_eq!(err(json!(null), &Ty::String), "$: expected string, found null");
         assert_eq!(
             err(json!([1]), &Ty::Tuple(vec![Ty::U8, Ty::U8])),
             "$: expected tuple<u8, u8> (an array of 2 items), found array of 1 items"
@@ -861,54 +663,21 @@ mod tests {
     fn to_json_refuses_values_of_another_type() {
         let ty = Ty::Record(vec![("xs".into(), Ty::List(Box::new(Ty::U8)))]);
         let value = Value::Record(vec![Value::List(vec![Value::U8(1)])]);
-        assert_eq!(
-            value.to_json(&ty).unwrap_err().to_string(),
-            "$.xs: expected list<u8>, found list"
-        );
+        assert_eq!(value.to_json(&ty).unwrap_err().to_string(), "$.xs: expected list<u8>, found list");
     }
 
     #[test]
     fn type_names_are_wit_syntax() {
         let cases = vec![
             (Ty::List(Box::new(Ty::U32)), "list<u32>"),
-            (
-                Ty::Record(vec![("a".into(), Ty::U32), ("b".into(), Ty::String)]),
-                "record { a: u32, b: string }",
-            ),
+            (Ty::Record(vec![("a".into(), Ty::U32), ("b".into(), Ty::String)]), "record { a: u32, b: string }"),
             (Ty::Option(Box::new(Ty::String)), "option<string>"),
-            (
-                Ty::Result {
-                    ok: bt(Ty::U32),
-                    err: bt(Ty::String),
-                },
-                "result<u32, string>",
-            ),
-            (
-                Ty::Result {
-                    ok: bt(Ty::U32),
-                    err: None,
-                },
-                "result<u32>",
-            ),
-            (
-                Ty::Result {
-                    ok: None,
-                    err: bt(Ty::String),
-                },
-                "result<_, string>",
-            ),
-            (
-                Ty::Result {
-                    ok: None,
-                    err: None,
-                },
-                "result",
-            ),
+            (Ty::Result { ok: bt(Ty::U32), err: bt(Ty::String) }, "result<u32, string>"),
+            (Ty::Result { ok: bt(Ty::U32), err: None }, "result<u32>"),
+            (Ty::Result { ok: None, err: bt(Ty::String) }, "result<_, string>"),
+            (Ty::Result { ok: None, err: None }, "result"),
             (Ty::Tuple(vec![Ty::S8, Ty::F64]), "tuple<s8, f64>"),
-            (
-                Ty::Variant(vec![("a".into(), None), ("b".into(), Some(Ty::Char))]),
-                "variant { a, b(char) }",
-            ),
+            (Ty::Variant(vec![("a".into(), None), ("b".into(), Some(Ty::Char))]), "variant { a, b(char) }"),
             (Ty::Enum(names(&["x", "y"])), "enum { x, y }"),
             (Ty::Flags(names(&["r", "w"])), "flags { r, w }"),
         ];

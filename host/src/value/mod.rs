@@ -107,18 +107,12 @@ pub struct ValueError {
 impl ValueError {
     /// An error at `path` with `message`.
     pub(crate) fn at(path: &Path<'_>, message: impl Into<String>) -> ValueError {
-        ValueError {
-            path: path.to_string(),
-            message: message.into(),
-        }
+        ValueError { path: path.to_string(), message: message.into() }
     }
 
     /// The value at `path` is of the wrong kind for `ty`.
     pub(crate) fn mismatch(path: &Path<'_>, ty: &Ty, value: &Value) -> ValueError {
-        ValueError::at(
-            path,
-            format!("expected {}, found {}", json::type_name(ty), value.kind()),
-        )
+        ValueError::at(path, format!("expected {}, found {}", json::type_name(ty), value.kind()))
     }
 }
 
@@ -212,7 +206,10 @@ mod decode_depth {
         pub fn enter<E: serde::de::Error>() -> Result<Level, E> {
             DEPTH.with(|depth| {
                 if depth.get() >= super::MAX_DECODE_DEPTH {
-                    return Err(E::custom(format!("the data is nested deeper than {} levels", super::MAX_DECODE_DEPTH)));
+                    return Err(E::custom(format!(
+                        "the data is nested deeper than {} levels",
+                        super::MAX_DECODE_DEPTH
+                    )));
                 }
                 depth.set(depth.get() + 1);
                 Ok(Level(()))
@@ -375,13 +372,7 @@ mod tests {
     fn ty_round_trips_through_postcard() {
         let ty = Ty::Record(vec![
             ("a".into(), Ty::List(Box::new(Ty::U8))),
-            (
-                "b".into(),
-                Ty::Result {
-                    ok: None,
-                    err: Some(Box::new(Ty::String)),
-                },
-            ),
+            ("b".into(), Ty::Result { ok: None, err: Some(Box::new(Ty::String)) }),
         ]);
         let back: Ty = postcard::from_bytes(&postcard::to_allocvec(&ty).unwrap()).unwrap();
         assert_eq!(back, ty);

@@ -41,7 +41,8 @@ impl exports::example::concurrency::flow::Guest for Component {
 
     fn race(n: u32, x: i64, ms: u64) -> Vec<i64> {
         let (x, ms) = (x.to_string(), ms.to_string());
-        let calls = (0..n).map(|_| cachehost_guest::submit("slow-add", &[("x", &x), ("ms", &ms)]).expect("submit")).collect();
+        let calls =
+            (0..n).map(|_| cachehost_guest::submit("slow-add", &[("x", &x), ("ms", &ms)]).expect("submit")).collect();
         wait_all(calls).iter().map(|json| json.parse().expect("slow-add returns a number")).collect()
     }
 }

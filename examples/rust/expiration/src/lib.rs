@@ -26,9 +26,7 @@ impl exports::example::expiration::flow::Guest for Component {
 
 cachehost_guest::export_task_options!(
     Component,
-    [TaskOptions::new("add-one")
-        .cache_policy("INPUTS")
-        .cache_expiration(Duration::from_secs(2))]
+    [TaskOptions::new("add-one").cache_policy("INPUTS").cache_expiration(Duration::from_secs(2))]
 );
 
 export!(Component);

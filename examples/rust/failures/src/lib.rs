@@ -67,9 +67,7 @@ impl exports::example::failures::flow::Guest for Component {
             "print" => Ok(tasks::chatty(x)),
             "nested" => Ok(tasks::outer(x)),
             "plain" => Ok(tasks::plain(x) + tasks::plain(x)),
-            other => panic!(
-                "unknown mode {other:?}: expected panic, err, bad-key, keyed, print, nested or plain"
-            ),
+            other => panic!("unknown mode {other:?}: expected panic, err, bad-key, keyed, print, nested or plain"),
         };
         if let Some(state) = cachehost_guest::runtime::last_state() {
             let message = state.message.map(|message| format!(": {message}")).unwrap_or_default();

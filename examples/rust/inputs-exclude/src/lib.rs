@@ -21,17 +21,10 @@ impl exports::example::inputs_exclude::tasks::Guest for Component {
 
 impl exports::example::inputs_exclude::flow::Guest for Component {
     fn inputs_exclude() -> Vec<i64> {
-        vec![
-            tasks::add_one(1, false),
-            tasks::add_one(1, true),
-            tasks::add_one(2, true),
-        ]
+        vec![tasks::add_one(1, false), tasks::add_one(1, true), tasks::add_one(2, true)]
     }
 }
 
-cachehost_guest::export_task_options!(
-    Component,
-    [TaskOptions::new("add-one").cache_policy("INPUTS - 'debug'")]
-);
+cachehost_guest::export_task_options!(Component, [TaskOptions::new("add-one").cache_policy("INPUTS - 'debug'")]);
 
 export!(Component);

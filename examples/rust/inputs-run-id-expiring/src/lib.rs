@@ -28,9 +28,7 @@ impl exports::example::inputs_run_id_expiring::flow::Guest for Component {
 
 cachehost_guest::export_task_options!(
     Component,
-    [TaskOptions::new("add-one")
-        .cache_policy("INPUTS + RUN_ID")
-        .cache_expiration(Duration::from_secs(2))]
+    [TaskOptions::new("add-one").cache_policy("INPUTS + RUN_ID").cache_expiration(Duration::from_secs(2))]
 );
 
 export!(Component);

@@ -29,10 +29,7 @@ impl exports::example::key_fn_run_scoped::flow::Guest for Component {
 /// flow run id, so the call runs uncached.
 fn within_flow_run(run: &TaskRun, inputs: &[(String, String)]) -> Option<String> {
     let flow_run_id = run.flow_run_id.as_deref()?;
-    let inputs: Vec<String> = inputs
-        .iter()
-        .map(|(name, json)| format!("{name}={json}"))
-        .collect();
+    let inputs: Vec<String> = inputs.iter().map(|(name, json)| format!("{name}={json}")).collect();
     Some(format!("{flow_run_id}-{}-{}", run.task, inputs.join(",")))
 }
 

@@ -64,7 +64,14 @@ impl Guest for Component {
 
         // A transaction inside the task run's own. The SDK's `transaction` does not say
         // whether the transaction committed, so the raw bindings open and end it.
-        let defaults = TransactionOptions { key: None, commit_mode: None, write_on_commit: None, overwrite: None, isolation_level: None, lock_manager: None };
+        let defaults = TransactionOptions {
+            key: None,
+            commit_mode: None,
+            write_on_commit: None,
+            overwrite: None,
+            isolation_level: None,
+            lock_manager: None,
+        };
         runtime::begin_transaction(&defaults).expect("a transaction with default options opens");
         cachehost_guest::txn::set("entry", &serde_json::to_string(&entry).expect("a string is JSON"));
         let stored = cachehost_guest::txn::get("entry").and_then(|json| serde_json::from_str::<String>(&json).ok());
@@ -84,13 +91,16 @@ fn key_fn(run: &TaskRun, inputs: &[(String, String)]) -> Option<String> {
     Some(format!("shout-{}", word.to_ascii_lowercase()))
 }
 
-cachehost_guest::export_task_options!(Component, [
-    TaskOptions::new("greet").cache_policy("INPUTS"),
-    TaskOptions::new("summarize").cache_policy("INPUTS"),
-    TaskOptions::new("parse-quantity").cache_policy("INPUTS"),
-    TaskOptions::new("shout").cache_policy("KEY_FN"),
-    TaskOptions::new("ledger").cache_policy("INPUTS"),
-]);
+cachehost_guest::export_task_options!(
+    Component,
+    [
+        TaskOptions::new("greet").cache_policy("INPUTS"),
+        TaskOptions::new("summarize").cache_policy("INPUTS"),
+        TaskOptions::new("parse-quantity").cache_policy("INPUTS"),
+        TaskOptions::new("shout").cache_policy("KEY_FN"),
+        TaskOptions::new("ledger").cache_policy("INPUTS"),
+    ]
+);
 cachehost_guest::export_key_fn!(Component, key_fn);
 
 export!(Component);

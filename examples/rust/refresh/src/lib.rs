@@ -29,12 +29,7 @@ impl exports::example::refresh::tasks::Guest for Component {
 
 impl exports::example::refresh::flow::Guest for Component {
     fn refresh() -> Vec<u64> {
-        vec![
-            tasks::stamp(1),
-            tasks::stamp(1),
-            tasks::refreshed_stamp(1),
-            tasks::refreshed_stamp(1),
-        ]
+        vec![tasks::stamp(1), tasks::stamp(1), tasks::refreshed_stamp(1), tasks::refreshed_stamp(1)]
     }
 }
 
@@ -44,9 +39,7 @@ cachehost_guest::export_task_options!(
     Component,
     [
         TaskOptions::new("stamp").cache_policy("INPUTS + TASK_SOURCE"),
-        TaskOptions::new("refreshed-stamp")
-            .cache_policy("INPUTS + TASK_SOURCE")
-            .refresh_cache(true),
+        TaskOptions::new("refreshed-stamp").cache_policy("INPUTS + TASK_SOURCE").refresh_cache(true),
     ]
 );
 

@@ -14,10 +14,7 @@ struct Component;
 
 impl exports::example::split_flow::flow::Guest for Component {
     fn split_flow(name: String) -> Summary {
-        Summary {
-            sums: vec![tasks::add_one(1), tasks::add_one(1), tasks::add_one(2)],
-            greeting: tasks::greet(&name),
-        }
+        Summary { sums: vec![tasks::add_one(1), tasks::add_one(1), tasks::add_one(2)], greeting: tasks::greet(&name) }
     }
 }
 

@@ -21,10 +21,7 @@ impl exports::example::split::tasks::Guest for Component {
 
 cachehost_guest::export_task_options!(
     Component,
-    [
-        TaskOptions::new("add-one").cache_policy("INPUTS"),
-        TaskOptions::new("greet").cache_policy("INPUTS"),
-    ]
+    [TaskOptions::new("add-one").cache_policy("INPUTS"), TaskOptions::new("greet").cache_policy("INPUTS"),]
 );
 
 export!(Component);

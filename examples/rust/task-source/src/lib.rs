@@ -28,9 +28,6 @@ impl exports::example::task_source::flow::Guest for Component {
     }
 }
 
-cachehost_guest::export_task_options!(
-    Component,
-    [TaskOptions::new("add-one").cache_policy("TASK_SOURCE")]
-);
+cachehost_guest::export_task_options!(Component, [TaskOptions::new("add-one").cache_policy("TASK_SOURCE")]);
 
 export!(Component);

@@ -132,10 +132,7 @@ cachehost_guest::export_hooks!(Component, |call| describe("on-commit", call), |c
 
 cachehost_guest::export_task_options!(
     Component,
-    [
-        TaskOptions::new("load-data").cache_policy("INPUTS"),
-        TaskOptions::new("process-data").cache_policy("INPUTS"),
-    ]
+    [TaskOptions::new("load-data").cache_policy("INPUTS"), TaskOptions::new("process-data").cache_policy("INPUTS"),]
 );
 
 export!(Component);
