@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use crate::key::{CacheKey, KeyPart};
 use crate::store::{KeyPartMeta, Lookup, RecordMeta, ResultStore, StoreError};
+use crate::units::short_key;
 
 /// Why a cache management command failed.
 #[derive(Debug, thiserror::Error)]
@@ -471,7 +472,7 @@ fn part_differences(part: &KeyPart, old: &KeyPartMeta, input: &ExplainInput<'_>)
             let now = detail_of("component", &part.detail).unwrap_or_default();
             let then = detail_of("component", &old.detail).unwrap_or_default();
             if now != then {
-                vec![format!("TASK_SOURCE differs: component rebuilt (the record is from component {}, this one is {})", short(&then), short(&now))]
+                vec![format!("TASK_SOURCE differs: component rebuilt (the record is from component {}, this one is {})", short_key(&then), short_key(&now))]
             } else {
                 vec!["TASK_SOURCE differs".into()]
             }
@@ -486,11 +487,6 @@ fn part_differences(part: &KeyPart, old: &KeyPartMeta, input: &ExplainInput<'_>)
         "KEY_FN" => vec![format!("KEY_FN differs: the key function returned {:?}, the record's was {:?}", part.key, old.key)],
         other => vec![format!("{other} differs")],
     }
-}
-
-/// The first 12 characters of a digest, for messages.
-pub fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(12)]
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@
 
 pub mod cache_admin;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod component;
 pub mod engine;
+pub mod files;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod key;
@@ -27,4 +29,5 @@ pub mod settings;
 pub mod stamp;
 pub mod store;
 pub mod txn;
+pub mod units;
 pub mod value;

@@ -17,6 +17,7 @@ use thiserror::Error;
 
 use crate::policy::{Policy, PolicyError};
 use crate::settings::{ConfigFile, Setting, Settings};
+use crate::units::parse_duration;
 
 /// The warning Prefect logs when `persist_result=False` overrides a real policy (reference 2.6).
 pub const IGNORING_POLICY_WARNING: &str = "Ignoring `cache_policy` because `persist_result` is False";
@@ -49,20 +50,20 @@ pub struct TaskOptions {
     #[serde(default, deserialize_with = "deserialize_expiration")]
     pub lock_acquire_timeout: Option<Duration>,
     /// Wall-clock limit of a run (Prefect's `timeout_seconds`); over it, the run is TimedOut.
-    #[serde(default, deserialize_with = "crate::sandbox::deserialize_timeout")]
+    #[serde(default, deserialize_with = "crate::units::deserialize_timeout")]
     pub timeout: Option<Duration>,
     /// How many times a failed run is retried (Prefect's `retries`).
     pub retries: Option<u32>,
     /// How long to wait before each retry (Prefect's `retry_delay_seconds`).
-    #[serde(default, deserialize_with = "crate::sandbox::deserialize_timeout")]
+    #[serde(default, deserialize_with = "crate::units::deserialize_timeout")]
     pub retry_delay: Option<Duration>,
     /// Memory limit of a run: bytes or `"512MiB"`.
-    #[serde(default, deserialize_with = "crate::sandbox::deserialize_size")]
+    #[serde(default, deserialize_with = "crate::units::deserialize_size")]
     pub memory: Option<u64>,
     /// Fuel limit of a run.
     pub fuel: Option<u64>,
     /// The largest result the task may return: bytes or `"64MiB"`.
-    #[serde(default, deserialize_with = "crate::sandbox::deserialize_size")]
+    #[serde(default, deserialize_with = "crate::units::deserialize_size")]
     pub max_result_size: Option<u64>,
 }
 
@@ -410,23 +411,6 @@ pub fn overwrite(task_refresh: Option<bool>, settings: &Settings) -> bool {
     task_refresh.unwrap_or(settings.tasks_refresh_cache)
 }
 
-/// Parses `"500ms"`, `"30s"`, `"5m"`, `"1h"` or `"2d"`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let seconds_per_unit = match unit.trim() {
-        "ms" => return Some(Duration::from_millis(number)),
-        "s" => 1,
-        "m" => 60,
-        "h" => 60 * 60,
-        "d" => 24 * 60 * 60,
-        _ => return None,
-    };
-    number.checked_mul(seconds_per_unit).map(Duration::from_secs)
-}
-
 /// `cache_expiration` in TOML: a duration string or an integer of seconds.
 fn deserialize_expiration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
     struct Visitor;
@@ -738,17 +722,5 @@ mod tests {
         assert_eq!(resolved.lock_manager.as_deref(), Some("memory"));
         assert_eq!(resolved.key_storage.as_deref(), Some("keys"));
         assert_eq!(resolved.sources.key_storage, Source::Component);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
-        for bad in ["", "5", "m", "1.5h", "-1s", "5 weeks", "1h30m", "99999999999999999999s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
     }
 }

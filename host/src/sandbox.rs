@@ -12,14 +12,17 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
+use serde::Deserialize;
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
 use crate::log::{GuestOutput, Level, Logger, Subject};
-use crate::options::{parse_duration, ResolvedTask};
+use crate::options::ResolvedTask;
 use crate::run::ctx::RunCtx;
 use crate::run::state::{State, StateName};
+use crate::units::{
+    deserialize_size, deserialize_timeout, duration_text, parse_duration_or_seconds, parse_size, size_text,
+};
 
 /// The memory a Store may use when nothing else is configured: 512 MiB.
 pub const DEFAULT_MEMORY: u64 = 512 * 1024 * 1024;
@@ -414,111 +417,9 @@ pub fn on_deep_stack<T: Send>(limits: &Limits, f: impl FnOnce() -> T + Send) -> 
     })
 }
 
-/// `"512MiB"`, `"64MB"`, `"1GiB"`, `"100KiB"`, `"10B"` or a plain number of bytes.
-pub fn parse_size(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let unit: u64 = match unit.trim() {
-        "" | "B" => 1,
-        "KB" => 1_000,
-        "MB" => 1_000_000,
-        "GB" => 1_000_000_000,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return None,
-    };
-    number.checked_mul(unit)
-}
-
-fn parse_duration_or_seconds(text: &str) -> Option<Duration> {
-    match text.trim().parse::<u64>() {
-        Ok(seconds) => Some(Duration::from_secs(seconds)),
-        Err(_) => parse_duration(text),
-    }
-}
-
-/// A size for messages: `512 MiB`, or bytes when it is not a whole number of KiB/MiB/GiB.
-pub fn size_text(bytes: u64) -> String {
-    for (unit, size) in [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)] {
-        if bytes >= size && bytes.is_multiple_of(size) {
-            return format!("{} {unit}", bytes / size);
-        }
-    }
-    format!("{bytes} bytes")
-}
-
-/// A duration for messages: `2s`, `1.5s`, `250ms`.
-pub fn duration_text(duration: Duration) -> String {
-    if duration.subsec_millis() == 0 && duration.as_secs() > 0 {
-        format!("{}s", duration.as_secs())
-    } else if duration.as_secs() == 0 {
-        format!("{}ms", duration.as_millis())
-    } else {
-        format!("{}s", duration.as_secs_f64())
-    }
-}
-
-/// A size in TOML: an integer of bytes or a size string.
-pub(crate) fn deserialize_size<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Bytes(u64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Bytes(bytes) => Ok(Some(bytes)),
-        Raw::Text(text) => parse_size(&text).map(Some).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid size {text:?}: expected bytes or a size like \"512MiB\", \"64MB\" or \"1GiB\""
-            ))
-        }),
-    }
-}
-
-/// A timeout or retry delay in TOML: a duration string or an integer of seconds.
-pub(crate) fn deserialize_timeout<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Raw {
-        Seconds(u64),
-        Fraction(f64),
-        Text(String),
-    }
-    match Raw::deserialize(deserializer)? {
-        Raw::Seconds(seconds) => Ok(Some(Duration::from_secs(seconds))),
-        Raw::Fraction(seconds) if seconds >= 0.0 && seconds.is_finite() => Ok(Some(Duration::from_secs_f64(seconds))),
-        Raw::Fraction(seconds) => {
-            Err(serde::de::Error::custom(format!("invalid duration {seconds}: it must not be negative")))
-        }
-        Raw::Text(text) => parse_duration(&text).map(Some).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "invalid duration {text:?}: expected a duration like \"500ms\", \"30s\", \"5m\", or seconds"
-            ))
-        }),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes() {
-        assert_eq!(parse_size("512MiB"), Some(512 << 20));
-        assert_eq!(parse_size("64MB"), Some(64_000_000));
-        assert_eq!(parse_size("1GiB"), Some(1 << 30));
-        assert_eq!(parse_size("100"), Some(100));
-        assert_eq!(parse_size("10 KiB"), Some(10 << 10));
-        for bad in ["", "MiB", "1.5MiB", "-1", "5 TB", "99999999999999999999GiB"] {
-            assert_eq!(parse_size(bad), None, "{bad}");
-        }
-        assert_eq!(size_text(512 << 20), "512 MiB");
-        assert_eq!(size_text(1000), "1000 bytes");
-    }
 
     #[test]
     fn env_beats_the_table_and_defaults_fill_the_rest() {

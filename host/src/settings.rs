@@ -209,7 +209,7 @@ impl Settings {
         };
         let delay_in_file = table.and_then(|t| t.tasks_default_retry_delay.as_deref());
         let tasks_default_retry_delay = match text_setting(Setting::TasksDefaultRetryDelay, delay_in_file) {
-            Some(read) => match crate::options::parse_duration(&read.1) {
+            Some(read) => match crate::units::parse_duration(&read.1) {
                 Some(delay) => delay,
                 None => return Err(invalid(read, "a duration such as 500ms, 10s or 5m")),
             },

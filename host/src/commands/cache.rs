@@ -10,18 +10,20 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value as Json};
 
 use super::{open_session, require_file, settings_and_config, typed_arguments};
-use crate::cache_admin::{self, short, ExplainInput, Explanation, Filter, PartStatus, Verdict};
+use crate::cache_admin::{self, ExplainInput, Explanation, Filter, PartStatus, Verdict};
 use crate::cli::{
     CacheArgs, CacheCommand, CacheExplainArgs, CacheLsArgs, CachePruneArgs, CacheRmArgs, CacheShowArgs, FilterArgs,
     LoadArgs, StoreArgs,
 };
+use crate::clock::now_ms;
 use crate::link::Route;
 use crate::log::{Level, Logger};
-use crate::options::{self, parse_duration};
+use crate::options;
 use crate::run::ctx::{FlowRunCtx, TaskRunCtx};
-use crate::run::task::{now_ms, stored_type, Caller};
+use crate::run::task::{stored_type, Caller};
 use crate::settings::{ConfigFile, Settings};
 use crate::store::{object, record, LocalStore, RecordMeta, ResultStore, SplitStore};
+use crate::units::{human_size, parse_duration, relative, short_key};
 use crate::value::json::type_name;
 
 /// Runs the command.
@@ -252,7 +254,7 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
         out.push_str(&format!("{}  expired\n", meta.key));
     }
     for meta in &plan.missing_component {
-        out.push_str(&format!("{}  component {} is gone\n", meta.key, short(&meta.component_digest)));
+        out.push_str(&format!("{}  component {} is gone\n", meta.key, short_key(&meta.component_digest)));
     }
     for (key, reason) in &plan.unreadable {
         out.push_str(&format!("{key}  unreadable: {reason}\n"));
@@ -484,52 +486,8 @@ fn function_name(task: &str) -> &str {
     task.rsplit_once('#').map_or(task, |(_, function)| function)
 }
 
-/// Long hex keys cut to 16 characters, which `show` and `rm` accept as a prefix.
-fn short_key(key: &str) -> &str {
-    if key.len() > 16 && key.chars().all(|c| c.is_ascii_hexdigit()) {
-        &key[..16]
-    } else {
-        key
-    }
-}
-
 fn component_label(meta: &RecordMeta) -> String {
-    format!("{} {}", or_unknown(&meta.component_file), &meta.component_digest[..meta.component_digest.len().min(8)])
-}
-
-/// `512 B`, `1.2 KiB`, `3.0 MiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut size = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    format!("{size:.1} {}", UNITS[unit])
-}
-
-/// A span in its largest whole unit: `45s`, `3m`, `2h`, `5d`.
-pub fn human_span(ms: i64) -> String {
-    let seconds = ms.unsigned_abs() / 1000;
-    match seconds {
-        0..60 => format!("{seconds}s"),
-        60..3600 => format!("{}m", seconds / 60),
-        3600..86_400 => format!("{}h", seconds / 3600),
-        _ => format!("{}d", seconds / 86_400),
-    }
-}
-
-/// `3m ago` for a past time, `in 3m` for a future one.
-pub fn relative(at_ms: i64, now_ms: i64) -> String {
-    if at_ms <= now_ms {
-        format!("{} ago", human_span(now_ms - at_ms))
-    } else {
-        format!("in {}", human_span(at_ms - now_ms))
-    }
+    format!("{} {}", or_unknown(&meta.component_file), short_key(&meta.component_digest))
 }
 
 fn expiry(expiration_ms: Option<i64>, now: i64) -> String {
@@ -656,19 +614,7 @@ mod tests {
     use std::ffi::OsStr;
 
     #[test]
-    fn sizes_are_human() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1229), "1.2 KiB");
-        assert_eq!(human_size(3 * 1024 * 1024), "3.0 MiB");
-    }
-
-    #[test]
-    fn ages_use_the_largest_unit() {
-        assert_eq!(relative(1_000, 181_000), "3m ago");
-        assert_eq!(relative(5_000, 4_000), "in 1s");
-        assert_eq!(relative(0, 59_999), "59s ago");
-        assert_eq!(relative(0, 2 * 86_400_000), "2d ago");
+    fn expiry_is_relative() {
         assert_eq!(expiry(Some(0), 2_000), "expired 2s ago");
         assert_eq!(expiry(None, 0), "never");
     }

@@ -139,10 +139,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         let limits = session.task_limits(Route { component: 0, task: index });
         println!(
             "    limits            memory {}, timeout {}, fuel {}, result {}",
-            crate::sandbox::size_text(limits.memory),
-            limits.timeout.map(crate::sandbox::duration_text).unwrap_or_else(|| "none".into()),
+            crate::units::size_text(limits.memory),
+            limits.timeout.map(crate::units::duration_text).unwrap_or_else(|| "none".into()),
             limits.fuel.map(|f| f.to_string()).unwrap_or_else(|| "unmetered".into()),
-            crate::sandbox::size_text(limits.max_result_size)
+            crate::units::size_text(limits.max_result_size)
         );
         for warning in &resolved.warnings {
             println!("    warning: {warning}");

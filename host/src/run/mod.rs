@@ -286,12 +286,12 @@ impl Session {
         let store: Arc<dyn ResultStore> = match &folders {
             (Some(keys), results) => {
                 let split = SplitStore::open(keys, results)?;
-                split.clean_stray_temp_files(crate::engine::STRAY_TEMP_AGE);
+                split.clean_stray_temp_files(crate::files::STRAY_TEMP_AGE);
                 Arc::new(split)
             }
             (None, results) => {
                 let local = LocalStore::open(results)?;
-                local.clean_stray_temp_files(crate::engine::STRAY_TEMP_AGE);
+                local.clean_stray_temp_files(crate::files::STRAY_TEMP_AGE);
                 Arc::new(local)
             }
         };

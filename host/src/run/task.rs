@@ -11,6 +11,7 @@ use super::ctx::{FlowRunCtx, LastState, RunCtx, TaskRunCtx};
 use super::report::{KeyPartReport, StateReport, TaskRunReport};
 use super::state::State;
 use super::{first_line, to_vals, Purpose, Session};
+use crate::clock::now_ms;
 use crate::key::{self, CacheKey, KeyInputs};
 use crate::link::{task_run_info_val, Route};
 use crate::log::{Level, Subject};
@@ -514,9 +515,4 @@ impl Session {
             bytes: record::encode(&meta, value_bytes),
         }
     }
-}
-
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
 }

@@ -8,8 +8,9 @@ use std::sync::Arc;
 use wasmtime::component::Val;
 
 use super::ctx::RunCtx;
-use super::task::{now_ms, Caller};
+use super::task::Caller;
 use super::{Purpose, Session};
+use crate::clock::now_ms;
 use crate::link::Route;
 use crate::lock::{self, Lease};
 use crate::log::{Level, Subject};
