@@ -28,7 +28,7 @@ use std::time::Instant;
 use wasmtime::component::Component;
 
 use crate::files::{self, Durability, STRAY_TEMP_AGE};
-use crate::sandbox::{EPOCH_TICK, MAX_WASM_STACK};
+use crate::limits::{EPOCH_TICK, MAX_WASM_STACK};
 
 /// Ends a compiled-cache entry: the BLAKE3 digest of the artefact before it, then this.
 const TRAILER_MAGIC: &[u8; 8] = b"CHCWASM1";

@@ -17,6 +17,7 @@ pub mod files;
 #[doc(hidden)]
 pub mod fuzz_targets;
 pub mod key;
+pub mod limits;
 pub mod link;
 pub mod lock;
 pub mod log;
@@ -24,7 +25,6 @@ pub mod options;
 pub mod parallel;
 pub mod policy;
 pub mod run;
-pub mod sandbox;
 pub mod settings;
 pub mod stamp;
 pub mod store;

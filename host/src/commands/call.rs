@@ -24,8 +24,9 @@ pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     let def = &component.tasks[task];
     let values = typed_arguments("--arg", &args.args, &def.signature.params, &format!("task `{}`", def.function))?;
     let route = Route { component: 0, task };
-    let outcome =
-        crate::sandbox::on_deep_stack(&session.settings.limits, || session.run_task(&Caller::default(), route, values));
+    let outcome = crate::run::sandbox::on_deep_stack(&session.settings.limits, || {
+        session.run_task(&Caller::default(), route, values)
+    });
     let completed = outcome.state.is_completed();
     let result = match (&def.signature.result, &outcome.value) {
         (Some(ty), Some(value)) => value.to_json(ty).ok(),

@@ -21,7 +21,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     require_file(&args.component)?;
     let (settings, config) = settings_and_config(&args.component, args.config.as_deref())?;
     let logger = Arc::new(Logger::stderr(Level::Warning));
-    let fuel = crate::sandbox::needs_fuel(&settings, config.as_ref());
+    let fuel = crate::settings::needs_fuel(&settings, config.as_ref());
     let engine = Engine::new(Some(settings.home.join("compiled")), crate::engine::EngineOptions { fuel })?;
     let session =
         Session::load(engine, settings, config, logger, std::slice::from_ref(&args.component), Providers::Optional, 1)?;
@@ -182,7 +182,7 @@ fn setting_value(settings: &Settings, setting: Setting) -> String {
 }
 
 /// The global limits as JSON.
-fn limits_json(limits: &crate::sandbox::Limits) -> serde_json::Value {
+fn limits_json(limits: &crate::limits::Limits) -> serde_json::Value {
     json!({
         "memory": limits.memory,
         "timeout_ms": limits.timeout.map(|d| d.as_millis() as u64),

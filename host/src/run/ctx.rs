@@ -1,5 +1,5 @@
 //! The data every Store carries: which run it serves, its WASI context and its memory
-//! limiter (both built by [`crate::sandbox`]).
+//! limiter (both built by [`super::sandbox`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -8,10 +8,10 @@ use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::pool::Submission;
+use super::sandbox::{self, MemoryLimiter};
 use super::state::State;
 use super::Session;
 use crate::log::Subject;
-use crate::sandbox::{self, MemoryLimiter};
 use crate::txn::TxnRef;
 
 /// The flow run a Store works for.

@@ -5,6 +5,7 @@ pub mod ctx;
 pub mod names;
 pub mod pool;
 pub mod report;
+pub mod sandbox;
 pub mod state;
 pub mod task;
 pub mod transactions;
@@ -20,11 +21,11 @@ use wasmtime::Store;
 
 use crate::component::{ComponentInfo, InterfaceError};
 use crate::engine::{Engine, LoadError};
+use crate::limits::{self, ComponentGrants, Limits};
 use crate::link::{self, LinkError, Route};
 use crate::log::{Level, Logger, Subject};
 use crate::options::{self, OptionsError, ResolvedTask};
-use crate::sandbox::{self, ComponentGrants, Limits};
-use crate::settings::{ConfigFile, Settings};
+use crate::settings::{ConfigFile, Settings, Source, TaskOptions};
 use crate::store::{local::LocalStore, object, ResultStore, SplitStore, StoreError};
 use crate::value::{Ty, Value, ValueError};
 use ctx::{FlowRunCtx, RunCtx};
@@ -145,7 +146,7 @@ impl Session {
             .map(|component| {
                 let config = config.as_ref()?;
                 let config_dir = config.path.parent().unwrap_or(Path::new(""));
-                sandbox::grants_for(&config.components, &component.path, config_dir)
+                limits::grants_for(&config.components, &component.path, config_dir)
             })
             .collect();
         let session = Arc::new(Session {
@@ -221,7 +222,7 @@ impl Session {
 
     /// The limits of a task's runs: its own options over the global limits.
     pub fn task_limits(&self, route: Route) -> Limits {
-        self.settings.limits.for_task(self.task_options(route))
+        self.task_options(route).limits(&self.settings.limits)
     }
 
     /// What `cachehost.toml` grants a component.
@@ -241,7 +242,7 @@ impl Session {
     ) -> Store<RunCtx> {
         let ctx = RunCtx::new(self.clone(), component, flow_run, task_run, depth, limits.memory, txn);
         let mut store = Store::new(self.engine.wasmtime(), ctx);
-        sandbox::apply_limits(&mut store, limits, self.engine.fuel_metered());
+        sandbox::apply_limits(&mut store, limits, self.engine.fuel_metered(), |ctx| &mut ctx.limiter);
         store
     }
 
@@ -428,7 +429,7 @@ fn declared_layer(val: &Val) -> Result<options::Layer, String> {
     for entry in entries {
         let Val::Record(fields) = entry else { return Err("a task-defaults entry is not a record".into()) };
         let mut task = None;
-        let mut declared = options::TaskOptions::default();
+        let mut declared = TaskOptions::default();
         for (name, value) in fields {
             let text = || match value {
                 Val::Option(Some(inner)) => match &**inner {
@@ -466,7 +467,7 @@ fn declared_layer(val: &Val) -> Result<options::Layer, String> {
         let task = task.ok_or("a task-defaults entry has no task name")?;
         tasks.insert(task, declared);
     }
-    Ok(options::Layer { source: options::Source::Component, tasks })
+    Ok(options::Layer { source: Source::Component, tasks })
 }
 
 /// Converts typed values to wasmtime values for a call.

@@ -9,14 +9,15 @@ use wasmtime::StoreContextMut;
 
 use super::ctx::{FlowRunCtx, LastState, RunCtx, TaskRunCtx};
 use super::report::{KeyPartReport, StateReport, TaskRunReport};
+use super::sandbox::{self, limit_state, RunFailure};
 use super::state::State;
 use super::{first_line, to_vals, Purpose, Session};
 use crate::clock::now_ms;
 use crate::key::{self, CacheKey, KeyInputs};
+use crate::limits::{LimitExceeded, Limits};
 use crate::link::{task_run_info_val, Route};
 use crate::log::{Level, Subject};
 use crate::options::{self, ParentPersist};
-use crate::sandbox::{self, LimitExceeded, Limits, RunFailure};
 use crate::store::{record, Lookup};
 use crate::txn::{self, journal::JournalEntry, HookTarget, Txn, TxnRef};
 use crate::value::{canonical, Ty, Value};
@@ -175,7 +176,7 @@ impl Session {
 
         if caller.depth >= limits.max_nesting_depth {
             let limit = LimitExceeded::NestingDepth { limit: limits.max_nesting_depth };
-            return finish(limit.state(), None, None, Some(limit.to_string()), false);
+            return finish(limit_state(&limit), None, None, Some(limit.to_string()), false);
         }
         let store = match self.result_store(resolved.result_storage.as_deref(), resolved.key_storage.as_deref()) {
             Ok(store) => store,
@@ -412,7 +413,7 @@ impl Session {
         let def = &self.components[route.component].tasks[route.task];
         let returned = self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
             let (state, reason) = match &failure {
-                RunFailure::Limit(limit) => (limit.state(), limit.to_string()),
+                RunFailure::Limit(limit) => (limit_state(&limit), limit.to_string()),
                 RunFailure::Trap(message) => {
                     (State::failed(format!("Task run encountered a trap: {}", first_line(message))), message.clone())
                 }
@@ -424,7 +425,7 @@ impl Session {
             let limit =
                 LimitExceeded::ResultSize { size: Some(value_bytes.len() as u64), limit: limits.max_result_size };
             return Err(AttemptFailure {
-                state: limit.state(),
+                state: limit_state(&limit),
                 trap: Some(limit.to_string()),
                 value: None,
                 reason: limit.to_string(),
