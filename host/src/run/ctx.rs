@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ResourceTable, Val};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::pool::Submission;
@@ -139,4 +139,14 @@ impl WasiView for RunCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
+}
+
+/// The `task-run-info` record of the WIT `types` interface.
+pub fn task_run_info_val(id: &str, name: &str, task: &str, flow_run_id: Option<&str>) -> Val {
+    Val::Record(vec![
+        ("id".into(), Val::String(id.into())),
+        ("name".into(), Val::String(name.into())),
+        ("task".into(), Val::String(task.into())),
+        ("flow-run-id".into(), Val::Option(flow_run_id.map(|id| Box::new(Val::String(id.into()))))),
+    ])
 }

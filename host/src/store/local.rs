@@ -261,14 +261,6 @@ impl ResultStore for LocalStore {
     fn describe(&self) -> String {
         self.root.display().to_string()
     }
-
-    /// A result folder that other key stores keep their values in has them collected too.
-    fn collect_garbage(&self) -> Result<usize, StoreError> {
-        match super::SplitStore::existing(&self.root) {
-            Some(values) => values.collect_garbage_older_than(super::split::GARBAGE_GRACE),
-            None => Ok(0),
-        }
-    }
 }
 
 #[cfg(test)]
