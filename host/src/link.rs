@@ -17,7 +17,10 @@ use crate::txn;
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     /// No component exports an interface a component imports.
-    #[error("no component provides the interface `{interface}` that {importer} imports; pass the component that exports it with --tasks")]
+    #[error(
+        "no component provides the interface `{interface}` that {importer} imports; pass the component that \
+        exports it with --tasks"
+    )]
     MissingProvider {
         /// The interface.
         interface: String,
