@@ -4,8 +4,8 @@
 //! sets the mutations per target (default 20,000); the long runs use cargo-fuzz (`fuzz/`).
 
 use cachehost::fuzz_targets::{json_to_value, policy_parser, record_decoder, types};
-use cachehost::store::record;
-use cachehost::value::Value;
+use cachehost::store::record::{self, RecordError};
+use cachehost::value::{Ty, Value, MAX_DECODE_DEPTH};
 
 /// xorshift64*: a fixed seed, so a failure reproduces.
 struct Rng(u64);
@@ -169,16 +169,103 @@ fn json_to_value_survives_mutated_json() {
     run(json_to_value, seeds, 0x5eed_0003);
 }
 
-/// Inputs the mutations rarely reach: nesting far past every limit.
+/// `postcard(wrap(leaf))` is `level ++ postcard(leaf)`: the bytes one level of nesting adds.
+fn one_level<T: serde::Serialize>(leaf: T, wrap: fn(T) -> T) -> (Vec<u8>, Vec<u8>) {
+    let leaf_bytes = postcard::to_stdvec(&leaf).unwrap();
+    let wrapped = postcard::to_stdvec(&wrap(leaf)).unwrap();
+    assert!(wrapped.ends_with(&leaf_bytes), "a level is a prefix");
+    (wrapped[..wrapped.len() - leaf_bytes.len()].to_vec(), leaf_bytes)
+}
+
+/// `levels` copies of `level`, then `leaf`: a value or type nested `levels + 1` deep, made as
+/// bytes (a nested `Ty` or `Value` that deep would overflow the stack being built or dropped).
+fn nested(level: &[u8], levels: usize, leaf: &[u8]) -> Vec<u8> {
+    let mut bytes = level.repeat(levels);
+    bytes.extend_from_slice(leaf);
+    bytes
+}
+
+/// A record in the current format, framed here from its constants: `MAGIC`,
+/// `FORMAT_VERSION`, the metadata's length, the metadata, the value.
+fn frame(meta_bytes: &[u8], value_bytes: &[u8]) -> Vec<u8> {
+    let mut bytes = record::MAGIC.to_vec();
+    bytes.push(record::FORMAT_VERSION);
+    bytes.extend_from_slice(&u32::try_from(meta_bytes.len()).unwrap().to_le_bytes());
+    bytes.extend_from_slice(meta_bytes);
+    bytes.extend_from_slice(value_bytes);
+    bytes
+}
+
+fn meta(ty: Ty, value_bytes: &[u8]) -> record::RecordMeta {
+    record::RecordMeta::new("k".into(), "example:t/tasks#f".into(), "d".into(), vec![], 1, None, ty, value_bytes)
+}
+
+/// A record whose stored value type is `Option` nested `levels` deep around `bool`.
+fn record_with_deep_type(levels: usize) -> Vec<u8> {
+    // The type goes where a marker type sits in the encoded metadata.
+    let marker = Ty::Enum(vec!["the deep type goes here".into()]);
+    let value_bytes = record::encode_value(&Value::Bool(true));
+    let meta = meta(marker.clone(), &value_bytes);
+    let mut meta_bytes = postcard::to_stdvec(&meta).unwrap();
+    assert_eq!(frame(&meta_bytes, &value_bytes), record::encode(&meta, &value_bytes), "framed as encode does");
+    let marker_bytes = postcard::to_stdvec(&marker).unwrap();
+    let at = meta_bytes.windows(marker_bytes.len()).position(|w| w == marker_bytes).expect("the marker is there");
+    let (level, leaf) = one_level(Ty::Bool, |ty| Ty::Option(Box::new(ty)));
+    meta_bytes.splice(at..at + marker_bytes.len(), nested(&level, levels, &leaf));
+    frame(&meta_bytes, &value_bytes)
+}
+
+/// A record of type `ty` whose value is `Some` nested `levels` deep around `true` (the value
+/// is checked against its digest, then decoded without its type, so its nesting is reached).
+fn record_with_deep_value(ty: Ty, levels: usize) -> Vec<u8> {
+    let (level, leaf) = one_level(Value::Bool(true), |value| Value::Option(Some(Box::new(value))));
+    let value_bytes = nested(&level, levels, &leaf);
+    frame(&postcard::to_stdvec(&meta(ty, &value_bytes)).unwrap(), &value_bytes)
+}
+
+/// The fuzz target's input for `bytes`: a type index, then the bytes.
+fn with_type_index(index: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut input = vec![index];
+    input.extend_from_slice(bytes);
+    input
+}
+
+/// Inputs the mutations rarely reach: nesting far past every limit. Each must reach the
+/// decoder's nesting limit (not stop at an earlier check, as a record of a stale format
+/// version would), which the record cases show at the limit's edge: one level under it
+/// decodes, the limit itself is refused.
 #[test]
 fn targets_survive_deep_nesting() {
     let mut deep_json = vec![13u8];
     deep_json.extend(std::iter::repeat_n(b'[', 100_000));
     json_to_value(&deep_json);
-    policy_parser(&[b'('; 100_000]);
-    let mut deep_record = vec![8u8];
-    deep_record.extend_from_slice(b"CHREC\x01");
-    deep_record.extend_from_slice(&200_000u32.to_le_bytes());
-    deep_record.extend(std::iter::repeat_n(18u8, 200_000));
-    record_decoder(&deep_record);
+    let refused = serde_json::from_slice::<serde_json::Value>(&deep_json[1..]).unwrap_err();
+    assert!(refused.to_string().contains("recursion limit"), "{refused}");
+
+    let deep_policy = "(".repeat(100_000);
+    policy_parser(deep_policy.as_bytes());
+    let refused = cachehost::policy::Policy::parse(&deep_policy).unwrap_err();
+    assert!(refused.to_string().contains("nested deeper"), "{refused}");
+
+    let limit = MAX_DECODE_DEPTH as usize;
+    // Option^n(bool) is n + 1 levels of `Ty`.
+    let under = record::decode_meta(&record_with_deep_type(limit - 1)).expect("a type one level under the limit");
+    assert!(matches!(under.value_type, Ty::Option(_)), "{:?}", under.value_type);
+    for levels in [limit, 200_000] {
+        let bytes = record_with_deep_type(levels);
+        let refused = record::decode_meta(&bytes).unwrap_err();
+        assert!(matches!(refused, RecordError::MetaUndecodable(_)), "{levels} levels: {refused}");
+        record_decoder(&with_type_index(0, &bytes));
+    }
+
+    let index = 8;
+    let ty = types()[index].clone();
+    let under = record::decode(&record_with_deep_value(ty.clone(), limit - 1), &ty).expect("one level under the limit");
+    assert!(matches!(under.value, Value::Option(Some(_))), "{:?}", under.value);
+    for levels in [limit, 200_000] {
+        let bytes = record_with_deep_value(ty.clone(), levels);
+        let refused = record::decode(&bytes, &ty).unwrap_err();
+        assert!(matches!(refused, RecordError::ValueUndecodable(_)), "{levels} levels: {refused}");
+        record_decoder(&with_type_index(index as u8, &bytes));
+    }
 }
