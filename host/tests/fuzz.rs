@@ -113,8 +113,8 @@ fn json_seeds() -> Vec<(usize, &'static str)> {
     ]
 }
 
-#[test]
-fn record_decoder_survives_mutated_records() {
+/// A record of each of `types()`, behind its type index.
+fn record_seeds() -> Vec<Vec<u8>> {
     let types = types();
     let mut seeds = Vec::new();
     for (index, json) in json_seeds() {
@@ -139,12 +139,11 @@ fn record_decoder_survives_mutated_records() {
         seed.extend(record::encode(&meta, &value_bytes));
         seeds.push(seed);
     }
-    run(record_decoder, seeds, 0x5eed_0001);
+    seeds
 }
 
-#[test]
-fn policy_parser_survives_mutated_expressions() {
-    let seeds = [
+fn policy_seeds() -> Vec<Vec<u8>> {
+    [
         "DEFAULT",
         "INPUTS - 'debug' + TASK_SOURCE",
         "(INPUTS + RUN_ID) - 'x' - \"y\"",
@@ -152,21 +151,72 @@ fn policy_parser_survives_mutated_expressions() {
         "NO_CACHE + KEY_FN + FLOW_PARAMETERS",
         "INPUTS - 'a b' + (TASK_SOURCE + RUN_ID)",
         "((((INPUTS))))",
-    ];
-    run(policy_parser, seeds.iter().map(|s| s.as_bytes().to_vec()).collect(), 0x5eed_0002);
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
 }
 
-#[test]
-fn json_to_value_survives_mutated_json() {
-    let seeds = json_seeds()
+/// Each of `json_seeds()` behind its type index.
+fn json_to_value_seeds() -> Vec<Vec<u8>> {
+    json_seeds()
         .into_iter()
         .map(|(index, json)| {
             let mut seed = vec![index as u8];
             seed.extend_from_slice(json.as_bytes());
             seed
         })
-        .collect();
-    run(json_to_value, seeds, 0x5eed_0003);
+        .collect()
+}
+
+#[test]
+fn record_decoder_survives_mutated_records() {
+    run(record_decoder, record_seeds(), 0x5eed_0001);
+}
+
+#[test]
+fn policy_parser_survives_mutated_expressions() {
+    run(policy_parser, policy_seeds(), 0x5eed_0002);
+}
+
+#[test]
+fn json_to_value_survives_mutated_json() {
+    run(json_to_value, json_to_value_seeds(), 0x5eed_0003);
+}
+
+/// Not a test: `make fuzz` runs it (`--ignored`) to start each cargo-fuzz corpus from the seeds
+/// above, written to `$CACHEHOST_FUZZ_SEEDS/<target>/seed-<n>`.
+#[test]
+#[ignore = "writes the cargo-fuzz seeds for make fuzz"]
+fn write_cargo_fuzz_seeds() {
+    let dir = std::path::PathBuf::from(std::env::var_os("CACHEHOST_FUZZ_SEEDS").expect("CACHEHOST_FUZZ_SEEDS is set"));
+    for (target, seeds) in [
+        ("record_decoder", record_seeds()),
+        ("policy_parser", policy_seeds()),
+        ("json_to_value", json_to_value_seeds()),
+    ] {
+        let target_dir = dir.join(target);
+        std::fs::create_dir_all(&target_dir).unwrap();
+        for (n, seed) in seeds.iter().enumerate() {
+            std::fs::write(target_dir.join(format!("seed-{n}")), seed).unwrap();
+        }
+    }
+}
+
+/// Regression (found by `make fuzz`): a record whose metadata holds an overlong varint (`80 00`,
+/// the length of an empty label) decodes, and re-encodes to other bytes; the target asserted the same bytes.
+#[test]
+fn record_with_an_overlong_varint_decodes_to_a_record_that_reencodes_canonically() {
+    let input =
+        hex("064348524543024d000000016b116578616d706c653a742f7461736b73236601640106696e70757473017001800001310201030d\
+         025a355748d490906260bbe70ef09060a95e99a1a5c39f22b5509bc6aae66ca3cb0500000e030102ff");
+    let decoded = record::decode(&input[1..], &types()[input[0] as usize]).expect("postcard reads overlong varints");
+    assert_eq!(decoded.meta.parts[0].detail, [(String::new(), "1".to_owned())], "the label's length is `80 00`");
+    record_decoder(&input);
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
 }
 
 /// `postcard(wrap(leaf))` is `level ++ postcard(leaf)`: the bytes one level of nesting adds.
