@@ -25,7 +25,12 @@ GUEST_SOURCES := $(shell find wit guest-sdk examples/rust examples/polyglot -typ
 MOTO_SERVER := .tools/moto/bin/moto_server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup examples build demo lint test test-servers bench
+# cargo-fuzz targets (fuzz/fuzz_targets/<name>.rs), each run for FUZZ_SECONDS by `make fuzz`.
+FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
+FUZZ_SECONDS ?= 60
+CARGO_FUZZ_VERSION := 0.13.2
+
+.PHONY: setup examples build demo lint test test-servers bench fuzz
 
 include polyglot.mk
 
@@ -93,3 +98,16 @@ bench: setup examples polyglot
 	  --json "$(CARGO_TARGET_DIR)/cachehost-bench/compare.json"
 	cargo bench -p cachehost --bench prune
 	rm -rf "$${CACHEHOST_BENCH_DIR:-$(CARGO_TARGET_DIR)/cachehost-bench}/scratch" /dev/shm/cachehost-bench-scratch
+
+## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (60) s with libFuzzer; not part of `make test`
+# cargo-fuzz needs nightly flags (-Zsanitizer=address); RUSTC_BOOTSTRAP=1 lets this stable
+# compiler take them. Inputs that crash are left in fuzz/artifacts/<target>/.
+fuzz:
+	@cargo fuzz --version 2>/dev/null | grep -qx 'cargo-fuzz $(CARGO_FUZZ_VERSION)' \
+	  || cargo install cargo-fuzz --locked --version $(CARGO_FUZZ_VERSION)
+	@# Each corpus starts from the seeds of host/tests/fuzz.rs (the stable short run).
+	CACHEHOST_FUZZ_SEEDS=$(CURDIR)/fuzz/corpus cargo test -q -p cachehost --test fuzz -- --ignored --exact write_cargo_fuzz_seeds
+	cd fuzz && failed=; for target in $(FUZZ_TARGETS); do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run "$$target" -- -max_total_time=$(FUZZ_SECONDS) || failed="$$failed $$target"; \
+	done; \
+	[ -z "$$failed" ] || { echo "fuzz targets that crashed:$$failed (inputs in fuzz/artifacts/)"; exit 1; }

@@ -8,6 +8,7 @@ pub mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::{Duration, Instant};
 
 use serde_json::Value as Json;
 
@@ -41,6 +42,20 @@ pub fn example(name: &str) -> PathBuf {
     let path = dir.join(format!("{name}.wasm"));
     assert!(path.exists(), "{} is missing: run `make examples` first", path.display());
     path
+}
+
+/// How long [`wait_until`] waits before it calls the wait a hang.
+pub const HANG_GUARD: Duration = Duration::from_secs(60);
+
+/// Waits until `done` holds (an event: a file appears, a server sees a request), polling every
+/// 5 ms. Panics after [`HANG_GUARD`], naming `what`: that bounds a test that would otherwise
+/// hang, it never measures speed (tests assert on events and counts, never on elapsed time).
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + HANG_GUARD;
+    while !done() {
+        assert!(Instant::now() < deadline, "{what} did not happen within {HANG_GUARD:?}: a hang");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// One test's world: a storage folder of its own, a shared compiled-component cache.

@@ -10,9 +10,9 @@ use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::repo_root;
+use crate::{repo_root, wait_until};
 
 /// A free TCP port on 127.0.0.1, different at every call of this process and outside the
 /// kernel's ephemeral range (32768 and up by default). A port the kernel hands out for
@@ -30,14 +30,12 @@ pub fn free_port() -> u16 {
 }
 
 fn wait_for_port(port: u16, what: &str, child: &mut Child) {
-    let started = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    wait_until(&format!("{what} listening on port {port}"), || {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited with {status} before listening on port {port}");
         }
-        assert!(started.elapsed() < Duration::from_secs(60), "{what} did not listen on port {port} within 60 s");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+        TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
 }
 
 fn signal(child: &Child, name: &str) {

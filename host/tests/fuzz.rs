@@ -4,8 +4,8 @@
 //! sets the mutations per target (default 20,000); the long runs use cargo-fuzz (`fuzz/`).
 
 use cachehost::fuzz_targets::{json_to_value, policy_parser, record_decoder, types};
-use cachehost::store::record;
-use cachehost::value::Value;
+use cachehost::store::record::{self, RecordError};
+use cachehost::value::{Ty, Value, MAX_DECODE_DEPTH};
 
 /// xorshift64*: a fixed seed, so a failure reproduces.
 struct Rng(u64);
@@ -113,8 +113,8 @@ fn json_seeds() -> Vec<(usize, &'static str)> {
     ]
 }
 
-#[test]
-fn record_decoder_survives_mutated_records() {
+/// A record of each of `types()`, behind its type index.
+fn record_seeds() -> Vec<Vec<u8>> {
     let types = types();
     let mut seeds = Vec::new();
     for (index, json) in json_seeds() {
@@ -139,12 +139,11 @@ fn record_decoder_survives_mutated_records() {
         seed.extend(record::encode(&meta, &value_bytes));
         seeds.push(seed);
     }
-    run(record_decoder, seeds, 0x5eed_0001);
+    seeds
 }
 
-#[test]
-fn policy_parser_survives_mutated_expressions() {
-    let seeds = [
+fn policy_seeds() -> Vec<Vec<u8>> {
+    [
         "DEFAULT",
         "INPUTS - 'debug' + TASK_SOURCE",
         "(INPUTS + RUN_ID) - 'x' - \"y\"",
@@ -152,33 +151,171 @@ fn policy_parser_survives_mutated_expressions() {
         "NO_CACHE + KEY_FN + FLOW_PARAMETERS",
         "INPUTS - 'a b' + (TASK_SOURCE + RUN_ID)",
         "((((INPUTS))))",
-    ];
-    run(policy_parser, seeds.iter().map(|s| s.as_bytes().to_vec()).collect(), 0x5eed_0002);
+    ]
+    .iter()
+    .map(|s| s.as_bytes().to_vec())
+    .collect()
 }
 
-#[test]
-fn json_to_value_survives_mutated_json() {
-    let seeds = json_seeds()
+/// Each of `json_seeds()` behind its type index.
+fn json_to_value_seeds() -> Vec<Vec<u8>> {
+    json_seeds()
         .into_iter()
         .map(|(index, json)| {
             let mut seed = vec![index as u8];
             seed.extend_from_slice(json.as_bytes());
             seed
         })
-        .collect();
-    run(json_to_value, seeds, 0x5eed_0003);
+        .collect()
 }
 
-/// Inputs the mutations rarely reach: nesting far past every limit.
+#[test]
+fn record_decoder_survives_mutated_records() {
+    run(record_decoder, record_seeds(), 0x5eed_0001);
+}
+
+#[test]
+fn policy_parser_survives_mutated_expressions() {
+    run(policy_parser, policy_seeds(), 0x5eed_0002);
+}
+
+#[test]
+fn json_to_value_survives_mutated_json() {
+    run(json_to_value, json_to_value_seeds(), 0x5eed_0003);
+}
+
+/// Not a test: `make fuzz` runs it (`--ignored`) to start each cargo-fuzz corpus from the seeds
+/// above, written to `$CACHEHOST_FUZZ_SEEDS/<target>/seed-<n>`.
+#[test]
+#[ignore = "writes the cargo-fuzz seeds for make fuzz"]
+fn write_cargo_fuzz_seeds() {
+    let dir = std::path::PathBuf::from(std::env::var_os("CACHEHOST_FUZZ_SEEDS").expect("CACHEHOST_FUZZ_SEEDS is set"));
+    for (target, seeds) in [
+        ("record_decoder", record_seeds()),
+        ("policy_parser", policy_seeds()),
+        ("json_to_value", json_to_value_seeds()),
+    ] {
+        let target_dir = dir.join(target);
+        std::fs::create_dir_all(&target_dir).unwrap();
+        for (n, seed) in seeds.iter().enumerate() {
+            std::fs::write(target_dir.join(format!("seed-{n}")), seed).unwrap();
+        }
+    }
+}
+
+/// Regression (found by `make fuzz`): a record whose metadata holds an overlong varint (`80 00`,
+/// the length of an empty label) decodes, and re-encodes to other bytes; the target asserted the same bytes.
+#[test]
+fn record_with_an_overlong_varint_decodes_to_a_record_that_reencodes_canonically() {
+    let input =
+        hex("064348524543024d000000016b116578616d706c653a742f7461736b73236601640106696e70757473017001800001310201030d\
+         025a355748d490906260bbe70ef09060a95e99a1a5c39f22b5509bc6aae66ca3cb0500000e030102ff");
+    let decoded = record::decode(&input[1..], &types()[input[0] as usize]).expect("postcard reads overlong varints");
+    assert_eq!(decoded.meta.parts[0].detail, [(String::new(), "1".to_owned())], "the label's length is `80 00`");
+    record_decoder(&input);
+}
+
+fn hex(text: &str) -> Vec<u8> {
+    (0..text.len()).step_by(2).map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap()).collect()
+}
+
+/// `postcard(wrap(leaf))` is `level ++ postcard(leaf)`: the bytes one level of nesting adds.
+fn one_level<T: serde::Serialize>(leaf: T, wrap: fn(T) -> T) -> (Vec<u8>, Vec<u8>) {
+    let leaf_bytes = postcard::to_stdvec(&leaf).unwrap();
+    let wrapped = postcard::to_stdvec(&wrap(leaf)).unwrap();
+    assert!(wrapped.ends_with(&leaf_bytes), "a level is a prefix");
+    (wrapped[..wrapped.len() - leaf_bytes.len()].to_vec(), leaf_bytes)
+}
+
+/// `levels` copies of `level`, then `leaf`: a value or type nested `levels + 1` deep, made as
+/// bytes (a nested `Ty` or `Value` that deep would overflow the stack being built or dropped).
+fn nested(level: &[u8], levels: usize, leaf: &[u8]) -> Vec<u8> {
+    let mut bytes = level.repeat(levels);
+    bytes.extend_from_slice(leaf);
+    bytes
+}
+
+/// A record in the current format, framed here from its constants: `MAGIC`,
+/// `FORMAT_VERSION`, the metadata's length, the metadata, the value.
+fn frame(meta_bytes: &[u8], value_bytes: &[u8]) -> Vec<u8> {
+    let mut bytes = record::MAGIC.to_vec();
+    bytes.push(record::FORMAT_VERSION);
+    bytes.extend_from_slice(&u32::try_from(meta_bytes.len()).unwrap().to_le_bytes());
+    bytes.extend_from_slice(meta_bytes);
+    bytes.extend_from_slice(value_bytes);
+    bytes
+}
+
+fn meta(ty: Ty, value_bytes: &[u8]) -> record::RecordMeta {
+    record::RecordMeta::new("k".into(), "example:t/tasks#f".into(), "d".into(), vec![], 1, None, ty, value_bytes)
+}
+
+/// A record whose stored value type is `Option` nested `levels` deep around `bool`.
+fn record_with_deep_type(levels: usize) -> Vec<u8> {
+    // The type goes where a marker type sits in the encoded metadata.
+    let marker = Ty::Enum(vec!["the deep type goes here".into()]);
+    let value_bytes = record::encode_value(&Value::Bool(true));
+    let meta = meta(marker.clone(), &value_bytes);
+    let mut meta_bytes = postcard::to_stdvec(&meta).unwrap();
+    assert_eq!(frame(&meta_bytes, &value_bytes), record::encode(&meta, &value_bytes), "framed as encode does");
+    let marker_bytes = postcard::to_stdvec(&marker).unwrap();
+    let at = meta_bytes.windows(marker_bytes.len()).position(|w| w == marker_bytes).expect("the marker is there");
+    let (level, leaf) = one_level(Ty::Bool, |ty| Ty::Option(Box::new(ty)));
+    meta_bytes.splice(at..at + marker_bytes.len(), nested(&level, levels, &leaf));
+    frame(&meta_bytes, &value_bytes)
+}
+
+/// A record of type `ty` whose value is `Some` nested `levels` deep around `true` (the value
+/// is checked against its digest, then decoded without its type, so its nesting is reached).
+fn record_with_deep_value(ty: Ty, levels: usize) -> Vec<u8> {
+    let (level, leaf) = one_level(Value::Bool(true), |value| Value::Option(Some(Box::new(value))));
+    let value_bytes = nested(&level, levels, &leaf);
+    frame(&postcard::to_stdvec(&meta(ty, &value_bytes)).unwrap(), &value_bytes)
+}
+
+/// The fuzz target's input for `bytes`: a type index, then the bytes.
+fn with_type_index(index: u8, bytes: &[u8]) -> Vec<u8> {
+    let mut input = vec![index];
+    input.extend_from_slice(bytes);
+    input
+}
+
+/// Inputs the mutations rarely reach: nesting far past every limit. Each must reach the
+/// decoder's nesting limit (not stop at an earlier check, as a record of a stale format
+/// version would), which the record cases show at the limit's edge: one level under it
+/// decodes, the limit itself is refused.
 #[test]
 fn targets_survive_deep_nesting() {
     let mut deep_json = vec![13u8];
     deep_json.extend(std::iter::repeat_n(b'[', 100_000));
     json_to_value(&deep_json);
-    policy_parser(&[b'('; 100_000]);
-    let mut deep_record = vec![8u8];
-    deep_record.extend_from_slice(b"CHREC\x01");
-    deep_record.extend_from_slice(&200_000u32.to_le_bytes());
-    deep_record.extend(std::iter::repeat_n(18u8, 200_000));
-    record_decoder(&deep_record);
+    let refused = serde_json::from_slice::<serde_json::Value>(&deep_json[1..]).unwrap_err();
+    assert!(refused.to_string().contains("recursion limit"), "{refused}");
+
+    let deep_policy = "(".repeat(100_000);
+    policy_parser(deep_policy.as_bytes());
+    let refused = cachehost::policy::Policy::parse(&deep_policy).unwrap_err();
+    assert!(refused.to_string().contains("nested deeper"), "{refused}");
+
+    let limit = MAX_DECODE_DEPTH as usize;
+    // Option^n(bool) is n + 1 levels of `Ty`.
+    let under = record::decode_meta(&record_with_deep_type(limit - 1)).expect("a type one level under the limit");
+    assert!(matches!(under.value_type, Ty::Option(_)), "{:?}", under.value_type);
+    for levels in [limit, 200_000] {
+        let bytes = record_with_deep_type(levels);
+        let refused = record::decode_meta(&bytes).unwrap_err();
+        assert!(matches!(refused, RecordError::MetaUndecodable(_)), "{levels} levels: {refused}");
+        record_decoder(&with_type_index(0, &bytes));
+    }
+
+    let index = 8;
+    let ty = types()[index].clone();
+    let under = record::decode(&record_with_deep_value(ty.clone(), limit - 1), &ty).expect("one level under the limit");
+    assert!(matches!(under.value, Value::Option(Some(_))), "{:?}", under.value);
+    for levels in [limit, 200_000] {
+        let bytes = record_with_deep_value(ty.clone(), levels);
+        let refused = record::decode(&bytes, &ty).unwrap_err();
+        assert!(matches!(refused, RecordError::ValueUndecodable(_)), "{levels} levels: {refused}");
+        record_decoder(&with_type_index(index as u8, &bytes));
+    }
 }

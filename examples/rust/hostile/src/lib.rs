@@ -1,7 +1,7 @@
 //! Hostile tasks, one per thing a sandbox must contain: an infinite loop, a memory bomb, deep recursion, a trap, a
 //! panic, a huge result, reading `/etc/passwd`, reading the environment, opening a socket, unbounded nested task calls;
 //! and a flow that calls them and still completes. Run: `cachehost run build/examples/hostile.wasm --flow survive`
-//! (with build/examples/cachehost.toml limits; see tests/tests/sandbox.rs).
+//! (with build/examples/cachehost.toml limits; see tests/tests/all/sandbox.rs).
 
 wit_bindgen::generate!({ world: "example:hostile/hostile", path: ["../../../wit", "wit"] });
 

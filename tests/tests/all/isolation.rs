@@ -1,11 +1,10 @@
 //! Concurrent task runs and SERIALIZABLE isolation with lease locks (reference §12,
 //! DESIGN §6), in one process and across processes, plus a killed lock holder.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::time::{Duration, Instant};
 
-use cachehost_tests::{example, TestContext};
+use cachehost_tests::{example, wait_until, TestContext};
 
 /// A copy of the `concurrency` example beside a cachehost.toml holding `toml`, and a home
 /// of this test's own (its lock folder).
@@ -28,6 +27,26 @@ fn serializable(manager: &str, extra: &str) -> String {
             format!("[tasks.{task}]\nisolation_level = \"SERIALIZABLE\"\nlock_manager = \"{manager}\"\n{extra}\n")
         })
         .collect()
+}
+
+/// The lock files in `dir`, as JSON (`holder`, null once released; `pid`, the last writer).
+fn lock_files(dir: &Path) -> Vec<serde_json::Value> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "lock"))
+        .filter_map(|e| serde_json::from_slice(&std::fs::read(e.path()).ok()?).ok())
+        .collect()
+}
+
+/// Waits until a lock file in `dir` records a holder, and returns it.
+fn wait_for_holder(dir: &Path) -> serde_json::Value {
+    let mut held = None;
+    wait_until("the holder taking its lock", || {
+        held = lock_files(dir).into_iter().find(|l| !l["holder"].is_null());
+        held.is_some()
+    });
+    held.unwrap()
 }
 
 fn count(states: &[String], name: &str) -> usize {
@@ -132,6 +151,9 @@ fn eight_processes_with_the_file_lock_manager_run_the_body_once() {
     assert_eq!(count(&states, "Cached"), 7, "{states:?}");
 }
 
+/// The dead holder's lease outlives it and nothing releases it: the next run can only have
+/// run by taking the lease over once it expired (its acquire timeout is far longer than the
+/// lease, and a run that ignored the lock would leave the dead holder's lock file as it was).
 #[test]
 fn a_killed_lock_holder_blocks_the_next_run_only_until_its_lease_expires() {
     let (ctx, path) = setup(&serializable("file", "lock_hold_timeout = \"1s\"\nlock_acquire_timeout = \"60s\""));
@@ -143,18 +165,20 @@ fn a_killed_lock_holder_blocks_the_next_run_only_until_its_lease_expires() {
         .spawn()
         .unwrap();
     // Wait until the holder has taken its lock, then kill it with SIGKILL.
-    let started = Instant::now();
-    while std::fs::read_dir(&lock_dir).map(|d| d.count()).unwrap_or(0) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "the holder never took its lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let taken = wait_for_holder(&lock_dir);
+    assert_eq!(taken["pid"], holder.id());
     holder.kill().unwrap();
     holder.wait().unwrap();
-    let killed_at = Instant::now();
+    // Its lease (perhaps renewed once more since) is still there: a killed holder releases nothing.
+    let left: Vec<_> = lock_files(&lock_dir).iter().map(|l| (l["holder"].clone(), l["pid"].clone())).collect();
+    assert_eq!(left, [(taken["holder"].clone(), taken["pid"].clone())]);
     let report = ctx.report(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=9", "--arg", "ms=0"], 0);
-    assert_eq!(report.states(), ["Completed"], "the killed holder wrote nothing");
-    // Not blocked for the 30 s the dead holder would have run: only until its lease expired.
-    assert!(killed_at.elapsed() < Duration::from_secs(20), "waited {:?}", killed_at.elapsed());
+    assert_eq!(report.states(), ["Completed"], "the next run got the lock, and the killed holder wrote nothing");
+    assert_eq!(report.instantiations("tasks"), 1);
+    let after = lock_files(&lock_dir);
+    assert_eq!(after.len(), 1, "{after:?}");
+    assert!(after[0]["holder"].is_null(), "the next run released the lock it took over: {after:?}");
+    assert_ne!(after[0]["pid"], taken["pid"], "written by the next run: {after:?}");
 }
 
 #[test]
@@ -166,12 +190,7 @@ fn a_lock_not_acquired_in_time_fails_the_task_with_a_clear_message() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let lock_dir = ctx.dir.path().join("home/locks");
-    let started = Instant::now();
-    while std::fs::read_dir(&lock_dir).map(|d| d.count()).unwrap_or(0) == 0 {
-        assert!(started.elapsed() < Duration::from_secs(60), "the holder never took its lock");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_holder(&ctx.dir.path().join("home/locks"));
     let report = ctx.report(&["call", path.to_str().unwrap(), "slow-add", "--arg", "x=3", "--arg", "ms=0"], 1);
     holder.kill().unwrap();
     holder.wait().unwrap();

@@ -159,7 +159,7 @@ fn key_storage_may_be_the_result_storage_folder() {
     assert_eq!(run(&ctx, &path, 0).states(), ["Cached", "Cached", "Cached"]);
 }
 
-/// S3 key storage needs S3 result storage (tests/tests/shared_cache.rs covers S3 itself).
+/// S3 key storage needs S3 result storage (tests/tests/all/shared_cache.rs covers S3 itself).
 #[test]
 fn object_key_storage_with_local_results_is_a_clear_error() {
     let ctx = TestContext::new();

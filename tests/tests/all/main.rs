@@ -1,0 +1,16 @@
+//! Every integration test in one binary, as wasmtime's `tests/all`: one link instead of one per
+//! file. One module per area; run one area with `cargo test -p cachehost-tests --test all crash::`.
+
+mod bad_input;
+mod cache;
+mod crash;
+mod crash_safety;
+mod failures;
+mod isolation;
+mod key_storage;
+mod policies;
+mod polyglot;
+mod sandbox;
+mod settings;
+mod shared_cache;
+mod transactions;
