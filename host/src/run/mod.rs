@@ -26,7 +26,7 @@ use crate::options::{self, OptionsError, ResolvedTask};
 use crate::sandbox::{self, ComponentGrants, Limits};
 use crate::settings::{ConfigFile, Settings};
 use crate::store::{local::LocalStore, object, ResultStore, SplitStore, StoreError};
-use crate::value::{Ty, Value, ValueError};
+use crate::value::{abi, Ty, Value};
 use ctx::{FlowRunCtx, RunCtx};
 use report::{FlowRunReport, Instantiations, RunReport, StateReport, TaskRunReport};
 use state::State;
@@ -373,13 +373,8 @@ impl Session {
         store.set_hostcall_fuel(sandbox::hostcall_fuel(limits.memory.max(limits.max_result_size)));
         let instance = self.instantiate(&mut store, 0, Purpose::Flow)?;
         let func = instance.get_func(&mut store, def.export).ok_or("the flow export is not a function")?;
-        let params = to_vals(parameters, &def.signature.params).map_err(|e| e.to_string())?;
-        let mut results = vec![Val::Bool(false); usize::from(def.signature.result.is_some())];
-        func.call(&mut store, &params, &mut results).map_err(|e| format!("{e:#}"))?;
-        match (&def.signature.result, results.first()) {
-            (Some(ty), Some(val)) => Value::from_val(val, ty).map(Some).map_err(|e| e.to_string()),
-            _ => Ok(None),
-        }
+        let (params, result) = abi::signature_abi(&def.signature.params, def.signature.result.as_ref());
+        abi::call_export(&mut store, &func, params, result, parameters).map_err(|e| format!("{e:#}"))
     }
 
     /// The report of everything run so far in this session.
@@ -467,11 +462,6 @@ fn declared_layer(val: &Val) -> Result<options::Layer, String> {
         tasks.insert(task, declared);
     }
     Ok(options::Layer { source: options::Source::Component, tasks })
-}
-
-/// Converts typed values to wasmtime values for a call.
-pub(crate) fn to_vals(values: &[Value], params: &[(String, Ty)]) -> Result<Vec<Val>, ValueError> {
-    values.iter().zip(params).map(|(value, (_, ty))| value.to_val(ty)).collect()
 }
 
 /// The first line of a possibly multi-line error (wasmtime appends backtraces).

@@ -9,6 +9,7 @@
 //! function in this module produces Bytes for it and refuses a List, so a value has one
 //! representation and a large byte buffer stays one allocation.
 
+pub mod abi;
 pub mod canonical;
 pub mod convert;
 pub mod json;
