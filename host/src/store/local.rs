@@ -181,8 +181,10 @@ impl ResultStore for LocalStore {
         // another writer's record (cachehost replaces files, never writes into them) is a new
         // file with another stamp. A flow that calls a task again within SETTLE of writing
         // its record, the common case, then hits without reading the file.
+        // A record too large to keep is not decoded: that would copy its value for nothing.
+        let keepable = record_bytes.len() as u64 <= DECODED_BYTES;
         let kept = match (&stamp, record::split(record_bytes)) {
-            (Ok(Some(stamp)), Ok((meta, value_bytes))) => {
+            (Ok(Some(stamp)), Ok((meta, value_bytes))) if keepable => {
                 record::decode_value_bytes(value_bytes).ok().map(|value| (*stamp, Arc::new(Record { meta, value })))
             }
             _ => None,
