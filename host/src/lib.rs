@@ -14,6 +14,7 @@ pub mod component;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzz_targets;
+pub mod hash;
 pub mod key;
 pub mod link;
 pub mod lock;

@@ -268,7 +268,7 @@ impl Session {
                 route,
                 cache_key.as_ref().expect("a key has its parts"),
                 &result_ty,
-                &value_bytes,
+                value_bytes,
             )),
             _ => None,
         };
@@ -474,7 +474,7 @@ impl Session {
         route: Route,
         cache_key: &CacheKey,
         result_ty: &Ty,
-        value_bytes: &[u8],
+        value_bytes: Vec<u8>,
     ) -> JournalEntry {
         let component = &self.components[route.component];
         let def = &component.tasks[route.task];
@@ -493,14 +493,14 @@ impl Session {
             now,
             expiration_ms,
             result_ty.clone(),
-            value_bytes,
+            &value_bytes,
         )
         .with_origin(resolved.policy.to_string(), component.file_name());
         JournalEntry {
             result_storage: resolved.result_storage.clone(),
             key_storage: resolved.key_storage.clone(),
             key: key.to_owned(),
-            bytes: record::encode(&meta, value_bytes),
+            bytes: record::encode_owned(&meta, value_bytes),
         }
     }
 }
