@@ -101,7 +101,7 @@ impl LocalStore {
         let read = |path: &Path| -> io::Result<(Option<FileStamp>, Vec<u8>)> {
             let mut file = fs::File::open(path)?;
             let meta = file.metadata()?;
-            let mut bytes = Vec::with_capacity(meta.len() as usize);
+            let mut bytes = crate::buffers::with_capacity(meta.len() as usize);
             file.read_to_end(&mut bytes)?;
             Ok((FileStamp::of(&meta), bytes))
         };

@@ -498,7 +498,7 @@ fn load_list(cx: &mut LiftContext<'_>, element: InterfaceType, ptr: usize, len: 
         };
     }
     Ok(match element {
-        InterfaceType::U8 => Value::Bytes(bytes.to_vec()),
+        InterfaceType::U8 => Value::Bytes(crate::buffers::copy_of(bytes)),
         InterfaceType::S8 => Value::List(bytes.iter().map(|b| Value::S8(*b as i8)).collect()),
         InterfaceType::Bool => Value::List(bytes.iter().map(|b| Value::Bool(*b != 0)).collect()),
         InterfaceType::S16 => scalars!(S16, i16),
