@@ -29,8 +29,9 @@ fn component(lang: &str) -> PathBuf {
 
 /// Runs `large-bytes` for `lang` with every language's component as a provider.
 fn run_large_bytes(ctx: &TestContext, lang: &str) -> Report {
-    // The result is 64 MiB and a few bytes of encoding, over the default max_result_size
-    // (16 MiB): this test is about values that size, so it raises the limit for its run.
+    // max_result_size bounds a result's encoded size, 67,108,869 bytes here (64 MiB and its
+    // length prefix): over the default of 16 MiB, and over "64MiB" too. The test is about
+    // values this large, so it raises the limit for its run to the next MiB.
     let config = ctx.dir.path().join("cachehost.toml");
     std::fs::write(&config, "[limits]\nmax_result_size = \"65MiB\"\n").unwrap();
     let flow = example("poly-flow");
