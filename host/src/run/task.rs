@@ -387,7 +387,7 @@ impl Session {
         let def = &self.components[route.component].tasks[route.task];
         let returned = self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
             let (state, reason) = match &failure {
-                RunFailure::Limit(limit) => (limit_state(&limit), limit.to_string()),
+                RunFailure::Limit(limit) => (limit_state(limit), limit.to_string()),
                 RunFailure::Trap(message) => {
                     (State::failed(format!("Task run encountered a trap: {}", first_line(message))), message.clone())
                 }

@@ -76,7 +76,7 @@ fn write_type_name(ty: &Ty, out: &mut String) {
             out.push_str(": ");
             write_type_name(ty, out);
         }),
-        Ty::Tuple(items) => list(out, "tuple<", items, ">", |ty, out| write_type_name(ty, out)),
+        Ty::Tuple(items) => list(out, "tuple<", items, ">", write_type_name),
         Ty::Variant(cases) => list(out, "variant { ", cases, " }", |(name, ty), out| {
             out.push_str(name);
             if let Some(ty) = ty {
