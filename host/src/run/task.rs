@@ -183,7 +183,10 @@ impl Session {
                     Lookup::Unreadable { reason } => self.logger.log(
                         Level::Warning,
                         &subject,
-                        &format!("The cache record for key '{key}' is unreadable ({reason}); running the task and overwriting it"),
+                        &format!(
+                            "The cache record for key '{key}' is unreadable ({reason}); running the task and \
+                            overwriting it"
+                        ),
                     ),
                     Lookup::Miss | Lookup::Expired { .. } => {}
                 }

@@ -597,7 +597,8 @@ mod tests {
         assert_eq!(err(json!({"items": [], "more": [{"id": 1}]}), &ty), "$.more[0]: missing field `tags`");
         assert_eq!(
             err(json!({"items": [], "more": [], "extra": 1}), &ty),
-            "$: unknown field `extra` for record { items: list<u32>, more: list<record { id: u32, tags: list<string> }> }"
+            "$: unknown field `extra` for record { items: list<u32>, more: list<record { id: u32, tags: list<string> \
+                }> }"
         );
     }
 

@@ -1,4 +1,7 @@
-//! A flow calling the example:poly tasks of four components at once: Python, JavaScript, C and Rust. Run: `cachehost run build/examples/poly-flow.wasm --tasks build/examples/poly-py.wasm --tasks build/examples/poly-js.wasm --tasks build/examples/poly-c.wasm --tasks build/examples/poly-rust.wasm --param 'name="Ada"' --param 'words=["tea","café"]' --param 'items=[{"name":"tea","quantity":2,"price-cents":350}]'`.
+//! A flow calling the example:poly tasks of four components at once: Python, JavaScript, C and Rust. Run: `cachehost
+//! run build/examples/poly-flow.wasm --tasks build/examples/poly-py.wasm --tasks build/examples/poly-js.wasm --tasks
+//! build/examples/poly-c.wasm --tasks build/examples/poly-rust.wasm --param 'name="Ada"' --param 'words=["tea","café"]'
+//! --param 'items=[{"name":"tea","quantity":2,"price-cents":350}]'`.
 
 wit_bindgen::generate!({
     world: "example:poly/poly-flow",

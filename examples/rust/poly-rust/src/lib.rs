@@ -1,4 +1,6 @@
-//! The example:poly tasks in Rust: a task-only component exporting `rust-tasks`, with the same options and key function as the Python, JavaScript and C versions (examples/polyglot/wit/poly.wit). Run: `cachehost call build/examples/poly-rust.wasm summarize --arg 'items=[{"name":"tea","quantity":2,"price-cents":350}]'`.
+//! The example:poly tasks in Rust: a task-only component exporting `rust-tasks`, with the same options and key function
+//! as the Python, JavaScript and C versions (examples/polyglot/wit/poly.wit). Run: `cachehost call
+//! build/examples/poly-rust.wasm summarize --arg 'items=[{"name":"tea","quantity":2,"price-cents":350}]'`.
 
 wit_bindgen::generate!({
     world: "example:poly/rust-tasks-world",
