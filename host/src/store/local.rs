@@ -110,7 +110,7 @@ impl LocalStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Miss,
             Err(e) => return Lookup::Unreadable { reason: format!("could not read {}: {e}", path.display()) },
         };
-        let record = match record::decode(&bytes, expected) {
+        let record = match record::decode_owned(bytes, expected) {
             Ok(record) => Arc::new(record),
             Err(e) => return Lookup::Unreadable { reason: e.to_string() },
         };
