@@ -12,6 +12,7 @@ use crate::run::state::State;
 use crate::run::task::serve_task_import;
 use crate::run::Route;
 use crate::txn;
+use crate::value::abi;
 
 /// Why the components of a run cannot be linked.
 #[derive(Debug, thiserror::Error)]
@@ -146,9 +147,11 @@ pub fn link(
                 return Err(mismatch("exports it with another signature".to_owned()));
             }
             let route = Route { component: provider_index, task };
-            instance
-                .func_new(function, move |store, _ty, params, results| serve_task_import(store, route, params, results))
-                .map_err(wasmtime_error)?;
+            let (params, result) = abi::signature_abi(&signature.params, signature.result.as_ref());
+            abi::define_import(&mut instance, function, params, result, move |store, args| {
+                serve_task_import(store, route, args)
+            })
+            .map_err(wasmtime_error)?;
         }
     }
     linker.instantiate_pre(&component.component).map_err(wasmtime_error)

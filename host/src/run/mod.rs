@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
-use wasmtime::component::{InstancePre, Val};
+use wasmtime::component::InstancePre;
 use wasmtime::Store;
 
 use crate::component::ComponentInfo;
@@ -31,7 +31,7 @@ use crate::log::{Level, Logger, Subject};
 use crate::options::ResolvedTask;
 use crate::settings::{ConfigFile, Settings};
 use crate::store::{local::LocalStore, object, ResultStore, SplitStore, StoreError};
-use crate::value::{Ty, Value, ValueError};
+use crate::value::{abi, Ty, Value};
 use ctx::{FlowRunCtx, RunCtx};
 use report::{FlowRunReport, Instantiations, RunReport, StateReport, TaskRunReport};
 use state::State;
@@ -271,13 +271,8 @@ impl Session {
         store.set_hostcall_fuel(sandbox::hostcall_fuel(limits.memory.max(limits.max_result_size)));
         let instance = self.instantiate(&mut store, 0, Purpose::Flow)?;
         let func = instance.get_func(&mut store, def.export).ok_or("the flow export is not a function")?;
-        let params = to_vals(parameters, &def.signature.params).map_err(|e| e.to_string())?;
-        let mut results = vec![Val::Bool(false); usize::from(def.signature.result.is_some())];
-        func.call(&mut store, &params, &mut results).map_err(|e| format!("{e:#}"))?;
-        match (&def.signature.result, results.first()) {
-            (Some(ty), Some(val)) => Value::from_val(val, ty).map(Some).map_err(|e| e.to_string()),
-            _ => Ok(None),
-        }
+        let (params, result) = abi::signature_abi(&def.signature.params, def.signature.result.as_ref());
+        abi::call_export(&mut store, &func, params, result, parameters).map_err(|e| format!("{e:#}"))
     }
 
     /// The report of everything run so far in this session.
@@ -317,11 +312,6 @@ pub fn object_store(
         value_cache: Some(object::value_cache_folder(&settings.home)),
         warn: Arc::new(move |message: &str| logger.log(Level::Warning, &Subject::Host, message)),
     })
-}
-
-/// Converts typed values to wasmtime values for a call.
-pub(crate) fn to_vals(values: &[Value], params: &[(String, Ty)]) -> Result<Vec<Val>, ValueError> {
-    values.iter().zip(params).map(|(value, (_, ty))| value.to_val(ty)).collect()
 }
 
 /// The first line of a possibly multi-line error (wasmtime appends backtraces).

@@ -12,7 +12,7 @@ use super::pool::Submission;
 use super::report::{KeyPartReport, StateReport, TaskRunReport};
 use super::sandbox::{self, limit_state, RunFailure};
 use super::state::{State, TaskOutcome};
-use super::{first_line, to_vals, Purpose, Route, Session};
+use super::{first_line, Purpose, Route, Session};
 use crate::clock::now_ms;
 use crate::key::{self, CacheKey, KeyInputs};
 use crate::limits::{LimitExceeded, Limits};
@@ -20,7 +20,7 @@ use crate::log::{Level, Subject};
 use crate::options::{self, ParentPersist};
 use crate::store::{record, Lookup};
 use crate::txn::{self, journal::JournalEntry, HookTarget, Txn, TxnRef};
-use crate::value::{canonical, Ty, Value};
+use crate::value::{abi, canonical, Ty, Value};
 
 /// Who is calling a task: the flow run and, for nested calls, the calling task run.
 #[derive(Clone, Default)]
@@ -59,42 +59,36 @@ struct AttemptFailure {
     reason: String,
 }
 
-/// The host function behind every imported task function.
+/// The host function behind every imported task function: the arguments come straight
+/// from the caller's memory (see `value::abi`), and the result goes back the same way.
 pub(crate) fn serve_task_import(
     mut store: StoreContextMut<'_, RunCtx>,
     route: Route,
-    params: &[Val],
-    results: &mut [Val],
-) -> wasmtime::Result<()> {
+    args: Vec<Value>,
+) -> wasmtime::Result<Option<Value>> {
     let data = store.data();
     let session = data.session.clone();
     let def = &session.components[route.component].tasks[route.task];
     let caller = Caller::of(data);
-    let mut args = Vec::with_capacity(params.len());
-    for (val, (name, ty)) in params.iter().zip(&def.signature.params) {
-        let value = Value::from_val(val, ty)
-            .map_err(|e| wasmtime::Error::msg(format!("argument `{name}` of {}: {e}", def.full_name)))?;
-        args.push(value);
-    }
     let outcome = session.run_task(&caller, route, args);
     store.data_mut().last_state =
         Some(LastState { state: outcome.state.clone(), cache_key: outcome.cache_key.clone() });
     if let Some(trap) = outcome.trap {
         // A task declared `-> result<T, string>` reports every failure as a value, so the
         // caller can go on; any other task's failure traps the caller, as an exception would.
-        if let (Some(Ty::Result { err: Some(err), .. }), Some(slot)) = (&def.signature.result, results.first_mut()) {
+        if let Some(Ty::Result { err: Some(err), .. }) = &def.signature.result {
             if **err == Ty::String {
                 let message = outcome.state.message.unwrap_or(trap);
-                *slot = Val::Result(Err(Some(Box::new(Val::String(message)))));
-                return Ok(());
+                return Ok(Some(Value::Result(Err(Some(Box::new(Value::String(message)))))));
             }
         }
         return Err(wasmtime::Error::msg(format!("task {} failed: {trap}", def.function)));
     }
-    if let (Some(ty), Some(value), Some(slot)) = (&def.signature.result, &outcome.value, results.first_mut()) {
-        *slot = value.to_val(ty).map_err(|e| wasmtime::Error::msg(format!("result of {}: {e}", def.full_name)))?;
+    match (&def.signature.result, outcome.value) {
+        (Some(_), Some(value)) => Ok(Some(value)),
+        (Some(_), None) => Err(wasmtime::Error::msg(format!("task {} returned no value", def.full_name))),
+        (None, _) => Ok(None),
     }
-    Ok(())
 }
 
 /// The type a record of this task's result is stored as: a function without a result
@@ -259,7 +253,7 @@ impl Session {
                 route,
                 cache_key.as_ref().expect("a key has its parts"),
                 &result_ty,
-                &value_bytes,
+                value_bytes,
             )),
             _ => None,
         };
@@ -451,15 +445,10 @@ impl Session {
         let func = instance
             .get_func(&mut store, def.export)
             .ok_or_else(|| RunFailure::Trap("the task export is not a function".to_owned()))?;
-        let params = to_vals(args, &def.signature.params).map_err(|e| RunFailure::Trap(e.to_string()))?;
-        let mut results = vec![Val::Bool(false); usize::from(def.signature.result.is_some())];
-        func.call(&mut store, &params, &mut results).map_err(|e| sandbox::classify(&e, limits))?;
-        match (&def.signature.result, results.first()) {
-            (Some(ty), Some(val)) => {
-                Value::from_val(val, ty).map_err(|e| RunFailure::Trap(format!("the task returned a bad value: {e}")))
-            }
-            _ => Ok(Value::Tuple(Vec::new())),
-        }
+        let (params, result) = abi::signature_abi(&def.signature.params, def.signature.result.as_ref());
+        let value =
+            abi::call_export(&mut store, &func, params, result, args).map_err(|e| sandbox::classify(&e, limits))?;
+        Ok(value.unwrap_or(Value::Tuple(Vec::new())))
     }
 
     /// The record of a completed run (its value already encoded), ready to stage in its
@@ -470,7 +459,7 @@ impl Session {
         route: Route,
         cache_key: &CacheKey,
         result_ty: &Ty,
-        value_bytes: &[u8],
+        value_bytes: Vec<u8>,
     ) -> JournalEntry {
         let component = &self.components[route.component];
         let def = &component.tasks[route.task];
@@ -489,14 +478,14 @@ impl Session {
             now,
             expiration_ms,
             result_ty.clone(),
-            value_bytes,
+            &value_bytes,
         )
         .with_origin(resolved.policy.to_string(), component.file_name());
         JournalEntry {
             result_storage: resolved.result_storage.clone(),
             key_storage: resolved.key_storage.clone(),
             key: key.to_owned(),
-            bytes: record::encode(&meta, value_bytes),
+            bytes: record::encode_owned(&meta, value_bytes),
         }
     }
 }

@@ -101,7 +101,7 @@ impl LocalStore {
         let read = |path: &Path| -> io::Result<(Option<FileStamp>, Vec<u8>)> {
             let mut file = fs::File::open(path)?;
             let meta = file.metadata()?;
-            let mut bytes = Vec::with_capacity(meta.len() as usize);
+            let mut bytes = crate::buffers::with_capacity(meta.len() as usize);
             file.read_to_end(&mut bytes)?;
             Ok((FileStamp::of(&meta), bytes))
         };
@@ -110,7 +110,7 @@ impl LocalStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Miss,
             Err(e) => return Lookup::Unreadable { reason: format!("could not read {}: {e}", path.display()) },
         };
-        let record = match record::decode(&bytes, expected) {
+        let record = match record::decode_owned(bytes, expected) {
             Ok(record) => Arc::new(record),
             Err(e) => return Lookup::Unreadable { reason: e.to_string() },
         };
@@ -177,8 +177,10 @@ impl ResultStore for LocalStore {
         // another writer's record (cachehost replaces files, never writes into them) is a new
         // file with another stamp. A flow that calls a task again within SETTLE of writing
         // its record, the common case, then hits without reading the file.
+        // A record too large to keep is not decoded: that would copy its value for nothing.
+        let keepable = record_bytes.len() as u64 <= DECODED_BYTES;
         let kept = match (&stamp, record::split(record_bytes)) {
-            (Ok(Some(stamp)), Ok((meta, value_bytes))) => {
+            (Ok(Some(stamp)), Ok((meta, value_bytes))) if keepable => {
                 record::decode_value_bytes(value_bytes).ok().map(|value| (*stamp, Arc::new(Record { meta, value })))
             }
             _ => None,

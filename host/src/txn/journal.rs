@@ -66,7 +66,7 @@ impl Journal {
         let mut bytes = Vec::with_capacity(body.len() + 40);
         bytes.extend_from_slice(MAGIC);
         bytes.push(VERSION);
-        bytes.extend_from_slice(blake3::hash(&body).as_bytes());
+        bytes.extend_from_slice(crate::hash::blake3(&body).as_bytes());
         bytes.extend_from_slice(&body);
         files::write_atomically(&path, &bytes, Durability::Durable)
             .map_err(|e| JournalError::Write { path: path.clone(), source: e.source })?;
@@ -90,7 +90,7 @@ pub fn read(path: &Path) -> Result<Vec<JournalEntry>, JournalError> {
         return Err(damaged(&format!("unsupported journal version {}", bytes[MAGIC.len()])));
     }
     let (digest, body) = bytes[MAGIC.len() + 1..].split_at(32);
-    if blake3::hash(body).as_bytes() != digest {
+    if crate::hash::blake3(body).as_bytes() != digest {
         return Err(damaged("its checksum does not match"));
     }
     postcard::from_bytes(body).map_err(|e| damaged(&e.to_string()))

@@ -59,7 +59,7 @@ impl Sink for HashSink {
         if self.buf.len() + bytes.len() > HASH_BUF {
             self.flush();
             if bytes.len() >= HASH_BUF {
-                self.hasher.update(bytes);
+                crate::hash::update(&mut self.hasher, bytes);
                 return;
             }
         }

@@ -9,6 +9,7 @@
 //! function in this module produces Bytes for it and refuses a List, so a value has one
 //! representation and a large byte buffer stays one allocation.
 
+pub mod abi;
 pub mod canonical;
 pub mod convert;
 pub mod json;
@@ -324,7 +325,7 @@ mod bytes_serde {
         }
 
         fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(v.to_vec())
+            Ok(crate::buffers::copy_of(v))
         }
 
         fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {

@@ -8,6 +8,7 @@ mod crash_safety;
 mod failures;
 mod isolation;
 mod key_storage;
+mod large_values;
 mod policies;
 mod polyglot;
 mod sandbox;

@@ -81,6 +81,11 @@ impl Guest for Component {
         let committed = runtime::end_transaction(false);
         format!("{entry} recorded in a ledger transaction, committed={committed}")
     }
+
+    fn reverse_bytes(mut data: Vec<u8>) -> Vec<u8> {
+        data.reverse();
+        data
+    }
 }
 
 /// `shout` is cached by the word with ASCII letters lower-cased: `shout("ADA")` hits
@@ -101,6 +106,7 @@ cachehost_guest::export_task_options!(
         TaskOptions::new("parse-quantity").cache_policy("INPUTS"),
         TaskOptions::new("shout").cache_policy("KEY_FN"),
         TaskOptions::new("ledger").cache_policy("INPUTS"),
+        TaskOptions::new("reverse-bytes").cache_policy("INPUTS"),
     ]
 );
 cachehost_guest::export_key_fn!(Component, key_fn);
