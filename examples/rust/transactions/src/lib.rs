@@ -27,6 +27,21 @@ impl exports::example::transactions::tasks::Guest for Component {
         }
         Ok(rows.iter().sum())
     }
+
+    fn crash(n: i64) -> Vec<i64> {
+        txn::set("rows", &n.to_string());
+        panic!("crashed loading {n} rows as asked");
+    }
+
+    fn flaky(marker: String) -> Result<u64, String> {
+        let earlier = std::fs::read_to_string(&marker).map(|text| text.len() as u64).unwrap_or(0);
+        std::fs::write(&marker, "x".repeat(earlier as usize + 1))
+            .map_err(|e| format!("cannot count attempts in {marker} (grant its folder read-write): {e}"))?;
+        if earlier == 0 {
+            return Err(format!("transient failure: first attempt for {marker}"));
+        }
+        Ok(earlier)
+    }
 }
 
 impl exports::example::transactions::flow::Guest for Component {
@@ -90,8 +105,33 @@ impl exports::example::transactions::flow::Guest for Component {
                     Ok(())
                 });
             }
+            "third-fails" => {
+                // Two tasks complete, the third returns err: the transaction rolls back.
+                let _ = cachehost_guest::transaction::<_, String>(TransactionOptions::default(), || {
+                    tasks::load_data(8);
+                    states.push(state());
+                    let rows = tasks::load_data(9);
+                    states.push(state());
+                    let failed = tasks::process_data(&rows, true);
+                    states.push(state());
+                    failed.map(|_| ())
+                });
+            }
             other => panic!("unknown mode {other:?}"),
         }
+        states
+    }
+
+    fn retried(marker: String) -> Vec<String> {
+        let state = || cachehost_guest::runtime::last_state().map(|s| s.name).unwrap_or_default();
+        let mut states = Vec::new();
+        let _ = cachehost_guest::transaction::<_, String>(TransactionOptions::default(), || {
+            tasks::load_data(10);
+            states.push(state());
+            let attempts = tasks::flaky(&marker);
+            states.push(state());
+            attempts.map(|_| ())
+        });
         states
     }
 
