@@ -193,11 +193,6 @@ impl Session {
             }
         }
 
-        let hooks = self.components[route.component].hook_exports.map(|_| HookTarget {
-            component: route.component,
-            task: def.function.clone(),
-            run_name: name.clone(),
-        });
         // Prefect's retries: every failure of the body is retried while retries remain. Each
         // attempt is a transaction of its own, and a failed attempt rolls the enclosing
         // transaction back even when a retry then succeeds (reference 11.11).
@@ -209,11 +204,11 @@ impl Session {
                 Ok(done) => break done,
                 Err(failure) => failure,
             };
-            // A returned failure rolls back with the task's own hooks (reference 11.17); a
-            // trap fails before staging, so they are not registered (reference 11.10).
-            if failure.trap.is_none() {
-                txn::stage(&txn, None, hooks.clone());
-            }
+            // A failed attempt, whether it returned `err`, trapped, panicked or hit a limit,
+            // rolls back before it stages anything, so its own on-rollback hooks never run
+            // (reference 11.10, 13.8): an `err` is Prefect's raised exception, not a returned
+            // Failed state (11.17). The transactions of its completed nested tasks are
+            // children of this one and roll back with their hooks.
             txn::exit(&txn, true, self);
             let retry = attempts.get() - 1;
             if retry < retries {
@@ -258,6 +253,12 @@ impl Session {
             _ => None,
         };
         let staged = record.is_some();
+        // Hooks are registered only here, by the attempt that completed (reference 1.6).
+        let hooks = self.components[route.component].hook_exports.map(|_| HookTarget {
+            component: route.component,
+            task: def.function.clone(),
+            run_name: name.clone(),
+        });
         txn::stage(&txn, record, hooks);
         let committed = txn::exit(&txn, false, self);
         let value = def.signature.result.as_ref().map(|_| returned);

@@ -39,9 +39,9 @@ fn nothing_is_cached_until_every_task_of_the_transaction_succeeds() {
         failed.json["flow_run"]["state"]["message"],
         "Flow run returned err: {\"err\":\"processing 3 rows failed as asked\"}"
     );
-    // The failing task's own hooks run (it returned a failure, reference 11.17), then the
-    // staged sibling's, in reverse call order.
-    assert_eq!(hook_lines(&failed), ["on-rollback task=process-data []", "on-rollback task=load-data [rows=3]"]);
+    // The staged sibling's hooks run; the failing task staged nothing, so its own do not
+    // (reference 11.10).
+    assert_eq!(hook_lines(&failed), ["on-rollback task=load-data [rows=3]"]);
     assert_eq!(std::fs::read_dir(ctx.storage()).map(|d| d.count()).unwrap_or(0), 0, "no record was written");
 
     let succeeded = flow(&ctx, "pipeline", &["n=3", "fail=false"], 0);
@@ -55,6 +55,54 @@ fn nothing_is_cached_until_every_task_of_the_transaction_succeeds() {
     let cached = flow(&ctx, "pipeline", &["n=3", "fail=false"], 0);
     assert_eq!(cached.states(), ["Cached", "Cached"]);
     assert!(hook_lines(&cached).is_empty(), "a cache hit runs no hooks (reference 14.4)");
+}
+
+#[test]
+fn a_failing_task_runs_none_of_its_own_rollback_hooks() {
+    // Its `err` rolled back with its own on-rollback hook first; in Prefect a task that fails
+    // has staged nothing and registered no hooks (reference 11.10, 13.8).
+    let ctx = TestContext::new();
+    let report = flow(&ctx, "modes", &["mode=\"third-fails\""], 0);
+    assert_eq!(report.result(), &json!(["Completed", "Completed", "Failed"]));
+    assert_eq!(hook_lines(&report), ["on-rollback task=load-data [rows=9]", "on-rollback task=load-data [rows=8]"]);
+    assert_eq!(std::fs::read_dir(ctx.storage()).map(|d| d.count()).unwrap_or(0), 0, "no record was written");
+}
+
+#[test]
+fn a_lone_task_that_fails_runs_no_hooks() {
+    // A lone task's `err` ran its own on-rollback hook; a failure, trap or `err`, runs none
+    // (reference 13.8).
+    let ctx = TestContext::new();
+    let path = example("transactions");
+    let path = path.to_str().unwrap();
+    let trapped = ctx.report(&["call", path, "crash", "--arg", "n=3"], 1);
+    assert_eq!(trapped.states(), ["Failed"]);
+    assert!(!trapped.stderr.contains("hook"), "{}", trapped.stderr);
+    let returned = ctx.report(&["call", path, "process-data", "--arg", "rows=[1,2]", "--arg", "fail=true"], 1);
+    assert_eq!(returned.states(), ["Failed"]);
+    assert!(!returned.stderr.contains("hook"), "{}", returned.stderr);
+}
+
+#[test]
+fn a_retried_task_runs_none_of_its_hooks_and_its_failed_attempt_rolls_back() {
+    // The failed attempt's `err` ran the retried task's own on-rollback hook; it runs none,
+    // and the attempt still rolls the transaction back for good (reference 11.11).
+    let ctx = TestContext::new();
+    let dir = ctx.dir.path().join("flow");
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    let path = dir.join("transactions.wasm");
+    std::fs::copy(example("transactions"), &path).unwrap();
+    std::fs::write(
+        dir.join("cachehost.toml"),
+        "[components.transactions]\ndirs = [{ host = \"state\", guest = \"/state\", mode = \"rw\" }]\n\
+        [tasks.flaky]\nretries = 1\n",
+    )
+    .unwrap();
+    let report = ctx.report(&["run", path.to_str().unwrap(), "--flow", "retried", "--param", "marker=\"/state/m\""], 0);
+    assert_eq!(report.result(), &json!(["Completed", "Completed"]));
+    assert_eq!(report.task_runs()[1]["attempts"], 2, "flaky failed once, then succeeded");
+    assert_eq!(hook_lines(&report), ["on-rollback task=load-data [rows=10]"], "load-data's once, flaky's never");
+    assert_eq!(std::fs::read_dir(ctx.storage()).map(|d| d.count()).unwrap_or(0), 0, "no record was written");
 }
 
 #[test]
