@@ -1,7 +1,10 @@
 //! Transactions (Prefect's `with transaction():`): `pipeline` runs load-data and process-data in one transaction, so
-//! nothing is cached until both succeed; `modes` shows LAZY, EAGER, OFF, nesting and values; `keyed` skips its work
-//! once its key is committed. Hooks log each commit and rollback. Run: `cachehost run build/examples/transactions.wasm
-//! --flow pipeline --param n=3 --param fail=true`, then with `fail=false`.
+//! nothing is cached until both succeed; `modes` shows LAZY, EAGER, OFF, nesting, values and failures; `retried` a
+//! task retried inside a transaction; `keyed` skips its work once its key is committed. Hooks log each commit and
+//! rollback. A failing task (`err`, trap, panic, limit) rolls the transaction back: the hooks of the tasks that
+//! completed in it run, the last one first, and its own never do, since it staged nothing (so `fail=true` logs only
+//! load-data's on-rollback). Run: `cachehost run build/examples/transactions.wasm --flow pipeline --param n=3 --param
+//! fail=true`, then with `fail=false`.
 
 wit_bindgen::generate!({
     world: "example:transactions/transactions",
