@@ -25,7 +25,7 @@ GUEST_SOURCES := $(shell find wit guest-sdk examples/rust examples/polyglot -typ
 MOTO_SERVER := .tools/moto/bin/moto_server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup examples build demo test test-servers bench
+.PHONY: setup examples build demo test test-servers bench bench-sizes
 
 include polyglot.mk
 
@@ -81,9 +81,19 @@ bench: setup examples polyglot
 	  || echo "hyperfine is not installed: whole processes are timed with a Python loop"
 	@# prune runs last: deleting two million files slows down every file created on this disk
 	@# in the next five minutes (host/benches/common/mod.rs), which would distort the others.
-	cargo bench -p cachehost --bench flow --bench keys --bench load --bench serializable --bench store
+	cargo bench -p cachehost --bench flow --bench values --bench keys --bench load --bench serializable --bench store
 	cargo build --release -p cachehost
 	python3 bench/compare.py --cachehost "$(CARGO_TARGET_DIR)/release/cachehost" --examples $(EXAMPLES_OUT) \
 	  --json "$(CARGO_TARGET_DIR)/cachehost-bench/compare.json"
+	$(SIZES)
 	cargo bench -p cachehost --bench prune
 	rm -rf "$${CACHEHOST_BENCH_DIR:-$(CARGO_TARGET_DIR)/cachehost-bench}/scratch" /dev/shm/cachehost-bench-scratch
+
+# The size sweep (bench/sizes.py); SIZES_ARGS passes more options, e.g. SIZES_ARGS='--sizes 1MiB,16MiB'.
+SIZES = python3 bench/sizes.py --cachehost "$(CARGO_TARGET_DIR)/release/cachehost" --examples $(EXAMPLES_OUT) \
+	  --out "$(CARGO_TARGET_DIR)/cachehost-bench/sizes.md" $(SIZES_ARGS)
+
+## bench-sizes: cachehost vs Prefect 3.9.1 by value size, 1 B to 256 MiB: miss, hit, peak RSS (release)
+bench-sizes: setup examples
+	cargo build --release -p cachehost
+	$(SIZES)
