@@ -2,16 +2,27 @@
 //! them, and explaining why a call would hit or miss by comparing its key, part by part, with
 //! the nearest record of its task (DESIGN §7).
 //!
-//! Everything here goes through [`ResultStore`], so every backend gets these commands.
+//! Everything here goes through [`ResultStore`], so every backend gets these commands;
+//! [`explain_call`] computes the call's key through the loaded [`Session`], as a task run does.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::clock::now_ms;
 use crate::key::{CacheKey, KeyPart};
-use crate::store::{KeyPartMeta, Lookup, RecordMeta, ResultStore, StoreError};
+use crate::log::{Level, Logger};
+use crate::options;
+use crate::run::ctx::{FlowRunCtx, TaskRunCtx};
+use crate::run::task::{stored_type, Caller};
+use crate::run::{Route, Session};
+use crate::settings::{ConfigFile, Settings};
+use crate::store::{object, split, KeyPartMeta, LocalStore, Lookup, RecordMeta, ResultStore, SplitStore, StoreError};
+use crate::units::short_key;
+use crate::value::Value;
 
 /// Why a cache management command failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +40,18 @@ pub enum AdminError {
         prefix: String,
         /// How many keys start with it.
         count: usize,
+    },
+    /// Key storage and result storage are not of one kind.
+    #[error(
+        "--key-storage {} and --storage {} must both be folders or both be s3:// locations",
+        keys.display(),
+        results.display()
+    )]
+    MixedStorage {
+        /// The key storage given.
+        keys: PathBuf,
+        /// The result storage.
+        results: PathBuf,
     },
     /// A component file or folder could not be read.
     #[error("could not read {}: {source}", path.display())]
@@ -471,7 +494,7 @@ fn part_differences(part: &KeyPart, old: &KeyPartMeta, input: &ExplainInput<'_>)
             let now = detail_of("component", &part.detail).unwrap_or_default();
             let then = detail_of("component", &old.detail).unwrap_or_default();
             if now != then {
-                vec![format!("TASK_SOURCE differs: component rebuilt (the record is from component {}, this one is {})", short(&then), short(&now))]
+                vec![format!("TASK_SOURCE differs: component rebuilt (the record is from component {}, this one is {})", short_key(&then), short_key(&now))]
             } else {
                 vec!["TASK_SOURCE differs".into()]
             }
@@ -488,9 +511,141 @@ fn part_differences(part: &KeyPart, old: &KeyPartMeta, input: &ExplainInput<'_>)
     }
 }
 
-/// The first 12 characters of a digest, for messages.
-pub fn short(digest: &str) -> &str {
-    &digest[..digest.len().min(12)]
+/// A store opened for a cache command, as `--storage` and `--key-storage` name it.
+pub struct AdminStore {
+    store: Arc<dyn ResultStore>,
+    /// The folder of a plain local store: key stores elsewhere may keep their values in it.
+    local_root: Option<PathBuf>,
+}
+
+impl AdminStore {
+    /// The store.
+    pub fn store(&self) -> &dyn ResultStore {
+        self.store.as_ref()
+    }
+
+    /// Deletes stored values that no record references any more and returns how many
+    /// (`cache prune`): those of key storage, including the values other key stores keep in
+    /// a plain local result folder.
+    pub fn collect_garbage(&self) -> Result<usize, StoreError> {
+        match &self.local_root {
+            Some(root) => match SplitStore::existing(root) {
+                Some(values) => values.collect_garbage_older_than(split::GARBAGE_GRACE),
+                None => Ok(0),
+            },
+            None => self.store.collect_garbage(),
+        }
+    }
+}
+
+/// The store a cache command works on: `storage` (a folder or `s3://…`; default: the local
+/// storage path of `settings`), with key records in `key_storage` when it is given (both
+/// folders, or both `s3://…`). `config`'s `[s3]` table says how to reach object storage.
+pub fn open_store(
+    storage: Option<&Path>,
+    key_storage: Option<&Path>,
+    settings: &Settings,
+    config: Option<&ConfigFile>,
+) -> Result<AdminStore, AdminError> {
+    let root = storage.unwrap_or(&settings.local_storage_path);
+    let is_object = |path: &Path| path.to_str().is_some_and(object::is_object_storage);
+    let Some(keys) = key_storage else {
+        let local_root = (!is_object(root)).then(|| root.to_owned());
+        return Ok(AdminStore { store: open_storage(root, settings, config)?, local_root });
+    };
+    let store: Arc<dyn ResultStore> = match (is_object(keys), is_object(root)) {
+        (true, true) => {
+            let logger = Arc::new(Logger::stderr(Level::Warning));
+            crate::run::object_store(config, settings, &logger, root.to_str(), keys.to_str())?
+        }
+        (false, false) => Arc::new(SplitStore::open(keys, root)?),
+        _ => return Err(AdminError::MixedStorage { keys: keys.to_owned(), results: root.to_owned() }),
+    };
+    Ok(AdminStore { store, local_root: None })
+}
+
+/// The store at `root`: `s3://…` or a folder.
+pub fn open_storage(
+    root: &Path,
+    settings: &Settings,
+    config: Option<&ConfigFile>,
+) -> Result<Arc<dyn ResultStore>, StoreError> {
+    if let Some(spec) = root.to_str().filter(|spec| object::is_object_storage(spec)) {
+        let logger = Arc::new(Logger::stderr(Level::Warning));
+        return Ok(crate::run::object_store(config, settings, &logger, Some(spec), None)?);
+    }
+    Ok(Arc::new(LocalStore::open(root)?))
+}
+
+/// One call for [`explain_call`]: a task of the session and its typed arguments.
+pub struct Call<'a> {
+    /// The task.
+    pub route: Route,
+    /// Its arguments, in parameter order.
+    pub args: &'a [Value],
+    /// The flow run to explain the call in (`--flow-run-id`); none for a standalone call.
+    pub flow_run_id: Option<&'a str>,
+    /// The store to look in instead of the one the task's options name (`--storage`).
+    pub storage: Option<&'a Path>,
+}
+
+/// Explains whether `call` would hit: its key as a task run would compute it, the lookup in
+/// the store its task writes to, and what differs from the nearest record of the task.
+/// Returns the explanation and the store's description.
+pub fn explain_call(session: &Arc<Session>, call: Call<'_>) -> Result<(Explanation, String), AdminError> {
+    let def = &session.components[call.route.component].tasks[call.route.task];
+    let args_json: Vec<(String, String)> = call
+        .args
+        .iter()
+        .zip(&def.signature.params)
+        .map(|(value, (name, ty))| (name.clone(), value.to_json(ty).map(|j| j.to_string()).unwrap_or_default()))
+        .collect();
+    let resolved = session.task_options(call.route);
+    let caller = Caller {
+        flow_run: call.flow_run_id.map(|id| {
+            Arc::new(FlowRunCtx {
+                id: id.to_owned(),
+                name: "explain".into(),
+                parameter_digests: Vec::new(),
+                persist_result: false,
+            })
+        }),
+        task_run: None,
+        depth: 0,
+        txn: None,
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let task_run = TaskRunCtx {
+        name: format!("{}-{}", def.function, &id[..3]),
+        id,
+        task: def.function.clone(),
+        persist_result: false,
+    };
+    let cache_key = session.compute_key(call.route, &task_run, &caller, call.args);
+    let store = match call.storage {
+        Some(dir) => open_storage(dir, &session.settings, session.config.as_ref())?,
+        None => session.result_store(resolved.result_storage.as_deref(), resolved.key_storage.as_deref())?,
+    };
+    let refresh = options::overwrite(resolved.refresh_cache, &session.settings);
+    let lookup = match &cache_key {
+        Ok(Some(k)) if !refresh => {
+            k.key.as_ref().map(|key| store.lookup(key, &stored_type(&def.signature.result), now_ms()))
+        }
+        _ => None,
+    };
+    let records: Vec<RecordMeta> = store.list()?.into_iter().filter_map(|(_, meta)| meta.ok()).collect();
+    let policy = resolved.policy.to_string();
+    let explanation = explain(ExplainInput {
+        task: &def.full_name,
+        policy: &policy,
+        cache_key: &cache_key,
+        lookup,
+        refresh,
+        flow_run_id: call.flow_run_id,
+        records: &records,
+        args_json: &args_json,
+    });
+    Ok((explanation, store.describe()))
 }
 
 #[cfg(test)]

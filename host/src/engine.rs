@@ -22,21 +22,17 @@
 mod digests;
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use wasmtime::component::Component;
 
-use crate::sandbox::{EPOCH_TICK, MAX_WASM_STACK};
-use crate::store::local::{clean_stray_temp_files_in, temp_file_name};
+use crate::files::{self, Durability, STRAY_TEMP_AGE};
+use crate::limits::{EPOCH_TICK, MAX_WASM_STACK};
 
 /// Ends a compiled-cache entry: the BLAKE3 digest of the artefact before it, then this.
 const TRAILER_MAGIC: &[u8; 8] = b"CHCWASM1";
 const TRAILER_LEN: usize = 32 + TRAILER_MAGIC.len();
-
-/// Temporary files in the compiled cache older than this are strays of a killed process.
-pub const STRAY_TEMP_AGE: Duration = Duration::from_secs(10 * 60);
 
 /// Components larger than this (4 MiB) log their compile, and their load from the
 /// compiled cache, as progress lines: compiling one takes seconds.
@@ -167,7 +163,7 @@ impl Engine {
         let engine_hash = format!("{:016x}", hasher.finish());
         start_epoch_ticker(&engine);
         if let Some(dir) = &compiled_dir {
-            clean_stray_temp_files_in(dir, STRAY_TEMP_AGE);
+            files::clean_stray_temp_files(dir, STRAY_TEMP_AGE);
         }
         let digests = compiled_dir.as_ref().map(|dir| digests::DigestCache::new(dir.join("digests")));
         Ok(Engine { engine, compiled_dir, engine_hash, fuel: options.fuel, allocator, digests })
@@ -264,8 +260,9 @@ impl Engine {
                 let mut entry = serialized.clone();
                 entry.extend_from_slice(blake3::keyed_hash(digest.as_bytes(), &serialized).as_bytes());
                 entry.extend_from_slice(TRAILER_MAGIC);
-                // A failure to write the cache only costs the next start a compile.
-                let _ = write_atomically(cached, &entry);
+                // A failure to write the cache only costs the next start a compile. Not synced:
+                // an entry torn by a crash fails its trailer check and is compiled again.
+                let _ = files::write_atomically(cached, &entry, Durability::Lazy);
                 // SAFETY: these bytes were produced by this engine a moment ago.
                 unsafe { Component::deserialize(&self.engine, &serialized) }.map_err(compile_error)?
             }
@@ -385,24 +382,6 @@ fn start_epoch_ticker(engine: &wasmtime::Engine) {
     });
     // Without the thread, timeouts never fire; everything else works.
     drop(spawned);
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same folder and a rename, so a
-/// reader never sees a partial file.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(temp_file_name());
-    let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        drop(file);
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
 
 #[cfg(test)]

@@ -9,12 +9,16 @@
 
 pub mod cache_admin;
 pub mod cli;
+pub mod clock;
 pub mod commands;
 pub mod component;
 pub mod engine;
+pub mod files;
 #[doc(hidden)]
 pub mod fuzz_targets;
+pub mod hash;
 pub mod key;
+pub mod limits;
 pub mod link;
 pub mod lock;
 pub mod log;
@@ -22,9 +26,9 @@ pub mod options;
 pub mod parallel;
 pub mod policy;
 pub mod run;
-pub mod sandbox;
 pub mod settings;
 pub mod stamp;
 pub mod store;
 pub mod txn;
+pub mod units;
 pub mod value;

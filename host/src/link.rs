@@ -7,20 +7,12 @@ use wasmtime::component::{InstancePre, Linker, Val};
 
 use crate::component::{interface_base, ComponentInfo, CACHEHOST_PACKAGE};
 use crate::log::Level;
-use crate::run::ctx::{LastState, RunCtx};
+use crate::run::ctx::{task_run_info_val, LastState, RunCtx};
 use crate::run::state::State;
 use crate::run::task::serve_task_import;
+use crate::run::Route;
 use crate::txn;
 use crate::value::abi;
-
-/// Which exported task serves an imported task function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Route {
-    /// Index of the providing component in the session.
-    pub component: usize,
-    /// Index of the task in that component's `tasks`.
-    pub task: usize,
-}
 
 /// Why the components of a run cannot be linked.
 #[derive(Debug, thiserror::Error)]
@@ -313,14 +305,4 @@ fn string_pairs(list: &[Val]) -> Vec<(String, String)> {
             _ => None,
         })
         .collect()
-}
-
-/// The `task-run-info` record of the WIT `types` interface.
-pub fn task_run_info_val(id: &str, name: &str, task: &str, flow_run_id: Option<&str>) -> Val {
-    Val::Record(vec![
-        ("id".into(), Val::String(id.into())),
-        ("name".into(), Val::String(name.into())),
-        ("task".into(), Val::String(task.into())),
-        ("flow-run-id".into(), Val::Option(flow_run_id.map(|id| Box::new(Val::String(id.into()))))),
-    ])
 }

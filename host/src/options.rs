@@ -8,96 +8,21 @@
 //! [`persist_at_run_time`] and [`overwrite`] are the decisions Prefect takes per run.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::path::PathBuf;
 use std::time::Duration;
 
-use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
+use crate::limits::Limits;
 use crate::policy::{Policy, PolicyError};
-use crate::settings::{ConfigFile, Setting, Settings};
+use crate::settings::{ConfigFile, Setting, Settings, Source, TaskOptions};
 
 /// The warning Prefect logs when `persist_result=False` overrides a real policy (reference 2.6).
 pub const IGNORING_POLICY_WARNING: &str = "Ignoring `cache_policy` because `persist_result` is False";
-
-/// A task's options as declared in one place; unset fields leave the decision to others.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TaskOptions {
-    /// A policy expression, e.g. `"INPUTS - 'debug' + TASK_SOURCE"`.
-    pub cache_policy: Option<String>,
-    /// How long a written record stays valid; in TOML `"30s"`, `"5m"`... or seconds.
-    #[serde(default, deserialize_with = "deserialize_expiration")]
-    pub cache_expiration: Option<Duration>,
-    /// true: always run and overwrite; false or unset: see [`overwrite`].
-    pub refresh_cache: Option<bool>,
-    /// Whether results are written; unset is decided by [`resolve`] or at run time.
-    pub persist_result: Option<bool>,
-    /// `READ_COMMITTED` or `SERIALIZABLE`.
-    pub isolation_level: Option<String>,
-    /// `memory`, `file` or `redis://...`.
-    pub lock_manager: Option<String>,
-    /// Where record metadata is kept, apart from the values.
-    pub key_storage: Option<String>,
-    /// Where results are kept.
-    pub result_storage: Option<String>,
-    /// How long a SERIALIZABLE lease lasts unless renewed (it is renewed while the task runs).
-    #[serde(default, deserialize_with = "deserialize_expiration")]
-    pub lock_hold_timeout: Option<Duration>,
-    /// How long to wait for a SERIALIZABLE lock before the task run fails.
-    #[serde(default, deserialize_with = "deserialize_expiration")]
-    pub lock_acquire_timeout: Option<Duration>,
-    /// Wall-clock limit of a run (Prefect's `timeout_seconds`); over it, the run is TimedOut.
-    #[serde(default, deserialize_with = "crate::sandbox::deserialize_timeout")]
-    pub timeout: Option<Duration>,
-    /// How many times a failed run is retried (Prefect's `retries`).
-    pub retries: Option<u32>,
-    /// How long to wait before each retry (Prefect's `retry_delay_seconds`).
-    #[serde(default, deserialize_with = "crate::sandbox::deserialize_timeout")]
-    pub retry_delay: Option<Duration>,
-    /// Memory limit of a run: bytes or `"512MiB"`.
-    #[serde(default, deserialize_with = "crate::sandbox::deserialize_size")]
-    pub memory: Option<u64>,
-    /// Fuel limit of a run.
-    pub fuel: Option<u64>,
-    /// The largest result the task may return: bytes or `"64MiB"`.
-    #[serde(default, deserialize_with = "crate::sandbox::deserialize_size")]
-    pub max_result_size: Option<u64>,
-}
 
 /// How long a SERIALIZABLE lease lasts unless renewed, by default.
 pub const DEFAULT_LOCK_HOLD_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a task waits for a SERIALIZABLE lock, by default.
 pub const DEFAULT_LOCK_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Where an option's or a setting's value came from.
-#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Source {
-    /// Nobody set it: cachehost's default.
-    #[default]
-    Default,
-    /// The component's exported `cachehost:task/options`.
-    Component,
-    /// A `cachehost.toml`.
-    ConfigFile(PathBuf),
-    /// An environment variable (or a command-line flag standing for one).
-    Environment,
-    /// Prefect's derivation, from the named option (reference §2).
-    Derived(&'static str),
-}
-
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Default => f.write_str("default"),
-            Source::Component => f.write_str("component"),
-            Source::ConfigFile(path) => write!(f, "{}", path.display()),
-            Source::Environment => f.write_str("environment"),
-            Source::Derived(from) => write!(f, "derived from {from}"),
-        }
-    }
-}
 
 /// One layer of task options: entries by function name or full name, from one source.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -207,6 +132,19 @@ pub struct ResolvedTask {
     pub sources: Sources,
     /// Warnings for the host to log, once, when the task is loaded.
     pub warnings: Vec<String>,
+}
+
+impl ResolvedTask {
+    /// The limits of this task's runs: its own options (`[tasks."NAME"]`) over `global`.
+    pub fn limits(&self, global: &Limits) -> Limits {
+        Limits {
+            memory: self.memory.unwrap_or(global.memory),
+            timeout: self.timeout.or(global.timeout).filter(|t| !t.is_zero()),
+            fuel: self.fuel.or(global.fuel),
+            max_nesting_depth: global.max_nesting_depth,
+            max_result_size: self.max_result_size.unwrap_or(global.max_result_size),
+        }
+    }
 }
 
 /// Task options that cannot be resolved.
@@ -408,54 +346,6 @@ pub fn persist_at_run_time(task: Option<bool>, settings: &Settings, parent: Pare
 /// Whether this task run skips the lookup and overwrites the record (reference 10.1).
 pub fn overwrite(task_refresh: Option<bool>, settings: &Settings) -> bool {
     task_refresh.unwrap_or(settings.tasks_refresh_cache)
-}
-
-/// Parses `"500ms"`, `"30s"`, `"5m"`, `"1h"` or `"2d"`.
-pub fn parse_duration(text: &str) -> Option<Duration> {
-    let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit())?;
-    let (number, unit) = text.split_at(split);
-    let number: u64 = number.parse().ok()?;
-    let seconds_per_unit = match unit.trim() {
-        "ms" => return Some(Duration::from_millis(number)),
-        "s" => 1,
-        "m" => 60,
-        "h" => 60 * 60,
-        "d" => 24 * 60 * 60,
-        _ => return None,
-    };
-    number.checked_mul(seconds_per_unit).map(Duration::from_secs)
-}
-
-/// `cache_expiration` in TOML: a duration string or an integer of seconds.
-fn deserialize_expiration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
-    struct Visitor;
-    impl serde::de::Visitor<'_> for Visitor {
-        type Value = Option<Duration>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a duration like \"500ms\", \"30s\", \"5m\", \"1h\" or \"2d\", or an integer of seconds")
-        }
-
-        fn visit_i64<E: serde::de::Error>(self, seconds: i64) -> Result<Self::Value, E> {
-            u64::try_from(seconds)
-                .map(|s| Some(Duration::from_secs(s)))
-                .map_err(|_| E::custom("cache_expiration must not be negative"))
-        }
-
-        fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<Self::Value, E> {
-            Ok(Some(Duration::from_secs(seconds)))
-        }
-
-        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
-            parse_duration(text).map(Some).ok_or_else(|| {
-                E::custom(format!(
-                    "invalid cache_expiration {text:?}: expected a duration like \"500ms\", \"30s\", \"5m\", \"1h\" or \"2d\", or an integer of seconds"
-                ))
-            })
-        }
-    }
-    deserializer.deserialize_any(Visitor)
 }
 
 #[cfg(test)]
@@ -738,17 +628,5 @@ mod tests {
         assert_eq!(resolved.lock_manager.as_deref(), Some("memory"));
         assert_eq!(resolved.key_storage.as_deref(), Some("keys"));
         assert_eq!(resolved.sources.key_storage, Source::Component);
-    }
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("500ms"), Some(Duration::from_millis(500)));
-        assert_eq!(parse_duration("30s"), Some(Duration::from_secs(30)));
-        assert_eq!(parse_duration("5m"), Some(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h"), Some(Duration::from_secs(3600)));
-        assert_eq!(parse_duration("2d"), Some(Duration::from_secs(172_800)));
-        for bad in ["", "5", "m", "1.5h", "-1s", "5 weeks", "1h30m", "99999999999999999999s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
     }
 }

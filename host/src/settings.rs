@@ -3,17 +3,19 @@
 //! Prefect's settings with the `CACHEHOST_` prefix. Each is read from the environment,
 //! else from the `[settings]` table of `cachehost.toml`, else its default; [`Settings`]
 //! remembers which, so `cachehost inspect` can say where a value came from. The same file
-//! holds per-task options in `[tasks."NAME"]` tables, parsed here into [`TaskOptions`].
+//! holds per-task options in `[tasks."NAME"]` tables, parsed here into [`TaskOptions`], which
+//! [`crate::options`] layers over what components declare.
 
 use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-use crate::options::{Source, TaskOptions};
-use crate::sandbox::{ComponentGrants, LimitSettingError, Limits, LimitsTable};
+use crate::limits::{ComponentGrants, LimitSettingError, Limits, LimitsTable};
+use crate::units::{deserialize_size, deserialize_timeout, parse_duration};
 
 /// One setting, named as in the environment (`CACHEHOST_…`) and in `[settings]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -209,7 +211,7 @@ impl Settings {
         };
         let delay_in_file = table.and_then(|t| t.tasks_default_retry_delay.as_deref());
         let tasks_default_retry_delay = match text_setting(Setting::TasksDefaultRetryDelay, delay_in_file) {
-            Some(read) => match crate::options::parse_duration(&read.1) {
+            Some(read) => match parse_duration(&read.1) {
                 Some(delay) => delay,
                 None => return Err(invalid(read, "a duration such as 500ms, 10s or 5m")),
             },
@@ -237,6 +239,11 @@ impl Settings {
     }
 }
 
+/// Whether any configured limit meters fuel, so the engine must be built with fuel metering.
+pub fn needs_fuel(settings: &Settings, config: Option<&ConfigFile>) -> bool {
+    settings.limits.fuel.is_some() || config.is_some_and(|c| c.tasks.values().any(|t| t.fuel.is_some()))
+}
+
 /// `true/false/1/0/yes/no`, any case.
 fn parse_bool(text: &str) -> Option<bool> {
     match text.trim().to_ascii_lowercase().as_str() {
@@ -252,6 +259,110 @@ fn expand_home(path: &Path, user_home: Option<&str>) -> PathBuf {
         (Ok(rest), Some(home)) => Path::new(home).join(rest),
         _ => path.to_path_buf(),
     }
+}
+
+/// Where an option's or a setting's value came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Source {
+    /// Nobody set it: cachehost's default.
+    #[default]
+    Default,
+    /// The component's exported `cachehost:task/options`.
+    Component,
+    /// A `cachehost.toml`.
+    ConfigFile(PathBuf),
+    /// An environment variable (or a command-line flag standing for one).
+    Environment,
+    /// Prefect's derivation, from the named option (reference §2).
+    Derived(&'static str),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Default => f.write_str("default"),
+            Source::Component => f.write_str("component"),
+            Source::ConfigFile(path) => write!(f, "{}", path.display()),
+            Source::Environment => f.write_str("environment"),
+            Source::Derived(from) => write!(f, "derived from {from}"),
+        }
+    }
+}
+
+/// A task's options as declared in one place; unset fields leave the decision to others.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskOptions {
+    /// A policy expression, e.g. `"INPUTS - 'debug' + TASK_SOURCE"`.
+    pub cache_policy: Option<String>,
+    /// How long a written record stays valid; in TOML `"30s"`, `"5m"`... or seconds.
+    #[serde(default, deserialize_with = "deserialize_expiration")]
+    pub cache_expiration: Option<Duration>,
+    /// true: always run and overwrite; false or unset: see [`crate::options::overwrite`].
+    pub refresh_cache: Option<bool>,
+    /// Whether results are written; unset is decided by [`crate::options::resolve`] or at run time.
+    pub persist_result: Option<bool>,
+    /// `READ_COMMITTED` or `SERIALIZABLE`.
+    pub isolation_level: Option<String>,
+    /// `memory`, `file` or `redis://...`.
+    pub lock_manager: Option<String>,
+    /// Where record metadata is kept, apart from the values.
+    pub key_storage: Option<String>,
+    /// Where results are kept.
+    pub result_storage: Option<String>,
+    /// How long a SERIALIZABLE lease lasts unless renewed (it is renewed while the task runs).
+    #[serde(default, deserialize_with = "deserialize_expiration")]
+    pub lock_hold_timeout: Option<Duration>,
+    /// How long to wait for a SERIALIZABLE lock before the task run fails.
+    #[serde(default, deserialize_with = "deserialize_expiration")]
+    pub lock_acquire_timeout: Option<Duration>,
+    /// Wall-clock limit of a run (Prefect's `timeout_seconds`); over it, the run is TimedOut.
+    #[serde(default, deserialize_with = "deserialize_timeout")]
+    pub timeout: Option<Duration>,
+    /// How many times a failed run is retried (Prefect's `retries`).
+    pub retries: Option<u32>,
+    /// How long to wait before each retry (Prefect's `retry_delay_seconds`).
+    #[serde(default, deserialize_with = "deserialize_timeout")]
+    pub retry_delay: Option<Duration>,
+    /// Memory limit of a run: bytes or `"512MiB"`.
+    #[serde(default, deserialize_with = "deserialize_size")]
+    pub memory: Option<u64>,
+    /// Fuel limit of a run.
+    pub fuel: Option<u64>,
+    /// The largest result the task may return: bytes or `"64MiB"`.
+    #[serde(default, deserialize_with = "deserialize_size")]
+    pub max_result_size: Option<u64>,
+}
+
+/// `cache_expiration` in TOML: a duration string or an integer of seconds.
+fn deserialize_expiration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Duration>, D::Error> {
+    struct Visitor;
+    impl serde::de::Visitor<'_> for Visitor {
+        type Value = Option<Duration>;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a duration like \"500ms\", \"30s\", \"5m\", \"1h\" or \"2d\", or an integer of seconds")
+        }
+
+        fn visit_i64<E: serde::de::Error>(self, seconds: i64) -> Result<Self::Value, E> {
+            u64::try_from(seconds)
+                .map(|s| Some(Duration::from_secs(s)))
+                .map_err(|_| E::custom("cache_expiration must not be negative"))
+        }
+
+        fn visit_u64<E: serde::de::Error>(self, seconds: u64) -> Result<Self::Value, E> {
+            Ok(Some(Duration::from_secs(seconds)))
+        }
+
+        fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
+            parse_duration(text).map(Some).ok_or_else(|| {
+                E::custom(format!(
+                    "invalid cache_expiration {text:?}: expected a duration like \"500ms\", \"30s\", \"5m\", \"1h\" or \"2d\", or an integer of seconds"
+                ))
+            })
+        }
+    }
+    deserializer.deserialize_any(Visitor)
 }
 
 /// A parsed `cachehost.toml`.
@@ -567,8 +678,8 @@ env = ["GREETING"]
         assert_eq!(file.limits.max_result_size, Some(4096));
         let grants = &file.components["hostile.wasm"];
         assert_eq!(grants.env, vec!["GREETING".to_owned()]);
-        assert_eq!(grants.dirs[0].mode, crate::sandbox::DirMode::ReadOnly);
-        assert_eq!(grants.dirs[1].mode, crate::sandbox::DirMode::ReadWrite);
+        assert_eq!(grants.dirs[0].mode, crate::limits::DirMode::ReadOnly);
+        assert_eq!(grants.dirs[1].mode, crate::limits::DirMode::ReadWrite);
         let s = Settings::load(env(&[("HOME", "/h")]), Some(&file)).unwrap();
         assert_eq!(s.limits.memory, 64 << 20);
         assert_eq!(s.limits.max_nesting_depth, 8);

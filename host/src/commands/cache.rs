@@ -4,24 +4,20 @@
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use serde_json::{json, Value as Json};
 
 use super::{open_session, require_file, settings_and_config, typed_arguments};
-use crate::cache_admin::{self, short, ExplainInput, Explanation, Filter, PartStatus, Verdict};
+use crate::cache_admin::{self, AdminStore, Call, Explanation, Filter, PartStatus, Verdict};
 use crate::cli::{
     CacheArgs, CacheCommand, CacheExplainArgs, CacheLsArgs, CachePruneArgs, CacheRmArgs, CacheShowArgs, FilterArgs,
     LoadArgs, StoreArgs,
 };
-use crate::link::Route;
-use crate::log::{Level, Logger};
-use crate::options::{self, parse_duration};
-use crate::run::ctx::{FlowRunCtx, TaskRunCtx};
-use crate::run::task::{now_ms, stored_type, Caller};
-use crate::settings::{ConfigFile, Settings};
-use crate::store::{object, record, LocalStore, RecordMeta, ResultStore, SplitStore};
+use crate::clock::now_ms;
+use crate::run::Route;
+use crate::store::{record, RecordMeta};
+use crate::units::{human_size, parse_duration, relative, short_key};
 use crate::value::json::type_name;
 
 /// Runs the command.
@@ -39,46 +35,11 @@ pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The store given by `--storage` (a folder or `s3://bucket/prefix`), or the settings' local
-/// storage (environment, then `cachehost.toml` in the current folder, which also holds `[s3]`).
-fn open_store(args: &StoreArgs) -> anyhow::Result<Arc<dyn ResultStore>> {
+/// The store given by `--storage` and `--key-storage`, or the settings' local storage
+/// (environment, then `cachehost.toml` in the current folder, which also holds `[s3]`).
+fn open_store(args: &StoreArgs) -> anyhow::Result<AdminStore> {
     let (settings, config) = settings_and_config(Path::new("./cachehost.toml"), None)?;
-    let root = args.storage.clone().unwrap_or_else(|| settings.local_storage_path.clone());
-    match &args.key_storage {
-        Some(keys) => open_split_storage(keys, &root, &settings, config.as_ref()),
-        None => open_storage(&root, &settings, config.as_ref()),
-    }
-}
-
-/// Key records at `keys`, their values at `root`: both folders, or both `s3://…`.
-fn open_split_storage(
-    keys: &Path,
-    root: &Path,
-    settings: &Settings,
-    config: Option<&ConfigFile>,
-) -> anyhow::Result<Arc<dyn ResultStore>> {
-    let is_object = |path: &Path| path.to_str().is_some_and(object::is_object_storage);
-    match (is_object(keys), is_object(root)) {
-        (true, true) => {
-            let logger = Arc::new(Logger::stderr(Level::Warning));
-            Ok(crate::run::object_store(config, settings, &logger, root.to_str(), keys.to_str())?)
-        }
-        (false, false) => Ok(Arc::new(SplitStore::open(keys, root)?)),
-        _ => anyhow::bail!(
-            "--key-storage {} and --storage {} must both be folders or both be s3:// locations",
-            keys.display(),
-            root.display()
-        ),
-    }
-}
-
-/// The store at `root`: `s3://…` or a folder.
-fn open_storage(root: &Path, settings: &Settings, config: Option<&ConfigFile>) -> anyhow::Result<Arc<dyn ResultStore>> {
-    if let Some(spec) = root.to_str().filter(|spec| object::is_object_storage(spec)) {
-        let logger = Arc::new(Logger::stderr(Level::Warning));
-        return Ok(crate::run::object_store(config, settings, &logger, Some(spec), None)?);
-    }
-    Ok(Arc::new(LocalStore::open(root)?))
+    Ok(cache_admin::open_store(args.storage.as_deref(), args.key_storage.as_deref(), &settings, config.as_ref())?)
 }
 
 fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
@@ -108,7 +69,7 @@ fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
 
 fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
     let opened = open_store(&args.store)?;
-    let store = opened.as_ref();
+    let store = opened.store();
     let now = now_ms();
     let filter = filter(&args.filter)?;
     let selection = cache_admin::select(store, &filter, now)?;
@@ -155,7 +116,7 @@ fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
 
 fn show(args: CacheShowArgs, paint: Paint) -> anyhow::Result<String> {
     let opened = open_store(&args.store)?;
-    let store = opened.as_ref();
+    let store = opened.store();
     let key = cache_admin::resolve_key(store, &args.key)?;
     let bytes = store.read(&key)?.with_context(|| format!("the record {key:?} was removed while it was read"))?;
     let meta = record::decode_meta(&bytes).with_context(|| format!("the record {key:?} cannot be read"))?;
@@ -196,7 +157,7 @@ fn show(args: CacheShowArgs, paint: Paint) -> anyhow::Result<String> {
 
 fn rm(args: CacheRmArgs) -> anyhow::Result<String> {
     let opened = open_store(&args.store)?;
-    let store = opened.as_ref();
+    let store = opened.store();
     let filter = filter(&args.filter)?;
     if args.keys.is_empty() && filter.is_empty() {
         bail!("cache rm needs keys or a filter (--task, --component, --older-than, --newer-than, --expired); nothing was removed");
@@ -222,7 +183,7 @@ fn rm(args: CacheRmArgs) -> anyhow::Result<String> {
 
 fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
     let opened = open_store(&args.store)?;
-    let store = opened.as_ref();
+    let store = opened.store();
     let present = if args.missing_components.is_empty() {
         None
     } else {
@@ -235,7 +196,7 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
     let keys = plan.keys();
     let removed = if args.dry_run { keys.len() } else { cache_admin::remove(store, &keys)? };
     // With key storage, values the removed keys shared with nothing else go too.
-    let values_removed = if args.dry_run { 0 } else { store.collect_garbage()? };
+    let values_removed = if args.dry_run { 0 } else { opened.collect_garbage()? };
     if args.store.json {
         let keys_of = |records: &[RecordMeta]| records.iter().map(|m| m.key.clone()).collect::<Vec<_>>();
         return Ok(pretty(&json!({
@@ -252,7 +213,7 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
         out.push_str(&format!("{}  expired\n", meta.key));
     }
     for meta in &plan.missing_component {
-        out.push_str(&format!("{}  component {} is gone\n", meta.key, short(&meta.component_digest)));
+        out.push_str(&format!("{}  component {} is gone\n", meta.key, short_key(&meta.component_digest)));
     }
     for (key, reason) in &plan.unreadable {
         out.push_str(&format!("{key}  unreadable: {reason}\n"));
@@ -304,65 +265,18 @@ fn explain(args: CacheExplainArgs, paint: Paint) -> anyhow::Result<String> {
     let component = &session.components[route.component];
     let def = &component.tasks[route.task];
     let values = typed_arguments("--arg", &args.args, &def.signature.params, &format!("task `{}`", def.function))?;
-    let args_json: Vec<(String, String)> = values
-        .iter()
-        .zip(&def.signature.params)
-        .map(|(value, (name, ty))| (name.clone(), value.to_json(ty).map(|j| j.to_string()).unwrap_or_default()))
-        .collect();
+    let call =
+        Call { route, args: &values, flow_run_id: args.flow_run_id.as_deref(), storage: args.store.storage.as_deref() };
+    let (explanation, storage) = cache_admin::explain_call(&session, call)?;
     let resolved = session.task_options(route);
-    let caller = Caller {
-        flow_run: args.flow_run_id.as_ref().map(|id| {
-            Arc::new(FlowRunCtx {
-                id: id.clone(),
-                name: "explain".into(),
-                parameter_digests: Vec::new(),
-                persist_result: false,
-            })
-        }),
-        task_run: None,
-        depth: 0,
-        txn: None,
-    };
-    let id = uuid::Uuid::new_v4().to_string();
-    let task_run = TaskRunCtx {
-        name: format!("{}-{}", def.function, &id[..3]),
-        id,
-        task: def.function.clone(),
-        persist_result: false,
-    };
-    let cache_key = session.compute_key(route, &task_run, &caller, &values);
-
-    let store: Arc<dyn ResultStore> = match (&args.store.storage, &resolved.result_storage) {
-        (Some(dir), _) => open_storage(dir, &session.settings, session.config.as_ref())?,
-        (None, storage) => session.result_store(storage.as_deref(), resolved.key_storage.as_deref())?,
-    };
-    let now = now_ms();
-    let refresh = options::overwrite(resolved.refresh_cache, &session.settings);
-    let lookup = match &cache_key {
-        Ok(Some(k)) if !refresh => {
-            k.key.as_ref().map(|key| store.lookup(key, &stored_type(&def.signature.result), now))
-        }
-        _ => None,
-    };
-    let records: Vec<RecordMeta> = store.list()?.into_iter().filter_map(|(_, meta)| meta.ok()).collect();
-    let policy = resolved.policy.to_string();
-    let explanation = cache_admin::explain(ExplainInput {
-        task: &def.full_name,
-        policy: &policy,
-        cache_key: &cache_key,
-        lookup,
-        refresh,
-        flow_run_id: args.flow_run_id.as_deref(),
-        records: &records,
-        args_json: &args_json,
-    });
     if args.store.json {
         let mut out = serde_json::to_value(&explanation)?;
         out["component"] = json!(component.file_name());
-        out["storage"] = json!(store.describe());
+        out["storage"] = json!(storage);
         return Ok(pretty(&out));
     }
-    Ok(render_explanation(&explanation, &component.file_name(), &resolved.sources.cache_policy.to_string(), paint, now))
+    let policy_source = resolved.sources.cache_policy.to_string();
+    Ok(render_explanation(&explanation, &component.file_name(), &policy_source, paint, now_ms()))
 }
 
 fn render_explanation(e: &Explanation, component: &str, policy_source: &str, paint: Paint, now: i64) -> String {
@@ -484,52 +398,8 @@ fn function_name(task: &str) -> &str {
     task.rsplit_once('#').map_or(task, |(_, function)| function)
 }
 
-/// Long hex keys cut to 16 characters, which `show` and `rm` accept as a prefix.
-fn short_key(key: &str) -> &str {
-    if key.len() > 16 && key.chars().all(|c| c.is_ascii_hexdigit()) {
-        &key[..16]
-    } else {
-        key
-    }
-}
-
 fn component_label(meta: &RecordMeta) -> String {
-    format!("{} {}", or_unknown(&meta.component_file), &meta.component_digest[..meta.component_digest.len().min(8)])
-}
-
-/// `512 B`, `1.2 KiB`, `3.0 MiB`.
-pub fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut size = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while size >= 1024.0 && unit < UNITS.len() - 1 {
-        size /= 1024.0;
-        unit += 1;
-    }
-    format!("{size:.1} {}", UNITS[unit])
-}
-
-/// A span in its largest whole unit: `45s`, `3m`, `2h`, `5d`.
-pub fn human_span(ms: i64) -> String {
-    let seconds = ms.unsigned_abs() / 1000;
-    match seconds {
-        0..60 => format!("{seconds}s"),
-        60..3600 => format!("{}m", seconds / 60),
-        3600..86_400 => format!("{}h", seconds / 3600),
-        _ => format!("{}d", seconds / 86_400),
-    }
-}
-
-/// `3m ago` for a past time, `in 3m` for a future one.
-pub fn relative(at_ms: i64, now_ms: i64) -> String {
-    if at_ms <= now_ms {
-        format!("{} ago", human_span(now_ms - at_ms))
-    } else {
-        format!("in {}", human_span(at_ms - now_ms))
-    }
+    format!("{} {}", or_unknown(&meta.component_file), short_key(&meta.component_digest))
 }
 
 fn expiry(expiration_ms: Option<i64>, now: i64) -> String {
@@ -656,19 +526,7 @@ mod tests {
     use std::ffi::OsStr;
 
     #[test]
-    fn sizes_are_human() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1229), "1.2 KiB");
-        assert_eq!(human_size(3 * 1024 * 1024), "3.0 MiB");
-    }
-
-    #[test]
-    fn ages_use_the_largest_unit() {
-        assert_eq!(relative(1_000, 181_000), "3m ago");
-        assert_eq!(relative(5_000, 4_000), "in 1s");
-        assert_eq!(relative(0, 59_999), "59s ago");
-        assert_eq!(relative(0, 2 * 86_400_000), "2d ago");
+    fn expiry_is_relative() {
         assert_eq!(expiry(Some(0), 2_000), "expired 2s ago");
         assert_eq!(expiry(None, 0), "never");
     }

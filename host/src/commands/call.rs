@@ -4,8 +4,7 @@ use std::process::ExitCode;
 
 use super::{exit_status, open_session, print_output, require_file, typed_arguments};
 use crate::cli::CallArgs;
-use crate::link::Route;
-use crate::run::task::Caller;
+use crate::run::Route;
 
 /// Runs the command.
 pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
@@ -24,8 +23,7 @@ pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     let def = &component.tasks[task];
     let values = typed_arguments("--arg", &args.args, &def.signature.params, &format!("task `{}`", def.function))?;
     let route = Route { component: 0, task };
-    let outcome =
-        crate::sandbox::on_deep_stack(&session.settings.limits, || session.run_task(&Caller::default(), route, values));
+    let outcome = session.run_standalone(route, values);
     let completed = outcome.state.is_completed();
     let result = match (&def.signature.result, &outcome.value) {
         (Some(ty), Some(value)) => value.to_json(ty).ok(),

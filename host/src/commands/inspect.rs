@@ -10,8 +10,9 @@ use super::{require_file, settings_and_config};
 use crate::cli::InspectArgs;
 use crate::component::{ExportedFn, Signature};
 use crate::engine::Engine;
-use crate::link::{Providers, Route};
+use crate::link::Providers;
 use crate::log::{Level, Logger};
+use crate::run::Route;
 use crate::run::Session;
 use crate::settings::{Setting, Settings};
 use crate::value::json::type_name;
@@ -21,7 +22,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     require_file(&args.component)?;
     let (settings, config) = settings_and_config(&args.component, args.config.as_deref())?;
     let logger = Arc::new(Logger::stderr(Level::Warning));
-    let fuel = crate::sandbox::needs_fuel(&settings, config.as_ref());
+    let fuel = crate::settings::needs_fuel(&settings, config.as_ref());
     let engine = Engine::new(Some(settings.home.join("compiled")), crate::engine::EngineOptions { fuel })?;
     let session =
         Session::load(engine, settings, config, logger, std::slice::from_ref(&args.component), Providers::Optional, 1)?;
@@ -139,10 +140,10 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         let limits = session.task_limits(Route { component: 0, task: index });
         println!(
             "    limits            memory {}, timeout {}, fuel {}, result {}",
-            crate::sandbox::size_text(limits.memory),
-            limits.timeout.map(crate::sandbox::duration_text).unwrap_or_else(|| "none".into()),
+            crate::units::size_text(limits.memory),
+            limits.timeout.map(crate::units::duration_text).unwrap_or_else(|| "none".into()),
             limits.fuel.map(|f| f.to_string()).unwrap_or_else(|| "unmetered".into()),
-            crate::sandbox::size_text(limits.max_result_size)
+            crate::units::size_text(limits.max_result_size)
         );
         for warning in &resolved.warnings {
             println!("    warning: {warning}");
@@ -182,7 +183,7 @@ fn setting_value(settings: &Settings, setting: Setting) -> String {
 }
 
 /// The global limits as JSON.
-fn limits_json(limits: &crate::sandbox::Limits) -> serde_json::Value {
+fn limits_json(limits: &crate::limits::Limits) -> serde_json::Value {
     json!({
         "memory": limits.memory,
         "timeout_ms": limits.timeout.map(|d| d.as_millis() as u64),

@@ -51,7 +51,7 @@ pub fn open_session(first: &Path, load: &LoadArgs) -> anyhow::Result<Arc<Session
     let (settings, config) = settings_and_config(first, load.config.as_deref())?;
     let level = parse_level(&load.log_level)?;
     let logger = Arc::new(Logger::stderr(level));
-    let fuel = crate::sandbox::needs_fuel(&settings, config.as_ref());
+    let fuel = crate::settings::needs_fuel(&settings, config.as_ref());
     let engine = Engine::new(Some(settings.home.join("compiled")), crate::engine::EngineOptions { fuel })?;
     let mut paths = vec![first.to_owned()];
     paths.extend(load.tasks.iter().cloned());

@@ -11,6 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::files::{self, Durability};
 use crate::stamp::{FileStamp as Stamp, SETTLE};
 
 const FORMAT: &str = "cachehost-digest-v1";
@@ -75,7 +76,7 @@ impl DigestCache {
         }
         let text = format!("{FORMAT}\n{}\n{}\n{}\n", canonical.display(), after.line(), digest.to_hex());
         // A digest that cannot be remembered only costs the next start a hash.
-        let _ = super::write_atomically(&self.record_path(&canonical), text.as_bytes());
+        let _ = files::write_atomically(&self.record_path(&canonical), text.as_bytes(), Durability::Lazy);
     }
 
     /// The file that remembers the digest of the file at `canonical`.

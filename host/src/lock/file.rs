@@ -22,11 +22,12 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
 use super::{LockError, LockManager};
+use crate::clock::now_ms;
 
 /// How often a waiter looks at a lock file held by another process. A release in this process
 /// wakes this process's waiters at once.
@@ -116,7 +117,7 @@ impl FileLockManager {
                     Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
                     Err(e) => return Err(self.io_error("read the lock file", &path, e)),
                 };
-                if live_holder(lease, unix_ms()).is_some() {
+                if live_holder(lease, now_ms()).is_some() {
                     return Ok(0);
                 }
                 // Deleting is safe under the guard: every user of the file opens it under the
@@ -211,11 +212,7 @@ fn hash(key: &str) -> String {
     blake3::hash(key.as_bytes()).to_hex().to_string()
 }
 
-fn unix_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
-/// When a lease taken or renewed at `now_ms` for `hold` ends. `unix_ms` truncates to the
+/// When a lease taken or renewed at `now_ms` for `hold` ends. `now_ms` truncates to the
 /// millisecond, so one more millisecond keeps a lease from ending before `hold` has passed.
 fn lease_end(now_ms: i64, hold: Duration) -> i64 {
     now_ms + hold.as_millis() as i64 + 1
@@ -240,11 +237,11 @@ impl LockManager for FileLockManager {
             let releases = *self.releases.lock().unwrap_or_else(|e| e.into_inner());
             let seen = self.guarded(&hash, || {
                 let mut slot = self.slot(key, true)?.expect("created when missing");
-                let now_ms = unix_ms();
+                let now = now_ms();
                 match slot.lease.take() {
-                    Some(lease) if lease.holder != holder && lease.expires_ms > now_ms => Ok(Some(lease)),
+                    Some(lease) if lease.holder != holder && lease.expires_ms > now => Ok(Some(lease)),
                     // Free, expired, unreadable, or ours already: take it or extend it.
-                    _ => self.write(&mut slot, key, Some(holder), lease_end(now_ms, hold_timeout)).map(|()| None),
+                    _ => self.write(&mut slot, key, Some(holder), lease_end(now, hold_timeout)).map(|()| None),
                 }
             })?;
             let Some(seen) = seen else { return Ok(()) };
@@ -256,7 +253,7 @@ impl LockManager for FileLockManager {
                     holder_seen: Some(seen.holder),
                 });
             }
-            let until_expiry = Duration::from_millis((seen.expires_ms - unix_ms()).max(0) as u64);
+            let until_expiry = Duration::from_millis((seen.expires_ms - now_ms()).max(0) as u64);
             let wait = POLL.min(deadline - now).min(until_expiry);
             let guard = self.releases.lock().unwrap_or_else(|e| e.into_inner());
             let _ = self
@@ -268,15 +265,15 @@ impl LockManager for FileLockManager {
 
     fn renew(&self, key: &str, holder: &str, hold_timeout: Duration) -> Result<(), LockError> {
         self.guarded(&hash(key), || {
-            let now_ms = unix_ms();
+            let now = now_ms();
             match self.slot(key, false)? {
                 Some(mut slot) if slot.lease.as_ref().is_some_and(|l| l.holder == holder) => {
-                    self.write(&mut slot, key, Some(holder), lease_end(now_ms, hold_timeout))
+                    self.write(&mut slot, key, Some(holder), lease_end(now, hold_timeout))
                 }
                 other => Err(LockError::Lost {
                     key: key.to_string(),
                     holder: holder.to_string(),
-                    now_held_by: live_holder(other.and_then(|s| s.lease), now_ms),
+                    now_held_by: live_holder(other.and_then(|s| s.lease), now),
                 }),
             }
         })
@@ -290,7 +287,7 @@ impl LockManager for FileLockManager {
             other => Err(LockError::NotHolder {
                 key: key.to_string(),
                 holder: holder.to_string(),
-                actual: live_holder(other.and_then(|s| s.lease), unix_ms()),
+                actual: live_holder(other.and_then(|s| s.lease), now_ms()),
             }),
         })?;
         self.notify_release();
@@ -298,7 +295,7 @@ impl LockManager for FileLockManager {
     }
 
     fn holder(&self, key: &str) -> Result<Option<String>, LockError> {
-        Ok(live_holder(self.read_lock_file(key)?, unix_ms()))
+        Ok(live_holder(self.read_lock_file(key)?, now_ms()))
     }
 
     fn describe(&self) -> String {
@@ -401,14 +398,14 @@ mod tests {
     fn lock_file_holds_holder_expiry_pid_and_key_and_reads_free_once_released() {
         let dir = tempfile::tempdir().unwrap();
         let m = FileLockManager::open(dir.path()).unwrap();
-        let before = unix_ms();
+        let before = now_ms();
         m.acquire("../k/ey", "run-1", Duration::ZERO, Duration::from_secs(30)).unwrap();
         let lock = m.read_lock_file("../k/ey").unwrap().unwrap();
         assert_eq!(lock.holder, "run-1");
         assert_eq!(lock.key, "../k/ey");
         assert_eq!(lock.pid, std::process::id());
-        // At least 30 s from the acquire: one millisecond more covers unix_ms's truncation.
-        assert!(lock.expires_ms > before + 30_000 && lock.expires_ms <= unix_ms() + 30_001);
+        // At least 30 s from the acquire: one millisecond more covers now_ms's truncation.
+        assert!(lock.expires_ms > before + 30_000 && lock.expires_ms <= now_ms() + 30_001);
         // The key is never part of a path.
         assert_eq!(m.lock_path("../k/ey").parent(), Some(dir.path()));
         m.release("../k/ey", "run-1").unwrap();

@@ -1,17 +1,17 @@
 //! The data every Store carries: which run it serves, its WASI context and its memory
-//! limiter (both built by [`crate::sandbox`]).
+//! limiter (both built by [`super::sandbox`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ResourceTable, Val};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::pool::Submission;
+use super::sandbox::{self, MemoryLimiter};
 use super::state::State;
 use super::Session;
 use crate::log::Subject;
-use crate::sandbox::{self, MemoryLimiter};
 use crate::txn::TxnRef;
 
 /// The flow run a Store works for.
@@ -139,4 +139,14 @@ impl WasiView for RunCtx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
+}
+
+/// The `task-run-info` record of the WIT `types` interface.
+pub fn task_run_info_val(id: &str, name: &str, task: &str, flow_run_id: Option<&str>) -> Val {
+    Val::Record(vec![
+        ("id".into(), Val::String(id.into())),
+        ("name".into(), Val::String(name.into())),
+        ("task".into(), Val::String(task.into())),
+        ("flow-run-id".into(), Val::Option(flow_run_id.map(|id| Box::new(Val::String(id.into()))))),
+    ])
 }

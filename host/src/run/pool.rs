@@ -6,7 +6,7 @@
 use std::cell::Cell;
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::task::TaskOutcome;
+use super::state::TaskOutcome;
 
 thread_local! {
     static HOLDS_PLACE: Cell<Option<*const Pool>> = const { Cell::new(None) };

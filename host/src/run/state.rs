@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::value::{Ty, Value};
+
 /// The name of a terminal state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 pub enum StateName {
@@ -81,6 +83,32 @@ impl std::fmt::Display for State {
             args.push(format!("type={}", self.type_name()));
         }
         write!(f, "{name}({})", args.join(", "))
+    }
+}
+
+/// What a task call produced.
+pub struct TaskOutcome {
+    /// The task run's final state.
+    pub state: State,
+    /// The cache key it used.
+    pub cache_key: Option<String>,
+    /// The returned value (also for a Failed run that returned `err`).
+    pub value: Option<Value>,
+    /// Set when the task trapped: the caller must trap too.
+    pub trap: Option<String>,
+    /// The returned value as JSON text, for submitted calls (set by [`TaskOutcome::with_json`]).
+    pub value_json: Option<String>,
+}
+
+impl TaskOutcome {
+    /// The outcome with `value_json` set from its value of type `ty`: only submitted calls
+    /// read it, so a direct call does not pay for it.
+    pub fn with_json(mut self, ty: Option<&Ty>) -> TaskOutcome {
+        self.value_json = match (ty, &self.value) {
+            (Some(ty), Some(value)) => value.to_json(ty).ok().map(|json| json.to_string()),
+            _ => None,
+        };
+        self
     }
 }
 

@@ -7,15 +7,17 @@ use std::time::Instant;
 use wasmtime::component::Val;
 use wasmtime::StoreContextMut;
 
-use super::ctx::{FlowRunCtx, LastState, RunCtx, TaskRunCtx};
+use super::ctx::{task_run_info_val, FlowRunCtx, LastState, RunCtx, TaskRunCtx};
+use super::pool::Submission;
 use super::report::{KeyPartReport, StateReport, TaskRunReport};
-use super::state::State;
-use super::{first_line, Purpose, Session};
+use super::sandbox::{self, limit_state, RunFailure};
+use super::state::{State, TaskOutcome};
+use super::{first_line, Purpose, Route, Session};
+use crate::clock::now_ms;
 use crate::key::{self, CacheKey, KeyInputs};
-use crate::link::{task_run_info_val, Route};
+use crate::limits::{LimitExceeded, Limits};
 use crate::log::{Level, Subject};
 use crate::options::{self, ParentPersist};
-use crate::sandbox::{self, LimitExceeded, Limits, RunFailure};
 use crate::store::{record, Lookup};
 use crate::txn::{self, journal::JournalEntry, HookTarget, Txn, TxnRef};
 use crate::value::{abi, canonical, Ty, Value};
@@ -42,32 +44,6 @@ impl Caller {
             depth: data.depth,
             txn: data.current_txn(),
         }
-    }
-}
-
-/// What a task call produced.
-pub struct TaskOutcome {
-    /// The task run's final state.
-    pub state: State,
-    /// The cache key it used.
-    pub cache_key: Option<String>,
-    /// The returned value (also for a Failed run that returned `err`).
-    pub value: Option<Value>,
-    /// Set when the task trapped: the caller must trap too.
-    pub trap: Option<String>,
-    /// The returned value as JSON text, for submitted calls (set by [`TaskOutcome::with_json`]).
-    pub value_json: Option<String>,
-}
-
-impl TaskOutcome {
-    /// The outcome with `value_json` set from its value of type `ty`: only submitted calls
-    /// read it, so a direct call does not pay for it.
-    pub fn with_json(mut self, ty: Option<&Ty>) -> TaskOutcome {
-        self.value_json = match (ty, &self.value) {
-            (Some(ty), Some(value)) => value.to_json(ty).ok().map(|json| json.to_string()),
-            _ => None,
-        };
-        self
     }
 }
 
@@ -122,6 +98,12 @@ pub(crate) fn stored_type(result: &Option<Ty>) -> Ty {
 }
 
 impl Session {
+    /// Runs one task call on its own, outside any flow run (`cachehost call`; RUN_ID is its
+    /// task run's id), on a thread with stack enough for the deepest nesting allowed.
+    pub fn run_standalone(self: &Arc<Self>, route: Route, args: Vec<Value>) -> TaskOutcome {
+        sandbox::on_deep_stack(&self.settings.limits, || self.run_task(&Caller::default(), route, args))
+    }
+
     /// Runs one task call under its cache policy.
     pub fn run_task(self: &Arc<Self>, caller: &Caller, route: Route, args: Vec<Value>) -> TaskOutcome {
         let started = Instant::now();
@@ -168,7 +150,7 @@ impl Session {
 
         if caller.depth >= limits.max_nesting_depth {
             let limit = LimitExceeded::NestingDepth { limit: limits.max_nesting_depth };
-            return finish(limit.state(), None, None, Some(limit.to_string()), false);
+            return finish(limit_state(&limit), None, None, Some(limit.to_string()), false);
         }
         let store = match self.result_store(resolved.result_storage.as_deref(), resolved.key_storage.as_deref()) {
             Ok(store) => store,
@@ -268,7 +250,7 @@ impl Session {
                 route,
                 cache_key.as_ref().expect("a key has its parts"),
                 &result_ty,
-                &value_bytes,
+                value_bytes,
             )),
             _ => None,
         };
@@ -405,7 +387,7 @@ impl Session {
         let def = &self.components[route.component].tasks[route.task];
         let returned = self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
             let (state, reason) = match &failure {
-                RunFailure::Limit(limit) => (limit.state(), limit.to_string()),
+                RunFailure::Limit(limit) => (limit_state(&limit), limit.to_string()),
                 RunFailure::Trap(message) => {
                     (State::failed(format!("Task run encountered a trap: {}", first_line(message))), message.clone())
                 }
@@ -417,7 +399,7 @@ impl Session {
             let limit =
                 LimitExceeded::ResultSize { size: Some(value_bytes.len() as u64), limit: limits.max_result_size };
             return Err(AttemptFailure {
-                state: limit.state(),
+                state: limit_state(&limit),
                 trap: Some(limit.to_string()),
                 value: None,
                 reason: limit.to_string(),
@@ -474,7 +456,7 @@ impl Session {
         route: Route,
         cache_key: &CacheKey,
         result_ty: &Ty,
-        value_bytes: &[u8],
+        value_bytes: Vec<u8>,
     ) -> JournalEntry {
         let component = &self.components[route.component];
         let def = &component.tasks[route.task];
@@ -493,19 +475,47 @@ impl Session {
             now,
             expiration_ms,
             result_ty.clone(),
-            value_bytes,
+            &value_bytes,
         )
         .with_origin(resolved.policy.to_string(), component.file_name());
         JournalEntry {
             result_storage: resolved.result_storage.clone(),
             key_storage: resolved.key_storage.clone(),
             key: key.to_owned(),
-            bytes: record::encode(&meta, value_bytes),
+            bytes: record::encode_owned(&meta, value_bytes),
         }
     }
 }
 
-/// Milliseconds since the Unix epoch.
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+impl Session {
+    /// Submits a call of `task` with JSON arguments on the pool (`submit`).
+    pub(crate) fn submit(
+        self: &Arc<Self>,
+        data: &RunCtx,
+        task: &str,
+        args: &[(String, String)],
+    ) -> Result<Arc<Submission>, String> {
+        let route = self.find_task(task)?;
+        let def = &self.components[route.component].tasks[route.task];
+        let mut values = Vec::new();
+        for (name, ty) in &def.signature.params {
+            let json = match args.iter().find(|(n, _)| n == name) {
+                Some((_, text)) => {
+                    serde_json::from_str(text).map_err(|e| format!("argument `{name}` is not valid JSON: {e}"))?
+                }
+                None if matches!(ty, Ty::Option(_)) => serde_json::Value::Null,
+                None => return Err(format!("task `{}` needs the argument `{name}`", def.function)),
+            };
+            values.push(Value::from_json(&json, ty).map_err(|e| format!("argument `{name}`: {e}"))?);
+        }
+        if let Some((name, _)) = args.iter().find(|(n, _)| !def.signature.params.iter().any(|(p, _)| p == n)) {
+            return Err(format!("task `{}` has no parameter `{name}`", def.function));
+        }
+        let caller = Caller::of(data);
+        let session = self.clone();
+        Ok(self.pool.submit(move || {
+            let result = session.components[route.component].tasks[route.task].signature.result.as_ref();
+            session.run_task(&caller, route, values).with_json(result)
+        }))
+    }
 }

@@ -8,9 +8,8 @@ use std::sync::Arc;
 use wasmtime::component::Val;
 
 use super::ctx::RunCtx;
-use super::task::{now_ms, Caller};
 use super::{Purpose, Session};
-use crate::link::Route;
+use crate::clock::now_ms;
 use crate::lock::{self, Lease};
 use crate::log::{Level, Subject};
 use crate::options::ResolvedTask;
@@ -252,54 +251,6 @@ impl Session {
 
     fn default_timeouts(&self) -> ResolvedTask {
         crate::options::resolve("", &[], &self.settings).expect("the empty layering always resolves")
-    }
-
-    /// Submits a call of `task` with JSON arguments on the pool (`submit`).
-    pub(crate) fn submit(
-        self: &Arc<Self>,
-        data: &RunCtx,
-        task: &str,
-        args: &[(String, String)],
-    ) -> Result<Arc<super::pool::Submission>, String> {
-        let route = self.find_task(task)?;
-        let def = &self.components[route.component].tasks[route.task];
-        let mut values = Vec::new();
-        for (name, ty) in &def.signature.params {
-            let json = match args.iter().find(|(n, _)| n == name) {
-                Some((_, text)) => {
-                    serde_json::from_str(text).map_err(|e| format!("argument `{name}` is not valid JSON: {e}"))?
-                }
-                None if matches!(ty, Ty::Option(_)) => serde_json::Value::Null,
-                None => return Err(format!("task `{}` needs the argument `{name}`", def.function)),
-            };
-            values.push(Value::from_json(&json, ty).map_err(|e| format!("argument `{name}`: {e}"))?);
-        }
-        if let Some((name, _)) = args.iter().find(|(n, _)| !def.signature.params.iter().any(|(p, _)| p == n)) {
-            return Err(format!("task `{}` has no parameter `{name}`", def.function));
-        }
-        let caller = Caller::of(data);
-        let session = self.clone();
-        Ok(self.pool.submit(move || {
-            let result = session.components[route.component].tasks[route.task].signature.result.as_ref();
-            session.run_task(&caller, route, values).with_json(result)
-        }))
-    }
-
-    /// Finds a task of any loaded component by function name or full name.
-    pub fn find_task(&self, name: &str) -> Result<Route, String> {
-        let mut found = Vec::new();
-        for (c, component) in self.components.iter().enumerate() {
-            for (t, task) in component.tasks.iter().enumerate() {
-                if task.function == name || task.full_name == name {
-                    found.push(Route { component: c, task: t });
-                }
-            }
-        }
-        match found.as_slice() {
-            [route] => Ok(*route),
-            [] => Err(format!("no loaded component exports a task `{name}`")),
-            _ => Err(format!("several tasks are named `{name}`; use the full name `<interface>#{name}`")),
-        }
     }
 }
 

@@ -8,24 +8,16 @@
 //! read again, never served stale.
 
 use std::collections::HashMap;
-use std::fs::{self, OpenOptions};
-use std::io::{self, Read, Write};
+use std::fs;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use super::{record, Listing, Lookup, Record, ResultStore, StoreError};
+use super::{durability, record, Listing, Lookup, Record, ResultStore, StoreError, VALUES_FOLDER};
+use crate::files::{self, TEMP_PREFIX};
 use crate::stamp::{FileStamp, SETTLE};
 use crate::value::Ty;
-
-/// The name prefix of a record being written; a file with it that stays is a stray from a
-/// killed process, never a record.
-pub const TEMP_PREFIX: &str = ".tmp-";
-
-/// The folder, inside a result store, that holds the values of key storage by digest
-/// (see [`super::split`]); no key may name a path through a folder of this name, so records
-/// and values can share a folder without ever colliding.
-pub const VALUES_FOLDER: &str = ".values";
 
 /// Records as files under a root folder; a key with `/` in it makes sub-folders.
 #[derive(Clone, Debug)]
@@ -147,9 +139,9 @@ impl LocalStore {
     }
 
     /// Removes temporary files left by writers that were killed (see
-    /// [`clean_stray_temp_files_in`]); returns how many were removed.
+    /// [`files::clean_stray_temp_files`]); returns how many were removed.
     pub fn clean_stray_temp_files(&self, older_than: Duration) -> usize {
-        clean_stray_temp_files_in(&self.root, older_than)
+        files::clean_stray_temp_files(&self.root, older_than)
     }
 }
 
@@ -176,13 +168,19 @@ impl ResultStore for LocalStore {
     }
 
     fn write(&self, key: &str, record_bytes: &[u8]) -> Result<(), StoreError> {
-        let stamp = write_atomically_stamped(&self.path_of(key)?, record_bytes, self.sync);
+        // The stamp of the file put in place is taken from the still-open file after the
+        // rename (which moves its ctime): the stamp of exactly these bytes.
+        let stamp = files::write_atomically(&self.path_of(key)?, record_bytes, durability(self.sync))
+            .map(|file| file.metadata().ok().and_then(|meta| FileStamp::of(&meta)))
+            .map_err(StoreError::from);
         // What this store wrote is kept at once, under the stamp of the file it put in place:
         // another writer's record (cachehost replaces files, never writes into them) is a new
         // file with another stamp. A flow that calls a task again within SETTLE of writing
         // its record, the common case, then hits without reading the file.
+        // A record too large to keep is not decoded: that would copy its value for nothing.
+        let keepable = record_bytes.len() as u64 <= DECODED_BYTES;
         let kept = match (&stamp, record::split(record_bytes)) {
-            (Ok(Some(stamp)), Ok((meta, value_bytes))) => {
+            (Ok(Some(stamp)), Ok((meta, value_bytes))) if keepable => {
                 record::decode_value_bytes(value_bytes).ok().map(|value| (*stamp, Arc::new(Record { meta, value })))
             }
             _ => None,
@@ -265,131 +263,6 @@ impl ResultStore for LocalStore {
     fn describe(&self) -> String {
         self.root.display().to_string()
     }
-
-    /// A result folder that other key stores keep their values in has them collected too.
-    fn collect_garbage(&self) -> Result<usize, StoreError> {
-        match super::SplitStore::existing(&self.root) {
-            Some(values) => values.collect_garbage_older_than(super::split::GARBAGE_GRACE),
-            None => Ok(0),
-        }
-    }
-}
-
-/// Writes `bytes` to `path` through a temp file and a rename, creating its folder: a reader
-/// sees the old file or the new one, never a part. With `sync`, the file and the rename are
-/// made durable before returning.
-pub(crate) fn write_atomically(path: &Path, bytes: &[u8], sync: bool) -> Result<(), StoreError> {
-    write_atomically_stamped(path, bytes, sync).map(|_| ())
-}
-
-/// [`write_atomically`], returning the stamp of the file it put in place, taken from the
-/// still-open file after the rename (which moves its ctime): the stamp of exactly these bytes,
-/// whatever another process does to the path meanwhile.
-fn write_atomically_stamped(path: &Path, bytes: &[u8], sync: bool) -> Result<Option<FileStamp>, StoreError> {
-    let folder = path.parent().expect("a stored file's path is inside the root");
-    // Same folder as the target, so the rename stays on one file system and is atomic.
-    let tmp = folder.join(temp_file_name());
-    let written = write_temp(&tmp, bytes, sync, folder).and_then(|file| {
-        fs::rename(&tmp, path).map_err(StoreError::io("move the new file into place at", path))?;
-        Ok(file.metadata().ok().and_then(|meta| FileStamp::of(&meta)))
-    });
-    if written.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    let stamp = written?;
-    if sync {
-        sync_folder(folder)?;
-    }
-    Ok(stamp)
-}
-
-/// Writes `bytes` to a new temp file `tmp` in `folder`, creating the folder if it is missing,
-/// fsynced if `sync`; returns it, still open.
-fn write_temp(tmp: &Path, bytes: &[u8], sync: bool, folder: &Path) -> Result<fs::File, StoreError> {
-    let create = || OpenOptions::new().write(true).create_new(true).open(tmp);
-    // The folder almost always exists: create it only when the file cannot be, which saves
-    // every write a system call.
-    let created = match create() {
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            fs::create_dir_all(folder).map_err(StoreError::io("create the folder", folder))?;
-            create()
-        }
-        other => other,
-    };
-    let mut file = created.map_err(StoreError::io("create the temporary file", tmp))?;
-    file.write_all(bytes).map_err(StoreError::io("write the temporary file", tmp))?;
-    if sync {
-        file.sync_all().map_err(StoreError::io("sync the temporary file", tmp))?;
-    }
-    Ok(file)
-}
-
-/// A fresh temporary file name: `.tmp-<pid>-<uuid>`, so a cleaner can tell a dead writer's
-/// file from a live one's.
-pub fn temp_file_name() -> String {
-    format!("{TEMP_PREFIX}{}-{}", std::process::id(), uuid::Uuid::new_v4().simple())
-}
-
-/// Removes the temporary files under `root` (recursively) that a killed writer left: those
-/// whose writer process is gone (known on Linux from the pid in the name), and any older
-/// than `older_than`. A live writer's fresh file is kept, so its rename still succeeds.
-/// Returns how many were removed; files that cannot be removed are left alone.
-pub fn clean_stray_temp_files_in(root: &Path, older_than: Duration) -> usize {
-    let now = SystemTime::now();
-    let mut removed = 0;
-    let mut folders = vec![root.to_path_buf()];
-    while let Some(folder) = folders.pop() {
-        let Ok(entries) = fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(file_type) = entry.file_type() else {
-                continue;
-            };
-            if file_type.is_dir() {
-                folders.push(entry.path());
-                continue;
-            }
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(TEMP_PREFIX) else {
-                continue;
-            };
-            if !file_type.is_file() {
-                continue;
-            }
-            let writer_gone = rest
-                .split_once('-')
-                .and_then(|(pid, _)| pid.parse::<u32>().ok())
-                .is_some_and(|pid| pid != std::process::id() && !process_alive(pid));
-            let age =
-                entry.metadata().and_then(|m| m.modified()).ok().and_then(|modified| now.duration_since(modified).ok());
-            // A file modified "in the future" (clock skew) has no age and is kept.
-            let stale = age.is_some_and(|age| age >= older_than);
-            if (writer_gone || stale) && fs::remove_file(entry.path()).is_ok() {
-                removed += 1;
-            }
-        }
-    }
-    removed
-}
-
-/// Whether process `pid` exists; where that cannot be known, it is taken to exist.
-pub(crate) fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        Path::new("/proc").join(pid.to_string()).exists()
-    } else {
-        true
-    }
-}
-
-/// Makes a rename in `folder` durable.
-fn sync_folder(folder: &Path) -> Result<(), StoreError> {
-    // Only Unix lets a folder be opened and synced; elsewhere the rename is as durable as it gets.
-    #[cfg(unix)]
-    fs::File::open(folder).and_then(|f| f.sync_all()).map_err(StoreError::io("sync the folder", folder))?;
-    #[cfg(not(unix))]
-    let _ = folder;
-    Ok(())
 }
 
 #[cfg(test)]
@@ -678,7 +551,7 @@ mod tests {
         let (_dir, store) = store();
         // Above Linux's largest pid (2^22), so no process has it.
         fs::write(store.root().join(".tmp-4194999-abc"), b"partial").unwrap();
-        let own = store.root().join(temp_file_name());
+        let own = store.root().join(files::temp_file_name());
         fs::write(&own, b"in progress").unwrap();
         assert_eq!(store.clean_stray_temp_files(Duration::from_secs(3600)), 1);
         assert!(own.exists());

@@ -19,7 +19,13 @@ pub use object::ObjectStore;
 pub use record::{KeyPartMeta, Record, RecordError, RecordMeta};
 pub use split::SplitStore;
 
+use crate::files::{self, Durability, TEMP_PREFIX};
 use crate::value::Ty;
+
+/// The folder, inside a result store, that holds the values of key storage by digest
+/// (see [`split`]); no key may name a path through a folder of this name, so records and
+/// values can share a folder without ever colliding.
+pub const VALUES_FOLDER: &str = ".values";
 
 /// A place that holds records by cache key: a local folder or S3-compatible object storage.
 pub trait ResultStore: Send + Sync {
@@ -76,10 +82,10 @@ pub fn check_key(key: &str) -> Result<(), StoreError> {
         if segment == "." || segment == ".." {
             return bad("it has a `.` or `..` segment");
         }
-        if segment.starts_with(local::TEMP_PREFIX) {
+        if segment.starts_with(TEMP_PREFIX) {
             return bad("a segment starts with `.tmp-`, which marks temporary files");
         }
-        if segment == local::VALUES_FOLDER {
+        if segment == VALUES_FOLDER {
             return bad("a segment is `.values`, the folder of stored values");
         }
         // Catches what the platform reads as more than a file name (`C:`, `\` on Windows).
@@ -180,6 +186,21 @@ pub enum StoreError {
         /// Why, and what to use instead.
         reason: String,
     },
+}
+
+impl From<files::WriteError> for StoreError {
+    fn from(error: files::WriteError) -> StoreError {
+        StoreError::Io { action: error.action, path: error.path, source: error.source }
+    }
+}
+
+/// How a store that syncs (or not) writes its files.
+pub(crate) fn durability(sync: bool) -> Durability {
+    if sync {
+        Durability::Durable
+    } else {
+        Durability::Lazy
+    }
 }
 
 impl StoreError {

@@ -42,8 +42,8 @@ use object_store::client::{
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore as _, ObjectStoreExt as _, PutPayload, RetryConfig};
 
-use super::local::{write_atomically, TEMP_PREFIX, VALUES_FOLDER};
-use super::{record, split, Listing, Lookup, ResultStore, StoreError};
+use super::{record, split, Listing, Lookup, ResultStore, StoreError, VALUES_FOLDER};
+use crate::files::{self, Durability, TEMP_PREFIX};
 use crate::settings::S3Table;
 use crate::value::Ty;
 
@@ -110,7 +110,7 @@ impl S3Settings {
                 }
                 (None, None) => return Ok(default),
             };
-            match crate::options::parse_duration(&value) {
+            match crate::units::parse_duration(&value) {
                 Some(d) if !d.is_zero() => Ok(d),
                 _ => Err(invalid(&from, &value, "a duration such as 500ms, 2s or 1m")),
             }
@@ -438,7 +438,7 @@ impl ObjectStore {
     fn cache_value(&self, digest: &[u8; 32], bytes: &[u8]) {
         if let Some(path) = self.cached_value_path(digest) {
             // A local copy only saves a request; failing to keep one changes nothing.
-            let _ = write_atomically(&path, bytes, false);
+            let _ = files::write_atomically(&path, bytes, Durability::Lazy);
         }
     }
 

@@ -148,7 +148,7 @@ impl RecordMeta {
             created_ms,
             expiration_ms,
             value_type,
-            value_digest: *blake3::hash(value_bytes).as_bytes(),
+            value_digest: *crate::hash::blake3(value_bytes).as_bytes(),
             value_len: value_bytes.len() as u64,
             policy: String::new(),
             component_file: String::new(),
@@ -179,6 +179,17 @@ pub fn encode(meta: &RecordMeta, value_bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The same bytes as [`encode`], built in the buffer `value_bytes` came in: the header goes
+/// in front of the value, so a large value is not held twice.
+pub fn encode_owned(meta: &RecordMeta, mut value_bytes: Vec<u8>) -> Vec<u8> {
+    debug_assert_eq!(meta.value_len, value_bytes.len() as u64, "meta describes another value");
+    let meta_bytes = postcard::to_stdvec(meta).expect("postcard encodes every RecordMeta");
+    let mut header = Vec::with_capacity(HEADER_LEN + meta_bytes.len());
+    push_header(&mut header, MAGIC, &meta_bytes);
+    value_bytes.splice(0..0, header);
+    value_bytes
+}
+
 /// Decodes and checks a record whose value must be of type `expected`.
 ///
 /// Checks, in order: magic, version, lengths, metadata, the value's digest, its type; the value
@@ -192,7 +203,7 @@ pub fn decode(bytes: &[u8], expected: &Ty) -> Result<Record, RecordError> {
 /// Checks `value_bytes` against `meta` (digest, then type) and decodes them as a value of type
 /// `expected`.
 pub fn decode_value(meta: &RecordMeta, value_bytes: &[u8], expected: &Ty) -> Result<Value, RecordError> {
-    if *blake3::hash(value_bytes).as_bytes() != meta.value_digest {
+    if *crate::hash::blake3(value_bytes).as_bytes() != meta.value_digest {
         return Err(RecordError::DigestMismatch);
     }
     check_type(meta, expected)?;
@@ -339,6 +350,15 @@ mod tests {
         let meta = sample_meta(&value_bytes);
         let bytes = encode(&meta, &value_bytes);
         (meta, bytes)
+    }
+
+    #[test]
+    fn encode_owned_gives_the_bytes_of_encode() {
+        for value in [Value::Bytes(vec![7; 100_000]), Value::S32(-1), Value::String(String::new())] {
+            let value_bytes = encode_value(&value);
+            let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), Vec::new(), 1, None, Ty::S32, &value_bytes);
+            assert_eq!(encode_owned(&meta, value_bytes.clone()), encode(&meta, &value_bytes));
+        }
     }
 
     #[test]

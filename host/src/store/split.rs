@@ -11,7 +11,7 @@
 //!
 //! A value file's name is the digest of its content, so it can be checked on its own and
 //! two writers of one value write the same bytes. `K` may be `R` itself: no key can name a
-//! path through a `.values` folder ([`super::local::VALUES_FOLDER`]), so the two never collide.
+//! path through a `.values` folder ([`super::VALUES_FOLDER`]), so the two never collide.
 //!
 //! **Differs from Prefect on purpose (reference §7.4):** a key whose value is missing or corrupt
 //! is [`Lookup::Unreadable`] (a miss with a WARNING, then overwritten), never a Failed task.
@@ -22,8 +22,11 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::local::{write_atomically, TEMP_PREFIX, VALUES_FOLDER};
-use super::{record, Listing, LocalStore, Lookup, Record, RecordError, RecordMeta, ResultStore, StoreError};
+use super::local::LocalStore;
+use super::{
+    durability, record, Listing, Lookup, Record, RecordError, RecordMeta, ResultStore, StoreError, VALUES_FOLDER,
+};
+use crate::files::{self, TEMP_PREFIX};
 use crate::value::Ty;
 
 /// The file in the values folder that lists the key stores using it.
@@ -212,7 +215,8 @@ impl SplitStore {
                     .map_err(StoreError::io("refresh the time of the value", path));
             }
         }
-        write_atomically(&path, value_bytes, self.sync)
+        files::write_atomically(&path, value_bytes, durability(self.sync))?;
+        Ok(())
     }
 }
 

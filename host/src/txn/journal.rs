@@ -8,10 +8,11 @@
 //! visible or not at all. Journals and temp files carry their writer's pid, so a process
 //! never touches the commit another live process is making.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+
+use crate::files::{self, Durability, STRAY_TEMP_AGE};
 
 const MAGIC: &[u8; 5] = b"CHTXN";
 const VERSION: u8 = 1;
@@ -61,26 +62,14 @@ impl Journal {
     pub fn write(dir: &Path, entries: &[JournalEntry]) -> Result<Journal, JournalError> {
         let id = format!("{}-{}", std::process::id(), uuid::Uuid::new_v4().simple());
         let path = dir.join(format!("{id}.journal"));
-        let tmp = dir.join(crate::store::local::temp_file_name());
-        let error = |source| JournalError::Write { path: path.clone(), source };
-        std::fs::create_dir_all(dir).map_err(error)?;
         let body = postcard::to_allocvec(entries).expect("journal entries always encode");
         let mut bytes = Vec::with_capacity(body.len() + 40);
         bytes.extend_from_slice(MAGIC);
         bytes.push(VERSION);
-        bytes.extend_from_slice(blake3::hash(&body).as_bytes());
+        bytes.extend_from_slice(crate::hash::blake3(&body).as_bytes());
         bytes.extend_from_slice(&body);
-        let written = (|| {
-            let mut file = std::fs::File::create(&tmp)?;
-            file.write_all(&bytes)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, &path)?;
-            sync_dir(dir)
-        })();
-        if let Err(source) = written {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(error(source));
-        }
+        files::write_atomically(&path, &bytes, Durability::Durable)
+            .map_err(|e| JournalError::Write { path: path.clone(), source: e.source })?;
         Ok(Journal { path })
     }
 
@@ -101,7 +90,7 @@ pub fn read(path: &Path) -> Result<Vec<JournalEntry>, JournalError> {
         return Err(damaged(&format!("unsupported journal version {}", bytes[MAGIC.len()])));
     }
     let (digest, body) = bytes[MAGIC.len() + 1..].split_at(32);
-    if blake3::hash(body).as_bytes() != digest {
+    if crate::hash::blake3(body).as_bytes() != digest {
         return Err(damaged("its checksum does not match"));
     }
     postcard::from_bytes(body).map_err(|e| damaged(&e.to_string()))
@@ -111,7 +100,7 @@ pub fn read(path: &Path) -> Result<Vec<JournalEntry>, JournalError> {
 /// commit, after deleting the temp files of dead writers (commits that never reached their
 /// commit point). Journals of live processes are left to them.
 pub fn pending(dir: &Path) -> Vec<PathBuf> {
-    crate::store::local::clean_stray_temp_files_in(dir, crate::engine::STRAY_TEMP_AGE);
+    files::clean_stray_temp_files(dir, STRAY_TEMP_AGE);
     let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
     let mut journals = Vec::new();
     for entry in entries.flatten() {
@@ -119,7 +108,7 @@ pub fn pending(dir: &Path) -> Vec<PathBuf> {
         let Some(id) = name.strip_suffix(".journal") else { continue };
         let writer = id.split_once('-').and_then(|(pid, _)| pid.parse::<u32>().ok());
         let abandoned = match writer {
-            Some(pid) => pid != std::process::id() && !crate::store::local::process_alive(pid),
+            Some(pid) => pid != std::process::id() && !files::process_alive(pid),
             None => true,
         };
         if abandoned {
@@ -128,10 +117,6 @@ pub fn pending(dir: &Path) -> Vec<PathBuf> {
     }
     journals.sort();
     journals
-}
-
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]
@@ -184,7 +169,7 @@ mod tests {
     fn a_temp_file_of_a_dead_writer_is_discarded_and_a_live_one_kept() {
         let dir = tempfile::tempdir().unwrap();
         let dead = dir.path().join(format!(".tmp-{DEAD_PID}-abc"));
-        let live = dir.path().join(crate::store::local::temp_file_name());
+        let live = dir.path().join(files::temp_file_name());
         std::fs::write(&dead, b"half a journal").unwrap();
         std::fs::write(&live, b"a journal being written").unwrap();
         assert!(pending(dir.path()).is_empty());

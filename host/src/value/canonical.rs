@@ -21,7 +21,7 @@
 //!   1 then the payload; result = byte 0 then the ok payload, or byte 1 then the err
 //!   payload; flags = count then the `u32` indices of the set flags, ascending.
 
-use super::{json::type_name, Path, Ty, Value, ValueError};
+use super::{check_flags, check_len, json::type_name, Path, Ty, Value, ValueError};
 
 /// Version of this encoding, hashed first by [`digest`]. Bump it whenever the bytes
 /// that any type or value encodes to change.
@@ -59,7 +59,7 @@ impl Sink for HashSink {
         if self.buf.len() + bytes.len() > HASH_BUF {
             self.flush();
             if bytes.len() >= HASH_BUF {
-                self.hasher.update(bytes);
+                crate::hash::update(&mut self.hasher, bytes);
                 return;
             }
         }
@@ -300,34 +300,13 @@ fn write_payload(
     }
 }
 
-/// Checks that a record or tuple value has as many items as its type.
-pub(crate) fn check_len(path: &Path<'_>, what: &str, expected: usize, found: usize) -> Result<(), ValueError> {
-    if expected == found {
-        Ok(())
-    } else {
-        Err(ValueError::at(path, format!("expected {expected} {what}, found {found}")))
-    }
-}
-
-/// Checks that flag indices are in range, ascending and without repeats.
-pub(crate) fn check_flags(path: &Path<'_>, names: &[String], set: &[u32]) -> Result<(), ValueError> {
-    for (n, &i) in set.iter().enumerate() {
-        if i as usize >= names.len() {
-            return Err(ValueError::at(path, format!("flag index {i} is out of range for {} flags", names.len())));
-        }
-        if n > 0 && set[n - 1] >= i {
-            return Err(ValueError::at(path, "flag indices must be ascending and unique"));
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     //! Golden tests: these pin the exact bytes and digests. If one fails, the encoding
     //! changed, and every cache key with it: bump `FORMAT` and update the pins together.
 
     use super::*;
+    use crate::value::samples::{b, bt};
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -347,14 +326,6 @@ mod tests {
 
     fn dig(value: &Value, ty: &Ty) -> String {
         digest(value, ty).unwrap().to_hex().to_string()
-    }
-
-    fn b(v: Value) -> Option<Box<Value>> {
-        Some(Box::new(v))
-    }
-
-    fn bt(t: Ty) -> Option<Box<Ty>> {
-        Some(Box::new(t))
     }
 
     /// (what, type, value, value encoding, digest) for representative values.

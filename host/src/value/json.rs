@@ -418,7 +418,7 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
             items.iter().enumerate().map(|(i, v)| to_json(v, item, &path.index(i))).collect::<Result<_, _>>()?,
         ),
         (Ty::Record(fields), Value::Record(values)) => {
-            super::canonical::check_len(path, "fields", fields.len(), values.len())?;
+            super::check_len(path, "fields", fields.len(), values.len())?;
             let mut map = Map::new();
             for ((name, fty), v) in fields.iter().zip(values) {
                 map.insert(name.clone(), to_json(v, fty, &path.field(name))?);
@@ -426,7 +426,7 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
             Json::Object(map)
         }
         (Ty::Tuple(types), Value::Tuple(values)) => {
-            super::canonical::check_len(path, "items", types.len(), values.len())?;
+            super::check_len(path, "items", types.len(), values.len())?;
             Json::Array(
                 types
                     .iter()
@@ -495,7 +495,7 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
             Json::Object(map)
         }
         (Ty::Flags(names), Value::Flags(set)) => {
-            super::canonical::check_flags(path, names, set)?;
+            super::check_flags(path, names, set)?;
             Json::Array(set.iter().map(|&i| Json::String(names[i as usize].clone())).collect())
         }
         _ => return Err(ValueError::mismatch(path, ty, value)),
@@ -507,19 +507,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
-    use crate::value::convert::tests::samples;
-
-    fn b(v: Value) -> Option<Box<Value>> {
-        Some(Box::new(v))
-    }
-
-    fn bt(t: Ty) -> Option<Box<Ty>> {
-        Some(Box::new(t))
-    }
-
-    fn names(names: &[&str]) -> Vec<String> {
-        names.iter().map(|s| s.to_string()).collect()
-    }
+    use crate::value::samples::{b, bt, names, samples};
 
     fn err(json: Json, ty: &Ty) -> String {
         Value::from_json(&json, ty).unwrap_err().to_string()

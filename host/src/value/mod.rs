@@ -13,6 +13,8 @@ pub mod abi;
 pub mod canonical;
 pub mod convert;
 pub mod json;
+#[cfg(test)]
+pub(crate) mod samples;
 
 use std::fmt;
 
@@ -339,6 +341,28 @@ mod bytes_serde {
             Ok(out)
         }
     }
+}
+
+/// Checks that a record or tuple value has as many items as its type.
+pub(crate) fn check_len(path: &Path<'_>, what: &str, expected: usize, found: usize) -> Result<(), ValueError> {
+    if expected == found {
+        Ok(())
+    } else {
+        Err(ValueError::at(path, format!("expected {expected} {what}, found {found}")))
+    }
+}
+
+/// Checks that flag indices are in range, ascending and without repeats.
+pub(crate) fn check_flags(path: &Path<'_>, names: &[String], set: &[u32]) -> Result<(), ValueError> {
+    for (n, &i) in set.iter().enumerate() {
+        if i as usize >= names.len() {
+            return Err(ValueError::at(path, format!("flag index {i} is out of range for {} flags", names.len())));
+        }
+        if n > 0 && set[n - 1] >= i {
+            return Err(ValueError::at(path, "flag indices must be ascending and unique"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
