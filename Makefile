@@ -25,7 +25,7 @@ GUEST_SOURCES := $(shell find wit guest-sdk examples/rust examples/polyglot -typ
 MOTO_SERVER := .tools/moto/bin/moto_server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup examples build demo test test-servers bench bench-sizes
+.PHONY: setup examples build demo lint test test-servers bench bench-sizes
 
 include polyglot.mk
 
@@ -66,13 +66,19 @@ $(MOTO_SERVER):
 	python3 -m venv .tools/moto
 	.tools/moto/bin/pip install --quiet 'moto[s3]==5.2.5' flask flask-cors
 
-## test: build the examples (Python, JavaScript and C ones too), then run every test
+## test: formatting and clippy, then build the examples (Python, JavaScript and C ones too) and run every test
 test: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
-test: setup examples polyglot build test-servers
+test: lint setup examples polyglot build test-servers
+	@# host/tests/module_graph.rs fails on an import circle between the files of host/src.
 	cargo test --no-fail-fast
 	cargo test -p cachehost-guest
 	@# The benchmarks are not run here, only built, so they cannot rot unnoticed.
 	cargo build --benches -p cachehost
+
+## lint: rustfmt (rustfmt.toml) and clippy, every warning an error, over the whole workspace
+lint:
+	cargo fmt --check
+	cargo clippy --workspace --all-targets -- -D warnings
 
 ## bench: criterion benchmarks (release) and cachehost vs Prefect 3.9.1 side by side (BENCHMARKS.md)
 bench: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)

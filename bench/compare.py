@@ -145,7 +145,8 @@ def measure_cachehost(binary, examples, runs, calls, sized_size):
     for label, flow in (("sized", "sized"), ("sized_result", "sized-result")):
 
         def sized(n):
-            return [binary, "run", bench, "--flow", flow, "--param", f"size={sized_size}", "--param", "seed=7", "--param", f"n={n}"]
+            params = [f"size={sized_size}", "seed=7", f"n={n}"]
+            return [binary, "run", bench, "--flow", flow] + [arg for p in params for arg in ("--param", p)]
 
         sized_zero = time_process(sized(0), env, runs)
         results[f"{label}_miss"] = time_process(sized(1), env, runs, prepare=wipe) - sized_zero
@@ -216,13 +217,14 @@ def main():
     parser.add_argument("--runs", type=int, default=10, help="cachehost runs per figure (default 10)")
     parser.add_argument("--prefect-runs", type=int, default=3, help="Prefect runs per figure (default 3)")
     parser.add_argument("--calls", type=int, default=1000)
-    parser.add_argument("--sized-size", type=int, default=1 << 20, help="bytes of the sized workloads (default 1 MiB)")
+    parser.add_argument("--sized-size", type=int, default=1 << 20, help="bytes of the sized workloads (1 MiB)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
     python = ensure_prefect()
     log(f"cachehost: {args.runs} runs per figure")
-    ours = measure_cachehost(str(args.cachehost.resolve()), args.examples.resolve(), args.runs, args.calls, args.sized_size)
+    binary, examples = str(args.cachehost.resolve()), args.examples.resolve()
+    ours = measure_cachehost(binary, examples, args.runs, args.calls, args.sized_size)
     theirs = measure_prefect(python, args.prefect_runs, args.calls, args.sized_size)
     size = f"{args.sized_size >> 20} MiB" if args.sized_size % (1 << 20) == 0 else f"{args.sized_size:,} B"
 

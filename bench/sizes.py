@@ -308,7 +308,9 @@ def main():
         args.timeout,
     )
     theirs = {} if python is None else measure_prefect(python, sizes, args.timeout)
-    limits = "default limits" if args.default_limits else "max_result_size = max(16 MiB, 2 x size), memory = max(512 MiB, 4 x size)"
+    limits = "max_result_size = max(16 MiB, 2 x size), memory = max(512 MiB, 4 x size)"
+    if args.default_limits:
+        limits = "default limits"
     text = "\n\n".join(
         part
         for part in (

@@ -144,13 +144,14 @@ static void declare(exports_cachehost_task_options_task_defaults_t *out, const c
 }
 
 void exports_cachehost_task_options_task_options(exports_cachehost_task_options_list_task_defaults_t *ret) {
-    ret->len = 5;
+    ret->len = 6;
     ret->ptr = malloc(ret->len * sizeof *ret->ptr);
     declare(&ret->ptr[0], "greet", "INPUTS");
     declare(&ret->ptr[1], "summarize", "INPUTS");
     declare(&ret->ptr[2], "parse-quantity", "INPUTS");
     declare(&ret->ptr[3], "shout", "KEY_FN");
     declare(&ret->ptr[4], "ledger", "INPUTS");
+    declare(&ret->ptr[5], "reverse-bytes", "INPUTS");
 }
 
 static int hex_digit(uint8_t c) {
@@ -324,4 +325,15 @@ void exports_example_poly_c_tasks_ledger(string_t *entry, string_t *ret) {
     ret->ptr = out;
     ret->len = len;
     c_tasks_world_string_free(entry);
+}
+
+// Reversed in place: the argument's buffer becomes the result (the post-return function
+// frees it), so nothing is copied.
+void exports_example_poly_c_tasks_reverse_bytes(c_tasks_world_list_u8_t *data, c_tasks_world_list_u8_t *ret) {
+    for (size_t i = 0, j = data->len; i + 1 < j; i++, j--) {
+        uint8_t byte = data->ptr[i];
+        data->ptr[i] = data->ptr[j - 1];
+        data->ptr[j - 1] = byte;
+    }
+    *ret = *data;
 }

@@ -77,6 +77,11 @@ export const jsTasks = {
     const committed = endTransaction(false);
     return `${entry} recorded in a ledger transaction, committed=${committed}`;
   },
+
+  // list<u8> arrives as a Uint8Array; reverse() runs natively, in place.
+  reverseBytes(data) {
+    return data.reverse();
+  },
 };
 
 const declare = (task, cachePolicy) => ({ task, cachePolicy });
@@ -89,6 +94,7 @@ export const options = {
       declare("parse-quantity", "INPUTS"),
       declare("shout", "KEY_FN"),
       declare("ledger", "INPUTS"),
+      declare("reverse-bytes", "INPUTS"),
     ];
   },
 };

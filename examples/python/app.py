@@ -78,6 +78,10 @@ class PyTasks(exports.PyTasks):
         committed = runtime.end_transaction(False)
         return f"{entry} recorded in a ledger transaction, committed={'true' if committed else 'false'}"
 
+    def reverse_bytes(self, data: bytes) -> bytes:
+        # list<u8> arrives as bytes; slicing reverses it in C, not byte by byte in Python.
+        return data[::-1]
+
 
 class Options(exports.Options):
     def task_options(self) -> List[TaskDefaults]:
@@ -90,6 +94,7 @@ class Options(exports.Options):
             declare("parse-quantity", "INPUTS"),
             declare("shout", "KEY_FN"),
             declare("ledger", "INPUTS"),
+            declare("reverse-bytes", "INPUTS"),
         ]
 
 

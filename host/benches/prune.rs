@@ -14,10 +14,6 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "store.rs"]
-#[allow(dead_code)]
-mod store;
-
 fn main() {
     // `cargo bench -- FILTER` passes arguments: run only when the filter names this bench.
     let args: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).collect();
@@ -30,7 +26,7 @@ fn main() {
     for dir in [&home, &floor] {
         let _ = std::fs::remove_dir_all(dir);
         let started = Instant::now();
-        store::build(&dir.join("storage"), n, Some(1));
+        common::build(&dir.join("storage"), n, Some(1));
         eprintln!("prune: built {n} expired records in {} in {:.1} s", dir.display(), started.elapsed().as_secs_f64());
     }
     run("sync", Command::new("sync"));

@@ -9,34 +9,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 
-use cachehost::store::{record, LocalStore, Lookup, RecordMeta, ResultStore};
-use cachehost::value::{Ty, Value};
-
-/// The key of record `i`: a BLAKE3 hex digest, as INPUTS keys are.
-pub fn key(i: u64) -> String {
-    blake3::hash(&i.to_le_bytes()).to_hex().to_string()
-}
-
-/// The bytes of record `i`, expiring at `expiration_ms` (none: never).
-pub fn record_bytes(i: u64, expiration_ms: Option<i64>) -> Vec<u8> {
-    let value_bytes = record::encode_value(&Value::S64(i as i64));
-    let meta = RecordMeta::new(
-        key(i),
-        "example:bench/tasks#add-one".into(),
-        "0".repeat(64),
-        vec![],
-        0,
-        expiration_ms,
-        Ty::S64,
-        &value_bytes,
-    );
-    record::encode(&meta, &value_bytes)
-}
+use cachehost::store::{LocalStore, Lookup, ResultStore};
+use cachehost::value::Ty;
 
 /// The kept store of `n` unexpiring records, built on first use.
 fn kept_store(n: u64) -> PathBuf {
@@ -45,19 +24,11 @@ fn kept_store(n: u64) -> PathBuf {
     if !done.exists() {
         let _ = std::fs::remove_dir_all(&dir);
         let started = Instant::now();
-        build(&dir.join("records"), n, None);
+        common::build(&dir.join("records"), n, None);
         std::fs::write(&done, b"").unwrap();
         eprintln!("built {n} records in {:.1} s", started.elapsed().as_secs_f64());
     }
     dir.join("records")
-}
-
-/// Writes records 0..n into a local store at `root`.
-pub fn build(root: &Path, n: u64, expiration_ms: Option<i64>) {
-    let store = LocalStore::open(root).unwrap();
-    for i in 0..n {
-        store.write(&key(i), &record_bytes(i, expiration_ms)).unwrap();
-    }
 }
 
 fn lookup_by_store_size(c: &mut Criterion) {
@@ -67,7 +38,7 @@ fn lookup_by_store_size(c: &mut Criterion) {
     for n in [1_000u64, large] {
         let store = LocalStore::open(&kept_store(n)).unwrap();
         // 10,000 keys spread over the whole store, looked up in turn.
-        let keys: Vec<String> = (0..10_000u64).map(|i| key(i * 7919 % n)).collect();
+        let keys: Vec<String> = (0..10_000u64).map(|i| common::key(i * 7919 % n)).collect();
         let mut next = 0;
         group.bench_function(BenchmarkId::new("records", n), |b| {
             b.iter(|| {

@@ -354,10 +354,16 @@ pub fn explain(input: ExplainInput<'_>) -> Explanation {
         _ => None,
     };
     let verdict = match (input.cache_key, &key) {
-        (Err(reason), _) => Verdict::NoKey { reason: format!("no key can be computed ({reason}), so the task runs uncached") },
-        (Ok(None), _) => Verdict::NoKey { reason: format!("the policy {} gives no key, so the task is never cached", input.policy) },
+        (Err(reason), _) => {
+            Verdict::NoKey { reason: format!("no key can be computed ({reason}), so the task runs uncached") }
+        }
+        (Ok(None), _) => {
+            Verdict::NoKey { reason: format!("the policy {} gives no key, so the task is never cached", input.policy) }
+        }
         (Ok(Some(_)), None) => Verdict::NoKey {
-            reason: "every part of the policy gave no key (INPUTS of a task without parameters, FLOW_PARAMETERS outside a flow run, or KEY_FN returning none), so the task runs uncached".into(),
+            reason: "every part of the policy gave no key (INPUTS of a task without parameters, FLOW_PARAMETERS \
+                outside a flow run, or KEY_FN returning none), so the task runs uncached"
+                .into(),
         },
         (Ok(Some(_)), Some(_)) if input.refresh => Verdict::Refresh,
         (Ok(Some(_)), Some(_)) => match &input.lookup {
@@ -369,7 +375,9 @@ pub fn explain(input: ExplainInput<'_>) -> Explanation {
     };
     if parts.iter().any(|p| p.name == "RUN_ID") && input.flow_run_id.is_none() {
         notes.push(
-            "explain runs outside a flow run, where RUN_ID is a new id every time: a policy with RUN_ID (DEFAULT has it) only hits within one flow run (--flow-run-id ID explains the call as if inside that run)".into(),
+            "explain runs outside a flow run, where RUN_ID is a new id every time: a policy with RUN_ID (DEFAULT has \
+                it) only hits within one flow run (--flow-run-id ID explains the call as if inside that run)"
+                .into(),
         );
     }
     let nearest = nearest_record(input.task, key.as_deref(), parts, input.records);
@@ -470,7 +478,12 @@ fn part_differences(part: &KeyPart, old: &KeyPartMeta, input: &ExplainInput<'_>)
             let mut out = Vec::new();
             for (name, digest) in &part.detail {
                 let now = if part.name == "INPUTS" {
-                    input.args_json.iter().find(|(n, _)| n == name).map(|(_, json)| format!(" (now {json})")).unwrap_or_default()
+                    input
+                        .args_json
+                        .iter()
+                        .find(|(n, _)| n == name)
+                        .map(|(_, json)| format!(" (now {json})"))
+                        .unwrap_or_default()
                 } else {
                     String::new()
                 };
@@ -494,19 +507,28 @@ fn part_differences(part: &KeyPart, old: &KeyPartMeta, input: &ExplainInput<'_>)
             let now = detail_of("component", &part.detail).unwrap_or_default();
             let then = detail_of("component", &old.detail).unwrap_or_default();
             if now != then {
-                vec![format!("TASK_SOURCE differs: component rebuilt (the record is from component {}, this one is {})", short_key(&then), short_key(&now))]
+                vec![format!(
+                    "TASK_SOURCE differs: component rebuilt (the record is from component {}, this one is {})",
+                    short_key(&then),
+                    short_key(&now)
+                )]
             } else {
                 vec!["TASK_SOURCE differs".into()]
             }
         }
         "RUN_ID" => match input.flow_run_id {
-            Some(run) => vec![format!("RUN_ID differs: the record is from flow run {}, this is flow run {run}", old.key)],
+            Some(run) => {
+                vec![format!("RUN_ID differs: the record is from flow run {}, this is flow run {run}", old.key)]
+            }
             None => vec![format!(
-                "RUN_ID differs: outside a flow run RUN_ID is a new id; the record is from flow run {} (pass --flow-run-id {} to explain as if inside it)",
+                "RUN_ID differs: outside a flow run RUN_ID is a new id; the record is from flow run {} (pass \
+                    --flow-run-id {} to explain as if inside it)",
                 old.key, old.key
             )],
         },
-        "KEY_FN" => vec![format!("KEY_FN differs: the key function returned {:?}, the record's was {:?}", part.key, old.key)],
+        "KEY_FN" => {
+            vec![format!("KEY_FN differs: the key function returned {:?}, the record's was {:?}", part.key, old.key)]
+        }
         other => vec![format!("{other} differs")],
     }
 }

@@ -18,7 +18,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a flow component's flow: its task calls go through the cache.
     #[command(
-        after_help = "Example:\n  cachehost run build/examples/persist-default.wasm\n  cachehost run flow.wasm --param n=3 --tasks tasks.wasm --json"
+        after_help = "Example:\n  cachehost run build/examples/persist-default.wasm\n  cachehost run flow.wasm --param \
+            n=3 --tasks tasks.wasm --json"
     )]
     Run(RunArgs),
     /// Run one task of a component on its own (a standalone task run).
@@ -28,9 +29,8 @@ pub enum Command {
     #[command(after_help = "Example:\n  cachehost inspect build/examples/inputs-exclude.wasm")]
     Inspect(InspectArgs),
     /// Manage the result store: list, show, explain, remove and prune cached records.
-    #[command(
-        after_help = "Examples:\n  cachehost cache ls --task add-one\n  cachehost cache explain build/examples/inputs.wasm add-one --arg x=1\n  cachehost cache prune --dry-run"
-    )]
+    #[command(after_help = "Examples:\n  cachehost cache ls --task add-one\n  cachehost cache explain \
+            build/examples/inputs.wasm add-one --arg x=1\n  cachehost cache prune --dry-run")]
     Cache(CacheArgs),
 }
 
@@ -113,28 +113,33 @@ pub struct CacheArgs {
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
     /// List cached records with their task, component, size, age and expiry.
-    #[command(
-        after_help = "Examples:\n  cachehost cache ls\n  cachehost cache ls --task add-one --newer-than 1h\n  cachehost cache ls --component build/examples/inputs.wasm --json\n  cachehost cache ls --expired"
-    )]
+    #[command(after_help = "Examples:\n  cachehost cache ls\n  cachehost cache ls --task add-one --newer-than 1h\n  \
+            cachehost cache ls --component build/examples/inputs.wasm --json\n  cachehost cache ls --expired")]
     Ls(CacheLsArgs),
     /// Show one record: its metadata, its key parts and its value as JSON.
     #[command(
-        after_help = "Examples:\n  cachehost cache show 3f1c0a9e5d2b   (a key, or the start of one)\n  cachehost cache show constant-key --json"
+        after_help = "Examples:\n  cachehost cache show 3f1c0a9e5d2b   (a key, or the start of one)\n  cachehost cache \
+            show constant-key --json"
     )]
     Show(CacheShowArgs),
     /// Remove records by key, task or component; says how many were removed.
     #[command(
-        after_help = "Examples:\n  cachehost cache rm 3f1c0a9e5d2b\n  cachehost cache rm --task add-one\n  cachehost cache rm --component build/examples/inputs.wasm --dry-run"
+        after_help = "Examples:\n  cachehost cache rm 3f1c0a9e5d2b\n  cachehost cache rm --task add-one\n  cachehost \
+            cache rm --component build/examples/inputs.wasm --dry-run"
     )]
     Rm(CacheRmArgs),
-    /// Remove expired records, and with --missing-components the records of components that are gone; with key storage, also the stored values no key references any more (after a 10-minute grace).
+    /// Remove expired records, and with --missing-components the records of components that are gone; with key
+    /// storage, also the stored values no key references any more (after a 10-minute grace).
     #[command(
-        after_help = "Examples:\n  cachehost cache prune\n  cachehost cache prune --missing-components build/examples --dry-run"
+        after_help = "Examples:\n  cachehost cache prune\n  cachehost cache prune --missing-components build/examples \
+            --dry-run"
     )]
     Prune(CachePruneArgs),
     /// Compute the key a task call would use and say, part by part, whether it would hit.
     #[command(
-        after_help = "Examples:\n  cachehost cache explain build/examples/inputs.wasm add-one --arg x=1\n  cachehost cache explain flow.wasm add-one --arg x=1 --flow-run-id 0190f3c4-7d2a-7a1b-9c3e-5f6a7b8c9d0e\n  cachehost cache explain split-flow.wasm greet --tasks split-tasks.wasm --arg 'name=\"Ada\"' --json"
+        after_help = "Examples:\n  cachehost cache explain build/examples/inputs.wasm add-one --arg x=1\n  cachehost \
+            cache explain flow.wasm add-one --arg x=1 --flow-run-id 0190f3c4-7d2a-7a1b-9c3e-5f6a7b8c9d0e\n  cachehost \
+            cache explain split-flow.wasm greet --tasks split-tasks.wasm --arg 'name=\"Ada\"' --json"
     )]
     Explain(CacheExplainArgs),
 }

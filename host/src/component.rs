@@ -79,7 +79,10 @@ pub struct ComponentInfo {
 #[derive(Debug, thiserror::Error)]
 pub enum InterfaceError {
     /// A task or flow signature holds a type that cannot cross into a task's own Store.
-    #[error("{what} `{function}` cannot be a task: its {place} is a {refused}, and only plain data (no resources, streams or futures) can be cached")]
+    #[error(
+        "{what} `{function}` cannot be a task: its {place} is a {refused}, and only plain data (no resources, \
+        streams or futures) can be cached"
+    )]
     Unsupported {
         /// "task" or "flow" or "imported task".
         what: &'static str,

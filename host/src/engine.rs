@@ -62,7 +62,10 @@ pub enum LoadError {
         path: PathBuf,
     },
     /// The file is a core WebAssembly module, not a component.
-    #[error("{path} is a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with `wasm-tools component new`")]
+    #[error(
+        "{path} is a core WebAssembly module, not a component; build it for wasm32-wasip2 or wrap it with \
+        `wasm-tools component new`"
+    )]
     CoreModule {
         /// The file given.
         path: PathBuf,

@@ -7,6 +7,7 @@
 //! miss: a fresh instance from [`engine`] runs the export -> record written -> [`run`]
 //! logs the state and records it in the report.
 
+pub mod buffers;
 pub mod cache_admin;
 pub mod cli;
 pub mod clock;

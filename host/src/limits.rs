@@ -204,7 +204,8 @@ pub enum LimitExceeded {
         limit: u32,
     },
     /// The task returned a result larger than allowed.
-    #[error("the task returned a result {}over the limit of {} (max_result_size)", size.map(|s| format!("of {s} bytes, ")).unwrap_or_default(), size_text(*limit))]
+    #[error("the task returned a result {}over the limit of {} \
+        (max_result_size)", size.map(|s| format!("of {s} bytes, ")).unwrap_or_default(), size_text(*limit))]
     ResultSize {
         /// The encoded size of the result, when it got as far as being encoded.
         size: Option<u64>,

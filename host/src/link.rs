@@ -18,7 +18,10 @@ use crate::value::abi;
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
     /// No component exports an interface a component imports.
-    #[error("no component provides the interface `{interface}` that {importer} imports; pass the component that exports it with --tasks")]
+    #[error(
+        "no component provides the interface `{interface}` that {importer} imports; pass the component that \
+        exports it with --tasks"
+    )]
     MissingProvider {
         /// The interface.
         interface: String,

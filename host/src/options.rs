@@ -600,7 +600,10 @@ mod tests {
         let resolved = resolve(TASK, &component(options(Some("TASK_SOURCE - 'x'"), None)), &settings(&[])).unwrap();
         assert_eq!(
             resolved.warnings,
-            vec!["cache_policy \"TASK_SOURCE - 'x'\", column 13: `- 'x'` has no effect because the policy to its left has no INPUTS"]
+            vec![
+                "cache_policy \"TASK_SOURCE - 'x'\", column 13: `- 'x'` has no effect because the policy to its left \
+                has no INPUTS"
+            ]
         );
     }
 

@@ -20,7 +20,7 @@ const MAX_BLOCKING_THREADS: usize = 32;
 /// two: the work waits on system calls as much as it computes).
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let cores = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
-    map_on(cores.max(2).min(MAX_THREADS), items, f)
+    map_on(cores.clamp(2, MAX_THREADS), items, f)
 }
 
 /// `f` applied to every item, in the items' order, for work that mostly waits on the device

@@ -357,7 +357,8 @@ fn deserialize_expiration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
         fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Self::Value, E> {
             parse_duration(text).map(Some).ok_or_else(|| {
                 E::custom(format!(
-                    "invalid cache_expiration {text:?}: expected a duration like \"500ms\", \"30s\", \"5m\", \"1h\" or \"2d\", or an integer of seconds"
+                    "invalid cache_expiration {text:?}: expected a duration like \"500ms\", \"30s\", \"5m\", \"1h\" or \
+                        \"2d\", or an integer of seconds"
                 ))
             })
         }
@@ -600,7 +601,8 @@ mod tests {
     #[test]
     fn config_file_settings_apply_and_env_wins() {
         let file = config(
-            "[settings]\nlocal_storage_path = \"cache\"\ntasks_refresh_cache = true\nresults_persist_by_default = true\n",
+            "[settings]\nlocal_storage_path = \"cache\"\ntasks_refresh_cache = true\nresults_persist_by_default = \
+                true\n",
         );
         let s = Settings::load(env(&[("HOME", "/h")]), Some(&file)).unwrap();
         // Relative paths in the file are relative to its folder.

@@ -153,11 +153,15 @@ fn passthrough_wat(params: &[Ty]) -> String {
                                (i32.sub (i32.const 0) (local.get 2))))
       (local.set $end (i32.add (local.get $ptr) (local.get 3)))
       (if (i32.gt_u (local.get $end) (i32.mul (memory.size) (i32.const 65536)))
-        (then (if (i32.eq (memory.grow (i32.add (i32.shr_u (i32.sub (local.get $end) (i32.mul (memory.size) (i32.const 65536))) (i32.const 16)) (i32.const 1))) (i32.const -1)) (then unreachable))))
+        (then (if (i32.eq (memory.grow (i32.add (i32.const 1) (i32.shr_u
+                    (i32.sub (local.get $end) (i32.mul (memory.size) (i32.const 65536))) (i32.const 16))))
+                  (i32.const -1))
+          (then unreachable))))
       (global.set $heap (local.get $end))
       (local.get $ptr)))
   (core instance $libc (instantiate $libc))
-  (core func $f_lowered (canon lower (func $f) (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
+  (core func $f_lowered (canon lower (func $f)
+    (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
   (core module $main
     (import "libc" "memory" (memory 1))
     (import "host" "f" (func $f {import_sig}))
@@ -165,7 +169,8 @@ fn passthrough_wat(params: &[Ty]) -> String {
   (core instance $main (instantiate $main
     (with "libc" (instance $libc))
     (with "host" (instance (export "f" (func $f_lowered))))))
-  (func $g {sig} (canon lift (core func $main "g") (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
+  (func $g {sig} (canon lift (core func $main "g")
+    (memory (core memory $libc "memory")) (realloc (core func $libc "realloc"))))
   (export "g" (func $g))
 )"#,
         defs = defs.join("\n  ")

@@ -7,8 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
+use cachehost::clock::now_ms;
 use cachehost::lock::{FileLockManager, Lease, LockManager};
 
 const ROLE: &str = "CHILD_ROLE";
@@ -20,10 +21,6 @@ const LONG: Duration = Duration::from_secs(60);
 
 fn env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| panic!("{name} is not set"))
-}
-
-fn unix_ms() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as i64
 }
 
 /// What a child process does; run only by the tests below.
@@ -135,6 +132,6 @@ fn killed_holder_blocks_only_until_its_lease_expires() {
     assert_eq!((left.holder.as_str(), left.pid), (holder.as_str(), child.id()));
 
     manager.acquire("k", "next", Duration::from_secs(30), LONG).unwrap();
-    assert!(unix_ms() >= left.expires_ms, "took the lock before the killed holder's lease expired");
+    assert!(now_ms() >= left.expires_ms, "took the lock before the killed holder's lease expired");
     assert_eq!(manager.holder("k").unwrap().as_deref(), Some("next"));
 }

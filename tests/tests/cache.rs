@@ -62,9 +62,7 @@ fn ls_show_and_rm_on_a_flow_run() {
     let key = add_one_1["key"].as_str().unwrap();
     assert_eq!(
         ctx.snapshot(&["cache", "show", &key[..12]], 0),
-        "key  [DIGEST]\n\
-         task  example:persist-default/tasks#add-one\n\
-         component persist-default.wasm (digest [DIGEST])\n\
+        "key  [DIGEST]\ntask  example:persist-default/tasks#add-one\ncomponent persist-default.wasm (digest [DIGEST])\n\
          policy  DEFAULT\n\
          created  [TIME] ([AGE] ago)\n\
          expires  never\n\
@@ -133,9 +131,7 @@ fn explain_names_a_changed_argument() {
     let inputs = path("inputs");
     assert_eq!(
         ctx.snapshot(&["cache", "explain", &inputs, "add-one", "--arg", "x=5"], 0),
-        "task  example:inputs/tasks#add-one (inputs.wasm)\n\
-         policy  INPUTS (component)\n\
-         key  [DIGEST]\n\
+        "task  example:inputs/tasks#add-one (inputs.wasm)\npolicy  INPUTS (component)\nkey  [DIGEST]\n\
          verdict  MISS: no record under this key, so the task would run\n\
          nearest  [DIGEST] (created [AGE] ago, policy INPUTS)\n\
          \n\
@@ -146,9 +142,7 @@ fn explain_names_a_changed_argument() {
     );
     assert_eq!(
         ctx.snapshot(&["cache", "explain", &inputs, "add-one", "--arg", "x=1"], 0),
-        "task  example:inputs/tasks#add-one (inputs.wasm)\n\
-         policy  INPUTS (component)\n\
-         key  [DIGEST]\n\
+        "task  example:inputs/tasks#add-one (inputs.wasm)\npolicy  INPUTS (component)\nkey  [DIGEST]\n\
          verdict  HIT: a record is stored under this key, so the call would be Cached\n\
          \n\
          PART  STATUS  KEY\n\
@@ -167,8 +161,7 @@ fn explain_names_a_rebuilt_component() {
     let explained = ctx.snapshot(&["cache", "explain", &path("task-source-changed"), "add-one", "--arg", "x=1"], 0);
     assert_eq!(
         explained,
-        "task  example:task-source/tasks#add-one (task-source-changed.wasm)\n\
-         policy  TASK_SOURCE (component)\n\
+        "task  example:task-source/tasks#add-one (task-source-changed.wasm)\npolicy  TASK_SOURCE (component)\n\
          key  [DIGEST]\n\
          verdict  MISS: no record under this key, so the task would run\n\
          nearest  [DIGEST] (created [AGE] ago, policy TASK_SOURCE)\n\
@@ -191,9 +184,7 @@ fn explain_names_a_new_flow_run() {
     let flow = path("persist-default");
     assert_eq!(
         ctx.snapshot(&["cache", "explain", &flow, "add-one", "--arg", "x=1"], 0),
-        "task  example:persist-default/tasks#add-one (persist-default.wasm)\n\
-         policy  DEFAULT (default)\n\
-         key  [DIGEST]\n\
+        "task  example:persist-default/tasks#add-one (persist-default.wasm)\npolicy  DEFAULT (default)\nkey  [DIGEST]\n\
          verdict  MISS: no record under this key, so the task would run\n\
          nearest  [DIGEST] (created [AGE] ago, policy DEFAULT)\n\
          \n\
@@ -202,8 +193,10 @@ fn explain_names_a_new_flow_run() {
          TASK_SOURCE  same  [HEX]\n\
          RUN_ID  differs  [UUID]\n\
          \n\
-         why: RUN_ID differs: outside a flow run RUN_ID is a new id; the record is from flow run [UUID] (pass --flow-run-id [UUID] to explain as if inside it)\n\
-         note: explain runs outside a flow run, where RUN_ID is a new id every time: a policy with RUN_ID (DEFAULT has it) only hits within one flow run (--flow-run-id ID explains the call as if inside that run)\n"
+         why: RUN_ID differs: outside a flow run RUN_ID is a new id; the record is from flow run [UUID] (pass \
+         --flow-run-id [UUID] to explain as if inside it)\n\
+         note: explain runs outside a flow run, where RUN_ID is a new id every time: a policy with RUN_ID (DEFAULT \
+         has it) only hits within one flow run (--flow-run-id ID explains the call as if inside that run)\n"
     );
     let explained = json(&ctx, &["cache", "explain", &flow, "add-one", "--arg", "x=1"]);
     assert!(explained["reasons"][0].as_str().unwrap().contains(&format!("--flow-run-id {flow_run_id}")));
@@ -243,9 +236,7 @@ fn explain_ls_and_prune_an_expired_record() {
     std::thread::sleep(std::time::Duration::from_millis(2200));
     assert_eq!(
         ctx.snapshot(&["cache", "explain", &component, "add-one", "--arg", "x=1"], 0),
-        "task  example:expiration/tasks#add-one (expiration.wasm)\n\
-         policy  INPUTS (component)\n\
-         key  [DIGEST]\n\
+        "task  example:expiration/tasks#add-one (expiration.wasm)\npolicy  INPUTS (component)\nkey  [DIGEST]\n\
          verdict  MISS: the record under this key expired [AGE] ago ([TIME]); hits never extend a record\n\
          \n\
          PART  STATUS  KEY\n\
@@ -259,7 +250,8 @@ fn explain_ls_and_prune_an_expired_record() {
 
     assert_eq!(
         ctx.snapshot(&["cache", "prune", "--dry-run"], 0),
-        "[DIGEST]  expired\nWould prune 1 record from [TMP]/storage (1 expired, 0 of missing components, 0 unreadable).\n"
+        "[DIGEST]  expired\nWould prune 1 record from [TMP]/storage (1 expired, 0 of missing components, 0 \
+            unreadable).\n"
     );
     assert_eq!(keys(&json(&ctx, &["cache", "ls"])).len(), 1);
     assert_eq!(

@@ -36,8 +36,8 @@ fn temp_files(dir: &Path) -> usize {
     files_under(dir).iter().filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".tmp-")).count()
 }
 
-/// Default scale fits a debug test run (about 30 s: 30 kills of runs of 200 calls); `CACHEHOST_KILL_TEST_FULL=1` runs the
-/// issue's scale: 200 kills of runs of 1,000 task calls.
+/// Default scale fits a debug test run (about 30 s: 30 kills of runs of 200 calls); `CACHEHOST_KILL_TEST_FULL=1`
+/// runs the scale: 200 kills of runs of 1,000 task calls.
 #[test]
 fn sigkill_at_random_moments_never_leaves_a_corrupt_or_wrong_record() {
     let full = std::env::var_os("CACHEHOST_KILL_TEST_FULL").is_some();

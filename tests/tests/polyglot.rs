@@ -137,7 +137,8 @@ const CONFORMANCE: [&str; 22] = [
     // written, so it never hits (Prefect's default).
     "Completed: [1, 2, 4, 0]",
     "Completed: [1, 2, 4, 0]",
-    r#"Completed: Summary { count: 3, total-cents: 2380, names: ["tea", "cake", "scone"], most-expensive: Some("cake") }"#,
+    "Completed: Summary { count: 3, total-cents: 2380, names: [\"tea\", \"cake\", \"scone\"], most-expensive: \
+     Some(\"cake\") }",
     "Completed: Summary { count: 0, total-cents: 0, names: [], most-expensive: None }",
     r#"Cached: Summary { count: 3, total-cents: 2380, names: ["tea", "cake", "scone"], most-expensive: Some("cake") }"#,
     "Completed: Ok(12)",

@@ -52,7 +52,8 @@ fn a_flow_survives_every_hostile_task_and_its_normal_tasks_complete() {
     let ctx = TestContext::new();
     let config = config(
         &ctx,
-        "[tasks.spin]\ntimeout = \"500ms\"\n[tasks.hog-memory]\nmemory = \"64MiB\"\n[tasks.huge]\nmax_result_size = \"1MiB\"\n",
+        "[tasks.spin]\ntimeout = \"500ms\"\n[tasks.hog-memory]\nmemory = \"64MiB\"\n[tasks.huge]\nmax_result_size = \
+            \"1MiB\"\n",
     );
     let report = ctx.report(&["run", &hostile(), "--flow", "survive", "--config", config.to_str().unwrap()], 0);
     assert_eq!(report.flow_state(), "Completed", "{}", report.stderr);
@@ -125,7 +126,14 @@ fn a_timeout_from_the_environment_times_out_an_infinite_loop() {
     let run = only_run(&report);
     assert_eq!(state(run), ("TimedOut", "Task run failed: the task run exceeded its timeout of 300ms (timeout)"));
     assert_eq!(run["state"]["type"], "FAILED");
-    assert!(report.stderr.contains("Finished in state TimedOut('Task run failed: the task run exceeded its timeout of 300ms (timeout)', type=FAILED)"), "{}", report.stderr);
+    assert!(
+        report.stderr.contains(
+            "Finished in state TimedOut('Task run failed: the task run exceeded its timeout of \
+        300ms (timeout)', type=FAILED)"
+        ),
+        "{}",
+        report.stderr
+    );
 }
 
 #[test]
@@ -269,7 +277,13 @@ fn a_read_only_grant_is_readable_and_refuses_writes() {
 /// A folder granted read-write and a config giving `flaky` the options in `task_options`.
 fn flaky_setup(ctx: &TestContext, task_options: &str) -> PathBuf {
     std::fs::create_dir_all(ctx.dir.path().join("state")).unwrap();
-    config(ctx, &format!("[components.hostile]\ndirs = [{{ host = \"state\", guest = \"/state\", mode = \"rw\" }}]\n[tasks.flaky]\n{task_options}\n"))
+    config(
+        ctx,
+        &format!(
+            "[components.hostile]\ndirs = [{{ host = \"state\", guest = \"/state\", mode = \"rw\" \
+        }}]\n[tasks.flaky]\n{task_options}\n"
+        ),
+    )
 }
 
 #[test]
@@ -281,7 +295,10 @@ fn retries_recover_from_a_transient_failure() {
     assert_eq!(state(run).0, "Completed");
     assert_eq!(run["attempts"], 2);
     assert!(
-        report.stderr.contains("Task run failed with exception: wasm trap: wasm `unreachable` instruction executed - Retry 1/1 will start immediately"),
+        report.stderr.contains(
+            "Task run failed with exception: wasm trap: wasm `unreachable` instruction executed - \
+            Retry 1/1 will start immediately"
+        ),
         "{}",
         report.stderr
     );

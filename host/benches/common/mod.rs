@@ -1,6 +1,6 @@
 //! What the benchmarks share: the example components, a session on a throw-away home, a
 //! folder kept between runs for what is slow to build (compiled components, big stores),
-//! and homes for the stores that misses write.
+//! homes for the stores that misses write, and the records of the store benchmarks.
 
 #![allow(dead_code)]
 
@@ -11,7 +11,8 @@ use cachehost::engine::{Engine, EngineOptions};
 use cachehost::log::{Level, Logger};
 use cachehost::run::Session;
 use cachehost::settings::{ConfigFile, Settings};
-use cachehost::value::Value;
+use cachehost::store::{record, LocalStore, RecordMeta, ResultStore};
+use cachehost::value::{Ty, Value};
 
 /// A built example component: `$CACHEHOST_EXAMPLES/<name>.wasm`, else `build/examples/`
 /// of the workspace (`make examples` builds them; `make bench` does it first).
@@ -128,4 +129,33 @@ pub fn repeat(n: u32, start: i64, distinct: bool) -> Vec<Value> {
 /// `sized(size, seed, n)` of the bench example.
 pub fn sized(size: u64, seed: u8, n: u32) -> Vec<Value> {
     vec![Value::U64(size), Value::U8(seed), Value::U32(n)]
+}
+
+/// The key of record `i`: a BLAKE3 hex digest, as INPUTS keys are.
+pub fn key(i: u64) -> String {
+    blake3::hash(&i.to_le_bytes()).to_hex().to_string()
+}
+
+/// The bytes of record `i`, expiring at `expiration_ms` (none: never).
+pub fn record_bytes(i: u64, expiration_ms: Option<i64>) -> Vec<u8> {
+    let value_bytes = record::encode_value(&Value::S64(i as i64));
+    let meta = RecordMeta::new(
+        key(i),
+        "example:bench/tasks#add-one".into(),
+        "0".repeat(64),
+        vec![],
+        0,
+        expiration_ms,
+        Ty::S64,
+        &value_bytes,
+    );
+    record::encode(&meta, &value_bytes)
+}
+
+/// Writes records 0..n into a local store at `root`.
+pub fn build(root: &Path, n: u64, expiration_ms: Option<i64>) {
+    let store = LocalStore::open(root).unwrap();
+    for i in 0..n {
+        store.write(&key(i), &record_bytes(i, expiration_ms)).unwrap();
+    }
 }

@@ -160,7 +160,10 @@ fn rm(args: CacheRmArgs) -> anyhow::Result<String> {
     let store = opened.store();
     let filter = filter(&args.filter)?;
     if args.keys.is_empty() && filter.is_empty() {
-        bail!("cache rm needs keys or a filter (--task, --component, --older-than, --newer-than, --expired); nothing was removed");
+        bail!(
+            "cache rm needs keys or a filter (--task, --component, --older-than, --newer-than, --expired); nothing \
+            was removed"
+        );
     }
     let mut keys = Vec::new();
     for given in &args.keys {
@@ -255,9 +258,11 @@ fn explain(args: CacheExplainArgs, paint: Paint) -> anyhow::Result<String> {
             Some(Route { component, task })
         })
         .with_context(|| {
-            let known: Vec<&str> = session.components.iter().flat_map(|c| c.tasks.iter().map(|t| t.function.as_str())).collect();
+            let known: Vec<&str> =
+                session.components.iter().flat_map(|c| c.tasks.iter().map(|t| t.function.as_str())).collect();
             format!(
-                "no loaded component has a task `{}`; the tasks are: {} (a flow's tasks in another component need --tasks)",
+                "no loaded component has a task `{}`; the tasks are: {} (a flow's tasks in another component need \
+                    --tasks)",
                 args.task,
                 if known.is_empty() { "(none)".to_owned() } else { known.join(", ") }
             )

@@ -14,7 +14,8 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let flows = &session.components[0].flows;
     let flow = match (&args.flow_name, flows.len()) {
         (_, 0) => bail!(
-            "{} exports no flow; a flow is a function of an exported interface named `flow` (use `cachehost call` to run a task on its own)",
+            "{} exports no flow; a flow is a function of an exported interface named `flow` (use `cachehost call` to \
+                run a task on its own)",
             session.components[0].file_name()
         ),
         (None, 1) => 0,

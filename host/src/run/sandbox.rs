@@ -168,8 +168,9 @@ pub fn wasi_ctx(logger: &Arc<Logger>, subject: &Subject, grants: Option<&Compone
 }
 
 /// Runs `f` on a thread whose stack fits guests nested as deep as `limits` allow: each
-/// nested task run has its own Store, so each level may use [`MAX_WASM_STACK`] of native
-/// stack on top of the host's frames, more than a main thread has.
+/// nested task run has its own Store, so each level may use
+/// [`MAX_WASM_STACK`](crate::limits::MAX_WASM_STACK) of native stack on top of the host's
+/// frames, more than a main thread has.
 pub fn on_deep_stack<T: Send>(limits: &Limits, f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|scope| {
         std::thread::Builder::new()

@@ -183,7 +183,10 @@ impl Session {
                     Lookup::Unreadable { reason } => self.logger.log(
                         Level::Warning,
                         &subject,
-                        &format!("The cache record for key '{key}' is unreadable ({reason}); running the task and overwriting it"),
+                        &format!(
+                            "The cache record for key '{key}' is unreadable ({reason}); running the task and \
+                            overwriting it"
+                        ),
                     ),
                     Lookup::Miss | Lookup::Expired { .. } => {}
                 }
@@ -387,7 +390,7 @@ impl Session {
         let def = &self.components[route.component].tasks[route.task];
         let returned = self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
             let (state, reason) = match &failure {
-                RunFailure::Limit(limit) => (limit_state(&limit), limit.to_string()),
+                RunFailure::Limit(limit) => (limit_state(limit), limit.to_string()),
                 RunFailure::Trap(message) => {
                     (State::failed(format!("Task run encountered a trap: {}", first_line(message))), message.clone())
                 }

@@ -19,7 +19,9 @@ use crate::txn::{self, CommitMode, Effects, Held, HookTarget, Txn, TxnRef};
 use crate::value::{Ty, Value};
 
 /// The error of a SERIALIZABLE task or transaction without a lock manager (reference 11.3).
-pub const SERIALIZABLE_WITHOUT_LOCK_MANAGER: &str = "Isolation level SERIALIZABLE is not supported by provided configuration. Please ensure you've provided a lock file directory or lock manager when using the SERIALIZABLE isolation level.";
+pub const SERIALIZABLE_WITHOUT_LOCK_MANAGER: &str = "Isolation level SERIALIZABLE is not supported by provided \
+    configuration. Please ensure you've provided a lock file directory or lock manager when using the SERIALIZABLE \
+    isolation level.";
 
 impl Held for Lease {
     fn release(self: Box<Self>) {

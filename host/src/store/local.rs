@@ -101,7 +101,7 @@ impl LocalStore {
         let read = |path: &Path| -> io::Result<(Option<FileStamp>, Vec<u8>)> {
             let mut file = fs::File::open(path)?;
             let meta = file.metadata()?;
-            let mut bytes = Vec::with_capacity(meta.len() as usize);
+            let mut bytes = crate::buffers::with_capacity(meta.len() as usize);
             file.read_to_end(&mut bytes)?;
             Ok((FileStamp::of(&meta), bytes))
         };
@@ -110,7 +110,7 @@ impl LocalStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Lookup::Miss,
             Err(e) => return Lookup::Unreadable { reason: format!("could not read {}: {e}", path.display()) },
         };
-        let record = match record::decode(&bytes, expected) {
+        let record = match record::decode_owned(bytes, expected) {
             Ok(record) => Arc::new(record),
             Err(e) => return Lookup::Unreadable { reason: e.to_string() },
         };

@@ -370,7 +370,8 @@ impl ObjectStore {
     fn paused(&self) -> Option<String> {
         match &self.health().down {
             Some((at, cause)) if at.elapsed() < PAUSE_AFTER_FAILURE => Some(format!(
-                "The S3 object store {} cannot be used: it failed {:.1?} ago and is not asked again for {PAUSE_AFTER_FAILURE:?} after a failure ({cause})",
+                "The S3 object store {} cannot be used: it failed {:.1?} ago and is not asked again for \
+                    {PAUSE_AFTER_FAILURE:?} after a failure ({cause})",
                 self.describe(),
                 at.elapsed()
             )),

@@ -200,6 +200,40 @@ pub fn decode(bytes: &[u8], expected: &Ty) -> Result<Record, RecordError> {
     Ok(Record { meta, value })
 }
 
+/// [`decode`] of a record read into `bytes`, which it may reuse: a record whose value is a
+/// `list<u8>` gets the record's own buffer, the header moved off its front, instead of a
+/// fresh copy of the bytes (a fresh large buffer costs a page fault per page on first write).
+pub fn decode_owned(mut bytes: Vec<u8>, expected: &Ty) -> Result<Record, RecordError> {
+    let (meta, value_bytes) = split(&bytes)?;
+    if !expected.is_bytes() {
+        let value = decode_value(&meta, value_bytes, expected)?;
+        return Ok(Record { meta, value });
+    }
+    if *crate::hash::blake3(value_bytes).as_bytes() != meta.value_digest {
+        return Err(RecordError::DigestMismatch);
+    }
+    check_type(&meta, expected)?;
+    // postcard writes a Value::Bytes as its variant tag, the length as a varint, the bytes.
+    let start = bytes.len() - value_bytes.len();
+    let tag = encode_value(&Value::Bytes(Vec::new()));
+    let tag = &tag[..tag.len() - 1];
+    // The length's varint takes 1 to 10 bytes: the one that frames the rest is the length.
+    let header = (1..=10).find_map(|varint_len: usize| {
+        let data_len = value_bytes.len().checked_sub(tag.len() + varint_len)?;
+        let varint = postcard::to_stdvec(&(data_len as u64)).expect("a u64 encodes");
+        let prefix = value_bytes.get(..tag.len() + varint_len)?;
+        (varint.len() == varint_len && prefix.starts_with(tag) && prefix[tag.len()..] == varint[..])
+            .then_some(prefix.len())
+    });
+    let Some(header) = header else {
+        // Not framed as one byte list: decode it the general way, which says what is wrong.
+        let value = decode_value_bytes(value_bytes)?;
+        return Ok(Record { meta, value });
+    };
+    bytes.drain(..start + header);
+    Ok(Record { meta, value: Value::Bytes(bytes) })
+}
+
 /// Checks `value_bytes` against `meta` (digest, then type) and decodes them as a value of type
 /// `expected`.
 pub fn decode_value(meta: &RecordMeta, value_bytes: &[u8], expected: &Ty) -> Result<Value, RecordError> {
@@ -350,6 +384,35 @@ mod tests {
         let meta = sample_meta(&value_bytes);
         let bytes = encode(&meta, &value_bytes);
         (meta, bytes)
+    }
+
+    #[test]
+    fn decode_owned_decodes_as_decode_does() {
+        let bytes_ty = Ty::List(Box::new(Ty::U8));
+        let cases = [
+            (Value::Bytes(Vec::new()), bytes_ty.clone()),
+            (Value::Bytes(vec![1]), bytes_ty.clone()),
+            (Value::Bytes(vec![9; 127]), bytes_ty.clone()),
+            (Value::Bytes(vec![9; 128]), bytes_ty.clone()),
+            (Value::Bytes((0..70_000u32).map(|i| i as u8).collect()), bytes_ty.clone()),
+            (Value::S32(-1), Ty::S32),
+            (Value::String("x".into()), Ty::String),
+        ];
+        for (value, ty) in cases {
+            let value_bytes = encode_value(&value);
+            let meta =
+                RecordMeta::new("k".into(), "t".into(), "d".into(), Vec::new(), 1, None, ty.clone(), &value_bytes);
+            let record = encode(&meta, &value_bytes);
+            let owned = decode_owned(record.clone(), &ty).unwrap();
+            assert_eq!(owned, decode(&record, &ty).unwrap());
+            if let Value::Bytes(data) = &owned.value {
+                // The record's own buffer was reused, not a copy made.
+                assert!(data.capacity() >= record.len(), "{} bytes were copied", data.len());
+            }
+            let mut corrupt = record.clone();
+            *corrupt.last_mut().unwrap() ^= 1;
+            assert!(matches!(decode_owned(corrupt, &ty), Err(RecordError::DigestMismatch)));
+        }
     }
 
     #[test]

@@ -239,7 +239,7 @@ pub fn lift_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &mut Iter<'_,
         InterfaceType::Variant(i) => {
             let types = cx.types;
             let cases = &types[i].cases;
-            let (index, payload) = lift_variant(cx, flat_of(&types, &ty), cases.values().copied(), src)?;
+            let (index, payload) = lift_variant(cx, flat_of(types, &ty), cases.values().copied(), src)?;
             let (name, _) = cases.get_index(index as usize).expect("lift_variant checked the index");
             cx.consume_fuel(name.len())?;
             Value::Variant(index, payload)
@@ -247,19 +247,19 @@ pub fn lift_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &mut Iter<'_,
         InterfaceType::Enum(i) => {
             let types = cx.types;
             let names = &types[i].names;
-            let (index, _) = lift_variant(cx, flat_of(&types, &ty), names.iter().map(|_| None), src)?;
+            let (index, _) = lift_variant(cx, flat_of(types, &ty), names.iter().map(|_| None), src)?;
             cx.consume_fuel(names[index as usize].len())?;
             Value::Enum(index)
         }
         InterfaceType::Option(i) => {
             let types = cx.types;
-            let (_, payload) = lift_variant(cx, flat_of(&types, &ty), [None, Some(types[i].ty)].into_iter(), src)?;
+            let (_, payload) = lift_variant(cx, flat_of(types, &ty), [None, Some(types[i].ty)].into_iter(), src)?;
             Value::Option(payload)
         }
         InterfaceType::Result(i) => {
             let types = cx.types;
             let result = &types[i];
-            let (index, payload) = lift_variant(cx, flat_of(&types, &ty), [result.ok, result.err].into_iter(), src)?;
+            let (index, payload) = lift_variant(cx, flat_of(types, &ty), [result.ok, result.err].into_iter(), src)?;
             Value::Result(if index == 0 { Ok(payload) } else { Err(payload) })
         }
         InterfaceType::Flags(i) => {
@@ -483,7 +483,7 @@ fn load_list(cx: &mut LiftContext<'_>, element: InterfaceType, ptr: usize, len: 
         Some(end) if end <= memory.len() => cx.consume_fuel_array(len, size_of::<Val>())?,
         _ => return Err(error("list pointer/length out of bounds of memory")),
     }
-    if ptr % abi.align32 as usize != 0 {
+    if !ptr.is_multiple_of(abi.align32 as usize) {
         return Err(error("list pointer is not aligned"));
     }
     let bytes = &memory[ptr..ptr + len * size];
@@ -498,7 +498,7 @@ fn load_list(cx: &mut LiftContext<'_>, element: InterfaceType, ptr: usize, len: 
         };
     }
     Ok(match element {
-        InterfaceType::U8 => Value::Bytes(bytes.to_vec()),
+        InterfaceType::U8 => Value::Bytes(crate::buffers::copy_of(bytes)),
         InterfaceType::S8 => Value::List(bytes.iter().map(|b| Value::S8(*b as i8)).collect()),
         InterfaceType::Bool => Value::List(bytes.iter().map(|b| Value::Bool(*b != 0)).collect()),
         InterfaceType::S16 => scalars!(S16, i16),
@@ -581,7 +581,7 @@ pub fn lower_flat<T>(
             let types = cx.types;
             let case = types[i].cases.get_index(*index as usize).map(|(_, ty)| *ty);
             let case = case.ok_or_else(|| error(format!("variant case {index} does not exist")))?;
-            lower_variant_flat(cx, flat_of(&types, &ty), *index, case, payload.as_deref(), dst)
+            lower_variant_flat(cx, flat_of(types, &ty), *index, case, payload.as_deref(), dst)
         }
         (InterfaceType::Enum(i), Value::Enum(index)) => {
             if *index as usize >= cx.types[i].names.len() {
@@ -594,7 +594,7 @@ pub fn lower_flat<T>(
             let types = cx.types;
             let index = u32::from(payload.is_some());
             let case = payload.as_ref().map(|_| types[i].ty);
-            lower_variant_flat(cx, flat_of(&types, &ty), index, case, payload.as_deref(), dst)
+            lower_variant_flat(cx, flat_of(types, &ty), index, case, payload.as_deref(), dst)
         }
         (InterfaceType::Result(i), Value::Result(result)) => {
             let types = cx.types;
@@ -603,7 +603,7 @@ pub fn lower_flat<T>(
                 Ok(payload) => (0, r.ok, payload.as_deref()),
                 Err(payload) => (1, r.err, payload.as_deref()),
             };
-            lower_variant_flat(cx, flat_of(&types, &ty), index, case, payload, dst)
+            lower_variant_flat(cx, flat_of(types, &ty), index, case, payload, dst)
         }
         (InterfaceType::Flags(i), Value::Flags(set)) => {
             for word in flag_words(cx.types[i].names.len(), set)? {
@@ -890,7 +890,7 @@ fn load_tuple(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Res
     let InterfaceType::Tuple(i) = ty else { return Err(unsupported(&ty)) };
     let types = cx.types;
     let abi = types.canonical_abi(&ty);
-    if offset % abi.align32 as usize != 0 {
+    if !offset.is_multiple_of(abi.align32 as usize) {
         return Err(error("pointer not aligned"));
     }
     if offset.checked_add(abi.size32 as usize).is_none_or(|end| end > cx.memory().len()) {
@@ -1114,7 +1114,7 @@ unsafe impl Lower for SpilledExportParams<'_> {
 
     fn linear_lower_to_memory<T>(&self, cx: &mut LowerContext<'_, T>, ty: InterfaceType, offset: usize) -> Result<()> {
         let types = cx.types;
-        let items = tuple_items(ty, &types)?;
+        let items = tuple_items(ty, types)?;
         check_count(items.len(), self.0.len(), "arguments")?;
         let mut at = 0u32;
         for (item, value) in items.iter().zip(self.0) {

@@ -76,7 +76,7 @@ fn write_type_name(ty: &Ty, out: &mut String) {
             out.push_str(": ");
             write_type_name(ty, out);
         }),
-        Ty::Tuple(items) => list(out, "tuple<", items, ">", |ty, out| write_type_name(ty, out)),
+        Ty::Tuple(items) => list(out, "tuple<", items, ">", write_type_name),
         Ty::Variant(cases) => list(out, "variant { ", cases, " }", |(name, ty), out| {
             out.push_str(name);
             if let Some(ty) = ty {
@@ -597,7 +597,8 @@ mod tests {
         assert_eq!(err(json!({"items": [], "more": [{"id": 1}]}), &ty), "$.more[0]: missing field `tags`");
         assert_eq!(
             err(json!({"items": [], "more": [], "extra": 1}), &ty),
-            "$: unknown field `extra` for record { items: list<u32>, more: list<record { id: u32, tags: list<string> }> }"
+            "$: unknown field `extra` for record { items: list<u32>, more: list<record { id: u32, tags: list<string> \
+                }> }"
         );
     }
 

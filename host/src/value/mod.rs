@@ -325,7 +325,7 @@ mod bytes_serde {
         }
 
         fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(v.to_vec())
+            Ok(crate::buffers::copy_of(v))
         }
 
         fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {

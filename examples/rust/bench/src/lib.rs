@@ -1,4 +1,7 @@
-//! The workloads of `make bench`: `repeat` calls a trivial task many times (the same input: hits; distinct inputs: misses with persisted records), `sized` passes a large `list<u8>` to a task, `sized-result` gets one back from a task. Run: `cachehost run build/examples/bench.wasm --flow repeat --param n=1000 --param start=0 --param distinct=false`.
+//! The workloads of `make bench`: `repeat` calls a trivial task many times (the same input: hits; distinct inputs:
+//! misses with persisted records), `sized` passes a large `list<u8>` to a task, `sized-result` gets one back from a
+//! task. Run: `cachehost run build/examples/bench.wasm --flow repeat --param n=1000 --param start=0 --param
+//! distinct=false`.
 
 wit_bindgen::generate!({
     world: "example:bench/bench",

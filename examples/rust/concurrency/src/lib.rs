@@ -1,4 +1,7 @@
-//! Concurrent task runs (Prefect's `.submit()`): `versions` runs two task versions with the same INPUTS key at once — both run under READ_COMMITTED; under SERIALIZABLE exactly one runs and the other is Cached. `race` submits N identical calls. Run: `cachehost run build/examples/concurrency.wasm --flow versions --param x=1 --param ms=300` (SERIALIZABLE: see examples/README.md).
+//! Concurrent task runs (Prefect's `.submit()`): `versions` runs two task versions with the same INPUTS key at once —
+//! both run under READ_COMMITTED; under SERIALIZABLE exactly one runs and the other is Cached. `race` submits N
+//! identical calls. Run: `cachehost run build/examples/concurrency.wasm --flow versions --param x=1 --param ms=300`
+//! (SERIALIZABLE: see examples/README.md).
 
 wit_bindgen::generate!({
     world: "example:concurrency/concurrency",

@@ -1,4 +1,6 @@
-//! INPUTS with cache_expiration 2 s: a run within 2 s of the first is Cached, a run after that is Completed again (hits never extend a record). Run: `cachehost run build/examples/expiration.wasm --param x=1`, again, then again after 2 s.
+//! INPUTS with cache_expiration 2 s: a run within 2 s of the first is Cached, a run after that is Completed again (hits
+//! never extend a record). Run: `cachehost run build/examples/expiration.wasm --param x=1`, again, then again after 2
+//! s.
 
 wit_bindgen::generate!({
     world: "example:expiration/expiration",

@@ -1,4 +1,6 @@
-//! Failure cases, one per flow `mode`: a task that panics, one that returns `err`, a KEY_FN key function that panics (the task then runs uncached), a task that prints to stdout and stderr, a task that calls another task. Run: `cachehost run build/examples/failures.wasm --param 'mode="err"' --param x=-1`.
+//! Failure cases, one per flow `mode`: a task that panics, one that returns `err`, a KEY_FN key function that panics
+//! (the task then runs uncached), a task that prints to stdout and stderr, a task that calls another task. Run:
+//! `cachehost run build/examples/failures.wasm --param 'mode="err"' --param x=-1`.
 
 wit_bindgen::generate!({
     world: "example:failures/failures",

@@ -1,4 +1,5 @@
-//! `INPUTS - 'debug'`: add-one(1, false) and add-one(1, true) share one record (Completed, then Cached), add-one(2, true) misses. Run: `cachehost run build/examples/inputs-exclude.wasm`.
+//! `INPUTS - 'debug'`: add-one(1, false) and add-one(1, true) share one record (Completed, then Cached), add-one(2,
+//! true) misses. Run: `cachehost run build/examples/inputs-exclude.wasm`.
 
 wit_bindgen::generate!({
     world: "example:inputs-exclude/inputs-exclude",

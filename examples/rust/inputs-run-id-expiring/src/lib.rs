@@ -1,4 +1,6 @@
-//! `INPUTS + RUN_ID` with cache_expiration 2 s: within one flow run the second add-one(x) is Cached unless `wait-ms` outlasts the expiration; a new run always misses. Run: `cachehost run build/examples/inputs-run-id-expiring.wasm --param x=1 --param wait-ms=0` (or `wait-ms=2500`).
+//! `INPUTS + RUN_ID` with cache_expiration 2 s: within one flow run the second add-one(x) is Cached unless `wait-ms`
+//! outlasts the expiration; a new run always misses. Run: `cachehost run build/examples/inputs-run-id-expiring.wasm
+//! --param x=1 --param wait-ms=0` (or `wait-ms=2500`).
 
 wit_bindgen::generate!({
     world: "example:inputs-run-id-expiring/inputs-run-id-expiring",

@@ -1,4 +1,5 @@
-//! The INPUTS policy: add-one(1), add-one(1), add-one(2) finish Completed, Cached, Completed, and a second flow run is Cached three times (the key does not depend on the run). Run: `cachehost run build/examples/inputs.wasm`.
+//! The INPUTS policy: add-one(1), add-one(1), add-one(2) finish Completed, Cached, Completed, and a second flow run is
+//! Cached three times (the key does not depend on the run). Run: `cachehost run build/examples/inputs.wasm`.
 
 wit_bindgen::generate!({
     world: "example:inputs/inputs",

@@ -1,4 +1,6 @@
-//! KEY_FN scoped to the flow run (Prefect's `cache_within_flow_run`): add-one(1), add-one(1), add-one(2) finish Completed, Cached, Completed, and every new flow run misses again. Run: `cachehost run build/examples/key-fn-run-scoped.wasm`.
+//! KEY_FN scoped to the flow run (Prefect's `cache_within_flow_run`): add-one(1), add-one(1), add-one(2) finish
+//! Completed, Cached, Completed, and every new flow run misses again. Run: `cachehost run
+//! build/examples/key-fn-run-scoped.wasm`.
 
 wit_bindgen::generate!({
     world: "example:key-fn-run-scoped/key-fn-run-scoped",

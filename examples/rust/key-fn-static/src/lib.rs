@@ -1,4 +1,5 @@
-//! KEY_FN with a constant key: every call shares the record `constant-key`, so add-one(2) is Cached and returns add-one(1)'s result, 2 (also in later runs). Run: `cachehost run build/examples/key-fn-static.wasm`.
+//! KEY_FN with a constant key: every call shares the record `constant-key`, so add-one(2) is Cached and returns
+//! add-one(1)'s result, 2 (also in later runs). Run: `cachehost run build/examples/key-fn-static.wasm`.
 
 wit_bindgen::generate!({
     world: "example:key-fn-static/key-fn-static",

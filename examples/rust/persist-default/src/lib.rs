@@ -1,4 +1,6 @@
-//! persist_result=true under the DEFAULT policy: add-one(1), add-one(1), add-one(2) in one flow run finish Completed, Cached, Completed; a second run misses again because RUN_ID differs. Run: `cachehost run build/examples/persist-default.wasm`.
+//! persist_result=true under the DEFAULT policy: add-one(1), add-one(1), add-one(2) in one flow run finish Completed,
+//! Cached, Completed; a second run misses again because RUN_ID differs. Run: `cachehost run
+//! build/examples/persist-default.wasm`.
 
 wit_bindgen::generate!({
     world: "example:persist-default/persist-default",

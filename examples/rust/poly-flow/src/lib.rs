@@ -1,4 +1,7 @@
-//! A flow calling the example:poly tasks of four components at once: Python, JavaScript, C and Rust. Run: `cachehost run build/examples/poly-flow.wasm --tasks build/examples/poly-py.wasm --tasks build/examples/poly-js.wasm --tasks build/examples/poly-c.wasm --tasks build/examples/poly-rust.wasm --param 'name="Ada"' --param 'words=["tea","café"]' --param 'items=[{"name":"tea","quantity":2,"price-cents":350}]'`.
+//! A flow calling the example:poly tasks of four components at once: Python, JavaScript, C and Rust. Run: `cachehost
+//! run build/examples/poly-flow.wasm --tasks build/examples/poly-py.wasm --tasks build/examples/poly-js.wasm --tasks
+//! build/examples/poly-c.wasm --tasks build/examples/poly-rust.wasm --param 'name="Ada"' --param 'words=["tea","café"]'
+//! --param 'items=[{"name":"tea","quantity":2,"price-cents":350}]'`.
 
 wit_bindgen::generate!({
     world: "example:poly/poly-flow",
@@ -7,7 +10,7 @@ wit_bindgen::generate!({
 
 use example::poly::types::{Item, Summary};
 use example::poly::{c_tasks, js_tasks, py_tasks, rust_tasks};
-use exports::example::poly::flow::{Guest, PolyResult};
+use exports::example::poly::flow::{Guest, LargeBytesResult, PolyResult};
 
 /// One language's tasks, so the conformance sequence is written once.
 struct Tasks {
@@ -17,6 +20,7 @@ struct Tasks {
     parse_quantity: fn(&str) -> Result<u32, String>,
     shout: fn(&str) -> String,
     ledger: fn(&str) -> String,
+    reverse_bytes: fn(&[u8]) -> Vec<u8>,
 }
 
 macro_rules! tasks {
@@ -28,6 +32,7 @@ macro_rules! tasks {
             parse_quantity: $module::parse_quantity,
             shout: $module::shout,
             ledger: $module::ledger,
+            reverse_bytes: $module::reverse_bytes,
         }
     };
 }
@@ -88,6 +93,53 @@ impl Guest for Component {
         note((t.ledger)("caf\u{e9} \"x\"\\\n"));
         Ok(out)
     }
+
+    fn large_bytes(lang: String, size: u32, seed: u64) -> Result<LargeBytesResult, String> {
+        let t = tasks(&lang).ok_or_else(|| format!("unknown language {lang:?}: use rust, py, js or c"))?;
+        let data = pseudo_random_bytes(size as usize, seed);
+        let mut states = Vec::new();
+        for call in ["first", "second"] {
+            let reversed = (t.reverse_bytes)(&data);
+            states.push(cachehost_guest::runtime::last_state().map_or("none".to_string(), |s| s.name));
+            check_reversed(&data, &reversed).map_err(|e| format!("{lang} reverse-bytes, {call} call: {e}"))?;
+        }
+        Ok(LargeBytesResult { size, checksum: fnv1a(&data), states })
+    }
+}
+
+/// `size` bytes of splitmix64 from `seed`: each step's output as eight little-endian bytes.
+fn pseudo_random_bytes(size: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    let mut data = Vec::with_capacity(size + 8);
+    while data.len() < size {
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        data.extend_from_slice(&(z ^ (z >> 31)).to_le_bytes());
+    }
+    data.truncate(size);
+    data
+}
+
+/// Whether `reversed` is `data` backwards, else the first offset (into `reversed`) that is not.
+fn check_reversed(data: &[u8], reversed: &[u8]) -> Result<(), String> {
+    if reversed.len() != data.len() {
+        return Err(format!("{} bytes came back for {} sent", reversed.len(), data.len()));
+    }
+    match reversed.iter().zip(data.iter().rev()).position(|(got, want)| got != want) {
+        None => Ok(()),
+        Some(offset) => Err(format!(
+            "byte {offset} of the result is {:#04x}, not {:#04x}",
+            reversed[offset],
+            data[data.len() - 1 - offset]
+        )),
+    }
+}
+
+/// 64-bit FNV-1a.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 export!(Component);

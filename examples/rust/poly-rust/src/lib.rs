@@ -1,4 +1,6 @@
-//! The example:poly tasks in Rust: a task-only component exporting `rust-tasks`, with the same options and key function as the Python, JavaScript and C versions (examples/polyglot/wit/poly.wit). Run: `cachehost call build/examples/poly-rust.wasm summarize --arg 'items=[{"name":"tea","quantity":2,"price-cents":350}]'`.
+//! The example:poly tasks in Rust: a task-only component exporting `rust-tasks`, with the same options and key function
+//! as the Python, JavaScript and C versions (examples/polyglot/wit/poly.wit). Run: `cachehost call
+//! build/examples/poly-rust.wasm summarize --arg 'items=[{"name":"tea","quantity":2,"price-cents":350}]'`.
 
 wit_bindgen::generate!({
     world: "example:poly/rust-tasks-world",
@@ -79,6 +81,11 @@ impl Guest for Component {
         let committed = runtime::end_transaction(false);
         format!("{entry} recorded in a ledger transaction, committed={committed}")
     }
+
+    fn reverse_bytes(mut data: Vec<u8>) -> Vec<u8> {
+        data.reverse();
+        data
+    }
 }
 
 /// `shout` is cached by the word with ASCII letters lower-cased: `shout("ADA")` hits
@@ -99,6 +106,7 @@ cachehost_guest::export_task_options!(
         TaskOptions::new("parse-quantity").cache_policy("INPUTS"),
         TaskOptions::new("shout").cache_policy("KEY_FN"),
         TaskOptions::new("ledger").cache_policy("INPUTS"),
+        TaskOptions::new("reverse-bytes").cache_policy("INPUTS"),
     ]
 );
 cachehost_guest::export_key_fn!(Component, key_fn);

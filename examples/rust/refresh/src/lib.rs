@@ -1,4 +1,5 @@
-//! refresh_cache=true: `stamp` is Completed then Cached (the same stamp, also in later runs), `refreshed-stamp` is Completed every time and overwrites its record with a new stamp. Run: `cachehost run build/examples/refresh.wasm`.
+//! refresh_cache=true: `stamp` is Completed then Cached (the same stamp, also in later runs), `refreshed-stamp` is
+//! Completed every time and overwrites its record with a new stamp. Run: `cachehost run build/examples/refresh.wasm`.
 
 wit_bindgen::generate!({
     world: "example:refresh/refresh",

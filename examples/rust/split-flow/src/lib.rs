@@ -1,4 +1,5 @@
-//! A flow that only imports its tasks: the host finds `example:split/tasks` in the component given with `--tasks`. Run: `cachehost run build/examples/split-flow.wasm --tasks build/examples/split-tasks.wasm --param 'name="Ada"'`.
+//! A flow that only imports its tasks: the host finds `example:split/tasks` in the component given with `--tasks`. Run:
+//! `cachehost run build/examples/split-flow.wasm --tasks build/examples/split-tasks.wasm --param 'name="Ada"'`.
 
 wit_bindgen::generate!({
     world: "example:split-flow/split-flow",

@@ -1,4 +1,5 @@
-//! A task-only component: exports `example:split/tasks` (INPUTS policy) and no flow; `split-flow` calls it. Run: `cachehost run build/examples/split-flow.wasm --tasks build/examples/split-tasks.wasm --param 'name="Ada"'`.
+//! A task-only component: exports `example:split/tasks` (INPUTS policy) and no flow; `split-flow` calls it. Run:
+//! `cachehost run build/examples/split-flow.wasm --tasks build/examples/split-tasks.wasm --param 'name="Ada"'`.
 
 wit_bindgen::generate!({
     world: "example:split/split-tasks",

@@ -1,4 +1,6 @@
-//! TASK_SOURCE: the key is the component's digest (plus the task name), not the inputs, so `--param x=5` after `--param x=1` is Cached with add-one(1)'s result; `task-source-changed.wasm` (feature `changed`, another body) misses. Run: `cachehost run build/examples/task-source.wasm --param x=1`.
+//! TASK_SOURCE: the key is the component's digest (plus the task name), not the inputs, so `--param x=5` after `--param
+//! x=1` is Cached with add-one(1)'s result; `task-source-changed.wasm` (feature `changed`, another body) misses. Run:
+//! `cachehost run build/examples/task-source.wasm --param x=1`.
 
 wit_bindgen::generate!({
     world: "example:task-source/task-source",

@@ -1,4 +1,7 @@
-//! Transactions (Prefect's `with transaction():`): `pipeline` runs load-data and process-data in one transaction, so nothing is cached until both succeed; `modes` shows LAZY, EAGER, OFF, nesting and values; `keyed` skips its work once its key is committed. Hooks log each commit and rollback. Run: `cachehost run build/examples/transactions.wasm --flow pipeline --param n=3 --param fail=true`, then with `fail=false`.
+//! Transactions (Prefect's `with transaction():`): `pipeline` runs load-data and process-data in one transaction, so
+//! nothing is cached until both succeed; `modes` shows LAZY, EAGER, OFF, nesting and values; `keyed` skips its work
+//! once its key is committed. Hooks log each commit and rollback. Run: `cachehost run build/examples/transactions.wasm
+//! --flow pipeline --param n=3 --param fail=true`, then with `fail=false`.
 
 wit_bindgen::generate!({
     world: "example:transactions/transactions",
