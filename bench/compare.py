@@ -243,7 +243,7 @@ def main():
     print(f"{'workload':<48} {'cachehost':>12} {'Prefect 3.9.1':>14} {'Prefect / cachehost':>20}")
     for label, key in rows:
         a, b = ours.get(key), theirs.get(key)
-        ratio = f"{b / a:,.0f}x" if a and b else "-"
+        ratio = "-" if not (a and b) or a <= 0 else f"{b / a:,.1f}x" if b / a < 10 else f"{b / a:,.0f}x"
         print(f"{label:<48} {show(a):>12} {show(b):>14} {ratio:>20}")
     timer = "hyperfine" if shutil.which("hyperfine") else "a Python timing loop"
     print(f"(cachehost: medians of {args.runs} whole-process runs timed with {timer}; Prefect: medians of {args.prefect_runs} runs)")
