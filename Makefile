@@ -30,7 +30,7 @@ FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
 FUZZ_SECONDS ?= 60
 CARGO_FUZZ_VERSION := 0.13.2
 
-.PHONY: setup examples build demo lint test test-servers bench fuzz
+.PHONY: setup examples build demo lint test test-servers bench bench-sizes fuzz
 
 include polyglot.mk
 
@@ -92,12 +92,22 @@ bench: setup examples polyglot
 	  || echo "hyperfine is not installed: whole processes are timed with a Python loop"
 	@# prune runs last: deleting two million files slows down every file created on this disk
 	@# in the next five minutes (host/benches/common/mod.rs), which would distort the others.
-	cargo bench -p cachehost --bench flow --bench keys --bench load --bench serializable --bench store
+	cargo bench -p cachehost --bench flow --bench values --bench keys --bench load --bench serializable --bench store
 	cargo build --release -p cachehost
 	python3 bench/compare.py --cachehost "$(CARGO_TARGET_DIR)/release/cachehost" --examples $(EXAMPLES_OUT) \
 	  --json "$(CARGO_TARGET_DIR)/cachehost-bench/compare.json"
+	$(SIZES)
 	cargo bench -p cachehost --bench prune
 	rm -rf "$${CACHEHOST_BENCH_DIR:-$(CARGO_TARGET_DIR)/cachehost-bench}/scratch" /dev/shm/cachehost-bench-scratch
+
+# The size sweep (bench/sizes.py); SIZES_ARGS passes more options, e.g. SIZES_ARGS='--sizes 1MiB,16MiB'.
+SIZES = python3 bench/sizes.py --cachehost "$(CARGO_TARGET_DIR)/release/cachehost" --examples $(EXAMPLES_OUT) \
+	  --out "$(CARGO_TARGET_DIR)/cachehost-bench/sizes.md" $(SIZES_ARGS)
+
+## bench-sizes: cachehost vs Prefect 3.9.1 by value size, 1 B to 256 MiB: miss, hit, peak RSS (release)
+bench-sizes: setup examples
+	cargo build --release -p cachehost
+	$(SIZES)
 
 ## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (60) s with libFuzzer; not part of `make test`
 # cargo-fuzz needs nightly flags (-Zsanitizer=address); RUSTC_BOOTSTRAP=1 lets this stable

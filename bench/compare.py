@@ -8,12 +8,16 @@ example, examples/rust/bench):
   * a cached task called 1,000 times with the same input (per call, inside the flow run);
   * 1,000 calls with distinct inputs, each persisting its result (per call);
   * a trivial one-task flow, whole process;
+  * a cached task taking a 1 MiB `list<u8>` (Prefect: `bytes`), and one returning it
+    (`sized` and `sized-result`; --sized-size): a miss and a hit, per call;
   * (cachehost only) `cachehost run` of the demo flow, whole process;
   * (cachehost only) a second start of the Python example component (`cachehost call
     poly-py.wasm greet`, a cache hit, compiled cache warm), when it is built (`make polyglot`).
 
 cachehost is measured as whole processes with the compiled cache warm: a per-call figure
-is (time of a run making 1,000 calls - time of a run making none) / 1,000. Prefect times
+is (time of a run making 1,000 calls - time of a run making none) / 1,000; a sized hit is
+(time at n=6 - time at n=1) / 5 on a settled record, a sized miss is time at n=1 on an empty
+store - time at n=0 (bench/sizes.py sweeps the sizes this way). Prefect times
 its calls inside the flow run (its process start, ~10 s with its temporary local server,
 is left out, which favours Prefect), with a fresh PREFECT_HOME per process so the event
 backlog of one run does not slow the next. Whole processes are timed with hyperfine when it
@@ -81,7 +85,38 @@ def time_process(argv, env, runs, prepare=None):
     return statistics.median(times[1:])
 
 
-def measure_cachehost(binary, examples, runs, calls):
+def prefect_env(home):
+    """The environment of one Prefect process with its own PREFECT_HOME."""
+    # The server's default 20 s to start is too short on a loaded 2-core machine.
+    return dict(
+        os.environ,
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
+        PREFECT_LOGGING_LEVEL="WARNING",
+    )
+
+
+def checked_stdout(argv, env):
+    return subprocess.run(argv, env=env, check=True, capture_output=True, text=True).stdout
+
+
+def prefect_sized(python, workload, size, hits=5, run=checked_stdout):
+    """Prefect on `sized` or `sized-result` (prefect_workloads.py) of `size` bytes, in a fresh
+    PREFECT_HOME: (miss, hit) seconds inside the flow run, the miss being the one call of a
+    process on an empty result store and the hit the mean of calls 2 to `hits` + 1 of a second
+    process on that store. `run(argv, env)` runs a process and returns its stdout."""
+    script = str(HERE / "prefect_workloads.py")
+    with tempfile.TemporaryDirectory(prefix="prefect-home-") as home:
+        env = prefect_env(home)
+        out = run([str(python), script, workload, str(size), "1"], env)
+        miss = json.loads(out.splitlines()[-1])["seconds"][0]
+        out = run([str(python), script, workload, str(size), str(1 + hits)], env)
+        calls = json.loads(out.splitlines()[-1])["seconds"]
+    return miss, statistics.mean(calls[1:])
+
+
+def measure_cachehost(binary, examples, runs, calls, sized_size):
     home = Path(tempfile.mkdtemp(prefix="cachehost-compare-"))
     env = dict(os.environ, CACHEHOST_HOME=str(home), NO_COLOR="1")
     env.pop("CACHEHOST_LOCAL_STORAGE_PATH", None)
@@ -107,6 +142,17 @@ def measure_cachehost(binary, examples, runs, calls):
     distinct = time_process(repeat(calls, 1, True), env, runs, prepare=wipe)
     results["distinct_per_call"] = (distinct - zero) / calls
     results["trivial_process"] = time_process(repeat(1, 1, True), env, runs, prepare=wipe)
+    for label, flow in (("sized", "sized"), ("sized_result", "sized-result")):
+
+        def sized(n):
+            params = [f"size={sized_size}", "seed=7", f"n={n}"]
+            return [binary, "run", bench, "--flow", flow] + [arg for p in params for arg in ("--param", p)]
+
+        sized_zero = time_process(sized(0), env, runs)
+        results[f"{label}_miss"] = time_process(sized(1), env, runs, prepare=wipe) - sized_zero
+        subprocess.run(sized(1), env=env, check=True, **quiet)
+        time.sleep(2.1)  # the record settles, as any record of an earlier run has
+        results[f"{label}_hit"] = (time_process(sized(6), env, runs) - time_process(sized(1), env, runs)) / 5
     results["demo_process"] = time_process([binary, "run", demo], env, runs)
     results["empty_flow_process"] = zero
     python_component = examples / "poly-py.wasm"
@@ -123,26 +169,16 @@ def measure_cachehost(binary, examples, runs, calls):
     return results
 
 
-def measure_prefect(python, runs, calls):
+def measure_prefect(python, runs, calls, sized_size):
     results = {}
     script = str(HERE / "prefect_workloads.py")
-
-    def env_for(home):
-        # The server's default 20 s to start is too short on a loaded 2-core machine.
-        return dict(
-            os.environ,
-            PREFECT_HOME=home,
-            PREFECT_SERVER_ANALYTICS_ENABLED="false",
-            PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="180",
-            PREFECT_LOGGING_LEVEL="WARNING",
-        )
 
     for workload in ("hits", "distinct"):
         per_call = []
         for run in range(runs):
             with tempfile.TemporaryDirectory(prefix="prefect-home-") as home:
                 log(f"Prefect: {workload}, run {run + 1} of {runs}")
-                out = subprocess.run([str(python), script, workload, str(calls)], env=env_for(home), check=True, capture_output=True, text=True)
+                out = subprocess.run([str(python), script, workload, str(calls)], env=prefect_env(home), check=True, capture_output=True, text=True)
                 line = [l for l in out.stdout.splitlines() if l.startswith("{")][-1]
                 per_call.append(json.loads(line)["seconds"] / calls)
         results[f"{workload}_per_call"] = statistics.median(per_call)
@@ -151,9 +187,16 @@ def measure_prefect(python, runs, calls):
         with tempfile.TemporaryDirectory(prefix="prefect-home-") as home:
             log(f"Prefect: trivial flow, run {run + 1} of {runs}")
             started = time.perf_counter()
-            subprocess.run([str(python), script, "trivial"], env=env_for(home), check=True, capture_output=True)
+            subprocess.run([str(python), script, "trivial"], env=prefect_env(home), check=True, capture_output=True)
             times.append(time.perf_counter() - started)
     results["trivial_process"] = statistics.median(times)
+    for label, workload in (("sized", "sized"), ("sized_result", "sized-result")):
+        figures = []
+        for run in range(runs):
+            log(f"Prefect: {workload} of {sized_size} bytes, run {run + 1} of {runs}")
+            figures.append(prefect_sized(python, workload, sized_size))
+        results[f"{label}_miss"] = statistics.median(miss for miss, _ in figures)
+        results[f"{label}_hit"] = statistics.median(hit for _, hit in figures)
     return results
 
 
@@ -174,18 +217,25 @@ def main():
     parser.add_argument("--runs", type=int, default=10, help="cachehost runs per figure (default 10)")
     parser.add_argument("--prefect-runs", type=int, default=3, help="Prefect runs per figure (default 3)")
     parser.add_argument("--calls", type=int, default=1000)
+    parser.add_argument("--sized-size", type=int, default=1 << 20, help="bytes of the sized workloads (1 MiB)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
 
     python = ensure_prefect()
     log(f"cachehost: {args.runs} runs per figure")
-    ours = measure_cachehost(str(args.cachehost.resolve()), args.examples.resolve(), args.runs, args.calls)
-    theirs = measure_prefect(python, args.prefect_runs, args.calls)
+    binary, examples = str(args.cachehost.resolve()), args.examples.resolve()
+    ours = measure_cachehost(binary, examples, args.runs, args.calls, args.sized_size)
+    theirs = measure_prefect(python, args.prefect_runs, args.calls, args.sized_size)
+    size = f"{args.sized_size >> 20} MiB" if args.sized_size % (1 << 20) == 0 else f"{args.sized_size:,} B"
 
     rows = [
         (f"cached task, {args.calls:,} same-input calls, per call", "hits_per_call"),
         (f"{args.calls:,} distinct inputs, persisted, per call", "distinct_per_call"),
         ("trivial one-task flow, whole process", "trivial_process"),
+        (f"{size} list<u8> input, miss, per call", "sized_miss"),
+        (f"{size} list<u8> input, hit, per call", "sized_hit"),
+        (f"{size} list<u8> result, miss, per call", "sized_result_miss"),
+        (f"{size} list<u8> result, hit, per call", "sized_result_hit"),
         ("demo flow (persist-default), whole process", "demo_process"),
         ("flow making no task call, whole process", "empty_flow_process"),
         ("second start of the Python component (a hit)", "python_second_start"),
@@ -193,7 +243,7 @@ def main():
     print(f"{'workload':<48} {'cachehost':>12} {'Prefect 3.9.1':>14} {'Prefect / cachehost':>20}")
     for label, key in rows:
         a, b = ours.get(key), theirs.get(key)
-        ratio = f"{b / a:,.0f}x" if a and b else "-"
+        ratio = "-" if not (a and b) or a <= 0 else f"{b / a:,.1f}x" if b / a < 10 else f"{b / a:,.0f}x"
         print(f"{label:<48} {show(a):>12} {show(b):>14} {ratio:>20}")
     timer = "hyperfine" if shutil.which("hyperfine") else "a Python timing loop"
     print(f"(cachehost: medians of {args.runs} whole-process runs timed with {timer}; Prefect: medians of {args.prefect_runs} runs)")

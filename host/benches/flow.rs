@@ -1,9 +1,9 @@
 //! Task calls inside flow runs, in process (the figures of issue 7 that criterion measures):
 //! the overhead of a cache hit (flow -> host -> lookup -> flow), a miss with a trivial body
 //! and a persisted record (and the file system's floor for writing that record), flow runs
-//! of 10 to 100,000 calls, and how hit and miss latency grow with the size of a `list<u8>`
-//! input (1 B to 64 MiB). Per-call figures are reported as the time of one "iteration". Log
-//! lines are formatted and written to /dev/null, as a run with stderr redirected does.
+//! of 10 to 100,000 calls (how latency grows with the size of a value: `benches/values.rs`).
+//! Per-call figures are reported as the time of one "iteration". Log lines are formatted and
+//! written to /dev/null, as a run with stderr redirected does.
 
 mod common;
 
@@ -162,51 +162,7 @@ fn flow_runs(c: &mut Criterion) {
     group.finish();
 }
 
-/// Hit and miss latency of a task taking a `list<u8>` of 1 B to 64 MiB: the time of a flow
-/// run making the calls minus that of the same flow run building the bytes but making none.
-fn input_size(c: &mut Criterion) {
-    let bench = common::example("bench");
-    let mut group = c.benchmark_group("input_size");
-    group.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_millis(500));
-    for (label, size, calls) in
-        [("1B", 1u64, 100u32), ("1KiB", 1 << 10, 100), ("1MiB", 1 << 20, 10), ("64MiB", 64 << 20, 1)]
-    {
-        group.bench_function(BenchmarkId::new("hit", label), |b| {
-            b.iter_custom(|iters| {
-                let home = tempfile::tempdir().unwrap();
-                let session = common::session(home.path(), &bench, None, 16);
-                common::run_flow(&session, "sized", common::sized(size, 7, 1));
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let with = timed(|| common::run_flow(&session, "sized", common::sized(size, 7, calls)));
-                    let without = timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 0)));
-                    total += with.saturating_sub(without) / calls;
-                }
-                assert_eq!(common::task_instances(&session), 1, "every timed call was a hit");
-                total
-            })
-        });
-        group.bench_function(BenchmarkId::new("miss", label), |b| {
-            b.iter_custom(|iters| {
-                let home = tempfile::tempdir().unwrap();
-                let session = common::session(home.path(), &bench, None, 16);
-                let storage = home.path().join("storage");
-                let mut total = Duration::ZERO;
-                for _ in 0..iters {
-                    let _ = std::fs::remove_dir_all(&storage);
-                    let with = timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 1)));
-                    let without = timed(|| common::run_flow(&session, "sized", common::sized(size, 7, 0)));
-                    total += with.saturating_sub(without);
-                }
-                assert_eq!(common::task_instances(&session), iters, "every timed call was a miss");
-                total
-            })
-        });
-    }
-    group.finish();
-}
-
-criterion_group!(benches, hit_in_flow, miss_in_flow, record_file_floor, flow_runs, input_size);
+criterion_group!(benches, hit_in_flow, miss_in_flow, record_file_floor, flow_runs);
 
 fn main() {
     common::clear_scratch();

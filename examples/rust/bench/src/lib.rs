@@ -1,6 +1,7 @@
 //! The workloads of `make bench`: `repeat` calls a trivial task many times (the same input: hits; distinct inputs:
-//! misses with persisted records), `sized` passes a large `list<u8>` to a task. Run: `cachehost run
-//! build/examples/bench.wasm --flow repeat --param n=1000 --param start=0 --param distinct=false`.
+//! misses with persisted records), `sized` passes a large `list<u8>` to a task, `sized-result` gets one back from a
+//! task. Run: `cachehost run build/examples/bench.wasm --flow repeat --param n=1000 --param start=0 --param
+//! distinct=false`.
 
 wit_bindgen::generate!({
     world: "example:bench/bench",
@@ -20,6 +21,26 @@ impl exports::example::bench::tasks::Guest for Component {
     fn byte_count(data: Vec<u8>) -> u64 {
         data.len() as u64
     }
+
+    fn filled(size: u64, seed: u8) -> Vec<u8> {
+        // xorshift64 (Marsaglia), eight bytes a step: about a memory write per byte.
+        let mut state = 0x9e37_79b9_7f4a_7c15 ^ u64::from(seed);
+        let mut data = vec![0u8; size as usize];
+        let mut chunks = data.chunks_exact_mut(8);
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state.to_le_bytes()
+        };
+        for chunk in &mut chunks {
+            chunk.copy_from_slice(&next());
+        }
+        let tail = chunks.into_remainder();
+        let last = next();
+        tail.copy_from_slice(&last[..tail.len()]);
+        data
+    }
 }
 
 impl exports::example::bench::flow::Guest for Component {
@@ -31,12 +52,20 @@ impl exports::example::bench::flow::Guest for Component {
         let data: Vec<u8> = (0..size).map(|i| seed.wrapping_add(i as u8)).collect();
         (0..n).map(|_| tasks::byte_count(&data)).sum()
     }
+
+    fn sized_result(size: u64, seed: u8, n: u32) -> u64 {
+        (0..n).map(|_| tasks::filled(size, seed).len() as u64).sum()
+    }
 }
 
 // A cache policy alone makes a task persist its result (Prefect's rule).
 cachehost_guest::export_task_options!(
     Component,
-    [TaskOptions::new("add-one").cache_policy("INPUTS"), TaskOptions::new("byte-count").cache_policy("INPUTS")]
+    [
+        TaskOptions::new("add-one").cache_policy("INPUTS"),
+        TaskOptions::new("byte-count").cache_policy("INPUTS"),
+        TaskOptions::new("filled").cache_policy("INPUTS")
+    ]
 );
 
 export!(Component);
