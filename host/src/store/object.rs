@@ -1063,16 +1063,15 @@ mod tests {
             .unwrap();
             store.write("kept", &meta_and_bytes("kept", "v", None).1).unwrap();
             server.pause();
-            let started = Instant::now();
             assert_eq!(store.lookup("x", &Ty::String, NOW), Lookup::Miss);
-            let first = started.elapsed();
             let err = store.write("y", &meta_and_bytes("y", "v", None).1).unwrap_err();
             assert_eq!(store.lookup("z", &Ty::String, NOW), Lookup::Miss);
             server.resume();
-            assert!(first >= Duration::from_secs(2), "gave up before the timeout: {first:?}");
             assert!(err.to_string().contains("is not asked again for 5s after a failure"), "{err}");
             let warnings = warnings.lock().unwrap().clone();
             assert_eq!(warnings.len(), 1, "{warnings:?}");
+            // The client's timeout ended the first request, not a refusal: the server was frozen.
+            assert!(warnings[0].contains("operation timed out"), "{}", warnings[0]);
             assert!(
                 warnings[0].contains(&format!("s3://bkt/p at http://127.0.0.1:{}", server.port)),
                 "{}",
