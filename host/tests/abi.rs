@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 
 use cachehost::store::record;
 use cachehost::value::abi::{self, ParamsAbi, ResultAbi};
-use cachehost::value::{canonical, Ty, Value};
+use cachehost::value::{canonical, Numbers, Ty, Value};
 use proptest::prelude::*;
 use wasmtime::component::{Component, Linker, Val};
 use wasmtime::{Engine, Store};
@@ -334,7 +334,15 @@ fn value_of(ty: &Ty) -> BoxedStrategy<Value> {
         Ty::Char => any::<char>().prop_map(Value::Char).boxed(),
         Ty::String => any::<String>().prop_map(Value::String).boxed(),
         Ty::List(item) if **item == Ty::U8 => prop::collection::vec(any::<u8>(), 0..300).prop_map(Value::Bytes).boxed(),
-        Ty::List(item) => prop::collection::vec(value_of(item), 0..5).prop_map(Value::List).boxed(),
+        // A list of numbers comes in both forms, which must cross and encode alike.
+        Ty::List(item) => {
+            let item_ty = (**item).clone();
+            (prop::collection::vec(value_of(item), 0..5), any::<bool>())
+                .prop_map(
+                    move |(items, held)| if held { Numbers::list_of(&item_ty, items) } else { Value::List(items) },
+                )
+                .boxed()
+        }
         Ty::Record(fields) => {
             fields.iter().map(|(_, t)| value_of(t)).collect::<Vec<_>>().prop_map(Value::Record).boxed()
         }
@@ -399,13 +407,40 @@ fn every_abi_case_is_reached() {
     check_all_paths(&[u32s(16)], &[Value::Record((0..16).map(Value::U32).collect())]);
 }
 
+/// Regression (issue 13): a list of numbers lifted item by item costs a 32-byte `Value`
+/// per item; both paths must hand over one typed buffer, and give it back bit-exactly.
+#[test]
+fn lists_of_numbers_arrive_as_one_typed_buffer_on_every_path() {
+    let engine = Engine::default();
+    let ty = Ty::Record(vec![("xs".into(), Ty::List(Box::new(Ty::F32))), ("ys".into(), Ty::List(Box::new(Ty::U64)))]);
+    let given = Value::Record(vec![
+        Value::Numbers(Numbers::F32(vec![f32::from_bits(0x7fc0_0001), -0.0, 1.5])),
+        Value::Numbers(Numbers::U64(vec![u64::MAX, 0])),
+    ]);
+    let component = Component::new(&engine, passthrough_wat(std::slice::from_ref(&ty))).unwrap();
+    for import in [Path::Direct, Path::Val] {
+        for export in [Path::Direct, Path::Val] {
+            let run = run(&engine, &component, std::slice::from_ref(&ty), std::slice::from_ref(&given), import, export);
+            for value in [&run.seen[0], &run.returned] {
+                let Value::Record(fields) = value else { panic!("not a record: {value:?}") };
+                assert!(fields.iter().all(|f| matches!(f, Value::Numbers(_))), "{import:?}/{export:?}: {fields:?}");
+                assert_eq!(kept(value, &ty), kept(&given, &ty), "{import:?}/{export:?}");
+            }
+            let Value::Record(fields) = &run.returned else { unreachable!() };
+            let Value::Numbers(Numbers::F32(xs)) = &fields[0] else { unreachable!() };
+            assert_eq!(xs[0].to_bits(), 0x7fc0_0001, "a NaN payload comes back as it went");
+        }
+    }
+}
+
 #[test]
 fn large_scalar_lists_and_nested_bytes_cross_intact() {
     let n = 1 << 16;
     let lists = [
-        (Ty::List(Box::new(Ty::U32)), Value::List((0..n).map(|i| Value::U32(i * 7)).collect())),
-        (Ty::List(Box::new(Ty::S64)), Value::List((0..n).map(|i| Value::S64(-(i as i64) * 3)).collect())),
-        (Ty::List(Box::new(Ty::F64)), Value::List((0..n).map(|i| Value::F64(i as f64 / 3.0)).collect())),
+        (Ty::List(Box::new(Ty::U32)), Value::Numbers(Numbers::U32((0..n).map(|i| i * 7).collect()))),
+        (Ty::List(Box::new(Ty::S64)), Value::Numbers(Numbers::S64((0..n).map(|i| -(i as i64) * 3).collect()))),
+        (Ty::List(Box::new(Ty::F64)), Value::Numbers(Numbers::F64((0..n).map(|i| i as f64 / 3.0).collect()))),
+        (Ty::List(Box::new(Ty::S16)), Value::List((0..n).map(|i| Value::S16(i as i16)).collect())),
         (Ty::String, Value::String("ж".repeat(n as usize))),
     ];
     for (ty, value) in lists {

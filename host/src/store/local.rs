@@ -181,7 +181,9 @@ impl ResultStore for LocalStore {
         let keepable = record_bytes.len() as u64 <= DECODED_BYTES;
         let kept = match (&stamp, record::split(record_bytes)) {
             (Ok(Some(stamp)), Ok((meta, value_bytes))) if keepable => {
-                record::decode_value_bytes(value_bytes).ok().map(|value| (*stamp, Arc::new(Record { meta, value })))
+                record::decode_value_bytes(value_bytes, &meta.value_type)
+                    .ok()
+                    .map(|value| (*stamp, Arc::new(Record { meta, value })))
             }
             _ => None,
         };
@@ -269,7 +271,7 @@ impl ResultStore for LocalStore {
 mod tests {
     use super::*;
     use crate::store::record::{encode, encode_value, KeyPartMeta, RecordError, RecordMeta};
-    use crate::value::Value;
+    use crate::value::{Numbers, Value};
 
     const NOW: i64 = 1_700_000_000_000;
 
@@ -278,7 +280,7 @@ mod tests {
     }
 
     fn value(text: &str) -> Value {
-        Value::Tuple(vec![Value::String(text.into()), Value::List(vec![Value::S64(-1), Value::S64(2)])])
+        Value::Tuple(vec![Value::String(text.into()), Value::Numbers(Numbers::S64(vec![-1, 2]))])
     }
 
     fn meta_and_bytes(key: &str, text: &str, expiration_ms: Option<i64>) -> (RecordMeta, Vec<u8>) {

@@ -227,7 +227,7 @@ pub fn decode_owned(mut bytes: Vec<u8>, expected: &Ty) -> Result<Record, RecordE
     });
     let Some(header) = header else {
         // Not framed as one byte list: decode it the general way, which says what is wrong.
-        let value = decode_value_bytes(value_bytes)?;
+        let value = decode_value_bytes(value_bytes, expected)?;
         return Ok(Record { meta, value });
     };
     bytes.drain(..start + header);
@@ -241,14 +241,18 @@ pub fn decode_value(meta: &RecordMeta, value_bytes: &[u8], expected: &Ty) -> Res
         return Err(RecordError::DigestMismatch);
     }
     check_type(meta, expected)?;
-    decode_value_bytes(value_bytes)
+    decode_value_bytes(value_bytes, expected)
 }
 
-/// Decodes value bytes from [`encode_value`] without checking them against a digest: for
-/// bytes that never left this process (a store keeping what it has just written).
-pub fn decode_value_bytes(value_bytes: &[u8]) -> Result<Value, RecordError> {
+/// Decodes value bytes from [`encode_value`], as a value of type `ty`, without checking them
+/// against a digest: for bytes that never left this process (a store keeping what it has
+/// just written).
+pub fn decode_value_bytes(value_bytes: &[u8], ty: &Ty) -> Result<Value, RecordError> {
     match postcard::take_from_bytes::<Value>(value_bytes) {
-        Ok((value, [])) => Ok(value),
+        Ok((mut value, [])) => {
+            crate::value::settle_numbers(&mut value, ty);
+            Ok(value)
+        }
         Ok((_, rest)) => Err(RecordError::ValueUndecodable(format!("{} bytes left after the value", rest.len()))),
         Err(e) => Err(RecordError::ValueUndecodable(e.to_string())),
     }
@@ -348,6 +352,7 @@ fn header_and_meta<'a>(bytes: &'a [u8], magic: &[u8; 5]) -> Result<(RecordMeta, 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::value::Numbers;
 
     fn sample_type() -> Ty {
         Ty::Record(vec![
@@ -360,7 +365,7 @@ mod tests {
     fn sample_value() -> Value {
         Value::Record(vec![
             Value::String("ada".into()),
-            Value::List(vec![Value::U32(3), Value::U32(70_000)]),
+            Value::Numbers(Numbers::U32(vec![3, 70_000])),
             Value::Option(Some(Box::new(Value::F64(2.5)))),
         ])
     }
@@ -427,6 +432,10 @@ mod tests {
     #[test]
     fn round_trip_returns_the_same_meta_and_value() {
         let (meta, bytes) = sample_record();
+        // The list of numbers, held as Numbers, has the bytes of the list of its items.
+        let Value::Record(mut fields) = sample_value() else { unreachable!() };
+        fields[1] = Value::List(vec![Value::U32(3), Value::U32(70_000)]);
+        assert_eq!(encode_value(&Value::Record(fields)), encode_value(&sample_value()));
         let record = decode(&bytes, &sample_type()).unwrap();
         assert_eq!(record.meta, meta);
         assert_eq!(record.value, sample_value());

@@ -24,7 +24,7 @@ use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceT
 use wasmtime::component::{ComponentNamedList, ComponentType, Lift, Lower, Val};
 use wasmtime::ValRaw;
 
-use super::{Ty, Value};
+use super::{Numbers, Ty, Value};
 
 /// The most flat parameters the canonical ABI passes in core-wasm arguments.
 pub const MAX_FLAT_PARAMS: usize = 16;
@@ -487,29 +487,29 @@ fn load_list(cx: &mut LiftContext<'_>, element: InterfaceType, ptr: usize, len: 
         return Err(error("list pointer is not aligned"));
     }
     let bytes = &memory[ptr..ptr + len * size];
-    macro_rules! scalars {
-        ($variant:ident, $t:ty) => {
-            Value::List(
-                bytes
-                    .chunks_exact(size_of::<$t>())
-                    .map(|c| Value::$variant(<$t>::from_le_bytes(c.try_into().expect("chunk size"))))
-                    .collect(),
-            )
-        };
+    if let Some(numbers) = number_ty(&element).and_then(|item| Numbers::from_le_bytes(&item, bytes)) {
+        return Ok(Value::Numbers(numbers));
     }
     Ok(match element {
         InterfaceType::U8 => Value::Bytes(crate::buffers::copy_of(bytes)),
-        InterfaceType::S8 => Value::List(bytes.iter().map(|b| Value::S8(*b as i8)).collect()),
         InterfaceType::Bool => Value::List(bytes.iter().map(|b| Value::Bool(*b != 0)).collect()),
-        InterfaceType::S16 => scalars!(S16, i16),
-        InterfaceType::U16 => scalars!(U16, u16),
-        InterfaceType::S32 => scalars!(S32, i32),
-        InterfaceType::U32 => scalars!(U32, u32),
-        InterfaceType::S64 => scalars!(S64, i64),
-        InterfaceType::U64 => scalars!(U64, u64),
-        InterfaceType::Float32 => scalars!(F32, f32),
-        InterfaceType::Float64 => scalars!(F64, f64),
         _ => Value::List((0..len).map(|i| load(cx, element, ptr + i * size)).collect::<Result<_>>()?),
+    })
+}
+
+/// The item type of a list held as [`Numbers`], for the ABI's name of it.
+fn number_ty(element: &InterfaceType) -> Option<Ty> {
+    Some(match element {
+        InterfaceType::S8 => Ty::S8,
+        InterfaceType::S16 => Ty::S16,
+        InterfaceType::U16 => Ty::U16,
+        InterfaceType::S32 => Ty::S32,
+        InterfaceType::U32 => Ty::U32,
+        InterfaceType::S64 => Ty::S64,
+        InterfaceType::U64 => Ty::U64,
+        InterfaceType::Float32 => Ty::F32,
+        InterfaceType::Float64 => Ty::F64,
+        _ => return None,
     })
 }
 
@@ -553,7 +553,7 @@ pub fn lower_flat<T>(
             next_mut(dst)?.write(pair[1]);
             Ok(())
         }
-        (InterfaceType::List(i), list @ (Value::Bytes(_) | Value::List(_))) => {
+        (InterfaceType::List(i), list @ (Value::Bytes(_) | Value::List(_) | Value::Numbers(_))) => {
             let (ptr, len) = lower_list(cx, cx.types[i].element, list)?;
             next_mut(dst)?.write(ValRaw::i64(ptr as i64));
             next_mut(dst)?.write(ValRaw::i64(len as i64));
@@ -692,7 +692,7 @@ pub fn store<T>(cx: &mut LowerContext<'_, T>, ty: InterfaceType, value: &Value, 
         (InterfaceType::Float64, Value::F64(x)) => scalar!(x),
         (InterfaceType::Char, Value::Char(x)) => scalar!(x),
         (InterfaceType::String, Value::String(s)) => s.as_str().linear_lower_to_memory(cx, ty, offset),
-        (InterfaceType::List(i), list @ (Value::Bytes(_) | Value::List(_))) => {
+        (InterfaceType::List(i), list @ (Value::Bytes(_) | Value::List(_) | Value::Numbers(_))) => {
             let (ptr, len) = lower_list(cx, types[i].element, list)?;
             let mut pair = [0u8; 8];
             pair[..4].copy_from_slice(&(ptr as u32).to_le_bytes());
@@ -801,6 +801,7 @@ fn lower_list<T>(cx: &mut LowerContext<'_, T>, element: InterfaceType, list: &Va
     let len = match list {
         Value::Bytes(bytes) => bytes.len(),
         Value::List(items) => items.len(),
+        Value::Numbers(numbers) => numbers.len(),
         other => return Err(mismatch(&InterfaceType::U8, other)),
     };
     let total = len.checked_mul(size).ok_or_else(|| error("size overflow copying a list"))?;
@@ -809,6 +810,18 @@ fn lower_list<T>(cx: &mut LowerContext<'_, T>, element: InterfaceType, list: &Va
         (InterfaceType::U8, Value::Bytes(bytes)) => write_bytes(cx, ptr, bytes)?,
         (InterfaceType::U8, Value::List(_)) => return Err(error("a list<u8> must be Bytes")),
         (_, Value::Bytes(_)) => return Err(error(format!("expected list<{element:?}>, found list<u8>"))),
+        (_, Value::Numbers(numbers)) => {
+            if number_ty(&element).as_ref() != Some(&numbers.item_ty()) {
+                return Err(error(format!(
+                    "expected list<{element:?}>, found list<{}>",
+                    super::json::type_name(&numbers.item_ty())
+                )));
+            }
+            let memory = cx.as_slice_mut();
+            let target =
+                memory.get_mut(ptr..ptr + total).ok_or_else(|| error("realloc returned memory out of bounds"))?;
+            numbers.write_le_bytes(target);
+        }
         (_, Value::List(items)) => {
             let memory = cx.as_slice_mut();
             let target =

@@ -21,6 +21,7 @@
 //!   1 then the payload; result = byte 0 then the ok payload, or byte 1 then the err
 //!   payload; flags = count then the `u32` indices of the set flags, ascending.
 
+use super::numbers::{f32_bits, f64_bits};
 use super::{check_flags, check_len, json::type_name, Path, Ty, Value, ValueError};
 
 /// Version of this encoding, hashed first by [`digest`]. Bump it whenever the bytes
@@ -182,31 +183,6 @@ pub fn digest(value: &Value, ty: &Ty) -> Result<blake3::Hash, ValueError> {
     Ok(sink.hasher.finalize())
 }
 
-/// The one bit pattern every `f32` NaN encodes as.
-const F32_NAN: u32 = 0x7fc0_0000;
-/// The one bit pattern every `f64` NaN encodes as.
-const F64_NAN: u64 = 0x7ff8_0000_0000_0000;
-
-fn f32_bits(x: f32) -> u32 {
-    if x.is_nan() {
-        F32_NAN
-    } else if x == 0.0 {
-        0 // -0.0 == 0.0, so both become +0.0
-    } else {
-        x.to_bits()
-    }
-}
-
-fn f64_bits(x: f64) -> u64 {
-    if x.is_nan() {
-        F64_NAN
-    } else if x == 0.0 {
-        0
-    } else {
-        x.to_bits()
-    }
-}
-
 fn write_value(value: &Value, ty: &Ty, path: &Path<'_>, out: &mut impl Sink) -> Result<(), ValueError> {
     match (ty, value) {
         (Ty::Bool, Value::Bool(b)) => out.put(&[*b as u8]),
@@ -225,6 +201,10 @@ fn write_value(value: &Value, ty: &Ty, path: &Path<'_>, out: &mut impl Sink) -> 
         (Ty::List(item), Value::Bytes(bytes)) if **item == Ty::U8 => {
             put_len(out, bytes.len());
             out.put(bytes);
+        }
+        (Ty::List(item), Value::Numbers(numbers)) if numbers.item_ty() == **item => {
+            put_len(out, numbers.len());
+            numbers.for_each_le_chunk(true, |bytes| out.put(bytes));
         }
         (Ty::List(item), Value::List(items)) if **item != Ty::U8 => {
             put_len(out, items.len());
@@ -307,6 +287,7 @@ mod tests {
 
     use super::*;
     use crate::value::samples::{b, bt};
+    use crate::value::Numbers;
 
     fn hex(bytes: &[u8]) -> String {
         bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -551,6 +532,21 @@ mod tests {
             encode_value(&value, &ty, &mut all).unwrap();
             assert_eq!(digest(&value, &ty).unwrap(), blake3::hash(&all));
         }
+    }
+
+    #[test]
+    fn numbers_hash_as_the_list_of_their_items() {
+        for numbers in crate::value::numbers::tests::every_kind() {
+            let ty = Ty::List(Box::new(numbers.item_ty()));
+            let items = Value::List(numbers.iter().collect());
+            let held = Value::Numbers(numbers);
+            assert_eq!(enc(&held, &ty), enc(&items, &ty), "{ty:?}");
+            assert_eq!(dig(&held, &ty), dig(&items, &ty), "{ty:?}");
+        }
+        // Past one chunk of the hasher's buffer, and of the stack buffer the items go through.
+        let long = Numbers::F64((0..5000).map(|i| if i % 7 == 0 { -0.0 } else { i as f64 }).collect());
+        let ty = Ty::List(Box::new(Ty::F64));
+        assert_eq!(dig(&Value::List(long.iter().collect()), &ty), dig(&Value::Numbers(long), &ty));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use wasmtime::component::{Type, Val};
 
 use super::json::type_name;
-use super::{check_flags, check_len, Path, Ty, Value, ValueError};
+use super::{check_flags, check_len, Numbers, Path, Ty, Value, ValueError};
 
 /// A component type that has no [`Ty`]; the loader says which task and parameter held it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,7 +177,8 @@ fn from_val(val: &Val, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError> {
                 })
                 .collect::<Result<_, _>>()?,
         ),
-        (Ty::List(item), Val::List(items)) => Value::List(
+        (Ty::List(item), Val::List(items)) => Numbers::list_of(
+            item,
             items.iter().enumerate().map(|(i, v)| from_val(v, item, &path.index(i))).collect::<Result<_, _>>()?,
         ),
         (Ty::Record(fields), Val::Record(values)) => {
@@ -261,6 +262,9 @@ fn to_val(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Val, ValueError> {
         }
         (Ty::List(item), Value::List(items)) if **item != Ty::U8 => {
             Val::List(items.iter().enumerate().map(|(i, v)| to_val(v, item, &path.index(i))).collect::<Result<_, _>>()?)
+        }
+        (Ty::List(item), Value::Numbers(numbers)) if numbers.item_ty() == **item => {
+            Val::List(numbers.iter().map(|v| to_val(&v, item, path)).collect::<Result<_, _>>()?)
         }
         (Ty::Record(fields), Value::Record(values)) => {
             check_len(path, "fields", fields.len(), values.len())?;

@@ -23,7 +23,7 @@
 
 use serde_json::{Map, Number, Value as Json};
 
-use super::{Path, Ty, Value, ValueError};
+use super::{Numbers, Path, Ty, Value, ValueError};
 
 /// Renders `ty` in WIT syntax: `list<u32>`, `record { a: u32, b: string }`,
 /// `result<u32, string>`, `option<string>`.
@@ -267,7 +267,8 @@ fn from_json(json: &Json, ty: &Ty, path: &Path<'_>) -> Result<Value, ValueError>
                         .collect::<Result<_, _>>()?,
                 )
             } else {
-                Value::List(
+                Numbers::list_of(
+                    item,
                     items
                         .iter()
                         .enumerate()
@@ -417,6 +418,9 @@ fn to_json(value: &Value, ty: &Ty, path: &Path<'_>) -> Result<Json, ValueError> 
         (Ty::List(item), Value::List(items)) if **item != Ty::U8 => Json::Array(
             items.iter().enumerate().map(|(i, v)| to_json(v, item, &path.index(i))).collect::<Result<_, _>>()?,
         ),
+        (Ty::List(item), Value::Numbers(numbers)) if numbers.item_ty() == **item => {
+            Json::Array(numbers.iter().map(|v| to_json(&v, item, path)).collect::<Result<_, _>>()?)
+        }
         (Ty::Record(fields), Value::Record(values)) => {
             super::check_len(path, "fields", fields.len(), values.len())?;
             let mut map = Map::new();

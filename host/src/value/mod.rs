@@ -7,18 +7,22 @@
 //!
 //! A `list<u8>` is always [`Value::Bytes`], never a [`Value::List`] of [`Value::U8`]: every
 //! function in this module produces Bytes for it and refuses a List, so a value has one
-//! representation and a large byte buffer stays one allocation.
+//! representation and a large byte buffer stays one allocation. A list of numbers of another
+//! fixed-size type is produced as [`Value::Numbers`], one typed buffer (see [`numbers`]).
 
 pub mod abi;
 pub mod canonical;
 pub mod convert;
 pub mod json;
+pub mod numbers;
 #[cfg(test)]
 pub(crate) mod samples;
 
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
+
+pub use numbers::Numbers;
 
 /// A WIT value type that can cross into a task's own Store.
 ///
@@ -62,7 +66,11 @@ pub enum Ty {
 }
 
 /// An owned WIT value; its shape is given by a [`Ty`] kept beside it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+///
+/// It encodes (serde, so postcard) as the derived encoding of the variants before
+/// [`Value::Numbers`] would, and `Numbers` as the `List` of its items: record bytes never
+/// show which form a list of numbers was held in.
+#[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Bool(bool),
     S8(i8),
@@ -77,10 +85,11 @@ pub enum Value {
     F64(f64),
     Char(char),
     String(String),
-    /// Items of a `list<T>` for any `T` but `u8`.
+    /// Items of a `list<T>` for any `T` but `u8` (and, as produced, but the number types
+    /// that [`Value::Numbers`] holds).
     List(Vec<Value>),
     /// A `list<u8>`, its only representation.
-    Bytes(#[serde(with = "bytes_serde")] Vec<u8>),
+    Bytes(Vec<u8>),
     /// Field values in declaration order.
     Record(Vec<Value>),
     /// Items in order.
@@ -95,6 +104,8 @@ pub enum Value {
     Result(Result<Option<Box<Value>>, Option<Box<Value>>>),
     /// Indices of the flags that are set, ascending.
     Flags(Vec<u32>),
+    /// A `list<T>` for `T` a number type other than `u8`, as one typed buffer.
+    Numbers(Numbers),
 }
 
 /// A value did not fit the type it was read against; `path` says where, e.g. `$.items[3]`.
@@ -145,6 +156,7 @@ impl Value {
             Value::Option(_) => "option",
             Value::Result(_) => "result",
             Value::Flags(_) => "flags",
+            Value::Numbers(_) => "list",
         }
     }
 }
@@ -153,6 +165,19 @@ impl Ty {
     /// Whether this is `list<u8>`, whose values are [`Value::Bytes`].
     pub fn is_bytes(&self) -> bool {
         matches!(self, Ty::List(item) if **item == Ty::U8)
+    }
+
+    /// Whether a value of this type may hold a [`Value::Numbers`] anywhere inside.
+    pub fn holds_numbers(&self) -> bool {
+        match self {
+            Ty::List(item) => Numbers::empty(item).is_some() || item.holds_numbers(),
+            Ty::Record(fields) => fields.iter().any(|(_, ty)| ty.holds_numbers()),
+            Ty::Tuple(types) => types.iter().any(Ty::holds_numbers),
+            Ty::Variant(cases) => cases.iter().any(|(_, ty)| ty.as_ref().is_some_and(Ty::holds_numbers)),
+            Ty::Option(item) => item.holds_numbers(),
+            Ty::Result { ok, err } => [ok, err].into_iter().flatten().any(|ty| ty.holds_numbers()),
+            _ => false,
+        }
     }
 }
 
@@ -227,8 +252,8 @@ mod decode_depth {
     }
 }
 
-// `Ty` and `Value` decode through these mirrors (serde's `remote`), which produce exactly
-// the derived format; the manual impls below count the nesting on the way in.
+// `Ty` decodes through this mirror (serde's `remote`) and `Value` through `ValueIn` below,
+// which read exactly the derived format; the manual impls count the nesting on the way in.
 
 #[derive(Deserialize)]
 #[serde(remote = "Ty")]
@@ -264,10 +289,86 @@ impl<'de> Deserialize<'de> for Ty {
     }
 }
 
+/// The encoded form of [`Value`]: the variants in their order, `Numbers` written as the
+/// `List` of its items.
+#[derive(Serialize)]
+#[serde(rename = "Value")]
+enum ValueOut<'a> {
+    Bool(bool),
+    S8(i8),
+    U8(u8),
+    S16(i16),
+    U16(u16),
+    S32(i32),
+    U32(u32),
+    S64(i64),
+    U64(u64),
+    F32(f32),
+    F64(f64),
+    Char(char),
+    String(&'a str),
+    List(ListOut<'a>),
+    Bytes(#[serde(with = "bytes_serde")] &'a [u8]),
+    Record(&'a [Value]),
+    Tuple(&'a [Value]),
+    Variant(u32, &'a Option<Box<Value>>),
+    Enum(u32),
+    Option(&'a Option<Box<Value>>),
+    Result(&'a Result<Option<Box<Value>>, Option<Box<Value>>>),
+    Flags(&'a [u32]),
+}
+
+/// The items of a list, in either form, written as a sequence of values.
+enum ListOut<'a> {
+    Values(&'a [Value]),
+    Numbers(&'a Numbers),
+}
+
+impl Serialize for ListOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            ListOut::Values(items) => serializer.collect_seq(items.iter()),
+            ListOut::Numbers(numbers) => serializer.collect_seq(numbers.iter()),
+        }
+    }
+}
+
+impl Serialize for Value {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let out = match self {
+            Value::Bool(x) => ValueOut::Bool(*x),
+            Value::S8(x) => ValueOut::S8(*x),
+            Value::U8(x) => ValueOut::U8(*x),
+            Value::S16(x) => ValueOut::S16(*x),
+            Value::U16(x) => ValueOut::U16(*x),
+            Value::S32(x) => ValueOut::S32(*x),
+            Value::U32(x) => ValueOut::U32(*x),
+            Value::S64(x) => ValueOut::S64(*x),
+            Value::U64(x) => ValueOut::U64(*x),
+            Value::F32(x) => ValueOut::F32(*x),
+            Value::F64(x) => ValueOut::F64(*x),
+            Value::Char(x) => ValueOut::Char(*x),
+            Value::String(x) => ValueOut::String(x),
+            Value::List(items) => ValueOut::List(ListOut::Values(items)),
+            Value::Numbers(numbers) => ValueOut::List(ListOut::Numbers(numbers)),
+            Value::Bytes(bytes) => ValueOut::Bytes(bytes),
+            Value::Record(items) => ValueOut::Record(items),
+            Value::Tuple(items) => ValueOut::Tuple(items),
+            Value::Variant(index, payload) => ValueOut::Variant(*index, payload),
+            Value::Enum(index) => ValueOut::Enum(*index),
+            Value::Option(payload) => ValueOut::Option(payload),
+            Value::Result(result) => ValueOut::Result(result),
+            Value::Flags(set) => ValueOut::Flags(set),
+        };
+        out.serialize(serializer)
+    }
+}
+
+/// The decoded form of [`Value`], variant for variant the encoded one; a list whose items
+/// are all numbers of one held type comes out as [`Value::Numbers`] (see [`ListIn`]).
 #[derive(Deserialize)]
-#[serde(remote = "Value")]
-#[allow(dead_code)]
-enum ValueDef {
+#[serde(rename = "Value")]
+enum ValueIn {
     Bool(bool),
     S8(i8),
     U8(u8),
@@ -281,7 +382,7 @@ enum ValueDef {
     F64(f64),
     Char(char),
     String(String),
-    List(Vec<Value>),
+    List(ListIn),
     Bytes(#[serde(with = "bytes_serde")] Vec<u8>),
     Record(Vec<Value>),
     Tuple(Vec<Value>),
@@ -295,7 +396,132 @@ enum ValueDef {
 impl<'de> Deserialize<'de> for Value {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
         let _level = decode_depth::Level::enter::<D::Error>()?;
-        ValueDef::deserialize(deserializer)
+        Ok(match ValueIn::deserialize(deserializer)? {
+            ValueIn::Bool(x) => Value::Bool(x),
+            ValueIn::S8(x) => Value::S8(x),
+            ValueIn::U8(x) => Value::U8(x),
+            ValueIn::S16(x) => Value::S16(x),
+            ValueIn::U16(x) => Value::U16(x),
+            ValueIn::S32(x) => Value::S32(x),
+            ValueIn::U32(x) => Value::U32(x),
+            ValueIn::S64(x) => Value::S64(x),
+            ValueIn::U64(x) => Value::U64(x),
+            ValueIn::F32(x) => Value::F32(x),
+            ValueIn::F64(x) => Value::F64(x),
+            ValueIn::Char(x) => Value::Char(x),
+            ValueIn::String(x) => Value::String(x),
+            ValueIn::List(ListIn(list)) => list,
+            ValueIn::Bytes(x) => Value::Bytes(x),
+            ValueIn::Record(x) => Value::Record(x),
+            ValueIn::Tuple(x) => Value::Tuple(x),
+            ValueIn::Variant(index, payload) => Value::Variant(index, payload),
+            ValueIn::Enum(index) => Value::Enum(index),
+            ValueIn::Option(payload) => Value::Option(payload),
+            ValueIn::Result(result) => Value::Result(result),
+            ValueIn::Flags(set) => Value::Flags(set),
+        })
+    }
+}
+
+/// A decoded list: [`Value::Numbers`] when its first item is a number of a held type and
+/// every other item one of the same type, [`Value::List`] otherwise. The untyped decoder
+/// cannot tell what an empty list held; [`settle_numbers`] gives it its form from the type.
+struct ListIn(Value);
+
+impl<'de> Deserialize<'de> for ListIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ListIn, D::Error> {
+        deserializer.deserialize_seq(ListVisitor).map(ListIn)
+    }
+}
+
+struct ListVisitor;
+
+/// Items decoded into a list before the first one is known to fit: a bound on what a
+/// crafted length can make the decoder reserve.
+const MAX_RESERVED_ITEMS: usize = 1 << 16;
+
+impl<'de> serde::de::Visitor<'de> for ListVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of values")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let hint = seq.size_hint().unwrap_or(0);
+        let Some(first) = seq.next_element::<Value>()? else {
+            return Ok(Value::List(Vec::new()));
+        };
+        let held = |first: &Value| match first {
+            Value::Numbers(_) => None,
+            scalar => Numbers::with_capacity(&scalar_ty(scalar)?, hint.min(MAX_RESERVED_ITEMS)),
+        };
+        let mut items = match held(&first) {
+            Some(mut numbers) => {
+                numbers.push(&first);
+                loop {
+                    let Some(item) = seq.next_element::<Value>()? else {
+                        return Ok(Value::Numbers(numbers));
+                    };
+                    if !numbers.push(&item) {
+                        let mut items: Vec<Value> = numbers.iter().collect();
+                        items.push(item);
+                        break items;
+                    }
+                }
+            }
+            None => vec![first],
+        };
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::List(items))
+    }
+}
+
+/// The type of a scalar value that may be a list item of [`Value::Numbers`].
+fn scalar_ty(value: &Value) -> Option<Ty> {
+    Some(match value {
+        Value::S8(_) => Ty::S8,
+        Value::S16(_) => Ty::S16,
+        Value::U16(_) => Ty::U16,
+        Value::S32(_) => Ty::S32,
+        Value::U32(_) => Ty::U32,
+        Value::S64(_) => Ty::S64,
+        Value::U64(_) => Ty::U64,
+        Value::F32(_) => Ty::F32,
+        Value::F64(_) => Ty::F64,
+        _ => return None,
+    })
+}
+
+/// Gives every list of numbers in `value`, read as a `ty`, the form producers give it
+/// ([`Value::Numbers`]): after an untyped decode, which leaves an empty one a
+/// [`Value::List`]. Anything that does not fit `ty` is left as it is, for the reader's
+/// type check to report.
+pub fn settle_numbers(value: &mut Value, ty: &Ty) {
+    if !ty.holds_numbers() {
+        return;
+    }
+    match (ty, value) {
+        (Ty::List(item), value @ Value::List(_)) if Numbers::empty(item).is_some() => {
+            let Value::List(items) = std::mem::replace(value, Value::List(Vec::new())) else { unreachable!() };
+            *value = Numbers::list_of(item, items);
+        }
+        (Ty::List(item), Value::List(items)) => items.iter_mut().for_each(|v| settle_numbers(v, item)),
+        (Ty::Record(fields), Value::Record(values)) => {
+            fields.iter().zip(values).for_each(|((_, ty), v)| settle_numbers(v, ty));
+        }
+        (Ty::Tuple(types), Value::Tuple(values)) => types.iter().zip(values).for_each(|(ty, v)| settle_numbers(v, ty)),
+        (Ty::Variant(cases), Value::Variant(index, Some(payload))) => {
+            if let Some((_, Some(case))) = cases.get(*index as usize) {
+                settle_numbers(payload, case);
+            }
+        }
+        (Ty::Option(item), Value::Option(Some(payload))) => settle_numbers(payload, item),
+        (Ty::Result { ok: Some(ok), .. }, Value::Result(Ok(Some(payload)))) => settle_numbers(payload, ok),
+        (Ty::Result { err: Some(err), .. }, Value::Result(Err(Some(payload)))) => settle_numbers(payload, err),
+        _ => {}
     }
 }
 
@@ -373,7 +599,8 @@ mod tests {
     fn value_round_trips_through_postcard() {
         let value = Value::Record(vec![
             Value::Bytes(vec![0, 1, 2, 255]),
-            Value::List(vec![Value::F64(-0.5), Value::F64(f64::INFINITY)]),
+            Value::Numbers(Numbers::F64(vec![-0.5, f64::INFINITY])),
+            Value::List(vec![Value::String("a".into()), Value::String(String::new())]),
             Value::Variant(2, Some(Box::new(Value::String("héllo".into())))),
             Value::Result(Err(None)),
             Value::Option(Some(Box::new(Value::Flags(vec![0, 3])))),

@@ -41,7 +41,7 @@ pub fn samples() -> Vec<(Ty, Value)> {
             Ty::List(Box::new(Ty::List(Box::new(Ty::U8)))),
             Value::List(vec![Value::Bytes(vec![1]), Value::Bytes(vec![2, 3])]),
         ),
-        (Ty::List(Box::new(Ty::S16)), Value::List(vec![Value::S16(1), Value::S16(-1)])),
+        (Ty::List(Box::new(Ty::S16)), Value::Numbers(super::Numbers::S16(vec![1, -1]))),
         (rec.clone(), Value::Record(vec![Value::U32(7), Value::String("x".into())])),
         (Ty::Tuple(vec![Ty::U32, Ty::String]), Value::Tuple(vec![Value::U32(1), Value::String("a".into())])),
         (var.clone(), Value::Variant(0, None)),

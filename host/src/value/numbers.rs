@@ -1,0 +1,319 @@
+//! Lists of fixed-size numbers, held as one typed buffer.
+//!
+//! A `list<T>` for `T` one of s8, s16, u16, s32, u32, s64, u64, f32 or f64 is produced as
+//! [`Value::Numbers`]: 1 to 8 bytes per item instead of a 32-byte [`Value`] each, copied to
+//! and from guest memory in one pass. It hashes and encodes exactly as the list of its items
+//! would (`canonical`, postcard), so keys and record bytes do not depend on the form, and a
+//! [`Value::List`] of the same items is read wherever a value is read, as the same list.
+//! (`list<u8>` has its own form, [`Value::Bytes`]; bool and char lists stay item lists.)
+
+use super::{Ty, Value};
+
+/// Items at a time turned into little-endian bytes on the stack by [`Numbers::for_each_le_chunk`].
+const CHUNK_ITEMS: usize = 2048;
+
+macro_rules! numbers {
+    ($($kind:ident($t:ty)),* $(,)?) => {
+        /// The items of a list of one fixed-size number type, in order.
+        #[derive(Clone, Debug, PartialEq)]
+        pub enum Numbers {
+            $(
+                #[allow(missing_docs)]
+                $kind(Vec<$t>),
+            )*
+        }
+
+        impl Numbers {
+            /// How many items the list holds.
+            pub fn len(&self) -> usize {
+                match self {
+                    $(Numbers::$kind(items) => items.len(),)*
+                }
+            }
+
+            /// Whether the list is empty.
+            pub fn is_empty(&self) -> bool {
+                self.len() == 0
+            }
+
+            /// The type of the items.
+            pub fn item_ty(&self) -> Ty {
+                match self {
+                    $(Numbers::$kind(_) => Ty::$kind,)*
+                }
+            }
+
+            /// Item `index` as a [`Value`].
+            pub fn get(&self, index: usize) -> Option<Value> {
+                match self {
+                    $(Numbers::$kind(items) => items.get(index).map(|x| Value::$kind(*x)),)*
+                }
+            }
+
+            /// An empty list of `item`s, if `item` is a number type held this way.
+            pub fn empty(item: &Ty) -> Option<Numbers> {
+                Numbers::with_capacity(item, 0)
+            }
+
+            /// An empty list of `item`s with room for `capacity` of them.
+            pub fn with_capacity(item: &Ty, capacity: usize) -> Option<Numbers> {
+                match item {
+                    $(Ty::$kind => Some(Numbers::$kind(Vec::with_capacity(capacity))),)*
+                    _ => None,
+                }
+            }
+
+            /// Appends `value` if it is an item of this list's type; false (and nothing
+            /// appended) otherwise.
+            pub fn push(&mut self, value: &Value) -> bool {
+                match (self, value) {
+                    $((Numbers::$kind(items), Value::$kind(x)) => items.push(*x),)*
+                    _ => return false,
+                }
+                true
+            }
+
+            /// Reads `bytes` as the little-endian items of a list of `item`s (the canonical
+            /// ABI's layout of such a list in guest memory); `None` if `item` is not held
+            /// this way or `bytes` is not a whole number of items.
+            pub fn from_le_bytes(item: &Ty, bytes: &[u8]) -> Option<Numbers> {
+                match item {
+                    $(Ty::$kind => {
+                        let chunks = bytes.chunks_exact(size_of::<$t>());
+                        if !chunks.remainder().is_empty() {
+                            return None;
+                        }
+                        Some(Numbers::$kind(
+                            chunks.map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk size"))).collect(),
+                        ))
+                    })*
+                    _ => None,
+                }
+            }
+
+            /// Writes the items little-endian into `target`, which holds exactly
+            /// [`Numbers::byte_len`] bytes.
+            pub fn write_le_bytes(&self, target: &mut [u8]) {
+                assert_eq!(target.len(), self.byte_len(), "the target fits the list exactly");
+                match self {
+                    $(Numbers::$kind(items) => {
+                        for (x, chunk) in items.iter().zip(target.chunks_exact_mut(size_of::<$t>())) {
+                            chunk.copy_from_slice(&x.to_le_bytes());
+                        }
+                    })*
+                }
+            }
+
+            /// The size of one item in bytes.
+            pub fn item_size(&self) -> usize {
+                match self {
+                    $(Numbers::$kind(_) => size_of::<$t>(),)*
+                }
+            }
+
+            /// Calls `f` on successive slices of the items' little-endian bytes, each
+            /// item's bytes first passed through `canon` (identity for integers; a float's
+            /// one canonical NaN and zero for hashing). Slices are at most
+            /// [`CHUNK_ITEMS`] items long, built on the stack.
+            pub fn for_each_le_chunk(&self, canon_floats: bool, mut f: impl FnMut(&[u8])) {
+                let mut buf = [0u8; CHUNK_ITEMS * 8];
+                match self {
+                    $(Numbers::$kind(items) => {
+                        const SIZE: usize = size_of::<$t>();
+                        for part in items.chunks(CHUNK_ITEMS) {
+                            let out = &mut buf[..part.len() * SIZE];
+                            for (x, chunk) in part.iter().zip(out.chunks_exact_mut(SIZE)) {
+                                let x = if canon_floats { Canonical::canonical(*x) } else { *x };
+                                chunk.copy_from_slice(&x.to_le_bytes());
+                            }
+                            f(out);
+                        }
+                    })*
+                }
+            }
+        }
+    };
+}
+
+numbers!(S8(i8), S16(i16), U16(u16), S32(i32), U32(u32), S64(i64), U64(u64), F32(f32), F64(f64));
+
+impl Numbers {
+    /// The items' size in bytes when laid out one after another.
+    pub fn byte_len(&self) -> usize {
+        self.len() * self.item_size()
+    }
+
+    /// The items as [`Value`]s, in order.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = Value> + '_ {
+        (0..self.len()).map(|i| self.get(i).expect("index below len"))
+    }
+
+    /// The list `items` of `item`s in the form every producer gives it: [`Value::Numbers`]
+    /// for a number type held this way, [`Value::List`] otherwise (or if an item does not
+    /// fit `item`, so that whoever reads the value against its type reports where).
+    pub fn list_of(item: &Ty, items: Vec<Value>) -> Value {
+        if let Some(mut numbers) = Numbers::with_capacity(item, items.len()) {
+            if items.iter().all(|v| numbers.push(v)) {
+                return Value::Numbers(numbers);
+            }
+        }
+        Value::List(items)
+    }
+}
+
+/// A number in the one form the canonical encoding hashes: every NaN one bit pattern, and
+/// -0.0 as +0.0, for floats; integers as they are.
+trait Canonical: Copy {
+    fn canonical(self) -> Self;
+}
+
+macro_rules! integers_are_canonical {
+    ($($t:ty),*) => {
+        $(impl Canonical for $t {
+            fn canonical(self) -> Self {
+                self
+            }
+        })*
+    };
+}
+
+integers_are_canonical!(i8, i16, u16, i32, u32, i64, u64);
+
+impl Canonical for f32 {
+    fn canonical(self) -> Self {
+        f32::from_bits(f32_bits(self))
+    }
+}
+
+impl Canonical for f64 {
+    fn canonical(self) -> Self {
+        f64::from_bits(f64_bits(self))
+    }
+}
+
+/// The one bit pattern every `f32` NaN encodes as.
+const F32_NAN: u32 = 0x7fc0_0000;
+/// The one bit pattern every `f64` NaN encodes as.
+const F64_NAN: u64 = 0x7ff8_0000_0000_0000;
+
+pub(crate) fn f32_bits(x: f32) -> u32 {
+    if x.is_nan() {
+        F32_NAN
+    } else if x == 0.0 {
+        0 // -0.0 == 0.0, so both become +0.0
+    } else {
+        x.to_bits()
+    }
+}
+
+pub(crate) fn f64_bits(x: f64) -> u64 {
+    if x.is_nan() {
+        F64_NAN
+    } else if x == 0.0 {
+        0
+    } else {
+        x.to_bits()
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::value::settle_numbers;
+
+    #[test]
+    fn list_of_gives_numbers_for_number_items_only() {
+        let numbers = Numbers::list_of(&Ty::U32, vec![Value::U32(1), Value::U32(2)]);
+        assert_eq!(numbers, Value::Numbers(Numbers::U32(vec![1, 2])));
+        assert_eq!(Numbers::list_of(&Ty::F64, vec![]), Value::Numbers(Numbers::F64(vec![])));
+        let strings = vec![Value::String("a".into())];
+        assert_eq!(Numbers::list_of(&Ty::String, strings.clone()), Value::List(strings));
+        // An item of another type keeps the item list, for the type check to name it.
+        let mixed = vec![Value::U32(1), Value::S64(2)];
+        assert_eq!(Numbers::list_of(&Ty::U32, mixed.clone()), Value::List(mixed));
+        assert_eq!(Numbers::empty(&Ty::Bool), None);
+        assert_eq!(Numbers::empty(&Ty::U8), None);
+    }
+
+    /// A list of each kind, with each kind's edge values.
+    pub(crate) fn every_kind() -> Vec<Numbers> {
+        vec![
+            Numbers::S8(vec![-128, 0, 127]),
+            Numbers::S16(vec![i16::MIN, -1, 300]),
+            Numbers::U16(vec![0, 65535]),
+            Numbers::S32(vec![i32::MIN, 7]),
+            Numbers::U32(vec![u32::MAX, 0, 1 << 20]),
+            Numbers::S64(vec![i64::MIN, -3]),
+            Numbers::U64(vec![u64::MAX]),
+            Numbers::F32(vec![-0.0, 1.5, f32::INFINITY, f32::NAN]),
+            Numbers::F64(vec![f64::MIN_POSITIVE, -2.25, -f64::NAN, -0.0]),
+        ]
+    }
+
+    fn items(numbers: &Numbers) -> Value {
+        Value::List(numbers.iter().collect())
+    }
+
+    #[test]
+    fn numbers_encode_as_the_list_of_their_items() {
+        for numbers in every_kind() {
+            let held = Value::Numbers(numbers.clone());
+            assert_eq!(postcard::to_allocvec(&held).unwrap(), postcard::to_allocvec(&items(&numbers)).unwrap());
+        }
+    }
+
+    #[test]
+    fn decoding_gives_numbers_back_and_settle_types_the_empty_list() {
+        for numbers in every_kind() {
+            let bytes = postcard::to_allocvec(&Value::Numbers(numbers.clone())).unwrap();
+            let back: Value = postcard::from_bytes(&bytes).unwrap();
+            let Value::Numbers(back) = back else { panic!("decoded as {back:?}") };
+            let mut a = vec![0; back.byte_len()];
+            let mut b = vec![0; numbers.byte_len()];
+            back.write_le_bytes(&mut a);
+            numbers.write_le_bytes(&mut b);
+            assert_eq!(a, b, "bit-exact, NaN payloads too");
+        }
+        // Untyped, an empty list is an item list; its type settles it.
+        let ty =
+            Ty::Record(vec![("xs".into(), Ty::List(Box::new(Ty::S64))), ("s".into(), Ty::List(Box::new(Ty::String)))]);
+        let value = Value::Record(vec![Value::Numbers(Numbers::S64(vec![])), Value::List(vec![])]);
+        let mut back: Value = postcard::from_bytes(&postcard::to_allocvec(&value).unwrap()).unwrap();
+        assert_eq!(back, Value::Record(vec![Value::List(vec![]), Value::List(vec![])]));
+        settle_numbers(&mut back, &ty);
+        assert_eq!(back, value);
+        // Items of two types (no WIT list holds them) stay an item list, for a type check to name.
+        let mixed = Value::List(vec![Value::U32(1), Value::U32(2), Value::S64(3)]);
+        let back: Value = postcard::from_bytes(&postcard::to_allocvec(&mixed).unwrap()).unwrap();
+        assert_eq!(back, mixed);
+    }
+
+    #[test]
+    fn le_bytes_round_trip_for_every_kind() {
+        for list in every_kind() {
+            let mut bytes = vec![0; list.byte_len()];
+            list.write_le_bytes(&mut bytes);
+            let back = Numbers::from_le_bytes(&list.item_ty(), &bytes).unwrap();
+            let mut again = vec![0; back.byte_len()];
+            back.write_le_bytes(&mut again);
+            assert_eq!(again, bytes);
+            assert_eq!(list.iter().count(), list.len());
+        }
+        assert_eq!(Numbers::from_le_bytes(&Ty::U32, &[1, 2, 3]), None, "not a whole number of items");
+    }
+
+    #[test]
+    fn le_chunks_cover_every_item_in_order() {
+        let list = Numbers::U32((0..5000).collect());
+        let mut seen = Vec::new();
+        list.for_each_le_chunk(false, |bytes| seen.extend_from_slice(bytes));
+        let mut expected = vec![0; list.byte_len()];
+        list.write_le_bytes(&mut expected);
+        assert_eq!(seen, expected);
+        let floats = Numbers::F64(vec![f64::NAN, -0.0]);
+        let mut canon = Vec::new();
+        floats.for_each_le_chunk(true, |bytes| canon.extend_from_slice(bytes));
+        assert_eq!(&canon[..8], &0x7ff8_0000_0000_0000u64.to_le_bytes());
+        assert_eq!(&canon[8..], &0u64.to_le_bytes());
+    }
+}
