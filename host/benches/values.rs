@@ -1,5 +1,6 @@
 //! Large values, in process (issue 13): hit and miss latency of a task taking a `list<u8>`
-//! (`sized` of the bench example) and of a task returning one (`sized-result`), for values of
+//! (`sized` of the bench example), of a task returning one (`sized-result`) and of a task
+//! taking a `list<u64>` of as many bytes (`sized-words`), for values of
 //! 1 B to 64 MiB. A figure is the time of a flow run making the calls minus that of the same
 //! flow run making none (which still builds the input bytes), per call. Misses persist their
 //! record; `max_result_size` is raised so that a 64 MiB result is allowed. Log lines are
@@ -76,7 +77,13 @@ fn result(c: &mut Criterion) {
     by_size(c, "value_result", "sized-result");
 }
 
-criterion_group!(benches, input, result);
+/// A `list<u64>` input (`size` bytes of words): the flow builds the words and passes them to
+/// `word-sum`.
+fn words(c: &mut Criterion) {
+    by_size(c, "value_words", "sized-words");
+}
+
+criterion_group!(benches, input, result, words);
 
 fn main() {
     benches();

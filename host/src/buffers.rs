@@ -27,6 +27,14 @@ pub fn with_capacity(len: usize) -> Vec<u8> {
     out
 }
 
+/// Marks `region`, memory about to be written for the first time (a guest's freshly grown
+/// memory that a large list is lowered into), for huge pages when it is large.
+pub fn advise_huge_pages(region: &mut [u8]) {
+    if region.len() >= HUGE_FROM {
+        advise_huge(region.as_mut_ptr() as usize, region.len());
+    }
+}
+
 #[cfg(target_os = "linux")]
 fn advise_huge(start: usize, len: usize) {
     let first = start.next_multiple_of(HUGE_PAGE);

@@ -198,7 +198,7 @@ impl Session {
         // transaction back even when a retry then succeeds (reference 11.11).
         let retries = resolved.retries.unwrap_or(self.settings.tasks_default_retries);
         let mut txn = txn;
-        let (returned, value_bytes) = loop {
+        let returned = loop {
             attempts.set(attempts.get() + 1);
             let failure = match self.attempt(route, caller, &task_run, &args, &limits, &txn) {
                 Ok(done) => break done,
@@ -248,7 +248,7 @@ impl Session {
                 route,
                 cache_key.as_ref().expect("a key has its parts"),
                 &result_ty,
-                value_bytes,
+                &returned,
             )),
             _ => None,
         };
@@ -378,7 +378,7 @@ impl Session {
         }
     }
 
-    /// One attempt at running the body: the value and its encoding, or why it failed.
+    /// One attempt at running the body: the value, or why it failed.
     fn attempt(
         self: &Arc<Self>,
         route: Route,
@@ -387,7 +387,7 @@ impl Session {
         args: &[Value],
         limits: &Limits,
         txn: &TxnRef,
-    ) -> Result<(Value, Vec<u8>), AttemptFailure> {
+    ) -> Result<Value, AttemptFailure> {
         let def = &self.components[route.component].tasks[route.task];
         let returned = self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
             let (state, reason) = match &failure {
@@ -398,10 +398,9 @@ impl Session {
             };
             AttemptFailure { state, trap: Some(first_line(&reason).to_owned()), value: None, reason }
         })?;
-        let value_bytes = record::encode_value(&returned);
-        if value_bytes.len() as u64 > limits.max_result_size {
-            let limit =
-                LimitExceeded::ResultSize { size: Some(value_bytes.len() as u64), limit: limits.max_result_size };
+        let value_len = record::value_len(&returned);
+        if value_len > limits.max_result_size {
+            let limit = LimitExceeded::ResultSize { size: Some(value_len), limit: limits.max_result_size };
             return Err(AttemptFailure {
                 state: limit_state(&limit),
                 trap: Some(limit.to_string()),
@@ -420,7 +419,7 @@ impl Session {
                 reason,
             });
         }
-        Ok((returned, value_bytes))
+        Ok(returned)
     }
 
     /// Runs the task body in a fresh instance of its component, with its own Store.
@@ -452,22 +451,21 @@ impl Session {
         Ok(value.unwrap_or(Value::Tuple(Vec::new())))
     }
 
-    /// The record of a completed run (its value already encoded), ready to stage in its
-    /// transaction.
+    /// The record of a completed run, ready to stage in its transaction.
     fn record_entry(
         &self,
         key: &str,
         route: Route,
         cache_key: &CacheKey,
         result_ty: &Ty,
-        value_bytes: Vec<u8>,
+        value: &Value,
     ) -> JournalEntry {
         let component = &self.components[route.component];
         let def = &component.tasks[route.task];
         let resolved = self.task_options(route);
         let now = now_ms();
         let expiration_ms = resolved.cache_expiration.map(|d| now + d.as_millis() as i64);
-        let meta = record::RecordMeta::new(
+        let meta = record::RecordMeta::for_value(
             key.to_owned(),
             def.full_name.clone(),
             component.digest.to_hex().to_string(),
@@ -479,14 +477,14 @@ impl Session {
             now,
             expiration_ms,
             result_ty.clone(),
-            &value_bytes,
+            value,
         )
         .with_origin(resolved.policy.to_string(), component.file_name());
         JournalEntry {
             result_storage: resolved.result_storage.clone(),
             key_storage: resolved.key_storage.clone(),
             key: key.to_owned(),
-            bytes: record::encode_owned(&meta, value_bytes),
+            bytes: record::encode_with_value(&meta, value),
         }
     }
 }

@@ -140,6 +140,41 @@ impl RecordMeta {
         value_type: Ty,
         value_bytes: &[u8],
     ) -> RecordMeta {
+        let digest = *crate::hash::blake3(value_bytes).as_bytes();
+        let len = value_bytes.len() as u64;
+        RecordMeta::described(key, task, component_digest, parts, created_ms, expiration_ms, value_type, digest, len)
+    }
+
+    /// [`RecordMeta::new`] for `value` before it is encoded: its digest and length are those
+    /// of [`encode_value`]'s bytes, computed as the encoding streams by, never held.
+    #[allow(clippy::too_many_arguments)] // as `new`
+    pub fn for_value(
+        key: String,
+        task: String,
+        component_digest: String,
+        parts: Vec<KeyPartMeta>,
+        created_ms: i64,
+        expiration_ms: Option<i64>,
+        value_type: Ty,
+        value: &Value,
+    ) -> RecordMeta {
+        let digest = *value_digest(value).as_bytes();
+        let len = value_len(value);
+        RecordMeta::described(key, task, component_digest, parts, created_ms, expiration_ms, value_type, digest, len)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn described(
+        key: String,
+        task: String,
+        component_digest: String,
+        parts: Vec<KeyPartMeta>,
+        created_ms: i64,
+        expiration_ms: Option<i64>,
+        value_type: Ty,
+        value_digest: [u8; 32],
+        value_len: u64,
+    ) -> RecordMeta {
         RecordMeta {
             key,
             task,
@@ -148,8 +183,8 @@ impl RecordMeta {
             created_ms,
             expiration_ms,
             value_type,
-            value_digest: *crate::hash::blake3(value_bytes).as_bytes(),
-            value_len: value_bytes.len() as u64,
+            value_digest,
+            value_len,
             policy: String::new(),
             component_file: String::new(),
         }
@@ -165,8 +200,66 @@ impl RecordMeta {
 
 /// The postcard encoding of a value, as stored in a record and hashed into its digest.
 pub fn encode_value(value: &Value) -> Vec<u8> {
+    let mut out = crate::buffers::with_capacity(value_len(value) as usize);
+    extend_with_value(&mut out, value);
+    out
+}
+
+/// The length of [`encode_value`]'s bytes, found without encoding (a large byte list is
+/// not visited).
+pub fn value_len(value: &Value) -> u64 {
+    postcard::experimental::serialized_size(value).expect("postcard sizes every Value") as u64
+}
+
+/// BLAKE3 of [`encode_value`]'s bytes, hashed as they are produced: a large byte list is
+/// hashed in place, in parallel.
+pub fn value_digest(value: &Value) -> blake3::Hash {
+    /// Small writes (a list's items are a few bytes each) gather in `buf`; a large slice
+    /// goes to the hasher as it is.
+    struct Hashing {
+        hasher: blake3::Hasher,
+        buf: Vec<u8>,
+    }
+    const BUF: usize = 64 * 1024;
+    impl Hashing {
+        fn flush(&mut self) {
+            crate::hash::update(&mut self.hasher, &self.buf);
+            self.buf.clear();
+        }
+    }
+    impl postcard::ser_flavors::Flavor for Hashing {
+        type Output = blake3::Hash;
+        fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+            if self.buf.len() == BUF {
+                self.flush();
+            }
+            self.buf.push(data);
+            Ok(())
+        }
+        fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+            if self.buf.len() + data.len() > BUF {
+                self.flush();
+                if data.len() >= BUF {
+                    crate::hash::update(&mut self.hasher, data);
+                    return Ok(());
+                }
+            }
+            self.buf.extend_from_slice(data);
+            Ok(())
+        }
+        fn finalize(mut self) -> postcard::Result<blake3::Hash> {
+            self.flush();
+            Ok(self.hasher.finalize())
+        }
+    }
+    let hashing = Hashing { hasher: blake3::Hasher::new(), buf: Vec::with_capacity(BUF) };
+    postcard::serialize_with_flavor(value, hashing).expect("postcard encodes every Value")
+}
+
+fn extend_with_value(out: &mut Vec<u8>, value: &Value) {
     // Serialising an owned enum of sized data into a Vec has no failure path in postcard.
-    postcard::to_stdvec(value).expect("postcard encodes every Value")
+    let taken = std::mem::take(out);
+    *out = postcard::to_extend(value, taken).expect("postcard encodes every Value");
 }
 
 /// A whole record: header, metadata, then `value_bytes` as given (see [`encode_value`]).
@@ -179,15 +272,16 @@ pub fn encode(meta: &RecordMeta, value_bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The same bytes as [`encode`], built in the buffer `value_bytes` came in: the header goes
-/// in front of the value, so a large value is not held twice.
-pub fn encode_owned(meta: &RecordMeta, mut value_bytes: Vec<u8>) -> Vec<u8> {
-    debug_assert_eq!(meta.value_len, value_bytes.len() as u64, "meta describes another value");
+/// The same bytes as [`encode`] of `value`'s encoding, with `meta` from
+/// [`RecordMeta::for_value`], built in one buffer of their size: a large value is copied
+/// once, into the record.
+pub fn encode_with_value(meta: &RecordMeta, value: &Value) -> Vec<u8> {
     let meta_bytes = postcard::to_stdvec(meta).expect("postcard encodes every RecordMeta");
-    let mut header = Vec::with_capacity(HEADER_LEN + meta_bytes.len());
-    push_header(&mut header, MAGIC, &meta_bytes);
-    value_bytes.splice(0..0, header);
-    value_bytes
+    let mut out = crate::buffers::with_capacity(HEADER_LEN + meta_bytes.len() + meta.value_len as usize);
+    push_header(&mut out, MAGIC, &meta_bytes);
+    extend_with_value(&mut out, value);
+    debug_assert_eq!(out.len(), HEADER_LEN + meta_bytes.len() + meta.value_len as usize, "meta describes the value");
+    out
 }
 
 /// Decodes and checks a record whose value must be of type `expected`.
@@ -421,11 +515,32 @@ mod tests {
     }
 
     #[test]
-    fn encode_owned_gives_the_bytes_of_encode() {
-        for value in [Value::Bytes(vec![7; 100_000]), Value::S32(-1), Value::String(String::new())] {
+    fn a_record_built_from_its_value_has_the_bytes_of_encode() {
+        let values = [
+            Value::Bytes(vec![7; 100_000]),
+            Value::Bytes((0..300_000u32).map(|i| (i % 251) as u8).collect()),
+            Value::S32(-1),
+            Value::String(String::new()),
+            sample_value(),
+        ];
+        for value in values {
             let value_bytes = encode_value(&value);
-            let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), Vec::new(), 1, None, Ty::S32, &value_bytes);
-            assert_eq!(encode_owned(&meta, value_bytes.clone()), encode(&meta, &value_bytes));
+            assert_eq!(value_len(&value), value_bytes.len() as u64);
+            assert_eq!(value_digest(&value), crate::hash::blake3(&value_bytes));
+            let meta = sample_meta(&value_bytes);
+            let streamed = RecordMeta::for_value(
+                meta.key.clone(),
+                meta.task.clone(),
+                meta.component_digest.clone(),
+                meta.parts.clone(),
+                meta.created_ms,
+                meta.expiration_ms,
+                meta.value_type.clone(),
+                &value,
+            )
+            .with_origin(meta.policy.clone(), meta.component_file.clone());
+            assert_eq!(streamed, meta);
+            assert_eq!(encode_with_value(&streamed, &value), encode(&meta, &value_bytes));
         }
     }
 

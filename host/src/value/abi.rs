@@ -806,6 +806,9 @@ fn lower_list<T>(cx: &mut LowerContext<'_, T>, element: InterfaceType, list: &Va
     };
     let total = len.checked_mul(size).ok_or_else(|| error("size overflow copying a list"))?;
     let ptr = cx.realloc(0, 0, abi.align32, total)?;
+    if let Some(target) = cx.as_slice_mut().get_mut(ptr..ptr + total) {
+        crate::buffers::advise_huge_pages(target);
+    }
     match (element, list) {
         (InterfaceType::U8, Value::Bytes(bytes)) => write_bytes(cx, ptr, bytes)?,
         (InterfaceType::U8, Value::List(_)) => return Err(error("a list<u8> must be Bytes")),

@@ -204,7 +204,10 @@ fn write_value(value: &Value, ty: &Ty, path: &Path<'_>, out: &mut impl Sink) -> 
         }
         (Ty::List(item), Value::Numbers(numbers)) if numbers.item_ty() == **item => {
             put_len(out, numbers.len());
-            numbers.for_each_le_chunk(true, |bytes| out.put(bytes));
+            match numbers.canonical_le_bytes() {
+                Some(bytes) => out.put(bytes),
+                None => numbers.for_each_le_chunk(true, |bytes| out.put(bytes)),
+            }
         }
         (Ty::List(item), Value::List(items)) if **item != Ty::U8 => {
             put_len(out, items.len());

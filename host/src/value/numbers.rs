@@ -143,6 +143,43 @@ impl Numbers {
         self.len() * self.item_size()
     }
 
+    /// The items' little-endian bytes as they lie in memory, without a copy, when those are
+    /// also their canonical bytes: on a little-endian machine, for integers, and for floats
+    /// holding no NaN and no zero (-0.0 and +0.0 hash alike). `None` otherwise.
+    pub fn canonical_le_bytes(&self) -> Option<&[u8]> {
+        if cfg!(target_endian = "big") {
+            return None;
+        }
+        let canonical = match self {
+            Numbers::F32(items) => items.iter().all(|x| !x.is_nan() && *x != 0.0),
+            Numbers::F64(items) => items.iter().all(|x| !x.is_nan() && *x != 0.0),
+            _ => true,
+        };
+        canonical.then(|| self.raw_bytes())
+    }
+
+    /// The items' bytes in memory order.
+    fn raw_bytes(&self) -> &[u8] {
+        macro_rules! raw {
+            ($items:expr) => {
+                // SAFETY: the items are plain numbers (no padding, every bit pattern a valid
+                // u8), the slice covers exactly their memory, and u8 needs no alignment.
+                unsafe { std::slice::from_raw_parts($items.as_ptr().cast::<u8>(), std::mem::size_of_val(&$items[..])) }
+            };
+        }
+        match self {
+            Numbers::S8(items) => raw!(items),
+            Numbers::S16(items) => raw!(items),
+            Numbers::U16(items) => raw!(items),
+            Numbers::S32(items) => raw!(items),
+            Numbers::U32(items) => raw!(items),
+            Numbers::S64(items) => raw!(items),
+            Numbers::U64(items) => raw!(items),
+            Numbers::F32(items) => raw!(items),
+            Numbers::F64(items) => raw!(items),
+        }
+    }
+
     /// The items as [`Value`]s, in order.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = Value> + '_ {
         (0..self.len()).map(|i| self.get(i).expect("index below len"))
@@ -300,6 +337,21 @@ pub(crate) mod tests {
             assert_eq!(list.iter().count(), list.len());
         }
         assert_eq!(Numbers::from_le_bytes(&Ty::U32, &[1, 2, 3]), None, "not a whole number of items");
+    }
+
+    #[test]
+    fn canonical_bytes_are_borrowed_only_when_they_are_the_canonical_ones() {
+        for list in every_kind() {
+            let mut chunked = Vec::new();
+            list.for_each_le_chunk(true, |bytes| chunked.extend_from_slice(bytes));
+            if let Some(bytes) = list.canonical_le_bytes() {
+                assert_eq!(bytes, &chunked[..], "{list:?}");
+            }
+        }
+        assert!(Numbers::U64(vec![1, 2]).canonical_le_bytes().is_some());
+        assert!(Numbers::F64(vec![1.0, 2.5]).canonical_le_bytes().is_some());
+        assert!(Numbers::F64(vec![1.0, -0.0]).canonical_le_bytes().is_none());
+        assert!(Numbers::F32(vec![f32::NAN]).canonical_le_bytes().is_none());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The workloads of `make bench`: `repeat` calls a trivial task many times (the same input: hits; distinct inputs:
 //! misses with persisted records), `sized` passes a large `list<u8>` to a task, `sized-result` gets one back from a
-//! task. Run: `cachehost run build/examples/bench.wasm --flow repeat --param n=1000 --param start=0 --param
-//! distinct=false`.
+//! task, `sized-words` passes a large `list<u64>`. Run: `cachehost run build/examples/bench.wasm --flow repeat
+//! --param n=1000 --param start=0 --param distinct=false`.
 
 wit_bindgen::generate!({
     world: "example:bench/bench",
@@ -41,6 +41,10 @@ impl exports::example::bench::tasks::Guest for Component {
         tail.copy_from_slice(&last[..tail.len()]);
         data
     }
+
+    fn word_sum(words: Vec<u64>) -> u64 {
+        words.iter().fold(0, |sum, w| sum.wrapping_add(*w))
+    }
 }
 
 impl exports::example::bench::flow::Guest for Component {
@@ -56,6 +60,11 @@ impl exports::example::bench::flow::Guest for Component {
     fn sized_result(size: u64, seed: u8, n: u32) -> u64 {
         (0..n).map(|_| tasks::filled(size, seed).len() as u64).sum()
     }
+
+    fn sized_words(size: u64, seed: u8, n: u32) -> u64 {
+        let words: Vec<u64> = (0..size / 8).map(|i| u64::from(seed) + i).collect();
+        (0..n).fold(0, |sum, _| sum.wrapping_add(tasks::word_sum(&words)))
+    }
 }
 
 // A cache policy alone makes a task persist its result (Prefect's rule).
@@ -64,7 +73,8 @@ cachehost_guest::export_task_options!(
     [
         TaskOptions::new("add-one").cache_policy("INPUTS"),
         TaskOptions::new("byte-count").cache_policy("INPUTS"),
-        TaskOptions::new("filled").cache_policy("INPUTS")
+        TaskOptions::new("filled").cache_policy("INPUTS"),
+        TaskOptions::new("word-sum").cache_policy("INPUTS")
     ]
 );
 
