@@ -272,7 +272,14 @@ impl Session {
         let instance = self.instantiate(&mut store, 0, Purpose::Flow)?;
         let func = instance.get_func(&mut store, def.export).ok_or("the flow export is not a function")?;
         let (params, result) = abi::signature_abi(&def.signature.params, def.signature.result.as_ref());
-        abi::call_export(&mut store, &func, params, result, parameters).map_err(|e| format!("{e:#}"))
+        // The cause first, as for a task: the state shows the first line, and `{e:#}` alone
+        // starts with wasmtime's "error while executing at wasm backtrace:".
+        abi::call_export(&mut store, &func, params, result, parameters).map_err(|e| {
+            match sandbox::classify(&e, &limits) {
+                sandbox::RunFailure::Limit(limit) => limit.to_string(),
+                sandbox::RunFailure::Trap(message) => message,
+            }
+        })
     }
 
     /// The report of everything run so far in this session.

@@ -18,6 +18,11 @@ fn a_trapping_task_is_failed_never_cached_and_fails_the_flow() {
     let message = report.task_runs()[0]["state"]["message"].as_str().unwrap();
     assert!(message.starts_with("Task run encountered a trap"), "{message}");
     assert_eq!(report.flow_state(), "Failed");
+    // Regression: the flow's state said only "error while executing at wasm backtrace:",
+    // its cause on the lines after it, which a state's message leaves out.
+    let flow_message = report.json["flow_run"]["state"]["message"].as_str().unwrap();
+    assert!(!flow_message.contains("backtrace"), "{flow_message}");
+    assert!(flow_message.contains("task panics failed: wasm trap: wasm `unreachable`"), "{flow_message}");
     assert!(report.result().is_null());
     // The guest's panic message reaches the log through its stderr.
     assert!(report.stderr.contains("panics was called with x=1"), "{}", report.stderr);
