@@ -20,7 +20,10 @@ use crate::run::ctx::{FlowRunCtx, TaskRunCtx};
 use crate::run::task::{stored_type, Caller};
 use crate::run::{Route, Session};
 use crate::settings::{ConfigFile, Settings};
-use crate::store::{object, split, KeyPartMeta, LocalStore, Lookup, RecordMeta, ResultStore, SplitStore, StoreError};
+use crate::store::{
+    object, record, split, KeyPartMeta, LocalStore, Lookup, RecordMeta, ResultStore, SplitStore, StoreError,
+};
+use crate::trust::{self, PublicKey};
 use crate::units::short_key;
 use crate::value::Value;
 
@@ -76,6 +79,34 @@ pub struct Filter {
     pub newer_than: Option<Duration>,
     /// Only expired records.
     pub expired: bool,
+    /// Only records of this signer (`cache rm --signer`, to remove what a revoked key wrote).
+    pub signer: Option<SignerFilter>,
+}
+
+/// Which signer a filter selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SignerFilter {
+    /// Records without a signature.
+    Unsigned,
+    /// Records whose signature names this key (whether or not it checks).
+    Key(PublicKey),
+}
+
+impl SignerFilter {
+    /// `unsigned`, or a key as `cachehost key show` prints it.
+    pub fn parse(text: &str) -> Result<SignerFilter, String> {
+        if text.trim() == "unsigned" {
+            return Ok(SignerFilter::Unsigned);
+        }
+        PublicKey::parse(text).map(SignerFilter::Key)
+    }
+
+    fn matches(self, meta: &RecordMeta) -> bool {
+        match self {
+            SignerFilter::Unsigned => meta.signature.is_none(),
+            SignerFilter::Key(key) => trust::signer(meta) == Some(key),
+        }
+    }
 }
 
 impl Filter {
@@ -86,6 +117,7 @@ impl Filter {
             && self.older_than.is_none()
             && self.newer_than.is_none()
             && !self.expired
+            && self.signer.is_none()
     }
 
     /// Whether `meta` is selected at `now_ms`.
@@ -96,6 +128,7 @@ impl Filter {
             && self.older_than.is_none_or(|d| age_ms >= millis(d))
             && self.newer_than.is_none_or(|d| age_ms < millis(d))
             && (!self.expired || is_expired(meta, now_ms))
+            && self.signer.is_none_or(|signer| signer.matches(meta))
     }
 }
 
@@ -202,16 +235,189 @@ pub fn plan_prune(
     Ok(plan)
 }
 
-/// BLAKE3 of a component file, in hex, as records store it.
-pub fn file_digest(path: &Path) -> Result<String, AdminError> {
-    let bytes = std::fs::read(path).map_err(|source| AdminError::Component { path: path.to_owned(), source })?;
-    Ok(blake3::hash(&bytes).to_hex().to_string())
+/// What replaying one record gave.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Replay {
+    /// The replayed value has the recorded value's digest.
+    Match,
+    /// The replayed value differs from the recorded one: the task is not deterministic (it
+    /// reads the clock, random numbers, or something else than its inputs), or the record
+    /// is wrong.
+    Differs {
+        /// The recorded value's digest, hex.
+        recorded_digest: String,
+        /// The replayed value's digest, hex.
+        replayed_digest: String,
+        /// The recorded value as JSON, truncated.
+        recorded: String,
+        /// The replayed value as JSON, truncated.
+        replayed: String,
+    },
+    /// The record could not be replayed.
+    CannotReplay {
+        /// Why, and what to do.
+        reason: String,
+    },
 }
 
-/// The digests of the components at `paths`: `.wasm` files, and every `.wasm` file under
-/// each folder.
-pub fn component_digests(paths: &[PathBuf]) -> Result<BTreeSet<String>, AdminError> {
-    let mut digests = BTreeSet::new();
+/// One replayed record.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Replayed {
+    /// The record's key.
+    pub key: String,
+    /// The task's full name.
+    pub task: String,
+    /// What the replay gave.
+    #[serde(flatten)]
+    pub outcome: Replay,
+}
+
+/// Which records `cache verify` replays.
+#[derive(Clone, Debug, Default)]
+pub struct VerifySelection {
+    /// At most this many, picked at random; none replays every one.
+    pub sample: Option<usize>,
+    /// Only records of this task (function or full name).
+    pub task: Option<String>,
+}
+
+/// What `cache verify` found: one entry per replayed record, and how many records of the
+/// selection could not be replayed because their task was not `replayable` when written.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct Verification {
+    /// The replayed records, by key.
+    pub records: Vec<Replayed>,
+    /// Selected records that keep no inputs.
+    pub not_replayable: usize,
+}
+
+impl Verification {
+    /// How many replays matched, differed, and could not run.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let count = |f: fn(&Replay) -> bool| self.records.iter().filter(|r| f(&r.outcome)).count();
+        (
+            count(|o| matches!(o, Replay::Match)),
+            count(|o| matches!(o, Replay::Differs { .. })),
+            count(|o| matches!(o, Replay::CannotReplay { .. })),
+        )
+    }
+}
+
+/// The longest value text a mismatch shows, in characters.
+pub const SHOWN_VALUE_CHARS: usize = 200;
+
+/// Replays the selected records of `store` whose task kept its inputs (`replayable = true`):
+/// each task body runs again in the sandbox of a session of its component (found by digest
+/// among `components`, opened by `open_session`) and the value's digest is compared with the
+/// recorded one.
+pub fn verify(
+    store: &dyn ResultStore,
+    selection: &VerifySelection,
+    components: &[PathBuf],
+    open_session: &dyn Fn(&Path) -> Result<Arc<Session>, String>,
+) -> Result<Verification, AdminError> {
+    let mut verification = Verification::default();
+    let mut replayable = Vec::new();
+    for (_, meta) in store.list()? {
+        let Ok(meta) = meta else { continue };
+        if selection.task.as_deref().is_some_and(|task| !task_matches(&meta.task, task)) {
+            continue;
+        }
+        if meta.inputs.is_some() {
+            replayable.push(meta);
+        } else {
+            verification.not_replayable += 1;
+        }
+    }
+    if let Some(n) = selection.sample.filter(|&n| n < replayable.len()) {
+        // A fresh random order each time, so repeated samples cover the store.
+        let seed = uuid::Uuid::new_v4();
+        replayable.sort_by_cached_key(|meta| blake3::hash(format!("{seed}{}", meta.key).as_bytes()).to_hex());
+        replayable.truncate(n);
+        replayable.sort_by(|a, b| a.key.cmp(&b.key));
+    }
+    let files = components_by_digest(components)?;
+    let mut sessions: std::collections::HashMap<String, Result<Arc<Session>, String>> = Default::default();
+    for meta in replayable {
+        let outcome = match files.get(&meta.component_digest) {
+            None => Replay::CannotReplay {
+                reason: format!(
+                    "its component {} (digest {}) is not among the components given; pass its folder with                      --components",
+                    if meta.component_file.is_empty() { "(unknown)" } else { &meta.component_file },
+                    short_key(&meta.component_digest)
+                ),
+            },
+            Some(path) => {
+                let session = sessions.entry(meta.component_digest.clone()).or_insert_with(|| open_session(path));
+                match session {
+                    Ok(session) => replay_one(store, session, &meta),
+                    Err(reason) => Replay::CannotReplay { reason: format!("its component cannot be loaded: {reason}") },
+                }
+            }
+        };
+        verification.records.push(Replayed { key: meta.key.clone(), task: meta.task.clone(), outcome });
+    }
+    Ok(verification)
+}
+
+/// Replays one record in `session`, which holds its component.
+fn replay_one(store: &dyn ResultStore, session: &Arc<Session>, meta: &RecordMeta) -> Replay {
+    let cannot = |reason: String| Replay::CannotReplay { reason };
+    let route = match session.find_task(&meta.task) {
+        Ok(route) => route,
+        Err(reason) => return cannot(reason),
+    };
+    let def = &session.components[route.component].tasks[route.task];
+    let params: Vec<_> = def.signature.params.iter().map(|(_, ty)| ty.clone()).collect();
+    let inputs = match &meta.inputs {
+        Some(record::StoredInputs::Inline(bytes)) => bytes.clone(),
+        Some(record::StoredInputs::ByDigest { digest, .. }) => match store.read_value(digest) {
+            Ok(Some(bytes)) => bytes,
+            Ok(None) => return cannot("its inputs, kept apart by digest, are missing from value storage".into()),
+            Err(e) => return cannot(format!("its inputs cannot be read: {e}")),
+        },
+        None => return cannot("it keeps no inputs".into()),
+    };
+    let args = match record::decode_inputs(&inputs, &params) {
+        Ok(args) => args,
+        Err(e) => return cannot(format!("its inputs do not fit the task's parameters: {e}")),
+    };
+    let replayed = match session.replay(route, &args) {
+        Ok(value) => value,
+        Err(reason) => return cannot(format!("the task failed: {reason}")),
+    };
+    let digest = record::value_digest(&replayed);
+    if *digest.as_bytes() == meta.value_digest {
+        return Replay::Match;
+    }
+    let recorded = match store.read(&meta.key).map(|bytes| bytes.map(|b| record::decode(&b, &meta.value_type))) {
+        Ok(Some(Ok(record))) => shown(&record.value, &meta.value_type),
+        Ok(Some(Err(e))) => format!("(unreadable: {e})"),
+        Ok(None) => "(removed meanwhile)".to_owned(),
+        Err(e) => format!("(unreadable: {e})"),
+    };
+    Replay::Differs {
+        recorded_digest: blake3::Hash::from_bytes(meta.value_digest).to_hex().to_string(),
+        replayed_digest: digest.to_hex().to_string(),
+        recorded,
+        replayed: shown(&replayed, &meta.value_type),
+    }
+}
+
+/// A value as JSON, cut at [`SHOWN_VALUE_CHARS`] characters.
+fn shown(value: &Value, ty: &crate::value::Ty) -> String {
+    let text = value.to_json(ty).map(|json| json.to_string()).unwrap_or_else(|e| format!("(not JSON: {e})"));
+    match text.char_indices().nth(SHOWN_VALUE_CHARS) {
+        Some((cut, _)) => format!("{}… ({} characters)", &text[..cut], text.chars().count()),
+        None => text,
+    }
+}
+
+/// The `.wasm` files at `paths` (files, and every `.wasm` file under each folder), by their
+/// hex digest.
+pub fn components_by_digest(paths: &[PathBuf]) -> Result<std::collections::HashMap<String, PathBuf>, AdminError> {
+    let mut files = std::collections::HashMap::new();
     let mut pending: Vec<PathBuf> = paths.to_vec();
     while let Some(path) = pending.pop() {
         if path.is_dir() {
@@ -225,10 +431,22 @@ pub fn component_digests(paths: &[PathBuf]) -> Result<BTreeSet<String>, AdminErr
                 }
             }
         } else {
-            digests.insert(file_digest(&path)?);
+            files.insert(file_digest(&path)?, path);
         }
     }
-    Ok(digests)
+    Ok(files)
+}
+
+/// BLAKE3 of a component file, in hex, as records store it.
+pub fn file_digest(path: &Path) -> Result<String, AdminError> {
+    let bytes = std::fs::read(path).map_err(|source| AdminError::Component { path: path.to_owned(), source })?;
+    Ok(blake3::hash(&bytes).to_hex().to_string())
+}
+
+/// The digests of the components at `paths`: `.wasm` files, and every `.wasm` file under
+/// each folder.
+pub fn component_digests(paths: &[PathBuf]) -> Result<BTreeSet<String>, AdminError> {
+    Ok(components_by_digest(paths)?.into_keys().collect())
 }
 
 /// Why a call would or would not be served from the cache.

@@ -32,6 +32,34 @@ pub enum Command {
     #[command(after_help = "Examples:\n  cachehost cache ls --task add-one\n  cachehost cache explain \
             build/examples/inputs.wasm add-one --arg x=1\n  cachehost cache prune --dry-run")]
     Cache(CacheArgs),
+    /// Make and show the ed25519 key this host signs its cache records with.
+    #[command(after_help = "Examples:\n  cachehost key generate --out ~/.cachehost/signing.key\n  cachehost key show")]
+    Key(KeyArgs),
+}
+
+/// `cachehost key`.
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    /// What to do with keys.
+    #[command(subcommand)]
+    pub command: KeyCommand,
+}
+
+/// The `cachehost key` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Make a new key pair: the private key goes to a new file readable by its owner only, the public key to stdout.
+    Generate {
+        /// Where to write the private key (default: $CACHEHOST_HOME/signing.key); an existing file is never replaced.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// Print the public key of a private key file as `cachehost-ed25519:<base64>`, for other hosts' trusted_keys.
+    Show {
+        /// The private key file (default: the signing_key setting, else $CACHEHOST_HOME/signing.key).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
 }
 
 /// Options every command that loads components shares.
@@ -52,6 +80,10 @@ pub struct LoadArgs {
     /// Show log lines of this level and above: debug, info, warning, error.
     #[arg(long, default_value = "info", value_name = "LEVEL")]
     pub log_level: String,
+    /// The sandbox profile: `strict` for untrusted code (timeout, memory limit, nesting depth, no grants), or
+    /// `default` (overrides CACHEHOST_SANDBOX and `sandbox` in cachehost.toml).
+    #[arg(long, value_name = "PROFILE")]
+    pub sandbox: Option<String>,
 }
 
 /// `cachehost run`.
@@ -99,6 +131,9 @@ pub struct InspectArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Describe the component under this sandbox profile (`strict` or `default`).
+    #[arg(long, value_name = "PROFILE")]
+    pub sandbox: Option<String>,
 }
 
 /// `cachehost cache`.
@@ -142,6 +177,34 @@ pub enum CacheCommand {
             cache explain split-flow.wasm greet --tasks split-tasks.wasm --arg 'name=\"Ada\"' --json"
     )]
     Explain(CacheExplainArgs),
+    /// Replay recorded results of `replayable` tasks in the sandbox and compare value digests: match, differs (exit
+    /// status 1) or cannot replay, then a summary.
+    #[command(
+        after_help = "Examples:\n  cachehost cache verify --components build/examples\n  cachehost cache verify --all \
+            --task stamp --components build/examples --json"
+    )]
+    Verify(CacheVerifyArgs),
+}
+
+/// `cachehost cache verify`.
+#[derive(Debug, Args)]
+pub struct CacheVerifyArgs {
+    /// Replay this many records picked at random among the replayable ones (default 10).
+    #[arg(long, value_name = "N", conflicts_with = "all")]
+    pub sample: Option<usize>,
+    /// Replay every replayable record.
+    #[arg(long)]
+    pub all: bool,
+    /// Only records of this task: function name (`add-one`) or full name.
+    #[arg(long, value_name = "TASK")]
+    pub task: Option<String>,
+    /// Where the components are: .wasm files, or folders searched for them, matched by digest (default: the current
+    /// folder).
+    #[arg(long, value_name = "PATH", num_args = 1..)]
+    pub components: Vec<PathBuf>,
+    /// Where, and how to print.
+    #[command(flatten)]
+    pub store: StoreArgs,
 }
 
 /// Where the records are, and how to print them; shared by every `cache` subcommand.
@@ -178,6 +241,9 @@ pub struct FilterArgs {
     /// Only records that have expired.
     #[arg(long)]
     pub expired: bool,
+    /// Only records signed by this key (`cachehost-ed25519:…`, as `cachehost key show` prints it), or `unsigned`.
+    #[arg(long, value_name = "KEY|unsigned")]
+    pub signer: Option<String>,
 }
 
 /// `cachehost cache ls`.

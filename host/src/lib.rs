@@ -30,6 +30,7 @@ pub mod run;
 pub mod settings;
 pub mod stamp;
 pub mod store;
+pub mod trust;
 pub mod txn;
 pub mod units;
 pub mod value;

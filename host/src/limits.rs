@@ -32,6 +32,62 @@ pub const MAX_WASM_STACK: usize = 512 * 1024;
 /// a guest's task import and the nested guest (generous for debug builds).
 const HOST_STACK_PER_LEVEL: usize = 512 * 1024;
 
+/// The strict sandbox's timeout of a task run: 10 s.
+pub const STRICT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The strict sandbox's memory limit of a run: 256 MiB.
+pub const STRICT_MEMORY: u64 = 256 * 1024 * 1024;
+/// The strict sandbox's nesting depth of task calls: 16.
+pub const STRICT_MAX_NESTING_DEPTH: u32 = 16;
+
+/// How much a run is trusted: `sandbox = "strict"` (or `--sandbox strict`) for untrusted code.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SandboxProfile {
+    /// The limits and grants as configured.
+    #[default]
+    Default,
+    /// At most [`STRICT_TIMEOUT`], [`STRICT_MEMORY`] and [`STRICT_MAX_NESTING_DEPTH`], and
+    /// nothing granted. Configuration may tighten these limits, never loosen them: the
+    /// `cachehost.toml` beside untrusted code may come from its author.
+    Strict,
+}
+
+impl SandboxProfile {
+    /// `default` or `strict`, any case.
+    pub fn parse(text: &str) -> Option<SandboxProfile> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "default" => Some(SandboxProfile::Default),
+            "strict" => Some(SandboxProfile::Strict),
+            _ => None,
+        }
+    }
+
+    /// The profile's name, as configured.
+    pub fn name(self) -> &'static str {
+        match self {
+            SandboxProfile::Default => "default",
+            SandboxProfile::Strict => "strict",
+        }
+    }
+
+    /// `limits` under this profile: as they are, or no looser than the strict ones.
+    pub fn cap(self, limits: Limits) -> Limits {
+        match self {
+            SandboxProfile::Default => limits,
+            SandboxProfile::Strict => Limits {
+                memory: limits.memory.min(STRICT_MEMORY),
+                timeout: Some(limits.timeout.map_or(STRICT_TIMEOUT, |t| t.min(STRICT_TIMEOUT))),
+                max_nesting_depth: limits.max_nesting_depth.min(STRICT_MAX_NESTING_DEPTH),
+                ..limits
+            },
+        }
+    }
+
+    /// Whether components may be granted folders and environment variables.
+    pub fn allows_grants(self) -> bool {
+        self == SandboxProfile::Default
+    }
+}
+
 /// A folder a component is given.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -249,6 +305,32 @@ mod tests {
         let err =
             Limits::load(|name| (name == "CACHEHOST_LIMITS_MEMORY").then(|| "lots".to_owned()), None).unwrap_err();
         assert_eq!(err.to_string(), "CACHEHOST_LIMITS_MEMORY is not a valid size like 512MiB: \"lots\"");
+    }
+
+    #[test]
+    fn strict_caps_every_limit_it_sets_and_keeps_tighter_ones() {
+        let strict = SandboxProfile::Strict.cap(Limits::default());
+        assert_eq!(strict.timeout, Some(STRICT_TIMEOUT));
+        assert_eq!(strict.memory, STRICT_MEMORY);
+        assert_eq!(strict.max_nesting_depth, STRICT_MAX_NESTING_DEPTH);
+        assert_eq!(strict.max_result_size, DEFAULT_MAX_RESULT_SIZE);
+        let loose = Limits {
+            memory: u64::MAX,
+            timeout: Some(Duration::from_secs(3600)),
+            max_nesting_depth: 1000,
+            ..Limits::default()
+        };
+        assert_eq!(SandboxProfile::Strict.cap(loose), strict, "configuration cannot loosen strict");
+        let tight = Limits {
+            memory: 1 << 20,
+            timeout: Some(Duration::from_millis(5)),
+            max_nesting_depth: 2,
+            ..Limits::default()
+        };
+        assert_eq!(SandboxProfile::Strict.cap(tight.clone()), tight);
+        assert_eq!(SandboxProfile::Default.cap(Limits::default()), Limits::default());
+        assert_eq!(SandboxProfile::parse(" Strict "), Some(SandboxProfile::Strict));
+        assert_eq!(SandboxProfile::parse("lax"), None);
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub struct Sources {
     pub fuel: Source,
     /// Of `max_result_size`.
     pub max_result_size: Source,
+    /// Of `replayable`.
+    pub replayable: Source,
 }
 
 /// A task's options after layering and Prefect's derivation.
@@ -128,6 +130,8 @@ pub struct ResolvedTask {
     pub fuel: Option<u64>,
     /// The task's own result size limit, over the global one.
     pub max_result_size: Option<u64>,
+    /// Whether its records keep the encoded inputs, for `cache verify` (default false).
+    pub replayable: bool,
     /// Where each of the above came from.
     pub sources: Sources,
     /// Warnings for the host to log, once, when the task is loaded.
@@ -220,7 +224,8 @@ pub fn layered(task_full_name: &str, layers: &[Layer]) -> (TaskOptions, Sources)
                 retry_delay,
                 memory,
                 fuel,
-                max_result_size
+                max_result_size,
+                replayable
             );
         }
     }
@@ -316,6 +321,7 @@ pub fn resolve(task_full_name: &str, layers: &[Layer], settings: &Settings) -> R
         memory: options.memory,
         fuel: options.fuel,
         max_result_size: options.max_result_size,
+        replayable: options.replayable.unwrap_or(false),
         sources,
         warnings,
     })

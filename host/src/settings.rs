@@ -14,7 +14,7 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use thiserror::Error;
 
-use crate::limits::{ComponentGrants, LimitSettingError, Limits, LimitsTable};
+use crate::limits::{ComponentGrants, LimitSettingError, Limits, LimitsTable, SandboxProfile};
 use crate::units::{deserialize_size, deserialize_timeout, parse_duration};
 
 /// One setting, named as in the environment (`CACHEHOST_…`) and in `[settings]`.
@@ -39,11 +39,21 @@ pub enum Setting {
     TasksDefaultRetries,
     /// `CACHEHOST_TASKS_DEFAULT_RETRY_DELAY`: the wait before each such retry, e.g. `10s`.
     TasksDefaultRetryDelay,
+    /// `CACHEHOST_SIGNING_KEY`: the private key file this host signs its records with.
+    SigningKey,
+    /// `CACHEHOST_TRUSTED_KEYS`: the public keys of the writers a reader accepts.
+    TrustedKeys,
+    /// `CACHEHOST_TRUSTED_KEYS_FILE`: a file of trusted public keys, one a line.
+    TrustedKeysFile,
+    /// `CACHEHOST_REQUIRE_SIGNED`: with trusted keys, whether unsigned records are misses.
+    RequireSigned,
+    /// `CACHEHOST_SANDBOX`: the sandbox profile, `default` or `strict`.
+    Sandbox,
 }
 
 impl Setting {
     /// Every setting, in the order they are documented.
-    pub const ALL: [Setting; 9] = [
+    pub const ALL: [Setting; 14] = [
         Setting::Home,
         Setting::LocalStoragePath,
         Setting::ResultsPersistByDefault,
@@ -53,6 +63,11 @@ impl Setting {
         Setting::TasksDisableCaching,
         Setting::TasksDefaultRetries,
         Setting::TasksDefaultRetryDelay,
+        Setting::SigningKey,
+        Setting::TrustedKeys,
+        Setting::TrustedKeysFile,
+        Setting::RequireSigned,
+        Setting::Sandbox,
     ];
 
     /// The key in `[settings]`: the environment name, lower-case, without `CACHEHOST_`.
@@ -67,6 +82,11 @@ impl Setting {
             Setting::TasksDisableCaching => "tasks_disable_caching",
             Setting::TasksDefaultRetries => "tasks_default_retries",
             Setting::TasksDefaultRetryDelay => "tasks_default_retry_delay",
+            Setting::SigningKey => "signing_key",
+            Setting::TrustedKeys => "trusted_keys",
+            Setting::TrustedKeysFile => "trusted_keys_file",
+            Setting::RequireSigned => "require_signed",
+            Setting::Sandbox => "sandbox",
         }
     }
 
@@ -97,8 +117,21 @@ pub struct Settings {
     pub tasks_default_retries: u32,
     /// `CACHEHOST_TASKS_DEFAULT_RETRY_DELAY`, default none.
     pub tasks_default_retry_delay: Duration,
-    /// The global limits of task runs: `CACHEHOST_LIMITS_*`, else `[limits]`, else defaults.
+    /// The global limits of task runs: `CACHEHOST_LIMITS_*`, else `[limits]`, else defaults;
+    /// under the strict sandbox, never looser than its limits.
     pub limits: Limits,
+    /// `CACHEHOST_SIGNING_KEY`: the private key file records are signed with; default none.
+    pub signing_key: Option<PathBuf>,
+    /// `CACHEHOST_TRUSTED_KEYS` (comma- or space-separated): `cachehost-ed25519:…` keys of the
+    /// writers a reader accepts; default none (every readable record is a hit).
+    pub trusted_keys: Vec<String>,
+    /// `CACHEHOST_TRUSTED_KEYS_FILE`: more trusted keys, one a line, `#` comments.
+    pub trusted_keys_file: Option<PathBuf>,
+    /// `CACHEHOST_REQUIRE_SIGNED`, default true: with trusted keys, an unsigned record is a
+    /// miss; false lets it through with a WARNING.
+    pub require_signed: bool,
+    /// `CACHEHOST_SANDBOX`: `default`, or `strict` for untrusted code.
+    pub sandbox: SandboxProfile,
     sources: BTreeMap<Setting, Source>,
 }
 
@@ -163,6 +196,9 @@ impl Settings {
         let local_storage_path =
             path_setting(Setting::LocalStoragePath, table.and_then(|t| t.local_storage_path.as_ref()))
                 .unwrap_or_else(|| home.join("storage"));
+        let signing_key = path_setting(Setting::SigningKey, table.and_then(|t| t.signing_key.as_ref()));
+        let trusted_keys_file =
+            path_setting(Setting::TrustedKeysFile, table.and_then(|t| t.trusted_keys_file.as_ref()));
 
         let mut bool_setting = |setting: Setting, from_file: Option<bool>| -> Result<Option<bool>, SettingsError> {
             let name = setting.env_name();
@@ -184,6 +220,8 @@ impl Settings {
             bool_setting(Setting::TasksDefaultNoCache, table.and_then(|t| t.tasks_default_no_cache))?.unwrap_or(false);
         let tasks_disable_caching =
             bool_setting(Setting::TasksDisableCaching, table.and_then(|t| t.tasks_disable_caching))?.unwrap_or(false);
+        let require_signed =
+            bool_setting(Setting::RequireSigned, table.and_then(|t| t.require_signed))?.unwrap_or(true);
 
         // A setting read as text: where it was found (variable or key) and the text.
         let mut text_setting = |setting: Setting, from_file: Option<&str>| match (env(&setting.env_name()), from_file) {
@@ -218,6 +256,29 @@ impl Settings {
             None => Duration::ZERO,
         };
 
+        let sandbox_in_file = table.and_then(|t| t.sandbox.as_deref());
+        let sandbox = match text_setting(Setting::Sandbox, sandbox_in_file) {
+            Some(read) => match SandboxProfile::parse(&read.1) {
+                Some(profile) => profile,
+                None => return Err(invalid(read, "default or strict")),
+            },
+            None => SandboxProfile::Default,
+        };
+        let limits = sandbox.cap(limits);
+        let trusted_keys = match env(&Setting::TrustedKeys.env_name()) {
+            Some(value) => {
+                sources.insert(Setting::TrustedKeys, Source::Environment);
+                value.split([',', ' ', '\n']).filter(|k| !k.trim().is_empty()).map(|k| k.trim().to_owned()).collect()
+            }
+            None => match table.and_then(|t| t.trusted_keys.clone()) {
+                Some(keys) => {
+                    sources.insert(Setting::TrustedKeys, file_source());
+                    keys
+                }
+                None => Vec::new(),
+            },
+        };
+
         Ok(Settings {
             home,
             local_storage_path,
@@ -229,6 +290,11 @@ impl Settings {
             tasks_default_retries,
             tasks_default_retry_delay,
             limits,
+            signing_key,
+            trusted_keys,
+            trusted_keys_file,
+            require_signed,
+            sandbox,
             sources,
         })
     }
@@ -332,6 +398,8 @@ pub struct TaskOptions {
     /// The largest result the task may return: bytes or `"64MiB"`.
     #[serde(default, deserialize_with = "deserialize_size")]
     pub max_result_size: Option<u64>,
+    /// Whether the task's records keep its encoded inputs, so `cache verify` can replay it.
+    pub replayable: Option<bool>,
 }
 
 /// `cache_expiration` in TOML: a duration string or an integer of seconds.
@@ -428,6 +496,16 @@ pub struct SettingsTable {
     pub tasks_default_retries: Option<u32>,
     /// `tasks_default_retry_delay`, e.g. `"10s"`.
     pub tasks_default_retry_delay: Option<String>,
+    /// `signing_key`: a private key file, relative to this file's folder.
+    pub signing_key: Option<PathBuf>,
+    /// `trusted_keys`: `["cachehost-ed25519:…", …]`.
+    pub trusted_keys: Option<Vec<String>>,
+    /// `trusted_keys_file`: relative to this file's folder.
+    pub trusted_keys_file: Option<PathBuf>,
+    /// `require_signed`.
+    pub require_signed: Option<bool>,
+    /// `sandbox`: `"default"` or `"strict"`.
+    pub sandbox: Option<String>,
 }
 
 #[derive(Deserialize)]

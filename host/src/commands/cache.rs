@@ -9,14 +9,17 @@ use anyhow::{bail, Context};
 use serde_json::{json, Value as Json};
 
 use super::{open_session, require_file, settings_and_config, typed_arguments};
-use crate::cache_admin::{self, AdminStore, Call, Explanation, Filter, PartStatus, Verdict};
+use crate::cache_admin::{
+    self, AdminStore, Call, Explanation, Filter, PartStatus, Replay, SignerFilter, Verdict, VerifySelection,
+};
 use crate::cli::{
-    CacheArgs, CacheCommand, CacheExplainArgs, CacheLsArgs, CachePruneArgs, CacheRmArgs, CacheShowArgs, FilterArgs,
-    LoadArgs, StoreArgs,
+    CacheArgs, CacheCommand, CacheExplainArgs, CacheLsArgs, CachePruneArgs, CacheRmArgs, CacheShowArgs,
+    CacheVerifyArgs, FilterArgs, LoadArgs, StoreArgs,
 };
 use crate::clock::now_ms;
 use crate::run::Route;
 use crate::store::{record, RecordMeta};
+use crate::trust;
 use crate::units::{human_size, parse_duration, relative, short_key};
 use crate::value::json::type_name;
 
@@ -29,6 +32,11 @@ pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
         CacheCommand::Rm(args) => rm(args)?,
         CacheCommand::Prune(args) => prune(args)?,
         CacheCommand::Explain(args) => explain(args, paint)?,
+        CacheCommand::Verify(args) => {
+            let (text, differs) = verify(args, paint)?;
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
+            return Ok(if differs { ExitCode::from(super::EXIT_FAILED) } else { ExitCode::SUCCESS });
+        }
     };
     // A closed stdout (`| head`) is not an error.
     let _ = std::io::stdout().lock().write_all(text.as_bytes());
@@ -64,6 +72,15 @@ fn filter(args: &FilterArgs) -> anyhow::Result<Filter> {
         older_than: age("older-than", &args.older_than)?,
         newer_than: age("newer-than", &args.newer_than)?,
         expired: args.expired,
+        signer: args
+            .signer
+            .as_deref()
+            .map(|text| {
+                SignerFilter::parse(text).map_err(|e| {
+                    anyhow::anyhow!("--signer: {e}; give a key as `cachehost key show` prints it, or unsigned")
+                })
+            })
+            .transpose()?,
     })
 }
 
@@ -95,10 +112,11 @@ fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
                     human_size(m.value_len),
                     relative(m.created_ms, now),
                     expiry(m.expiration_ms, now),
+                    trust::signer(m).map_or_else(|| "unsigned".to_owned(), |key| key.short()),
                 ]
             })
             .collect();
-        out.push_str(&table(paint, &["KEY", "TASK", "COMPONENT", "SIZE", "CREATED", "EXPIRES"], rows, &[3]));
+        out.push_str(&table(paint, &["KEY", "TASK", "COMPONENT", "SIZE", "CREATED", "EXPIRES", "SIGNER"], rows, &[3]));
         let total: u64 = selection.records.iter().map(|m| m.value_len).sum();
         let count = selection.records.len();
         out.push_str(&format!(
@@ -138,6 +156,8 @@ fn show(args: CacheShowArgs, paint: Paint) -> anyhow::Result<String> {
         ("expires", expiry_long(meta.expiration_ms, now)),
         ("type", type_name(&meta.value_type)),
         ("size", human_size(meta.value_len)),
+        ("signer", signer_long(&meta)),
+        ("inputs", inputs_text(&meta)),
     ];
     let mut out = String::new();
     let width = rows.iter().map(|(label, _)| label.len()).max().unwrap_or(0);
@@ -247,6 +267,7 @@ fn explain(args: CacheExplainArgs, paint: Paint) -> anyhow::Result<String> {
         json: false,
         log_level: "warning".into(),
         concurrency: 1,
+        sandbox: None,
     };
     let session = open_session(&args.component, &load)?;
     let route = session
@@ -376,7 +397,93 @@ fn meta_json(meta: &RecordMeta, now: i64) -> Json {
         "expired": cache_admin::is_expired(meta, now),
         "value_type": type_name(&meta.value_type),
         "value_len": meta.value_len,
+        "signer": trust::signer(meta).map(|key| key.to_string()),
+        "signature_checks": record::signature_checks(meta),
+        "replayable": meta.inputs.is_some(),
     })
+}
+
+/// The signer of a record and whether its signature checks, for `cache show`.
+fn signer_long(meta: &RecordMeta) -> String {
+    match trust::signer(meta) {
+        None => "unsigned".to_owned(),
+        Some(key) if record::signature_checks(meta) => format!("{key} (signature checks)"),
+        Some(key) => format!("{key} (signature does NOT check: the record was changed after signing)"),
+    }
+}
+
+/// Whether a record keeps its inputs for `cache verify`, for `cache show`.
+fn inputs_text(meta: &RecordMeta) -> String {
+    match &meta.inputs {
+        None => "not kept (the task is not replayable)".to_owned(),
+        Some(record::StoredInputs::Inline(bytes)) => format!("kept, {}", human_size(bytes.len() as u64)),
+        Some(record::StoredInputs::ByDigest { digest, len }) => format!(
+            "kept apart, {} (digest {})",
+            human_size(*len),
+            short_key(&blake3::Hash::from_bytes(*digest).to_hex())
+        ),
+    }
+}
+
+fn verify(args: CacheVerifyArgs, paint: Paint) -> anyhow::Result<(String, bool)> {
+    let opened = open_store(&args.store)?;
+    let store = opened.store();
+    let components = if args.components.is_empty() { vec![std::path::PathBuf::from(".")] } else { args.components };
+    for path in &components {
+        require_file(path)?;
+    }
+    let selection =
+        VerifySelection { sample: if args.all { None } else { Some(args.sample.unwrap_or(10)) }, task: args.task };
+    let open = |path: &Path| -> Result<std::sync::Arc<crate::run::Session>, String> {
+        let load = LoadArgs {
+            tasks: Vec::new(),
+            config: None,
+            json: false,
+            log_level: "warning".into(),
+            concurrency: 1,
+            sandbox: None,
+        };
+        open_session(path, &load).map_err(|e| format!("{e:#}"))
+    };
+    let verification = cache_admin::verify(store, &selection, &components, &open)?;
+    let (matched, differs, cannot) = verification.counts();
+    if args.store.json {
+        let out = json!({
+            "storage": store.describe(),
+            "records": verification.records,
+            "matched": matched,
+            "differs": differs,
+            "cannot_replay": cannot,
+            "not_replayable": verification.not_replayable,
+        });
+        return Ok((pretty(&out), differs > 0));
+    }
+    let mut out = String::new();
+    for replayed in &verification.records {
+        let name = function_name(&replayed.task);
+        match &replayed.outcome {
+            Replay::Match => out.push_str(&format!("{} {} {name}\n", paint.green("match  "), short_key(&replayed.key))),
+            Replay::Differs { recorded_digest, replayed_digest, recorded, replayed: again } => {
+                out.push_str(&format!("{} {} {name}\n", paint.red("DIFFERS"), replayed.key));
+                out.push_str(&format!("  recorded  {} {recorded}\n", short_key(recorded_digest)));
+                out.push_str(&format!("  replayed  {} {again}\n", short_key(replayed_digest)));
+            }
+            Replay::CannotReplay { reason } => out.push_str(&format!(
+                "{} {} {name}: {reason}\n",
+                paint.yellow("cannot replay"),
+                short_key(&replayed.key)
+            )),
+        }
+    }
+    out.push_str(&format!(
+        "{} replayed: {matched} match, {differs} differ, {cannot} cannot replay; {} record{} of the selection keep no \
+         inputs (set replayable = true on their task). Store: {}.\n",
+        verification.records.len(),
+        verification.not_replayable,
+        plural(verification.not_replayable),
+        store.describe()
+    ));
+    Ok((out, differs > 0))
 }
 
 fn pretty(json: &Json) -> String {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use super::{require_file, settings_and_config};
+use super::{require_file, settings_with_sandbox};
 use crate::cli::InspectArgs;
 use crate::component::{ExportedFn, Signature};
 use crate::engine::Engine;
@@ -20,7 +20,7 @@ use crate::value::json::type_name;
 /// Runs the command.
 pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
     require_file(&args.component)?;
-    let (settings, config) = settings_and_config(&args.component, args.config.as_deref())?;
+    let (settings, config) = settings_with_sandbox(&args.component, args.config.as_deref(), args.sandbox.as_deref())?;
     let logger = Arc::new(Logger::stderr(Level::Warning));
     let fuel = crate::settings::needs_fuel(&settings, config.as_ref());
     let engine = Engine::new(Some(settings.home.join("compiled")), crate::engine::EngineOptions { fuel })?;
@@ -51,6 +51,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
                     "lock_manager": {"value": resolved.lock_manager, "source": s.lock_manager.to_string()},
                     "key_storage": {"value": resolved.key_storage, "source": s.key_storage.to_string()},
                     "retries": {"value": resolved.retries.unwrap_or(0), "source": s.retries.to_string()},
+                    "replayable": {"value": resolved.replayable, "source": s.replayable.to_string()},
                     "retry_delay_ms": {
                         "value": resolved.retry_delay.map(|d| d.as_millis() as u64),
                         "source": s.retry_delay.to_string(),
@@ -87,6 +88,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         "exports_options": component.options_export.is_some(),
         "exports_key_function": component.keys_export.is_some(),
         "settings": settings,
+        "sandbox": sandbox_json(&session),
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&description)?);
@@ -145,12 +147,14 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
         }
         let limits = session.task_limits(Route { component: 0, task: index });
         println!(
-            "    limits            memory {}, timeout {}, fuel {}, result {}",
+            "    limits            memory {}, timeout {}, fuel {}, result {}, nesting depth {}",
             crate::units::size_text(limits.memory),
             limits.timeout.map(crate::units::duration_text).unwrap_or_else(|| "none".into()),
             limits.fuel.map(|f| f.to_string()).unwrap_or_else(|| "unmetered".into()),
-            crate::units::size_text(limits.max_result_size)
+            crate::units::size_text(limits.max_result_size),
+            limits.max_nesting_depth
         );
+        println!("    replayable        {:<34} ({})", resolved.replayable, s.replayable);
         for warning in &resolved.warnings {
             println!("    warning: {warning}");
         }
@@ -163,6 +167,7 @@ pub fn run(args: InspectArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    println!("\nSandbox: {}", sandbox_text(&session));
     println!("\nSettings:");
     for setting in Setting::ALL {
         let value = setting_value(&session.settings, setting);
@@ -185,7 +190,59 @@ fn setting_value(settings: &Settings, setting: Setting) -> String {
         Setting::TasksDisableCaching => settings.tasks_disable_caching.to_string(),
         Setting::TasksDefaultRetries => settings.tasks_default_retries.to_string(),
         Setting::TasksDefaultRetryDelay => format!("{:?}", settings.tasks_default_retry_delay),
+        Setting::SigningKey => optional(settings.signing_key.as_ref().map(|p| p.display().to_string()), "none"),
+        Setting::TrustedKeys => {
+            if settings.trusted_keys.is_empty() {
+                "none".to_owned()
+            } else {
+                settings.trusted_keys.join(", ")
+            }
+        }
+        Setting::TrustedKeysFile => {
+            optional(settings.trusted_keys_file.as_ref().map(|p| p.display().to_string()), "none")
+        }
+        Setting::RequireSigned => settings.require_signed.to_string(),
+        Setting::Sandbox => settings.sandbox.name().to_owned(),
     }
+}
+
+/// The sandbox profile, the limits it imposes and what the component is granted, as JSON.
+fn sandbox_json(session: &Session) -> serde_json::Value {
+    let grants = session.grants(0);
+    json!({
+        "profile": session.settings.sandbox.name(),
+        "limits": limits_json(&session.settings.limits),
+        "grants": {
+            "dirs": grants.map(|g| g.dirs.iter().map(|d| json!({
+                "host": d.host.display().to_string(),
+                "guest": d.guest,
+                "mode": if d.mode == crate::limits::DirMode::ReadWrite { "rw" } else { "ro" },
+            })).collect::<Vec<_>>()).unwrap_or_default(),
+            "env": grants.map(|g| g.env.clone()).unwrap_or_default(),
+        },
+    })
+}
+
+/// The sandbox profile in one line: its name, the global limits, and the grants.
+fn sandbox_text(session: &Session) -> String {
+    let limits = &session.settings.limits;
+    let grants = match session.grants(0) {
+        Some(g) if !g.dirs.is_empty() || !g.env.is_empty() => {
+            let mut granted: Vec<String> =
+                g.dirs.iter().map(|d| format!("{} at {}", d.host.display(), d.guest)).collect();
+            granted.extend(g.env.iter().map(|e| format!("${e}")));
+            granted.join(", ")
+        }
+        _ if !session.settings.sandbox.allows_grants() => "nothing (the strict profile grants nothing)".to_owned(),
+        _ => "nothing".to_owned(),
+    };
+    format!(
+        "{} (timeout {}, memory {}, nesting depth {}); granted {grants}",
+        session.settings.sandbox.name(),
+        limits.timeout.map(crate::units::duration_text).unwrap_or_else(|| "none".into()),
+        crate::units::size_text(limits.memory),
+        limits.max_nesting_depth
+    )
 }
 
 /// The global limits as JSON.

@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod call;
 pub mod inspect;
+pub mod key;
 pub mod run;
 
 use std::path::Path;
@@ -28,6 +29,16 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// Reads `cachehost.toml` (given, or beside `component`), then the settings.
 pub fn settings_and_config(component: &Path, config: Option<&Path>) -> anyhow::Result<(Settings, Option<ConfigFile>)> {
+    settings_with_sandbox(component, config, None)
+}
+
+/// [`settings_and_config`] with the sandbox profile of `--sandbox`, which overrides
+/// `CACHEHOST_SANDBOX` and `cachehost.toml` as any command-line flag does.
+pub fn settings_with_sandbox(
+    component: &Path,
+    config: Option<&Path>,
+    sandbox: Option<&str>,
+) -> anyhow::Result<(Settings, Option<ConfigFile>)> {
     let path = match config {
         Some(path) => Some(path.to_owned()),
         None => {
@@ -42,13 +53,18 @@ pub fn settings_and_config(component: &Path, config: Option<&Path>) -> anyhow::R
         }
         None => None,
     };
-    let settings = Settings::load(|name| std::env::var(name).ok(), config.as_ref())?;
+    let sandbox_variable = crate::settings::Setting::Sandbox.env_name();
+    let env = |name: &str| match sandbox {
+        Some(profile) if name == sandbox_variable => Some(profile.to_owned()),
+        _ => std::env::var(name).ok(),
+    };
+    let settings = Settings::load(env, config.as_ref())?;
     Ok((settings, config))
 }
 
 /// Loads and links the components of a run: `first`, then the `--tasks` providers.
 pub fn open_session(first: &Path, load: &LoadArgs) -> anyhow::Result<Arc<Session>> {
-    let (settings, config) = settings_and_config(first, load.config.as_deref())?;
+    let (settings, config) = settings_with_sandbox(first, load.config.as_deref(), load.sandbox.as_deref())?;
     let level = parse_level(&load.log_level)?;
     let logger = Arc::new(Logger::stderr(level));
     let fuel = crate::settings::needs_fuel(&settings, config.as_ref());

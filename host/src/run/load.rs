@@ -42,6 +42,9 @@ pub enum SessionError {
         /// What is wrong.
         source: Box<OptionsError>,
     },
+    /// The signing key or the trusted keys cannot be used.
+    #[error(transparent)]
+    Trust(#[from] crate::trust::TrustError),
     /// A component's `task-options` export failed.
     #[error("{component}: its cachehost:task/options#task-options export failed: {message}")]
     OptionsExport {
@@ -64,6 +67,7 @@ impl Session {
         providers_mode: link::Providers,
         concurrency: usize,
     ) -> Result<Arc<Session>, SessionError> {
+        let trust = crate::trust::Trust::load(&settings)?;
         let mut components = Vec::new();
         for path in paths {
             let progress = |level: Level, message: &str| logger.log(level, &Subject::Host, message);
@@ -80,6 +84,10 @@ impl Session {
         let grants = components
             .iter()
             .map(|component| {
+                // The strict sandbox grants nothing, whatever cachehost.toml says.
+                if !settings.sandbox.allows_grants() {
+                    return None;
+                }
                 let config = config.as_ref()?;
                 let config_dir = config.path.parent().unwrap_or(Path::new(""));
                 limits::grants_for(&config.components, &component.path, config_dir)
@@ -98,6 +106,7 @@ impl Session {
             task_runs: Mutex::new(Vec::new()),
             counts: Default::default(),
             pool: Arc::new(pool::Pool::new(concurrency)),
+            trust,
             commit_pause: std::env::var("CACHEHOST_DEBUG_COMMIT_PAUSE_MS")
                 .ok()
                 .and_then(|ms| ms.parse().ok())

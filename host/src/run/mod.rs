@@ -65,6 +65,8 @@ pub struct Session {
     counts: [AtomicU64; 5],
     /// The pool that runs submitted task calls.
     pub pool: Arc<pool::Pool>,
+    /// What this host signs its records with and whose records it accepts.
+    pub trust: crate::trust::Trust,
     /// Fault injection for crash tests: a pause between the records of a multi-record
     /// commit (`CACHEHOST_DEBUG_COMMIT_PAUSE_MS`).
     pub(crate) commit_pause: Option<std::time::Duration>,
@@ -102,7 +104,8 @@ impl Session {
 
     /// The limits of a task's runs: its own options over the global limits.
     pub fn task_limits(&self, route: Route) -> Limits {
-        self.task_options(route).limits(&self.settings.limits)
+        // Under the strict sandbox a task's own options cannot loosen its limits either.
+        self.settings.sandbox.cap(self.task_options(route).limits(&self.settings.limits))
     }
 
     /// What `cachehost.toml` grants a component.

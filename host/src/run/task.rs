@@ -19,6 +19,7 @@ use crate::limits::{LimitExceeded, Limits};
 use crate::log::{Level, Subject};
 use crate::options::{self, ParentPersist};
 use crate::store::{record, Lookup};
+use crate::trust::Verdict;
 use crate::txn::{self, journal::JournalEntry, HookTarget, Txn, TxnRef};
 use crate::value::{abi, canonical, Ty, Value};
 
@@ -171,6 +172,7 @@ impl Session {
             }
             if !overwrite {
                 match store.lookup(key, &result_ty, now_ms()) {
+                    Lookup::Hit(record) if !self.trusts(&record.meta, key, &subject) => {}
                     Lookup::Hit(record) => {
                         txn::mark_committed(&txn);
                         txn::exit(&txn, false, self);
@@ -249,6 +251,7 @@ impl Session {
                 cache_key.as_ref().expect("a key has its parts"),
                 &result_ty,
                 &returned,
+                &args,
             )),
             _ => None,
         };
@@ -263,6 +266,60 @@ impl Session {
         let committed = txn::exit(&txn, false, self);
         let value = def.signature.result.as_ref().map(|_| returned);
         finish(State::completed(), cache_key.as_ref(), value, None, staged && committed)
+    }
+
+    /// Whether the record found under `key` may be used, as this host's trust settings judge
+    /// it (DESIGN §9a). A refused record is a miss with one WARNING naming it and its signer;
+    /// the task then runs, and its record (signed, if this host signs) replaces it.
+    pub(crate) fn trusts(&self, meta: &record::RecordMeta, key: &str, subject: &Subject) -> bool {
+        match self.trust.judge(meta) {
+            Verdict::Trusted => true,
+            Verdict::UnsignedAllowed => {
+                self.logger.log(
+                    Level::Warning,
+                    subject,
+                    &format!("The cache record for key '{key}' is unsigned; using it because require_signed is false"),
+                );
+                true
+            }
+            Verdict::Refused { reason } => {
+                let then = if self.trust.signing_key().is_some() {
+                    "running the task and overwriting it with a signed record"
+                } else {
+                    "running the task"
+                };
+                self.logger.log(
+                    Level::Warning,
+                    subject,
+                    &format!("The cache record for key '{key}' is not trusted: {reason}; {then}"),
+                );
+                false
+            }
+        }
+    }
+
+    /// Runs the body of the task at `route` once on `args`, as a miss would, outside any
+    /// flow run and writing nothing (`cache verify`): its value, or why it failed.
+    pub fn replay(self: &Arc<Self>, route: Route, args: &[Value]) -> Result<Value, String> {
+        let def = &self.components[route.component].tasks[route.task];
+        let id = uuid::Uuid::new_v4().to_string();
+        let task_run = TaskRunCtx {
+            name: format!("{}-{}", def.function, &id[..3]),
+            id,
+            task: def.function.clone(),
+            persist_result: false,
+        };
+        let limits = self.task_limits(route);
+        let txn = Txn::open(None, None, None);
+        let outcome = sandbox::on_deep_stack(&self.settings.limits, || {
+            self.execute(route, &Caller::default(), task_run, args, &limits, &txn)
+        });
+        // Rolled back: whatever nested task calls staged is never written.
+        txn::exit(&txn, true, self);
+        outcome.map_err(|failure| match failure {
+            RunFailure::Limit(limit) => limit.to_string(),
+            RunFailure::Trap(message) => first_line(&message).to_owned(),
+        })
     }
 
     /// Computes the call's cache key, or none when the policy gives none, the key function
@@ -451,6 +508,32 @@ impl Session {
         Ok(value.unwrap_or(Value::Tuple(Vec::new())))
     }
 
+    /// A replayable task's encoded inputs as its record keeps them: in the record up to
+    /// [`record::INLINE_INPUTS_MAX`], else written to value storage first and kept by digest.
+    /// Inputs that cannot be written are not kept (an ERROR): the record is still a record,
+    /// only `cache verify` cannot replay it.
+    fn kept_inputs(&self, args: &[Value], resolved: &options::ResolvedTask) -> Option<record::StoredInputs> {
+        let bytes = record::encode_inputs(args);
+        if bytes.len() <= record::INLINE_INPUTS_MAX {
+            return Some(record::StoredInputs::Inline(bytes));
+        }
+        let digest = *crate::hash::blake3(&bytes).as_bytes();
+        let written = self
+            .result_store(resolved.result_storage.as_deref(), resolved.key_storage.as_deref())
+            .and_then(|store| store.write_value(&digest, &bytes));
+        match written {
+            Ok(()) => Some(record::StoredInputs::ByDigest { digest, len: bytes.len() as u64 }),
+            Err(e) => {
+                self.logger.log(
+                    Level::Error,
+                    &Subject::Host,
+                    &format!("The inputs of a replayable task could not be kept ({e}); `cache verify` cannot replay its record"),
+                );
+                None
+            }
+        }
+    }
+
     /// The record of a completed run, ready to stage in its transaction.
     fn record_entry(
         &self,
@@ -459,6 +542,7 @@ impl Session {
         cache_key: &CacheKey,
         result_ty: &Ty,
         value: &Value,
+        args: &[Value],
     ) -> JournalEntry {
         let component = &self.components[route.component];
         let def = &component.tasks[route.task];
@@ -480,6 +564,9 @@ impl Session {
             value,
         )
         .with_origin(resolved.policy.to_string(), component.file_name());
+        let inputs = resolved.replayable.then(|| self.kept_inputs(args, resolved)).flatten();
+        let mut meta = meta.with_inputs(inputs);
+        self.trust.sign(&mut meta);
         JournalEntry {
             result_storage: resolved.result_storage.clone(),
             key_storage: resolved.key_storage.clone(),

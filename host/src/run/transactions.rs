@@ -202,8 +202,10 @@ impl Session {
             )?;
             if !flag("overwrite").unwrap_or(false) {
                 let store = self.result_store(None, None).map_err(|e| e.to_string())?;
-                if let Lookup::Hit(_) = store.lookup(key, &Ty::String, now_ms()) {
-                    txn::mark_committed(&txn);
+                if let Lookup::Hit(record) = store.lookup(key, &Ty::String, now_ms()) {
+                    if self.trusts(&record.meta, key, &data.subject()) {
+                        txn::mark_committed(&txn);
+                    }
                 }
             }
         }
@@ -236,7 +238,7 @@ impl Session {
         let value = Value::String(json.to_owned());
         let value_bytes = record::encode_value(&value);
         let now = now_ms();
-        let meta = record::RecordMeta::new(
+        let mut meta = record::RecordMeta::new(
             key.clone(),
             String::new(),
             String::new(),
@@ -246,6 +248,7 @@ impl Session {
             Ty::String,
             &value_bytes,
         );
+        self.trust.sign(&mut meta);
         let entry =
             JournalEntry { result_storage: None, key_storage: None, key, bytes: record::encode(&meta, &value_bytes) };
         txn::stage(txn, Some(entry), None);

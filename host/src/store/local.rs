@@ -195,6 +195,17 @@ impl ResultStore for LocalStore {
         stamp.map(|_| ())
     }
 
+    /// Values go to the `.values` folder of the store's folder, which no key can name.
+    fn write_value(&self, digest: &[u8; 32], bytes: &[u8]) -> Result<(), StoreError> {
+        let path = super::value_file(&self.root.join(VALUES_FOLDER), digest);
+        files::write_atomically(&path, bytes, durability(self.sync))?;
+        Ok(())
+    }
+
+    fn read_value(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        super::read_value_file(&super::value_file(&self.root.join(VALUES_FOLDER), digest), digest)
+    }
+
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path_of(key)?;
         match fs::read(&path) {

@@ -17,6 +17,23 @@ use std::sync::Arc;
 pub use local::LocalStore;
 pub use object::ObjectStore;
 pub use record::{KeyPartMeta, Record, RecordError, RecordMeta};
+
+/// The file under a values folder that holds the bytes with BLAKE3 digest `digest`:
+/// `<values>/<first two hex digits>/<hex>`.
+pub fn value_file(values: &std::path::Path, digest: &[u8; 32]) -> PathBuf {
+    let hex = blake3::Hash::from_bytes(*digest).to_hex();
+    values.join(&hex[..2]).join(hex.as_str())
+}
+
+/// Reads the file of a stored value, `None` when it is missing or does not match `digest`.
+pub(crate) fn read_value_file(path: &std::path::Path, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+    match std::fs::read(path) {
+        Ok(bytes) if blake3::hash(&bytes).as_bytes() == digest => Ok(Some(bytes)),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io("read the stored value", path)(e)),
+    }
+}
 pub use split::SplitStore;
 
 use crate::files::{self, Durability, TEMP_PREFIX};
@@ -42,6 +59,14 @@ pub trait ResultStore: Send + Sync {
     /// The raw bytes of the record under `key`, or `None` when there is none; for
     /// `cache show`, which decodes the record with the type stored in it.
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores `bytes` in the store's value storage under their BLAKE3 `digest`: the inputs
+    /// of a replayable task too large to keep in its record ([`record::StoredInputs`]).
+    fn write_value(&self, digest: &[u8; 32], bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// The bytes [`ResultStore::write_value`] stored under `digest`, checked against it;
+    /// `None` when they are not there (or no longer match their digest).
+    fn read_value(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Deletes the record under `key`; `false` if there was none.
     fn remove(&self, key: &str) -> Result<bool, StoreError>;

@@ -644,6 +644,24 @@ impl ResultStore for ObjectStore {
         }
     }
 
+    /// Values go under `.values/` of the result storage, beside the values of key storage.
+    fn write_value(&self, digest: &[u8; 32], bytes: &[u8]) -> Result<(), StoreError> {
+        let values = match &self.layout {
+            Layout::Records(location) => location,
+            Layout::Split { values, .. } => values,
+        };
+        self.put(values, &Self::value_name(digest), bytes)
+    }
+
+    fn read_value(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        let values = match &self.layout {
+            Layout::Records(location) => location,
+            Layout::Split { values, .. } => values,
+        };
+        let bytes = self.get(values, &Self::value_name(digest)).map_err(|f| self.store_error(f))?;
+        Ok(bytes.filter(|bytes| blake3::hash(bytes).as_bytes() == digest))
+    }
+
     /// Removes the record (with key storage, its key record; values may be shared).
     fn remove(&self, key: &str) -> Result<bool, StoreError> {
         super::check_key(key)?;

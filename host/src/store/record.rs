@@ -18,7 +18,17 @@
 //! mistyped record is refused, never returned. The postcard encodings of [`RecordMeta`],
 //! [`Ty`] and [`Value`] (variant order included) are part of the format: changing them means
 //! bumping [`FORMAT_VERSION`].
+//!
+//! Since format version 3 a record may carry an ed25519 signature ([`RecordSignature`]) over
+//! [`signed_message`]: everything a reader acts on (key, task, component digest, creation,
+//! expiry, value type, value digest and length, and the digest of the kept inputs). A key
+//! record carries the same signature: it holds the value's digest, so the value stored apart
+//! needs none of its own. Whom to trust is the reader's decision ([`crate::trust`]); whether
+//! a signature checks is worked out here, once per decoded record ([`signature_checks`]).
 
+use std::sync::OnceLock;
+
+use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::value::{Ty, Value};
@@ -29,10 +39,19 @@ pub const MAGIC: &[u8; 5] = b"CHREC";
 /// The first bytes of every key record (metadata only, see [`encode_key_record`]).
 pub const KEY_MAGIC: &[u8; 5] = b"CHKEY";
 
-/// The record format this build writes and reads, for both kinds of record: the version
-/// covers the postcard encodings of [`RecordMeta`] and [`Value`], which both kinds share.
-/// Version 2 added the policy expression and the component's file name to the metadata.
-pub const FORMAT_VERSION: u8 = 2;
+/// The record format this build writes, for both kinds of record: the version covers the
+/// postcard encodings of [`RecordMeta`] and [`Value`], which both kinds share. Version 2
+/// added the policy expression and the component's file name to the metadata; version 3 the
+/// kept inputs ([`StoredInputs`]) and the signature ([`RecordSignature`]).
+pub const FORMAT_VERSION: u8 = 3;
+
+/// The oldest format version this build still reads: a version 2 record decodes as an
+/// unsigned record without kept inputs (a miss wherever signatures are required).
+pub const OLDEST_READABLE_VERSION: u8 = 2;
+
+/// Inputs up to this size are kept in the record itself; larger ones by digest in value
+/// storage ([`StoredInputs::ByDigest`]).
+pub const INLINE_INPUTS_MAX: usize = 1 << 20;
 
 /// Magic, version byte, meta length.
 const HEADER_LEN: usize = MAGIC.len() + 1 + 4;
@@ -63,6 +82,93 @@ pub struct RecordMeta {
     pub policy: String,
     /// The file name of the component that produced the value, for people (format version 2).
     pub component_file: String,
+    /// The call's encoded inputs, kept for `cache verify` when the task is `replayable`
+    /// (format version 3).
+    pub inputs: Option<StoredInputs>,
+    /// Who wrote the record and their signature over [`signed_message`] (format version 3).
+    pub signature: Option<RecordSignature>,
+    /// Whether `signature` checks, once worked out; not stored.
+    #[serde(skip)]
+    pub checked: SignatureCheck,
+}
+
+/// The metadata as format version 2 wrote it: [`RecordMeta`] without inputs and signature.
+#[derive(Deserialize)]
+struct RecordMetaV2 {
+    key: String,
+    task: String,
+    component_digest: String,
+    parts: Vec<KeyPartMeta>,
+    created_ms: i64,
+    expiration_ms: Option<i64>,
+    value_type: Ty,
+    value_digest: [u8; 32],
+    value_len: u64,
+    policy: String,
+    component_file: String,
+}
+
+impl From<RecordMetaV2> for RecordMeta {
+    fn from(v2: RecordMetaV2) -> RecordMeta {
+        RecordMeta::described(
+            v2.key,
+            v2.task,
+            v2.component_digest,
+            v2.parts,
+            v2.created_ms,
+            v2.expiration_ms,
+            v2.value_type,
+            v2.value_digest,
+            v2.value_len,
+        )
+        .with_origin(v2.policy, v2.component_file)
+    }
+}
+
+/// A call's inputs as a replayable task's record keeps them: the postcard encoding of the
+/// argument values in parameter order ([`encode_inputs`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum StoredInputs {
+    /// Up to [`INLINE_INPUTS_MAX`] bytes, in the record.
+    Inline(Vec<u8>),
+    /// Larger inputs, stored apart in value storage under their BLAKE3 digest.
+    ByDigest {
+        /// BLAKE3 of the encoded inputs.
+        digest: [u8; 32],
+        /// Their length in bytes.
+        len: u64,
+    },
+}
+
+impl StoredInputs {
+    /// BLAKE3 of the encoded inputs, wherever they are kept.
+    pub fn digest(&self) -> [u8; 32] {
+        match self {
+            StoredInputs::Inline(bytes) => *crate::hash::blake3(bytes).as_bytes(),
+            StoredInputs::ByDigest { digest, .. } => *digest,
+        }
+    }
+}
+
+/// An ed25519 signature of a record by the host that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecordSignature {
+    /// The writer's public key.
+    pub signer: [u8; 32],
+    /// The signature over [`signed_message`], 64 bytes (a `Vec`: serde has no 64-byte arrays).
+    pub signature: Vec<u8>,
+}
+
+/// Whether a record's signature checks, worked out at most once per decoded record, so a
+/// record kept in memory and hit again costs no second verification.
+#[derive(Clone, Debug, Default)]
+pub struct SignatureCheck(OnceLock<bool>);
+
+impl PartialEq for SignatureCheck {
+    /// A cache of a function of the other fields, so never a difference of its own.
+    fn eq(&self, _: &SignatureCheck) -> bool {
+        true
+    }
 }
 
 /// One policy part of a cache key, kept so `cache explain` can say which part changed.
@@ -106,7 +212,10 @@ pub enum RecordError {
     #[error("the key record has {0} bytes after its metadata")]
     TrailingMetaBytes(u64),
     /// The record was written in a format this build does not read.
-    #[error("record format version {0} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "record format version {0} is not supported (this build reads versions {OLDEST_READABLE_VERSION} to \
+        {FORMAT_VERSION})"
+    )]
     UnsupportedVersion(u8),
     /// The metadata cannot be decoded.
     #[error("the record's metadata cannot be decoded: {0}")]
@@ -187,7 +296,16 @@ impl RecordMeta {
             value_len,
             policy: String::new(),
             component_file: String::new(),
+            inputs: None,
+            signature: None,
+            checked: SignatureCheck::default(),
         }
+    }
+
+    /// Keeps the call's encoded inputs (see [`StoredInputs`]).
+    pub fn with_inputs(mut self, inputs: Option<StoredInputs>) -> RecordMeta {
+        self.inputs = inputs;
+        self
     }
 
     /// Sets the policy expression and the component's file name.
@@ -196,6 +314,76 @@ impl RecordMeta {
         self.component_file = component_file;
         self
     }
+}
+
+/// What a record's signature covers: a domain tag, then the postcard encoding of every field
+/// a reader acts on. The policy, the key parts and the component's file name are for people
+/// and are not covered.
+pub fn signed_message(meta: &RecordMeta) -> Vec<u8> {
+    let covered = (
+        &meta.key,
+        &meta.task,
+        &meta.component_digest,
+        meta.created_ms,
+        meta.expiration_ms,
+        &meta.value_type,
+        &meta.value_digest,
+        meta.value_len,
+        meta.inputs.as_ref().map(StoredInputs::digest),
+    );
+    postcard::to_extend(&covered, b"cachehost record v3\0".to_vec()).expect("postcard encodes the covered fields")
+}
+
+/// Signs `meta` with `key`, replacing any signature it had.
+pub fn sign(meta: &mut RecordMeta, key: &SigningKey) {
+    let signature = key.sign(&signed_message(meta));
+    meta.signature =
+        Some(RecordSignature { signer: key.verifying_key().to_bytes(), signature: signature.to_bytes().to_vec() });
+    meta.checked = SignatureCheck::default();
+}
+
+/// Whether `meta` carries a signature that checks against its own signer (`false` for an
+/// unsigned record); whether that signer is trusted is the reader's decision. Verified once
+/// per decoded record: later calls on the same metadata cost an atomic load.
+pub fn signature_checks(meta: &RecordMeta) -> bool {
+    *meta.checked.0.get_or_init(|| {
+        let Some(signed) = &meta.signature else { return false };
+        let (Ok(signer), Ok(bytes)) =
+            (VerifyingKey::from_bytes(&signed.signer), <[u8; 64]>::try_from(signed.signature.as_slice()))
+        else {
+            return false;
+        };
+        let signature = ed25519_dalek::Signature::from_bytes(&bytes);
+        signer.verify_strict(&signed_message(meta), &signature).is_ok()
+    })
+}
+
+/// The postcard encoding of a call's arguments, in parameter order, as a replayable task's
+/// record keeps them.
+pub fn encode_inputs(args: &[Value]) -> Vec<u8> {
+    postcard::to_stdvec(args).expect("postcard encodes every Value")
+}
+
+/// Decodes [`encode_inputs`]'s bytes as arguments of the types `params`.
+pub fn decode_inputs(bytes: &[u8], params: &[Ty]) -> Result<Vec<Value>, RecordError> {
+    let mut args: Vec<Value> = match postcard::take_from_bytes::<Vec<Value>>(bytes) {
+        Ok((args, [])) => args,
+        Ok((_, rest)) => {
+            return Err(RecordError::ValueUndecodable(format!("{} bytes left after the inputs", rest.len())))
+        }
+        Err(e) => return Err(RecordError::ValueUndecodable(e.to_string())),
+    };
+    if args.len() != params.len() {
+        return Err(RecordError::ValueUndecodable(format!(
+            "{} inputs kept, the task takes {}",
+            args.len(),
+            params.len()
+        )));
+    }
+    for (arg, ty) in args.iter_mut().zip(params) {
+        crate::value::settle_numbers(arg, ty);
+    }
+    Ok(args)
 }
 
 /// The postcard encoding of a value, as stored in a record and hashed into its digest.
@@ -425,7 +613,7 @@ fn header_and_meta<'a>(bytes: &'a [u8], magic: &[u8; 5]) -> Result<(RecordMeta, 
         return Err(truncated(HEADER_LEN));
     }
     let version = bytes[magic.len()];
-    if version != FORMAT_VERSION {
+    if !(OLDEST_READABLE_VERSION..=FORMAT_VERSION).contains(&version) {
         return Err(RecordError::UnsupportedVersion(version));
     }
     if bytes.len() < HEADER_LEN {
@@ -436,7 +624,13 @@ fn header_and_meta<'a>(bytes: &'a [u8], magic: &[u8; 5]) -> Result<(RecordMeta, 
     if bytes.len() < meta_end {
         return Err(truncated(meta_end));
     }
-    match postcard::take_from_bytes::<RecordMeta>(&bytes[HEADER_LEN..meta_end]) {
+    let meta_bytes = &bytes[HEADER_LEN..meta_end];
+    let decoded = if version == 2 {
+        postcard::take_from_bytes::<RecordMetaV2>(meta_bytes).map(|(meta, rest)| (RecordMeta::from(meta), rest))
+    } else {
+        postcard::take_from_bytes::<RecordMeta>(meta_bytes)
+    };
+    match decoded {
         Ok((meta, [])) => Ok((meta, &bytes[meta_end..])),
         Ok((_, rest)) => Err(RecordError::MetaUndecodable(format!("{} bytes left after the metadata", rest.len()))),
         Err(e) => Err(RecordError::MetaUndecodable(e.to_string())),
@@ -565,11 +759,19 @@ mod tests {
         assert_eq!(meta.value_digest, *blake3::hash(&value_bytes).as_bytes());
     }
 
-    /// Pins the byte layout of format version 2: a change here breaks every stored record.
-    #[test]
-    fn format_version_2_is_stable() {
+    /// The metadata bytes of format version 2 for [`golden_meta`] (no expiry).
+    fn golden_meta_bytes_v2() -> Vec<u8> {
+        let mut meta_bytes = vec![1, b'k', 1, b't', 1, b'd', 1, 1, b'n', 1, b'p', 0];
+        meta_bytes.extend_from_slice(&[2, 0, 0]); // created 1 (zigzag varint), no expiry, Ty::Bool
+        meta_bytes.extend_from_slice(blake3::hash(&[0, 1]).as_bytes());
+        meta_bytes.push(2); // value_len
+        meta_bytes.extend_from_slice(&[1, b'P', 1, b'c']); // policy, component_file
+        meta_bytes
+    }
+
+    fn golden_meta() -> RecordMeta {
         let value_bytes = encode_value(&Value::Bool(true));
-        let meta = RecordMeta::new(
+        RecordMeta::new(
             "k".into(),
             "t".into(),
             "d".into(),
@@ -579,18 +781,129 @@ mod tests {
             Ty::Bool,
             &value_bytes,
         )
-        .with_origin("P".into(), "c".into());
-        let bytes = encode(&meta, &value_bytes);
-        let mut expected = b"CHREC\x02".to_vec();
-        let mut meta_bytes = vec![1, b'k', 1, b't', 1, b'd', 1, 1, b'n', 1, b'p', 0];
-        meta_bytes.extend_from_slice(&[2, 0, 0]); // created 1 (zigzag varint), no expiry, Ty::Bool
-        meta_bytes.extend_from_slice(blake3::hash(&[0, 1]).as_bytes());
-        meta_bytes.push(2); // value_len
-        meta_bytes.extend_from_slice(&[1, b'P', 1, b'c']); // policy, component_file
-        expected.extend_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
-        expected.extend_from_slice(&meta_bytes);
-        expected.extend_from_slice(&[0, 1]); // Value::Bool(true)
-        assert_eq!(bytes, expected);
+        .with_origin("P".into(), "c".into())
+    }
+
+    fn framed(magic: &[u8], version: u8, meta_bytes: &[u8], value_bytes: &[u8]) -> Vec<u8> {
+        let mut bytes = magic.to_vec();
+        bytes.push(version);
+        bytes.extend_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(meta_bytes);
+        bytes.extend_from_slice(value_bytes);
+        bytes
+    }
+
+    /// Pins the byte layout of format version 2, which this build still reads: a change here
+    /// makes every stored version 2 record unreadable.
+    #[test]
+    fn format_version_2_is_still_read() {
+        let bytes = framed(MAGIC, 2, &golden_meta_bytes_v2(), &[0, 1]);
+        let record = decode(&bytes, &Ty::Bool).unwrap();
+        assert_eq!(record.meta, golden_meta());
+        assert_eq!(record.meta.signature, None);
+        assert_eq!(record.meta.inputs, None);
+        assert_eq!(record.value, Value::Bool(true));
+        assert!(!signature_checks(&record.meta), "a version 2 record is unsigned");
+    }
+
+    /// Pins the byte layout of format version 3, unsigned and without inputs: the version 2
+    /// metadata, then no inputs and no signature.
+    #[test]
+    fn format_version_3_is_stable() {
+        let mut meta_bytes = golden_meta_bytes_v2();
+        meta_bytes.extend_from_slice(&[0, 0]); // inputs None, signature None
+        assert_eq!(encode(&golden_meta(), &[0, 1]), framed(MAGIC, 3, &meta_bytes, &[0, 1]));
+    }
+
+    /// The key pair of the signing tests, from a fixed seed.
+    fn test_key() -> SigningKey {
+        SigningKey::from_bytes(&[7; 32])
+    }
+
+    /// Pins what a signature covers and the layout of a signed version 3 record: a change
+    /// here invalidates every stored signature.
+    #[test]
+    fn format_version_3_signed_is_stable() {
+        let mut meta = golden_meta().with_inputs(Some(StoredInputs::Inline(vec![9])));
+        let mut message = b"cachehost record v3\0".to_vec();
+        message.extend_from_slice(&[1, b'k', 1, b't', 1, b'd', 2, 0, 0]); // key, task, component, created, expiry, type
+        message.extend_from_slice(blake3::hash(&[0, 1]).as_bytes());
+        message.push(2); // value_len
+        message.push(1); // inputs digest present
+        message.extend_from_slice(blake3::hash(&[9]).as_bytes());
+        assert_eq!(signed_message(&meta), message);
+
+        sign(&mut meta, &test_key());
+        let signature = test_key().sign(&message).to_bytes();
+        let mut meta_bytes = golden_meta_bytes_v2();
+        meta_bytes.extend_from_slice(&[1, 0, 1, 9]); // Some(Inline([9]))
+        meta_bytes.push(1); // Some(signature)
+        meta_bytes.extend_from_slice(&test_key().verifying_key().to_bytes());
+        meta_bytes.push(64);
+        meta_bytes.extend_from_slice(&signature);
+        let bytes = encode(&meta, &[0, 1]);
+        assert_eq!(bytes, framed(MAGIC, 3, &meta_bytes, &[0, 1]));
+        let decoded = decode(&bytes, &Ty::Bool).unwrap();
+        assert!(signature_checks(&decoded.meta));
+        assert_eq!(decoded.meta.signature.as_ref().unwrap().signer, test_key().verifying_key().to_bytes());
+    }
+
+    #[test]
+    fn a_signature_covers_what_a_reader_acts_on_and_nothing_else_breaks_it() {
+        let mut signed = golden_meta().with_inputs(Some(StoredInputs::Inline(vec![1, 2])));
+        sign(&mut signed, &test_key());
+        assert!(signature_checks(&signed));
+        let changes: [(&str, fn(&mut RecordMeta)); 10] = [
+            ("key", |m| m.key.push('x')),
+            ("task", |m| m.task.push('x')),
+            ("component digest", |m| m.component_digest.push('0')),
+            ("created", |m| m.created_ms += 1),
+            ("expiry", |m| m.expiration_ms = Some(i64::MAX)),
+            ("type", |m| m.value_type = Ty::U8),
+            ("value digest", |m| m.value_digest[0] ^= 1),
+            ("value length", |m| m.value_len += 1),
+            ("inputs", |m| m.inputs = Some(StoredInputs::Inline(vec![1, 3]))),
+            ("signature byte", |m| m.signature.as_mut().unwrap().signature[10] ^= 1),
+        ];
+        for (what, change) in changes {
+            // Through the bytes, as a reader gets it: a fresh decode checks afresh.
+            let mut meta = signed.clone();
+            change(&mut meta);
+            let bytes = encode_key_record(&meta);
+            assert!(!signature_checks(&decode_key_record(&bytes).unwrap()), "a changed {what} still checks");
+        }
+        let mut meta = signed.clone();
+        meta.policy = "NONE".into();
+        meta.component_file = "other.wasm".into();
+        assert!(signature_checks(&decode_key_record(&encode_key_record(&meta)).unwrap()), "display fields");
+        assert!(!signature_checks(&golden_meta()), "unsigned");
+        let mut short = signed.clone();
+        short.signature.as_mut().unwrap().signature.pop();
+        assert!(!signature_checks(&decode_key_record(&encode_key_record(&short)).unwrap()), "63 bytes");
+    }
+
+    #[test]
+    fn a_signature_is_checked_once_per_decoded_record() {
+        let mut meta = golden_meta();
+        sign(&mut meta, &test_key());
+        let decoded = decode_key_record(&encode_key_record(&meta)).unwrap();
+        assert!(signature_checks(&decoded));
+        // Forged after the check: the kept verdict is served, not worked out again. (Records
+        // are immutable once decoded; this only shows the check is not repeated.)
+        let mut forged = decoded.clone();
+        forged.signature.as_mut().unwrap().signature[0] ^= 1;
+        assert!(signature_checks(&forged), "the verdict was kept");
+        assert!(!signature_checks(&decode_key_record(&encode_key_record(&forged)).unwrap()), "a new decode checks");
+    }
+
+    #[test]
+    fn inputs_round_trip_by_their_types() {
+        let args = [Value::S64(-3), Value::Numbers(crate::value::Numbers::U32(vec![1, 2])), Value::String("x".into())];
+        let params = [Ty::S64, Ty::List(Box::new(Ty::U32)), Ty::String];
+        let bytes = encode_inputs(&args);
+        assert_eq!(decode_inputs(&bytes, &params).unwrap(), args);
+        assert!(decode_inputs(&bytes, &params[..2]).is_err(), "another arity");
+        assert!(decode_inputs(&bytes[..bytes.len() - 1], &params).is_err(), "truncated");
     }
 
     #[test]
@@ -693,9 +1006,9 @@ mod tests {
         let value_bytes = encode_value(&Value::Bool(true));
         let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 0, None, Ty::Bool, &value_bytes);
         let mut bytes = encode(&meta, &value_bytes);
-        // From the end: the value, then (format 2) empty policy and component file, the
-        // value length, the value digest, and the type.
-        let ty_at = bytes.len() - value_bytes.len() - 1 - 1 - 1 - 32 - 1;
+        // From the end: the value, then (format 3) no inputs and no signature, (format 2)
+        // empty policy and component file, the value length, the value digest, and the type.
+        let ty_at = bytes.len() - value_bytes.len() - 2 - 1 - 1 - 1 - 32 - 1;
         assert_eq!(bytes[ty_at], 0, "Ty::Bool is where the test expects it");
         let mut deep_ty = vec![18u8; 1_000_000];
         deep_ty.push(0);
@@ -727,22 +1040,48 @@ mod tests {
         assert!(matches!(err, RecordError::ValueUndecodable(_)), "{err}");
     }
 
-    /// Pins the byte layout of key records, format version 1: a change here breaks every
-    /// stored key record.
-    #[test]
-    fn key_record_format_version_2_is_stable() {
-        let value_bytes = encode_value(&Value::Bool(true));
-        let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 1, Some(3), Ty::Bool, &value_bytes);
-        let mut expected = b"CHKEY\x02".to_vec();
+    /// The metadata bytes of a key record's golden metadata, format version 2.
+    fn golden_key_meta_bytes_v2() -> Vec<u8> {
         let mut meta_bytes = vec![1, b'k', 1, b't', 1, b'd', 0];
         // created 1, expiration Some(3) (zigzag varints), Ty::Bool
         meta_bytes.extend_from_slice(&[2, 1, 6, 0]);
         meta_bytes.extend_from_slice(blake3::hash(&[0, 1]).as_bytes());
         meta_bytes.push(2); // value_len
         meta_bytes.extend_from_slice(&[0, 0]); // no policy, no component file (version 2)
-        expected.extend_from_slice(&(meta_bytes.len() as u32).to_le_bytes());
-        expected.extend_from_slice(&meta_bytes);
-        assert_eq!(encode_key_record(&meta), expected);
+        meta_bytes
+    }
+
+    fn golden_key_meta() -> RecordMeta {
+        let value_bytes = encode_value(&Value::Bool(true));
+        RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 1, Some(3), Ty::Bool, &value_bytes)
+    }
+
+    /// Pins the byte layout of key records of format version 2, which this build still reads.
+    #[test]
+    fn key_record_format_version_2_is_still_read() {
+        let bytes = framed(KEY_MAGIC, 2, &golden_key_meta_bytes_v2(), &[]);
+        assert_eq!(decode_key_record(&bytes).unwrap(), golden_key_meta());
+    }
+
+    /// Pins the byte layout of key records, format version 3: a change here breaks every
+    /// stored key record.
+    #[test]
+    fn key_record_format_version_3_is_stable() {
+        let mut meta_bytes = golden_key_meta_bytes_v2();
+        meta_bytes.extend_from_slice(&[0, 0]); // no inputs, no signature
+        assert_eq!(encode_key_record(&golden_key_meta()), framed(KEY_MAGIC, 3, &meta_bytes, &[]));
+    }
+
+    #[test]
+    fn older_and_newer_versions_are_unsupported() {
+        let (meta, mut bytes) = sample_record();
+        for version in [1, 0, FORMAT_VERSION + 1] {
+            bytes[MAGIC.len()] = version;
+            assert_eq!(decode(&bytes, &sample_type()), Err(RecordError::UnsupportedVersion(version)));
+            let mut key_bytes = encode_key_record(&meta);
+            key_bytes[KEY_MAGIC.len()] = version;
+            assert_eq!(decode_key_record(&key_bytes), Err(RecordError::UnsupportedVersion(version)));
+        }
     }
 
     #[test]

@@ -119,7 +119,11 @@ impl SplitStore {
     pub fn collect_garbage_older_than(&self, grace: Duration) -> Result<usize, StoreError> {
         let started = SystemTime::now();
         let mut referenced = HashSet::new();
-        for folder in self.key_stores()? {
+        // The records of the result folder itself may reference values too (the inputs of
+        // replayable tasks, kept apart): its folder counts as a key store.
+        let mut folders = self.key_stores()?;
+        folders.push(self.keys.root().to_path_buf());
+        for folder in folders {
             // A key store folder that was deleted references nothing any more.
             if !folder.is_dir() {
                 continue;
@@ -127,6 +131,10 @@ impl SplitStore {
             for (_, meta) in LocalStore::open(&folder)?.list()? {
                 if let Ok(meta) = meta {
                     referenced.insert(meta.value_digest);
+                    // A replayable task's inputs kept apart are referenced by its record too.
+                    if let Some(record::StoredInputs::ByDigest { digest, .. }) = meta.inputs {
+                        referenced.insert(digest);
+                    }
                 }
             }
         }
@@ -290,6 +298,14 @@ impl ResultStore for SplitStore {
         }
         self.put_value(&meta.value_digest, value_bytes)?;
         self.keys.write(key, &record::encode_key_record(&meta))
+    }
+
+    fn write_value(&self, digest: &[u8; 32], bytes: &[u8]) -> Result<(), StoreError> {
+        self.put_value(digest, bytes)
+    }
+
+    fn read_value(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
+        super::read_value_file(&self.value_path(digest), digest)
     }
 
     /// Joins the key record and its value back into one whole record.
