@@ -15,3 +15,4 @@ mod sandbox;
 mod settings;
 mod shared_cache;
 mod transactions;
+mod trust;
