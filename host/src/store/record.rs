@@ -21,7 +21,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::value::{Ty, Value};
+use crate::value::{wire, Ty, Value};
 
 /// The first bytes of every record.
 pub const MAGIC: &[u8; 5] = b"CHREC";
@@ -198,68 +198,32 @@ impl RecordMeta {
     }
 }
 
-/// The postcard encoding of a value, as stored in a record and hashed into its digest.
+/// The postcard encoding of a value, as stored in a record and hashed into its digest
+/// ([`crate::value::wire`]).
 pub fn encode_value(value: &Value) -> Vec<u8> {
     let mut out = crate::buffers::with_capacity(value_len(value) as usize);
-    extend_with_value(&mut out, value);
+    wire::encode(value, &mut out);
     out
 }
 
 /// The length of [`encode_value`]'s bytes, found without encoding (a large byte list is
 /// not visited).
 pub fn value_len(value: &Value) -> u64 {
-    postcard::experimental::serialized_size(value).expect("postcard sizes every Value") as u64
+    wire::encoded_len(value)
 }
 
 /// BLAKE3 of [`encode_value`]'s bytes, hashed as they are produced: a large byte list is
 /// hashed in place, in parallel.
 pub fn value_digest(value: &Value) -> blake3::Hash {
-    /// Small writes (a list's items are a few bytes each) gather in `buf`; a large slice
-    /// goes to the hasher as it is.
-    struct Hashing {
-        hasher: blake3::Hasher,
-        buf: Vec<u8>,
-    }
-    const BUF: usize = 64 * 1024;
-    impl Hashing {
-        fn flush(&mut self) {
-            crate::hash::update(&mut self.hasher, &self.buf);
-            self.buf.clear();
+    struct Hashing(blake3::Hasher);
+    impl wire::Sink for Hashing {
+        fn put(&mut self, bytes: &[u8]) {
+            crate::hash::update(&mut self.0, bytes);
         }
     }
-    impl postcard::ser_flavors::Flavor for Hashing {
-        type Output = blake3::Hash;
-        fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-            if self.buf.len() == BUF {
-                self.flush();
-            }
-            self.buf.push(data);
-            Ok(())
-        }
-        fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-            if self.buf.len() + data.len() > BUF {
-                self.flush();
-                if data.len() >= BUF {
-                    crate::hash::update(&mut self.hasher, data);
-                    return Ok(());
-                }
-            }
-            self.buf.extend_from_slice(data);
-            Ok(())
-        }
-        fn finalize(mut self) -> postcard::Result<blake3::Hash> {
-            self.flush();
-            Ok(self.hasher.finalize())
-        }
-    }
-    let hashing = Hashing { hasher: blake3::Hasher::new(), buf: Vec::with_capacity(BUF) };
-    postcard::serialize_with_flavor(value, hashing).expect("postcard encodes every Value")
-}
-
-fn extend_with_value(out: &mut Vec<u8>, value: &Value) {
-    // Serialising an owned enum of sized data into a Vec has no failure path in postcard.
-    let taken = std::mem::take(out);
-    *out = postcard::to_extend(value, taken).expect("postcard encodes every Value");
+    let mut hashing = Hashing(blake3::Hasher::new());
+    wire::encode(value, &mut hashing);
+    hashing.0.finalize()
 }
 
 /// A whole record: header, metadata, then `value_bytes` as given (see [`encode_value`]).
@@ -279,7 +243,7 @@ pub fn encode_with_value(meta: &RecordMeta, value: &Value) -> Vec<u8> {
     let meta_bytes = postcard::to_stdvec(meta).expect("postcard encodes every RecordMeta");
     let mut out = crate::buffers::with_capacity(HEADER_LEN + meta_bytes.len() + meta.value_len as usize);
     push_header(&mut out, MAGIC, &meta_bytes);
-    extend_with_value(&mut out, value);
+    wire::encode(value, &mut out);
     debug_assert_eq!(out.len(), HEADER_LEN + meta_bytes.len() + meta.value_len as usize, "meta describes the value");
     out
 }
@@ -342,11 +306,8 @@ pub fn decode_value(meta: &RecordMeta, value_bytes: &[u8], expected: &Ty) -> Res
 /// against a digest: for bytes that never left this process (a store keeping what it has
 /// just written).
 pub fn decode_value_bytes(value_bytes: &[u8], ty: &Ty) -> Result<Value, RecordError> {
-    match postcard::take_from_bytes::<Value>(value_bytes) {
-        Ok((mut value, [])) => {
-            crate::value::settle_numbers(&mut value, ty);
-            Ok(value)
-        }
+    match wire::decode(value_bytes, ty) {
+        Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(RecordError::ValueUndecodable(format!("{} bytes left after the value", rest.len()))),
         Err(e) => Err(RecordError::ValueUndecodable(e.to_string())),
     }
