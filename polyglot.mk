@@ -56,7 +56,7 @@ $(C_TOOLCHAIN):
 ## polyglot: build the Python, JavaScript and C task components into build/examples/
 polyglot: $(POLY_WASMS)
 
-$(EXAMPLES_OUT)/poly-py.wasm: $(wildcard examples/python/*.py) tools/reproducible_entry.py $(POLY_WIT) | polyglot-tools
+$(EXAMPLES_OUT)/poly-py.wasm: $(wildcard examples/python/*.py) $(wildcard guest-sdk/python/cachehost/*.py) tools/reproducible_entry.py $(POLY_WIT) | polyglot-tools
 	tools/build-guest.sh py examples/python $@
 
 $(EXAMPLES_OUT)/poly-js.wasm: $(wildcard examples/js/*.js) $(POLY_WIT) | polyglot-tools

@@ -46,6 +46,13 @@ py)
   trap 'rm -rf "$stage"' EXIT
   mkdir -p "$stage/app" "$stage/venv/lib/site-packages"
   cp "$src"/*.py "$root/tools/reproducible_entry.py" "$stage/app/"
+  # The SDK (guest-sdk/python), unless the source folder brings its own copy.
+  if [[ ! -d $src/cachehost ]]; then
+    cp -r "$root/guest-sdk/python/cachehost" "$stage/app/"
+  else
+    cp -r "$src/cachehost" "$stage/app/"
+  fi
+  rm -rf "$stage/app/cachehost/__pycache__"
   # componentize-py adds the site-packages of $VIRTUAL_ENV (or else of `python3`) to the
   # guest's path: point it at an empty one so the host's packages never leak in.
   (cd "$stage/app" && VIRTUAL_ENV=$stage/venv LD_PRELOAD=$tools/fixed-random.so \
