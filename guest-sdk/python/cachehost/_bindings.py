@@ -4,13 +4,23 @@ Outside a component build (the SDK's own tests) they are None."""
 
 from __future__ import annotations
 
+from types import ModuleType
 from typing import Any
 
 try:
     from wit_world.imports import runtime
-    from wit_world.imports.cachehost_task_types import CommitMode, LogLevel, TransactionOptions
 except ImportError:  # the world does not import cachehost:task/runtime
-    runtime = CommitMode = LogLevel = TransactionOptions = None
+    runtime = None
+
+# componentize-py names the module of cachehost:task/types `types`, or `cachehost_task_types`
+# when the world has another `types` interface: take the one the runtime bindings use.
+_types = next(
+    (module for module in vars(runtime or ModuleType("none")).values() if isinstance(module, ModuleType) and hasattr(module, "LogLevel")),
+    None,
+)
+CommitMode = getattr(_types, "CommitMode", None)
+LogLevel = getattr(_types, "LogLevel", None)
+TransactionOptions = getattr(_types, "TransactionOptions", None)
 
 try:
     from wit_world.exports.options import TaskDefaults
