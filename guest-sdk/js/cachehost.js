@@ -52,7 +52,7 @@ const register = (name, fn, given) => {
  */
 export function task(fn, given = {}) {
   if (typeof fn !== "function") throw new TypeError("task() takes the task's function first");
-  taskDefaults(given.name ?? "task", given);
+  taskDefaults(given.name, given);
   fn[OPTIONS_OF] = given;
   if (given.name !== undefined) register(given.name, fn, given);
   return fn;

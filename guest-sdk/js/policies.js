@@ -127,16 +127,32 @@ const lockManager = (value) => {
   throw new RangeError(`unknown lockManager ${String(value)}: use LockManager.memory(), .file() or .redis(host, port)`);
 };
 
+// Levenshtein distance, to suggest the option the author meant.
+const distance = (a, b) => {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(row[j] + 1, next[j - 1] + 1, row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    row = next;
+  }
+  return row[b.length];
+};
+
 /** The WIT name of an exported function: `parseQuantity` is `parse-quantity`. */
 export const witName = (key) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 
-/** The task-defaults record of one task's options (camelCase fields, unset ones undefined). */
+/** The task-defaults record of one task's options (camelCase fields, unset ones left out); `task`
+ * may be undefined while the task has no name yet. */
 export function taskDefaults(task, options) {
   for (const name of Object.keys(options)) {
     if (!OPTIONS.includes(name)) {
-      const close = OPTIONS.find((known) => known.toLowerCase() === name.toLowerCase().replace(/_/g, ""));
+      const plain = (text) => text.toLowerCase().replace(/_/g, "");
+      const close = OPTIONS.find((known) => distance(plain(known), plain(name)) <= 2);
       const hint = close ? `; did you mean ${close}?` : `; the options are ${OPTIONS.join(", ")}`;
-      throw new TypeError(`task '${task}' got an unknown option '${name}'${hint}`);
+      const who = task === undefined ? "task()" : `task '${task}'`;
+      throw new TypeError(`${who} got an unknown option '${name}'${hint}`);
     }
   }
   const record = { task };

@@ -33,8 +33,10 @@ pub enum Command {
             build/examples/inputs.wasm add-one --arg x=1\n  cachehost cache prune --dry-run")]
     Cache(CacheArgs),
     /// Write a new component that builds: its WIT, its source, its SDK and its build script.
-    #[command(after_help = "Examples:\n  cachehost new --lang python my-tasks\n  cachehost new --lang rust my-tasks --dir \
-            components/my-tasks")]
+    #[command(
+        after_help = "Examples:\n  cachehost new --lang python my-tasks\n  cachehost new --lang rust my-tasks --dir \
+            components/my-tasks"
+    )]
     New(NewArgs),
 }
 
