@@ -32,6 +32,26 @@ pub enum Command {
     #[command(after_help = "Examples:\n  cachehost cache ls --task add-one\n  cachehost cache explain \
             build/examples/inputs.wasm add-one --arg x=1\n  cachehost cache prune --dry-run")]
     Cache(CacheArgs),
+    /// Write a new component that builds: its WIT, its source, its SDK and its build script.
+    #[command(
+        after_help = "Examples:\n  cachehost new --lang python my-tasks\n  cachehost new --lang rust my-tasks --dir \
+            components/my-tasks"
+    )]
+    New(NewArgs),
+}
+
+/// `cachehost new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The component's language: python, js, rust or c.
+    #[arg(long, value_name = "LANG", value_parser = ["python", "js", "rust", "c"])]
+    pub lang: String,
+    /// The component's name: lower-case words joined by '-' (its WIT package is local:NAME).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The folder to create (default: ./NAME).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Options every command that loads components shares.

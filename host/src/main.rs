@@ -14,6 +14,7 @@ fn main() -> ExitCode {
         Command::Call(args) => commands::call::run(args),
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Cache(args) => commands::cache::run(args),
+        Command::New(args) => commands::new::run(args),
     };
     match result {
         Ok(code) => code,

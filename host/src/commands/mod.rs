@@ -3,6 +3,7 @@
 pub mod cache;
 pub mod call;
 pub mod inspect;
+pub mod new;
 pub mod run;
 
 use std::path::Path;

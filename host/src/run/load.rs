@@ -175,16 +175,26 @@ fn declared_layer(val: &Val) -> Result<options::Layer, String> {
                 },
                 _ => None,
             };
+            let millis = || match value {
+                Val::Option(Some(inner)) => match &**inner {
+                    Val::U64(ms) => Some(std::time::Duration::from_millis(*ms)),
+                    _ => None,
+                },
+                _ => None,
+            };
             match name.as_str() {
                 "task" => task = if let Val::String(t) = value { Some(t.clone()) } else { None },
                 "cache-policy" => declared.cache_policy = text(),
-                "cache-expiration-ms" => {
+                "cache-expiration-ms" => declared.cache_expiration = millis(),
+                "retries" => {
                     if let Val::Option(Some(inner)) = value {
-                        if let Val::U64(ms) = &**inner {
-                            declared.cache_expiration = Some(std::time::Duration::from_millis(*ms));
+                        if let Val::U32(retries) = &**inner {
+                            declared.retries = Some(*retries);
                         }
                     }
                 }
+                "retry-delay-ms" => declared.retry_delay = millis(),
+                "timeout-ms" => declared.timeout = millis(),
                 "refresh-cache" => declared.refresh_cache = flag(),
                 "persist-result" => declared.persist_result = flag(),
                 "isolation-level" => declared.isolation_level = text(),
