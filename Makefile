@@ -77,6 +77,9 @@ test: lint setup examples polyglot build test-servers
 	@# host/tests/module_graph.rs fails on an import circle between the files of host/src.
 	cargo test --no-fail-fast
 	cargo test -p cachehost-guest
+	@# The Python and JavaScript SDKs' own checks, on the host's interpreters.
+	python3 -m unittest discover -s guest-sdk/python/tests
+	node --test guest-sdk/js/test/
 	@# The benchmarks are not run here, only built, so they cannot rot unnoticed.
 	cargo build --benches -p cachehost
 

@@ -56,11 +56,11 @@ $(C_TOOLCHAIN):
 ## polyglot: build the Python, JavaScript and C task components into build/examples/
 polyglot: $(POLY_WASMS)
 
-$(EXAMPLES_OUT)/poly-py.wasm: $(wildcard examples/python/*.py) tools/reproducible_entry.py $(POLY_WIT) | polyglot-tools
+$(EXAMPLES_OUT)/poly-py.wasm: $(wildcard examples/python/*.py) $(wildcard guest-sdk/python/cachehost/*.py) tools/reproducible_entry.py $(POLY_WIT) | polyglot-tools
 	tools/build-guest.sh py examples/python $@
 
-$(EXAMPLES_OUT)/poly-js.wasm: $(wildcard examples/js/*.js) $(POLY_WIT) | polyglot-tools
+$(EXAMPLES_OUT)/poly-js.wasm: $(wildcard examples/js/*.js) $(wildcard guest-sdk/js/*.js) $(POLY_WIT) | polyglot-tools
 	tools/build-guest.sh js examples/js $@
 
-$(EXAMPLES_OUT)/poly-c.wasm: $(wildcard examples/c/*.c) $(POLY_WIT) | polyglot-tools
+$(EXAMPLES_OUT)/poly-c.wasm: $(wildcard examples/c/*.c) guest-sdk/c/cachehost.h $(POLY_WIT) | polyglot-tools
 	tools/build-guest.sh c examples/c $@

@@ -46,6 +46,13 @@ py)
   trap 'rm -rf "$stage"' EXIT
   mkdir -p "$stage/app" "$stage/venv/lib/site-packages"
   cp "$src"/*.py "$root/tools/reproducible_entry.py" "$stage/app/"
+  # The SDK (guest-sdk/python), unless the source folder brings its own copy.
+  if [[ ! -d $src/cachehost ]]; then
+    cp -r "$root/guest-sdk/python/cachehost" "$stage/app/"
+  else
+    cp -r "$src/cachehost" "$stage/app/"
+  fi
+  rm -rf "$stage/app/cachehost/__pycache__"
   # componentize-py adds the site-packages of $VIRTUAL_ENV (or else of `python3`) to the
   # guest's path: point it at an empty one so the host's packages never leak in.
   (cd "$stage/app" && VIRTUAL_ENV=$stage/venv LD_PRELOAD=$tools/fixed-random.so \
@@ -62,6 +69,8 @@ js)
   flock 9
   rm -rf "$stage"
   mkdir -p "$stage/src" "$stage/tmp"
+  # The SDK (guest-sdk/js) first: a source folder that brings its own copy overrides it.
+  cp "$root/guest-sdk/js/cachehost.js" "$root/guest-sdk/js/policies.js" "$stage/src/"
   cp "$src"/*.js "$stage/src/"
   # The WIT is copied beside the source: the tool reads files only under its working folder.
   cp -rL "$wit" "$stage/src/wit"
@@ -92,7 +101,10 @@ c)
     echo "$log" >&2
     exit 1
   fi
+  # The SDK header (guest-sdk/c); a source folder that brings its own copy overrides it.
+  cp "$root/guest-sdk/c/cachehost.h" "$stage/"
   cp "$src"/*.c "$stage/"
+  if compgen -G "$src/*.h" >/dev/null; then cp "$src"/*.h "$stage/"; fi
   (cd "$stage" && clang --target=wasm32-wasi -mexec-model=reactor -O2 -Wall -Wextra -Werror \
     -Wno-unused-parameter -s -I. -o core.wasm ./*.c c_tasks_world_component_type.o)
   "$tools/bin/wasm-tools" component new "$stage/core.wasm" \

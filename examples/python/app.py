@@ -1,16 +1,17 @@
 """The example:poly tasks in Python (world py-tasks-world), built with componentize-py.
 
-Each class below implements one exported interface; componentize-py finds them by name.
+The class below implements the exported interface; componentize-py finds it by name.
+``@task`` declares each task's options with Prefect's parameter names; the ``Options`` and
+``Keys`` exports that cachehost reads are the SDK's, generated from the decorators.
 """
 
-import json
-from typing import List, Optional, Tuple
+import logging
+from datetime import timedelta
+from typing import List, Optional
 
+from cachehost import INPUTS, Keys, MemoryLockManager, Options, runtime, task, transaction  # noqa: F401
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.exports.options import TaskDefaults
-from wit_world.imports import runtime
-from wit_world.imports.cachehost_task_types import LogLevel, TaskRunInfo, TransactionOptions
 from wit_world.imports.example_poly_types import Item, Summary
 
 U32_MAX = 2**32 - 1
@@ -25,16 +26,25 @@ def ascii_lower(text: str) -> str:
     return "".join(chr(ord(c) + 32) if "A" <= c <= "Z" else c for c in text)
 
 
+def shout_key(task_run, parameters) -> Optional[str]:
+    # Prefect's cache_key_fn(context, parameters): the parameters arrive decoded from JSON.
+    return "shout-" + ascii_lower(parameters["word"])
+
+
 class PyTasks(exports.PyTasks):
+    @task(cache_policy=INPUTS, cache_expiration=timedelta(days=1))
     def greet(self, name: str, punctuation: Optional[str]) -> str:
         run = runtime.current_task_run()
         run_name = run.name if run is not None else "no task run"
-        runtime.log(LogLevel.INFO, f"greeting {name} in Python ({run_name})")
+        logging.info(f"greeting {name} in Python ({run_name})")
         return f"Hello, {name}{'!' if punctuation is None else punctuation}"
 
+    # No cache_policy: the default policy, and results are not persisted (Prefect's default).
+    @task(retries=2, retry_delay_seconds=0.5)
     def word_lengths(self, words: List[str]) -> List[int]:
         return [len(word) for word in words]
 
+    @task(cache_policy=INPUTS, persist_result=True)
     def summarize(self, items: List[Item]) -> Summary:
         total = 0
         most_expensive = None
@@ -50,6 +60,7 @@ class PyTasks(exports.PyTasks):
             most_expensive=most_expensive,
         )
 
+    @task(cache_policy=INPUTS, timeout_seconds=60)
     def parse_quantity(self, text: str) -> int:
         # Not int(text): it also accepts signs, spaces, underscores and non-ASCII digits.
         if not 1 <= len(text) <= 10 or any(not "0" <= c <= "9" for c in text):
@@ -61,46 +72,25 @@ class PyTasks(exports.PyTasks):
             raise Err(f"not a quantity: {text}")
         return value
 
+    @task(cache_key_fn=shout_key, refresh_cache=False)
     def shout(self, word: str) -> str:
         return ascii_upper(word)
 
+    @task(cache_policy=INPUTS, isolation_level="READ_COMMITTED", lock_manager=MemoryLockManager())
     def ledger(self, entry: str) -> str:
         # The run context: this task run, in the flow run the runtime reports (if any).
         run = runtime.current_task_run()
         if run is None or run.task != "ledger" or run.flow_run_id != runtime.flow_run_id():
             raise RuntimeError(f"ledger runs in a task run of its own, not {run}")
         # A transaction inside the task run's own; a failure to open it raises Err.
-        runtime.begin_transaction(TransactionOptions(None, None, None, None, None, None))
-        runtime.set("entry", json.dumps(entry))
-        stored = runtime.get("entry")
-        if stored is None or json.loads(stored) != entry:
-            raise RuntimeError(f"get returned {stored!r}, not the value set")
-        committed = runtime.end_transaction(False)
-        return f"{entry} recorded in a ledger transaction, committed={'true' if committed else 'false'}"
+        with transaction() as txn:
+            txn.set("entry", entry)
+            stored = txn.get("entry")
+            if stored != entry:
+                raise RuntimeError(f"get returned {stored!r}, not the value set")
+        return f"{entry} recorded in a ledger transaction, committed={'true' if txn.committed else 'false'}"
 
+    @task(cache_policy=INPUTS)
     def reverse_bytes(self, data: bytes) -> bytes:
         # list<u8> arrives as bytes; slicing reverses it in C, not byte by byte in Python.
         return data[::-1]
-
-
-class Options(exports.Options):
-    def task_options(self) -> List[TaskDefaults]:
-        def declare(task: str, policy: str) -> TaskDefaults:
-            return TaskDefaults(task, policy, None, None, None, None, None, None, None)
-
-        return [
-            declare("greet", "INPUTS"),
-            declare("summarize", "INPUTS"),
-            declare("parse-quantity", "INPUTS"),
-            declare("shout", "KEY_FN"),
-            declare("ledger", "INPUTS"),
-            declare("reverse-bytes", "INPUTS"),
-        ]
-
-
-class Keys(exports.Keys):
-    def cache_key(self, task_run: TaskRunInfo, inputs: List[Tuple[str, str]]) -> Optional[str]:
-        if task_run.task != "shout":
-            return None
-        word = json.loads(dict(inputs)["word"])
-        return "shout-" + ascii_lower(word)

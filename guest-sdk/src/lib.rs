@@ -226,8 +226,11 @@ pub fn input<'a>(inputs: &'a [(String, String)], name: &str) -> Option<&'a str> 
 /// let options = TaskOptions::new("add-one")
 ///     .cache_policy("INPUTS - 'debug'")
 ///     .cache_expiration(Duration::from_secs(2))
-///     .persist_result(true);
+///     .persist_result(true)
+///     .retries(2)
+///     .timeout(Duration::from_secs(30));
 /// assert_eq!(options.cache_expiration_ms, Some(2000));
+/// assert_eq!(options.timeout_ms, Some(30_000));
 /// assert_eq!(options.refresh_cache, None);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -250,6 +253,12 @@ pub struct TaskOptions {
     pub key_storage: Option<String>,
     /// Where results are stored: a folder or `s3://bucket/prefix`.
     pub result_storage: Option<String>,
+    /// How many times a failed run is retried (Prefect's `retries`).
+    pub retries: Option<u32>,
+    /// The wait before each retry, in milliseconds (Prefect's `retry_delay_seconds`).
+    pub retry_delay_ms: Option<u64>,
+    /// The wall-clock limit of one run, in milliseconds (Prefect's `timeout_seconds`).
+    pub timeout_ms: Option<u64>,
 }
 
 impl TaskOptions {
@@ -266,7 +275,7 @@ impl TaskOptions {
 
     /// Sets how long a written record stays valid (whole milliseconds, saturating).
     pub fn cache_expiration(mut self, expiration: Duration) -> Self {
-        self.cache_expiration_ms = Some(u64::try_from(expiration.as_millis()).unwrap_or(u64::MAX));
+        self.cache_expiration_ms = Some(millis(expiration));
         self
     }
 
@@ -305,6 +314,29 @@ impl TaskOptions {
         self.result_storage = Some(storage.into());
         self
     }
+
+    /// Sets how many times a failed run is retried.
+    pub fn retries(mut self, retries: u32) -> Self {
+        self.retries = Some(retries);
+        self
+    }
+
+    /// Sets the wait before each retry (whole milliseconds, saturating).
+    pub fn retry_delay(mut self, delay: Duration) -> Self {
+        self.retry_delay_ms = Some(millis(delay));
+        self
+    }
+
+    /// Sets the wall-clock limit of one run (whole milliseconds, saturating); over it the
+    /// run is TimedOut.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout_ms = Some(millis(timeout));
+        self
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Implements the component's `cachehost:task/options` export from a list of
@@ -332,6 +364,9 @@ macro_rules! export_task_options {
                         lock_manager: options.lock_manager,
                         key_storage: options.key_storage,
                         result_storage: options.result_storage,
+                        retries: options.retries,
+                        retry_delay_ms: options.retry_delay_ms,
+                        timeout_ms: options.timeout_ms,
                     })
                     .collect()
             }

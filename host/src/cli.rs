@@ -35,6 +35,12 @@ pub enum Command {
     /// Make and show the ed25519 key this host signs its cache records with.
     #[command(after_help = "Examples:\n  cachehost key generate --out ~/.cachehost/signing.key\n  cachehost key show")]
     Key(KeyArgs),
+    /// Write a new component that builds: its WIT, its source, its SDK and its build script.
+    #[command(
+        after_help = "Examples:\n  cachehost new --lang python my-tasks\n  cachehost new --lang rust my-tasks --dir \
+            components/my-tasks"
+    )]
+    New(NewArgs),
 }
 
 /// `cachehost key`.
@@ -60,6 +66,20 @@ pub enum KeyCommand {
         #[arg(long, value_name = "FILE")]
         key: Option<PathBuf>,
     },
+}
+
+/// `cachehost new`.
+#[derive(Debug, Args)]
+pub struct NewArgs {
+    /// The component's language: python, js, rust or c.
+    #[arg(long, value_name = "LANG", value_parser = ["python", "js", "rust", "c"])]
+    pub lang: String,
+    /// The component's name: lower-case words joined by '-' (its WIT package is local:NAME).
+    #[arg(value_name = "NAME")]
+    pub name: String,
+    /// The folder to create (default: ./NAME).
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Options every command that loads components shares.

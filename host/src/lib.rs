@@ -27,6 +27,7 @@ pub mod options;
 pub mod parallel;
 pub mod policy;
 pub mod run;
+pub mod scaffold;
 pub mod settings;
 pub mod stamp;
 pub mod store;

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Cache(args) => commands::cache::run(args),
         Command::Key(args) => commands::key::run(args),
+        Command::New(args) => commands::new::run(args),
     };
     match result {
         Ok(code) => code,

@@ -392,6 +392,18 @@ proptest! {
     fn direct_path_keeps_what_the_val_path_keeps((params, args) in signature_and_args()) {
         check_all_paths(&params, &args);
     }
+
+    /// The record encoding written by hand (`value::wire`) is serde's postcard encoding of
+    /// `Value`, byte for byte, and reads back to a value of the same bytes.
+    #[test]
+    fn wire_bytes_are_serde_postcard_bytes((ty, value) in any_ty().prop_flat_map(|ty| (Just(ty.clone()), value_of(&ty)))) {
+        let bytes = record::encode_value(&value);
+        prop_assert_eq!(&bytes, &postcard::to_allocvec(&value).unwrap());
+        prop_assert_eq!(record::value_len(&value), bytes.len() as u64);
+        prop_assert_eq!(record::value_digest(&value), blake3::hash(&bytes));
+        let back = record::decode_value_bytes(&bytes, &ty).unwrap();
+        prop_assert_eq!(record::encode_value(&back), bytes);
+    }
 }
 
 // ---- the shapes the issue names, at sizes the Val path is slow at ----

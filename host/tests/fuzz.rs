@@ -266,7 +266,7 @@ fn record_with_deep_type(levels: usize) -> Vec<u8> {
 }
 
 /// A record of type `ty` whose value is `Some` nested `levels` deep around `true` (the value
-/// is checked against its digest, then decoded without its type, so its nesting is reached).
+/// is checked against its digest, then decoded as a `ty`).
 fn record_with_deep_value(ty: Ty, levels: usize) -> Vec<u8> {
     let (level, leaf) = one_level(Value::Bool(true), |value| Value::Option(Some(Box::new(value))));
     let value_bytes = nested(&level, levels, &leaf);
@@ -283,7 +283,7 @@ fn with_type_index(index: u8, bytes: &[u8]) -> Vec<u8> {
 /// Inputs the mutations rarely reach: nesting far past every limit. Each must reach the
 /// decoder's nesting limit (not stop at an earlier check, as a record of a stale format
 /// version would), which the record cases show at the limit's edge: one level under it
-/// decodes, the limit itself is refused.
+/// decodes, the limit itself is refused; a value nested past its type is refused.
 #[test]
 fn targets_survive_deep_nesting() {
     let mut deep_json = vec![13u8];
@@ -308,10 +308,14 @@ fn targets_survive_deep_nesting() {
         record_decoder(&with_type_index(0, &bytes));
     }
 
+    // A value is read as its type, so it nests no deeper than its type can: as deep as the
+    // deepest type, it decodes; deeper than its type, it is refused where it stops fitting.
+    let deepest_ty = (0..limit - 2).fold(Ty::Bool, |ty, _| Ty::Option(Box::new(ty)));
+    let deepest = record_with_deep_value(deepest_ty.clone(), limit - 2);
+    let under = record::decode(&deepest, &deepest_ty).expect("a value as deep as the deepest type");
+    assert!(matches!(under.value, Value::Option(Some(_))), "{:?}", under.value);
     let index = 8;
     let ty = types()[index].clone();
-    let under = record::decode(&record_with_deep_value(ty.clone(), limit - 1), &ty).expect("one level under the limit");
-    assert!(matches!(under.value, Value::Option(Some(_))), "{:?}", under.value);
     for levels in [limit, 200_000] {
         let bytes = record_with_deep_value(ty.clone(), levels);
         let refused = record::decode(&bytes, &ty).unwrap_err();

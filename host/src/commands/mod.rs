@@ -4,6 +4,7 @@ pub mod cache;
 pub mod call;
 pub mod inspect;
 pub mod key;
+pub mod new;
 pub mod run;
 
 use std::path::Path;

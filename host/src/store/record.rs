@@ -31,7 +31,7 @@ use std::sync::OnceLock;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
-use crate::value::{Ty, Value};
+use crate::value::{wire, Ty, Value};
 
 /// The first bytes of every record.
 pub const MAGIC: &[u8; 5] = b"CHREC";
@@ -358,96 +358,61 @@ pub fn signature_checks(meta: &RecordMeta) -> bool {
     })
 }
 
-/// The postcard encoding of a call's arguments, in parameter order, as a replayable task's
-/// record keeps them.
+/// A call's arguments, in parameter order, as a replayable task's record keeps them: their
+/// count (a postcard varint), then each value's encoding ([`encode_value`]).
 pub fn encode_inputs(args: &[Value]) -> Vec<u8> {
-    postcard::to_stdvec(args).expect("postcard encodes every Value")
+    let mut out = postcard::to_stdvec(&(args.len() as u64)).expect("a u64 encodes");
+    for arg in args {
+        wire::encode(arg, &mut out);
+    }
+    out
 }
 
 /// Decodes [`encode_inputs`]'s bytes as arguments of the types `params`.
 pub fn decode_inputs(bytes: &[u8], params: &[Ty]) -> Result<Vec<Value>, RecordError> {
-    let mut args: Vec<Value> = match postcard::take_from_bytes::<Vec<Value>>(bytes) {
-        Ok((args, [])) => args,
-        Ok((_, rest)) => {
-            return Err(RecordError::ValueUndecodable(format!("{} bytes left after the inputs", rest.len())))
-        }
-        Err(e) => return Err(RecordError::ValueUndecodable(e.to_string())),
-    };
-    if args.len() != params.len() {
-        return Err(RecordError::ValueUndecodable(format!(
-            "{} inputs kept, the task takes {}",
-            args.len(),
-            params.len()
-        )));
+    let undecodable = |reason: String| RecordError::ValueUndecodable(reason);
+    let (count, mut rest) = postcard::take_from_bytes::<u64>(bytes).map_err(|e| undecodable(e.to_string()))?;
+    if count != params.len() as u64 {
+        return Err(undecodable(format!("{count} inputs kept, the task takes {}", params.len())));
     }
-    for (arg, ty) in args.iter_mut().zip(params) {
-        crate::value::settle_numbers(arg, ty);
+    let mut args = Vec::with_capacity(params.len());
+    for ty in params {
+        let (value, after) = wire::decode(rest, ty).map_err(|e| undecodable(e.to_string()))?;
+        args.push(value);
+        rest = after;
+    }
+    if !rest.is_empty() {
+        return Err(undecodable(format!("{} bytes left after the inputs", rest.len())));
     }
     Ok(args)
 }
 
-/// The postcard encoding of a value, as stored in a record and hashed into its digest.
+/// The postcard encoding of a value, as stored in a record and hashed into its digest
+/// ([`crate::value::wire`]).
 pub fn encode_value(value: &Value) -> Vec<u8> {
     let mut out = crate::buffers::with_capacity(value_len(value) as usize);
-    extend_with_value(&mut out, value);
+    wire::encode(value, &mut out);
     out
 }
 
 /// The length of [`encode_value`]'s bytes, found without encoding (a large byte list is
 /// not visited).
 pub fn value_len(value: &Value) -> u64 {
-    postcard::experimental::serialized_size(value).expect("postcard sizes every Value") as u64
+    wire::encoded_len(value)
 }
 
 /// BLAKE3 of [`encode_value`]'s bytes, hashed as they are produced: a large byte list is
 /// hashed in place, in parallel.
 pub fn value_digest(value: &Value) -> blake3::Hash {
-    /// Small writes (a list's items are a few bytes each) gather in `buf`; a large slice
-    /// goes to the hasher as it is.
-    struct Hashing {
-        hasher: blake3::Hasher,
-        buf: Vec<u8>,
-    }
-    const BUF: usize = 64 * 1024;
-    impl Hashing {
-        fn flush(&mut self) {
-            crate::hash::update(&mut self.hasher, &self.buf);
-            self.buf.clear();
+    struct Hashing(blake3::Hasher);
+    impl wire::Sink for Hashing {
+        fn put(&mut self, bytes: &[u8]) {
+            crate::hash::update(&mut self.0, bytes);
         }
     }
-    impl postcard::ser_flavors::Flavor for Hashing {
-        type Output = blake3::Hash;
-        fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-            if self.buf.len() == BUF {
-                self.flush();
-            }
-            self.buf.push(data);
-            Ok(())
-        }
-        fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-            if self.buf.len() + data.len() > BUF {
-                self.flush();
-                if data.len() >= BUF {
-                    crate::hash::update(&mut self.hasher, data);
-                    return Ok(());
-                }
-            }
-            self.buf.extend_from_slice(data);
-            Ok(())
-        }
-        fn finalize(mut self) -> postcard::Result<blake3::Hash> {
-            self.flush();
-            Ok(self.hasher.finalize())
-        }
-    }
-    let hashing = Hashing { hasher: blake3::Hasher::new(), buf: Vec::with_capacity(BUF) };
-    postcard::serialize_with_flavor(value, hashing).expect("postcard encodes every Value")
-}
-
-fn extend_with_value(out: &mut Vec<u8>, value: &Value) {
-    // Serialising an owned enum of sized data into a Vec has no failure path in postcard.
-    let taken = std::mem::take(out);
-    *out = postcard::to_extend(value, taken).expect("postcard encodes every Value");
+    let mut hashing = Hashing(blake3::Hasher::new());
+    wire::encode(value, &mut hashing);
+    hashing.0.finalize()
 }
 
 /// A whole record: header, metadata, then `value_bytes` as given (see [`encode_value`]).
@@ -467,7 +432,7 @@ pub fn encode_with_value(meta: &RecordMeta, value: &Value) -> Vec<u8> {
     let meta_bytes = postcard::to_stdvec(meta).expect("postcard encodes every RecordMeta");
     let mut out = crate::buffers::with_capacity(HEADER_LEN + meta_bytes.len() + meta.value_len as usize);
     push_header(&mut out, MAGIC, &meta_bytes);
-    extend_with_value(&mut out, value);
+    wire::encode(value, &mut out);
     debug_assert_eq!(out.len(), HEADER_LEN + meta_bytes.len() + meta.value_len as usize, "meta describes the value");
     out
 }
@@ -530,11 +495,8 @@ pub fn decode_value(meta: &RecordMeta, value_bytes: &[u8], expected: &Ty) -> Res
 /// against a digest: for bytes that never left this process (a store keeping what it has
 /// just written).
 pub fn decode_value_bytes(value_bytes: &[u8], ty: &Ty) -> Result<Value, RecordError> {
-    match postcard::take_from_bytes::<Value>(value_bytes) {
-        Ok((mut value, [])) => {
-            crate::value::settle_numbers(&mut value, ty);
-            Ok(value)
-        }
+    match wire::decode(value_bytes, ty) {
+        Ok((value, [])) => Ok(value),
         Ok((_, rest)) => Err(RecordError::ValueUndecodable(format!("{} bytes left after the value", rest.len()))),
         Err(e) => Err(RecordError::ValueUndecodable(e.to_string())),
     }
@@ -853,7 +815,8 @@ mod tests {
         let mut signed = golden_meta().with_inputs(Some(StoredInputs::Inline(vec![1, 2])));
         sign(&mut signed, &test_key());
         assert!(signature_checks(&signed));
-        let changes: [(&str, fn(&mut RecordMeta)); 10] = [
+        type Change = fn(&mut RecordMeta);
+        let changes: [(&str, Change); 10] = [
             ("key", |m| m.key.push('x')),
             ("task", |m| m.task.push('x')),
             ("component digest", |m| m.component_digest.push('0')),

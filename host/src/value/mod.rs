@@ -17,6 +17,7 @@ pub mod json;
 pub mod numbers;
 #[cfg(test)]
 pub(crate) mod samples;
+pub mod wire;
 
 use std::fmt;
 
@@ -69,7 +70,9 @@ pub enum Ty {
 ///
 /// It encodes (serde, so postcard) as the derived encoding of the variants before
 /// [`Value::Numbers`] would, and `Numbers` as the `List` of its items: record bytes never
-/// show which form a list of numbers was held in.
+/// show which form a list of numbers was held in. Records are written and read by
+/// [`wire`], which gives the same bytes; this serde form is the reference it is tested
+/// against.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     Bool(bool),
@@ -215,9 +218,9 @@ impl fmt::Display for Path<'_> {
     }
 }
 
-/// How deep a decoded [`Ty`] or [`Value`] may nest. Decoding recurses once per level, so
-/// without a bound a small crafted record (two bytes per level) would overflow the stack;
-/// real WIT types are nowhere near this deep.
+/// How deep a decoded [`Ty`] may nest (and so a [`Value`], which [`wire`] reads by its
+/// type). Decoding recurses once per level, so without a bound a small crafted record (two
+/// bytes per level) would overflow the stack; real WIT types are nowhere near this deep.
 pub const MAX_DECODE_DEPTH: u32 = 128;
 
 mod decode_depth {
@@ -252,8 +255,9 @@ mod decode_depth {
     }
 }
 
-// `Ty` decodes through this mirror (serde's `remote`) and `Value` through `ValueIn` below,
-// which read exactly the derived format; the manual impls count the nesting on the way in.
+// `Ty` decodes through this mirror (serde's `remote`), which reads exactly the derived
+// format; the manual impl counts the nesting on the way in. A `Value` is read by `wire`,
+// which follows its type.
 
 #[derive(Deserialize)]
 #[serde(remote = "Ty")]
@@ -364,208 +368,13 @@ impl Serialize for Value {
     }
 }
 
-/// The decoded form of [`Value`], variant for variant the encoded one; a list whose items
-/// are all numbers of one held type comes out as [`Value::Numbers`] (see [`ListIn`]).
-#[derive(Deserialize)]
-#[serde(rename = "Value")]
-enum ValueIn {
-    Bool(bool),
-    S8(i8),
-    U8(u8),
-    S16(i16),
-    U16(u16),
-    S32(i32),
-    U32(u32),
-    S64(i64),
-    U64(u64),
-    F32(f32),
-    F64(f64),
-    Char(char),
-    String(String),
-    List(ListIn),
-    Bytes(#[serde(with = "bytes_serde")] Vec<u8>),
-    Record(Vec<Value>),
-    Tuple(Vec<Value>),
-    Variant(u32, Option<Box<Value>>),
-    Enum(u32),
-    Option(Option<Box<Value>>),
-    Result(Result<Option<Box<Value>>, Option<Box<Value>>>),
-    Flags(Vec<u32>),
-}
-
-impl<'de> Deserialize<'de> for Value {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Value, D::Error> {
-        let _level = decode_depth::Level::enter::<D::Error>()?;
-        Ok(match ValueIn::deserialize(deserializer)? {
-            ValueIn::Bool(x) => Value::Bool(x),
-            ValueIn::S8(x) => Value::S8(x),
-            ValueIn::U8(x) => Value::U8(x),
-            ValueIn::S16(x) => Value::S16(x),
-            ValueIn::U16(x) => Value::U16(x),
-            ValueIn::S32(x) => Value::S32(x),
-            ValueIn::U32(x) => Value::U32(x),
-            ValueIn::S64(x) => Value::S64(x),
-            ValueIn::U64(x) => Value::U64(x),
-            ValueIn::F32(x) => Value::F32(x),
-            ValueIn::F64(x) => Value::F64(x),
-            ValueIn::Char(x) => Value::Char(x),
-            ValueIn::String(x) => Value::String(x),
-            ValueIn::List(ListIn(list)) => list,
-            ValueIn::Bytes(x) => Value::Bytes(x),
-            ValueIn::Record(x) => Value::Record(x),
-            ValueIn::Tuple(x) => Value::Tuple(x),
-            ValueIn::Variant(index, payload) => Value::Variant(index, payload),
-            ValueIn::Enum(index) => Value::Enum(index),
-            ValueIn::Option(payload) => Value::Option(payload),
-            ValueIn::Result(result) => Value::Result(result),
-            ValueIn::Flags(set) => Value::Flags(set),
-        })
-    }
-}
-
-/// A decoded list: [`Value::Numbers`] when its first item is a number of a held type and
-/// every other item one of the same type, [`Value::List`] otherwise. The untyped decoder
-/// cannot tell what an empty list held; [`settle_numbers`] gives it its form from the type.
-struct ListIn(Value);
-
-impl<'de> Deserialize<'de> for ListIn {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<ListIn, D::Error> {
-        deserializer.deserialize_seq(ListVisitor).map(ListIn)
-    }
-}
-
-struct ListVisitor;
-
-/// Items decoded into a list before the first one is known to fit: a bound on what a
-/// crafted length can make the decoder reserve.
-const MAX_RESERVED_ITEMS: usize = 1 << 16;
-
-impl<'de> serde::de::Visitor<'de> for ListVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of values")
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let hint = seq.size_hint().unwrap_or(0);
-        let Some(first) = seq.next_element::<Value>()? else {
-            return Ok(Value::List(Vec::new()));
-        };
-        let held = |first: &Value| match first {
-            Value::Numbers(_) => None,
-            scalar => Numbers::with_capacity(&scalar_ty(scalar)?, hint.min(MAX_RESERVED_ITEMS)),
-        };
-        let mut items = match held(&first) {
-            Some(mut numbers) => {
-                numbers.push(&first);
-                loop {
-                    let Some(item) = seq.next_element::<Value>()? else {
-                        return Ok(Value::Numbers(numbers));
-                    };
-                    if !numbers.push(&item) {
-                        let mut items: Vec<Value> = numbers.iter().collect();
-                        items.push(item);
-                        break items;
-                    }
-                }
-            }
-            None => vec![first],
-        };
-        while let Some(item) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::List(items))
-    }
-}
-
-/// The type of a scalar value that may be a list item of [`Value::Numbers`].
-fn scalar_ty(value: &Value) -> Option<Ty> {
-    Some(match value {
-        Value::S8(_) => Ty::S8,
-        Value::S16(_) => Ty::S16,
-        Value::U16(_) => Ty::U16,
-        Value::S32(_) => Ty::S32,
-        Value::U32(_) => Ty::U32,
-        Value::S64(_) => Ty::S64,
-        Value::U64(_) => Ty::U64,
-        Value::F32(_) => Ty::F32,
-        Value::F64(_) => Ty::F64,
-        _ => return None,
-    })
-}
-
-/// Gives every list of numbers in `value`, read as a `ty`, the form producers give it
-/// ([`Value::Numbers`]): after an untyped decode, which leaves an empty one a
-/// [`Value::List`]. Anything that does not fit `ty` is left as it is, for the reader's
-/// type check to report.
-pub fn settle_numbers(value: &mut Value, ty: &Ty) {
-    if !ty.holds_numbers() {
-        return;
-    }
-    match (ty, value) {
-        (Ty::List(item), value @ Value::List(_)) if Numbers::empty(item).is_some() => {
-            let Value::List(items) = std::mem::replace(value, Value::List(Vec::new())) else { unreachable!() };
-            *value = Numbers::list_of(item, items);
-        }
-        (Ty::List(item), Value::List(items)) => items.iter_mut().for_each(|v| settle_numbers(v, item)),
-        (Ty::Record(fields), Value::Record(values)) => {
-            fields.iter().zip(values).for_each(|((_, ty), v)| settle_numbers(v, ty));
-        }
-        (Ty::Tuple(types), Value::Tuple(values)) => types.iter().zip(values).for_each(|(ty, v)| settle_numbers(v, ty)),
-        (Ty::Variant(cases), Value::Variant(index, Some(payload))) => {
-            if let Some((_, Some(case))) = cases.get(*index as usize) {
-                settle_numbers(payload, case);
-            }
-        }
-        (Ty::Option(item), Value::Option(Some(payload))) => settle_numbers(payload, item),
-        (Ty::Result { ok: Some(ok), .. }, Value::Result(Ok(Some(payload)))) => settle_numbers(payload, ok),
-        (Ty::Result { err: Some(err), .. }, Value::Result(Err(Some(payload)))) => settle_numbers(payload, err),
-        _ => {}
-    }
-}
-
-/// Serializes `Vec<u8>` with `serialize_bytes`, so postcard copies it as one slice
+/// Serializes a byte slice with `serialize_bytes`, so postcard copies it as one slice
 /// instead of visiting every byte as a sequence item.
 mod bytes_serde {
-    use std::fmt;
-
-    use serde::de::{Error, SeqAccess, Visitor};
-    use serde::{Deserializer, Serializer};
+    use serde::Serializer;
 
     pub fn serialize<S: Serializer>(bytes: &[u8], serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_bytes(bytes)
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<u8>, D::Error> {
-        deserializer.deserialize_byte_buf(BytesVisitor)
-    }
-
-    struct BytesVisitor;
-
-    impl<'de> Visitor<'de> for BytesVisitor {
-        type Value = Vec<u8>;
-
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a byte array")
-        }
-
-        fn visit_bytes<E: Error>(self, v: &[u8]) -> Result<Vec<u8>, E> {
-            Ok(crate::buffers::copy_of(v))
-        }
-
-        fn visit_byte_buf<E: Error>(self, v: Vec<u8>) -> Result<Vec<u8>, E> {
-            Ok(v)
-        }
-
-        // Self-describing formats (JSON) hand bytes over as a sequence of numbers.
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
-            let mut out = Vec::with_capacity(seq.size_hint().unwrap_or(0).min(1 << 20));
-            while let Some(b) = seq.next_element()? {
-                out.push(b);
-            }
-            Ok(out)
-        }
     }
 }
 
@@ -607,8 +416,19 @@ mod tests {
             Value::Char('\u{1F600}'),
             Value::S64(i64::MIN),
         ]);
+        let ty = Ty::Record(vec![
+            ("a".into(), Ty::List(Box::new(Ty::U8))),
+            ("b".into(), Ty::List(Box::new(Ty::F64))),
+            ("c".into(), Ty::List(Box::new(Ty::String))),
+            ("d".into(), Ty::Variant(vec![("x".into(), None), ("y".into(), None), ("z".into(), Some(Ty::String))])),
+            ("e".into(), Ty::Result { ok: None, err: None }),
+            ("f".into(), Ty::Option(Box::new(Ty::Flags(vec!["p".into(), "q".into(), "r".into(), "s".into()])))),
+            ("g".into(), Ty::Char),
+            ("h".into(), Ty::S64),
+        ]);
         let bytes = postcard::to_allocvec(&value).unwrap();
-        let back: Value = postcard::from_bytes(&bytes).unwrap();
+        let (back, rest) = wire::decode(&bytes, &ty).unwrap();
+        assert!(rest.is_empty());
         assert_eq!(back, value);
     }
 

@@ -2,8 +2,9 @@
 //!
 //! A `list<T>` for `T` one of s8, s16, u16, s32, u32, s64, u64, f32 or f64 is produced as
 //! [`Value::Numbers`]: 1 to 8 bytes per item instead of a 32-byte [`Value`] each, copied to
-//! and from guest memory in one pass. It hashes and encodes exactly as the list of its items
-//! would (`canonical`, postcard), so keys and record bytes do not depend on the form, and a
+//! and from guest memory in one pass, written to and read from records in one loop
+//! ([`super::wire`]). It hashes and encodes exactly as the list of its items would
+//! (`canonical`, postcard), so keys and record bytes do not depend on the form, and a
 //! [`Value::List`] of the same items is read wherever a value is read, as the same list.
 //! (`list<u8>` has its own form, [`Value::Bytes`]; bool and char lists stay item lists.)
 
@@ -111,9 +112,9 @@ macro_rules! numbers {
                 }
             }
 
-            /// Calls `f` on successive slices of the items' little-endian bytes, each
-            /// item's bytes first passed through `canon` (identity for integers; a float's
-            /// one canonical NaN and zero for hashing). Slices are at most
+            /// Calls `f` on successive slices of the items' little-endian bytes; with
+            /// `canon_floats`, a float's NaNs and zeros in the one form the canonical
+            /// encoding hashes (integers are as they are). Slices are at most
             /// [`CHUNK_ITEMS`] items long, built on the stack.
             pub fn for_each_le_chunk(&self, canon_floats: bool, mut f: impl FnMut(&[u8])) {
                 let mut buf = [0u8; CHUNK_ITEMS * 8];
@@ -256,7 +257,6 @@ pub(crate) fn f64_bits(x: f64) -> u64 {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::value::settle_numbers;
 
     #[test]
     fn list_of_gives_numbers_for_number_items_only() {
@@ -297,32 +297,6 @@ pub(crate) mod tests {
             let held = Value::Numbers(numbers.clone());
             assert_eq!(postcard::to_allocvec(&held).unwrap(), postcard::to_allocvec(&items(&numbers)).unwrap());
         }
-    }
-
-    #[test]
-    fn decoding_gives_numbers_back_and_settle_types_the_empty_list() {
-        for numbers in every_kind() {
-            let bytes = postcard::to_allocvec(&Value::Numbers(numbers.clone())).unwrap();
-            let back: Value = postcard::from_bytes(&bytes).unwrap();
-            let Value::Numbers(back) = back else { panic!("decoded as {back:?}") };
-            let mut a = vec![0; back.byte_len()];
-            let mut b = vec![0; numbers.byte_len()];
-            back.write_le_bytes(&mut a);
-            numbers.write_le_bytes(&mut b);
-            assert_eq!(a, b, "bit-exact, NaN payloads too");
-        }
-        // Untyped, an empty list is an item list; its type settles it.
-        let ty =
-            Ty::Record(vec![("xs".into(), Ty::List(Box::new(Ty::S64))), ("s".into(), Ty::List(Box::new(Ty::String)))]);
-        let value = Value::Record(vec![Value::Numbers(Numbers::S64(vec![])), Value::List(vec![])]);
-        let mut back: Value = postcard::from_bytes(&postcard::to_allocvec(&value).unwrap()).unwrap();
-        assert_eq!(back, Value::Record(vec![Value::List(vec![]), Value::List(vec![])]));
-        settle_numbers(&mut back, &ty);
-        assert_eq!(back, value);
-        // Items of two types (no WIT list holds them) stay an item list, for a type check to name.
-        let mixed = Value::List(vec![Value::U32(1), Value::U32(2), Value::S64(3)]);
-        let back: Value = postcard::from_bytes(&postcard::to_allocvec(&mixed).unwrap()).unwrap();
-        assert_eq!(back, mixed);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod large_values;
 mod policies;
 mod polyglot;
 mod sandbox;
+mod sdk;
 mod settings;
 mod shared_cache;
 mod transactions;

@@ -11,6 +11,8 @@ wit_bindgen::generate!({
 });
 
 use cachehost_guest::bindings::cachehost::task::{runtime, types::TransactionOptions};
+use std::time::Duration;
+
 use cachehost_guest::{TaskOptions, TaskRun};
 use exports::example::poly::rust_tasks::{Guest, Item, Summary};
 
@@ -101,11 +103,12 @@ fn key_fn(run: &TaskRun, inputs: &[(String, String)]) -> Option<String> {
 cachehost_guest::export_task_options!(
     Component,
     [
-        TaskOptions::new("greet").cache_policy("INPUTS"),
-        TaskOptions::new("summarize").cache_policy("INPUTS"),
-        TaskOptions::new("parse-quantity").cache_policy("INPUTS"),
-        TaskOptions::new("shout").cache_policy("KEY_FN"),
-        TaskOptions::new("ledger").cache_policy("INPUTS"),
+        TaskOptions::new("greet").cache_policy("INPUTS").cache_expiration(Duration::from_secs(86_400)),
+        TaskOptions::new("word-lengths").retries(2).retry_delay(Duration::from_millis(500)),
+        TaskOptions::new("summarize").cache_policy("INPUTS").persist_result(true),
+        TaskOptions::new("parse-quantity").cache_policy("INPUTS").timeout(Duration::from_secs(60)),
+        TaskOptions::new("shout").cache_policy("KEY_FN").refresh_cache(false),
+        TaskOptions::new("ledger").cache_policy("INPUTS").isolation_level("READ_COMMITTED").lock_manager("memory"),
         TaskOptions::new("reverse-bytes").cache_policy("INPUTS"),
     ]
 );
