@@ -873,6 +873,16 @@ pub fn explain_call(session: &Arc<Session>, call: Call<'_>) -> Result<(Explanati
         }
         _ => None,
     };
+    // A record this host would not trust is a miss for it, as a task run would find.
+    let lookup = match lookup {
+        Some(Lookup::Hit(record)) => match session.trust.judge(&record.meta) {
+            trust::Verdict::Refused { reason } => {
+                Some(Lookup::Unreadable { reason: format!("it is not trusted: {reason}") })
+            }
+            _ => Some(Lookup::Hit(record)),
+        },
+        other => other,
+    };
     let records: Vec<RecordMeta> = store.list()?.into_iter().filter_map(|(_, meta)| meta.ok()).collect();
     let policy = resolved.policy.to_string();
     let explanation = explain(ExplainInput {

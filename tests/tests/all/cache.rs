@@ -34,9 +34,9 @@ fn ls_show_and_rm_on_a_flow_run() {
 
     assert_eq!(
         ctx.snapshot(&["cache", "ls"], 0),
-        "KEY  TASK  COMPONENT  SIZE  CREATED  EXPIRES\n\
-         [HEX]  add-one  persist-default.wasm [HEX]  2 B  [AGE] ago  never\n\
-         [HEX]  add-one  persist-default.wasm [HEX]  2 B  [AGE] ago  never\n\
+        "KEY  TASK  COMPONENT  SIZE  CREATED  EXPIRES  SIGNER\n\
+         [HEX]  add-one  persist-default.wasm [HEX]  2 B  [AGE] ago  never  unsigned\n\
+         [HEX]  add-one  persist-default.wasm [HEX]  2 B  [AGE] ago  never  unsigned\n\
          2 records, 4 B of results, in [TMP]/storage\n"
     );
 
@@ -68,6 +68,8 @@ fn ls_show_and_rm_on_a_flow_run() {
          expires  never\n\
          type  s64\n\
          size  2 B\n\
+         signer  unsigned\n\
+         inputs  not kept (the task is not replayable)\n\
          key parts\n\
          \x20 INPUTS  [DIGEST]\n\
          \x20 x  [DIGEST]\n\
@@ -226,7 +228,7 @@ fn explain_ls_and_prune_an_expired_record() {
     assert_eq!(fresh["outcome"], "hit");
     let listing = json(&ctx, &["cache", "ls"]);
     let expiration_ms = listing["records"][0]["expiration_ms"].as_i64().expect("the record expires");
-    assert!(ctx.snapshot(&["cache", "ls"], 0).contains("  in [AGE]\n"));
+    assert!(ctx.snapshot(&["cache", "ls"], 0).contains("  in [AGE]  unsigned\n"));
     assert_eq!(
         ctx.snapshot(&["cache", "prune"], 0),
         "Pruned 0 records from [TMP]/storage (0 expired, 0 of missing components, 0 unreadable).\n"
@@ -245,7 +247,7 @@ fn explain_ls_and_prune_an_expired_record() {
     let expired = json(&ctx, &["cache", "explain", &component, "add-one", "--arg", "x=1"]);
     assert_eq!(expired["outcome"], "expired");
     assert_eq!(expired["expiration_ms"], expiration_ms);
-    assert!(ctx.snapshot(&["cache", "ls"], 0).contains("  expired [AGE] ago\n"));
+    assert!(ctx.snapshot(&["cache", "ls"], 0).contains("  expired [AGE] ago  unsigned\n"));
     assert_eq!(keys(&json(&ctx, &["cache", "ls", "--expired"])).len(), 1);
 
     assert_eq!(

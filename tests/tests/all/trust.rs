@@ -335,6 +335,14 @@ fn cache_ls_and_show_name_the_signer_and_rm_removes_what_a_key_wrote() {
     let shown = cache(&["show", b_key], 0);
     assert!(shown.contains(&format!("{} (signature checks)", world.b.1)), "{shown}");
 
+    // `cache explain` judges the record as a task run of the reader would: a miss.
+    let component = world.component.to_str().unwrap();
+    let explained: serde_json::Value =
+        serde_json::from_str(&reader.stdout(&["cache", "explain", component, "add-one", "--arg", "x=1", "--json"], 0))
+            .unwrap();
+    assert_eq!(explained["outcome"], "unreadable", "{explained:#}");
+    assert!(explained["reason"].as_str().unwrap().contains("it is not trusted: it is signed by"), "{explained:#}");
+
     let removed: serde_json::Value =
         serde_json::from_str(&cache(&["rm", "--signer", &world.b.1, "--json"], 0)).unwrap();
     assert_eq!(removed["removed"], 1);
