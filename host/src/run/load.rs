@@ -24,23 +24,25 @@ pub enum SessionError {
     #[error(transparent)]
     Load(#[from] LoadError),
     /// A component's interface cannot be served.
-    #[error("{component}: {source}")]
+    // `error`, not `source`: the message already holds it, and as the error's source it
+    // would print a second time in a `{:#}` chain.
+    #[error("{component}: {error}")]
     Interface {
         /// The component's file name.
         component: String,
         /// What is wrong.
-        source: InterfaceError,
+        error: InterfaceError,
     },
     /// The components cannot be linked.
     #[error(transparent)]
     Link(#[from] LinkError),
     /// A task's options are invalid.
-    #[error("{component}: {source}")]
+    #[error("{component}: {error}")]
     Options {
         /// The component's file name.
         component: String,
-        /// What is wrong.
-        source: Box<OptionsError>,
+        /// What is wrong (held in the message, as for `Interface`).
+        error: Box<OptionsError>,
     },
     /// A component's `task-options` export failed.
     #[error("{component}: its cachehost:task/options#task-options export failed: {message}")]
@@ -69,7 +71,7 @@ impl Session {
             let progress = |level: Level, message: &str| logger.log(level, &Subject::Host, message);
             let loaded = engine.load(path, &progress)?;
             let info = ComponentInfo::new(engine.wasmtime(), loaded)
-                .map_err(|source| SessionError::Interface { component: file_name(path), source })?;
+                .map_err(|error| SessionError::Interface { component: file_name(path), error })?;
             components.push(info);
         }
         let providers = link::providers(&components)?;
@@ -126,7 +128,7 @@ impl Session {
             let mut resolved = Vec::new();
             for task in &component.tasks {
                 let task_options = options::resolve(&task.full_name, &layers, &self.settings).map_err(|source| {
-                    SessionError::Options { component: component.file_name(), source: Box::new(source) }
+                    SessionError::Options { component: component.file_name(), error: Box::new(source) }
                 })?;
                 for warning in &task_options.warnings {
                     self.logger.log(Level::Warning, &Subject::Host, &format!("task '{}': {warning}", task.function));

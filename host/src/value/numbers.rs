@@ -2,8 +2,9 @@
 //!
 //! A `list<T>` for `T` one of s8, s16, u16, s32, u32, s64, u64, f32 or f64 is produced as
 //! [`Value::Numbers`]: 1 to 8 bytes per item instead of a 32-byte [`Value`] each, copied to
-//! and from guest memory in one pass. It hashes and encodes exactly as the list of its items
-//! would (`canonical`, postcard), so keys and record bytes do not depend on the form, and a
+//! and from guest memory in one pass, written to and read from records in one loop
+//! ([`super::wire`]). It hashes and encodes exactly as the list of its items would
+//! (`canonical`, postcard), so keys and record bytes do not depend on the form, and a
 //! [`Value::List`] of the same items is read wherever a value is read, as the same list.
 //! (`list<u8>` has its own form, [`Value::Bytes`]; bool and char lists stay item lists.)
 
@@ -111,9 +112,9 @@ macro_rules! numbers {
                 }
             }
 
-            /// Calls `f` on successive slices of the items' little-endian bytes, each
-            /// item's bytes first passed through `canon` (identity for integers; a float's
-            /// one canonical NaN and zero for hashing). Slices are at most
+            /// Calls `f` on successive slices of the items' little-endian bytes; with
+            /// `canon_floats`, a float's NaNs and zeros in the one form the canonical
+            /// encoding hashes (integers are as they are). Slices are at most
             /// [`CHUNK_ITEMS`] items long, built on the stack.
             pub fn for_each_le_chunk(&self, canon_floats: bool, mut f: impl FnMut(&[u8])) {
                 let mut buf = [0u8; CHUNK_ITEMS * 8];

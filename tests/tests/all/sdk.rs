@@ -70,9 +70,15 @@ const SCAFFOLDS: [&str; 4] = ["rust", "python", "js", "c"];
 /// Writes a scaffold named `hello-<lang>` into `<dir>/<lang>` with `cachehost new`; returns
 /// its folder and what the command printed.
 fn new_scaffold(ctx: &TestContext, lang: &str, dir: &Path) -> (PathBuf, String) {
+    named_scaffold(ctx, lang, dir, &format!("hello-{lang}"))
+}
+
+/// [`new_scaffold`] under another name. Scaffolds that differ must be named apart: their
+/// Rust builds share one target folder, where cargo tells a root package by its name, not
+/// its folder, so a second `hello-rust` would be taken as fresh and given the first's wasm.
+fn named_scaffold(ctx: &TestContext, lang: &str, dir: &Path, name: &str) -> (PathBuf, String) {
     let folder = dir.join(lang);
-    let name = format!("hello-{lang}");
-    let printed = ctx.stdout(&["new", "--lang", lang, &name, "--dir", folder.to_str().unwrap()], 0);
+    let printed = ctx.stdout(&["new", "--lang", lang, name, "--dir", folder.to_str().unwrap()], 0);
     (folder, printed)
 }
 
@@ -134,9 +140,10 @@ fn scaffolds_of_all_four_languages_build_run_and_declare_the_same_options() {
     }
 }
 
-/// Builds a scaffold with `(from, to)` replaced in its source file; returns the build's output.
+/// Builds a scaffold, named `edited-<lang>`, with `(from, to)` replaced in its source file;
+/// returns the build's output.
 fn build_edited(ctx: &TestContext, lang: &str, file: &str, from: &str, to: &str) -> Output {
-    let (folder, _) = new_scaffold(ctx, lang, ctx.dir.path());
+    let (folder, _) = named_scaffold(ctx, lang, ctx.dir.path(), &format!("edited-{lang}"));
     let path = folder.join(file);
     let text = std::fs::read_to_string(&path).unwrap();
     assert_eq!(text.matches(from).count(), 1, "{from:?} is in {file} once");
@@ -176,8 +183,10 @@ fn a_bad_policy_in_a_component_fails_its_load_with_cachehost_tomls_message() {
     let (good, bad) = ("INPUTS - 'verbose' + TASK_SOURCE", "INPUTS - verbose + TASK_SOURCE");
     let output = build_edited(&ctx, "c", "tasks.c", &format!("{good:?}"), &format!("{bad:?}"));
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    let declared = ctx.dir.path().join("c/hello-c.wasm");
-    let from_component = load_error(&ctx, &["inspect", declared.to_str().unwrap()], "(from component)");
+    let declared = ctx.dir.path().join("c/edited-c.wasm");
+    // Named apart from the scaffold below (see `named_scaffold`), the same otherwise.
+    let from_component =
+        load_error(&ctx, &["inspect", declared.to_str().unwrap()], "(from component)").replace("edited-c", "hello-c");
 
     // The same expression in cachehost.toml, for the scaffold as written.
     let (folder, _) = new_scaffold(&ctx, "c", &ctx.dir.path().join("toml"));
@@ -193,7 +202,8 @@ fn a_bad_policy_in_a_component_fails_its_load_with_cachehost_tomls_message() {
     assert!(
         from_component.contains("column 10: '-' takes a quoted parameter name like 'debug', found 'verbose'"),
         "{from_component}"
-    );
+    ); // Regression: the error's cause printed a second time after it, in the `{:#}` chain.
+    assert_eq!(from_component.matches("has an invalid cache_policy").count(), 1, "{from_component}");
 }
 
 /// The rewritten examples keep their keys: after Rust's conformance run, the same sequence
