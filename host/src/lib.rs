@@ -32,5 +32,6 @@ pub mod settings;
 pub mod stamp;
 pub mod store;
 pub mod txn;
+pub mod ui;
 pub mod units;
 pub mod value;

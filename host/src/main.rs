@@ -15,6 +15,8 @@ fn main() -> ExitCode {
         Command::Inspect(args) => commands::inspect::run(args),
         Command::Cache(args) => commands::cache::run(args),
         Command::New(args) => commands::new::run(args),
+        Command::Runs(args) => commands::runs::run(args),
+        Command::Ui(args) => commands::ui::run(args),
     };
     match result {
         Ok(code) => code,

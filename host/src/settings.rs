@@ -39,11 +39,14 @@ pub enum Setting {
     TasksDefaultRetries,
     /// `CACHEHOST_TASKS_DEFAULT_RETRY_DELAY`: the wait before each such retry, e.g. `10s`.
     TasksDefaultRetryDelay,
+    /// `CACHEHOST_RUNS_KEEP`: how many run reports `$CACHEHOST_HOME/runs` keeps, the most
+    /// recent (default 1,000; 0 keeps none).
+    RunsKeep,
 }
 
 impl Setting {
     /// Every setting, in the order they are documented.
-    pub const ALL: [Setting; 9] = [
+    pub const ALL: [Setting; 10] = [
         Setting::Home,
         Setting::LocalStoragePath,
         Setting::ResultsPersistByDefault,
@@ -53,6 +56,7 @@ impl Setting {
         Setting::TasksDisableCaching,
         Setting::TasksDefaultRetries,
         Setting::TasksDefaultRetryDelay,
+        Setting::RunsKeep,
     ];
 
     /// The key in `[settings]`: the environment name, lower-case, without `CACHEHOST_`.
@@ -67,6 +71,7 @@ impl Setting {
             Setting::TasksDisableCaching => "tasks_disable_caching",
             Setting::TasksDefaultRetries => "tasks_default_retries",
             Setting::TasksDefaultRetryDelay => "tasks_default_retry_delay",
+            Setting::RunsKeep => "runs_keep",
         }
     }
 
@@ -75,6 +80,9 @@ impl Setting {
         format!("CACHEHOST_{}", self.key().to_uppercase())
     }
 }
+
+/// How many run reports `$CACHEHOST_HOME/runs` keeps unless `runs_keep` says otherwise.
+pub const DEFAULT_RUNS_KEEP: usize = 1000;
 
 /// The resolved settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,6 +105,8 @@ pub struct Settings {
     pub tasks_default_retries: u32,
     /// `CACHEHOST_TASKS_DEFAULT_RETRY_DELAY`, default none.
     pub tasks_default_retry_delay: Duration,
+    /// `CACHEHOST_RUNS_KEEP`, default [`DEFAULT_RUNS_KEEP`].
+    pub runs_keep: usize,
     /// The global limits of task runs: `CACHEHOST_LIMITS_*`, else `[limits]`, else defaults.
     pub limits: Limits,
     sources: BTreeMap<Setting, Source>,
@@ -217,6 +227,14 @@ impl Settings {
             },
             None => Duration::ZERO,
         };
+        let keep_in_file = table.and_then(|t| t.runs_keep).map(|n| n.to_string());
+        let runs_keep = match text_setting(Setting::RunsKeep, keep_in_file.as_deref()) {
+            Some(read) => match read.1.trim().parse() {
+                Ok(keep) => keep,
+                Err(_) => return Err(invalid(read, "a whole number of run reports")),
+            },
+            None => DEFAULT_RUNS_KEEP,
+        };
 
         Ok(Settings {
             home,
@@ -228,6 +246,7 @@ impl Settings {
             tasks_disable_caching,
             tasks_default_retries,
             tasks_default_retry_delay,
+            runs_keep,
             limits,
             sources,
         })
@@ -428,6 +447,8 @@ pub struct SettingsTable {
     pub tasks_default_retries: Option<u32>,
     /// `tasks_default_retry_delay`, e.g. `"10s"`.
     pub tasks_default_retry_delay: Option<String>,
+    /// `runs_keep`.
+    pub runs_keep: Option<usize>,
 }
 
 #[derive(Deserialize)]

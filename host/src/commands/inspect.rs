@@ -185,6 +185,7 @@ fn setting_value(settings: &Settings, setting: Setting) -> String {
         Setting::TasksDisableCaching => settings.tasks_disable_caching.to_string(),
         Setting::TasksDefaultRetries => settings.tasks_default_retries.to_string(),
         Setting::TasksDefaultRetryDelay => format!("{:?}", settings.tasks_default_retry_delay),
+        Setting::RunsKeep => settings.runs_keep.to_string(),
     }
 }
 

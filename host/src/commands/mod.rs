@@ -5,6 +5,8 @@ pub mod call;
 pub mod inspect;
 pub mod new;
 pub mod run;
+pub mod runs;
+pub mod ui;
 
 use std::path::Path;
 use std::process::ExitCode;

@@ -16,3 +16,4 @@ mod sdk;
 mod settings;
 mod shared_cache;
 mod transactions;
+mod ui;
