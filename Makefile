@@ -30,7 +30,7 @@ FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
 FUZZ_SECONDS ?= 60
 CARGO_FUZZ_VERSION := 0.13.2
 
-.PHONY: setup examples build demo lint test test-servers bench bench-sizes fuzz
+.PHONY: setup examples build demo lint test test-servers test-browser bench bench-sizes fuzz
 
 include polyglot.mk
 
@@ -67,13 +67,18 @@ demo: setup examples build
 test-servers: $(MOTO_SERVER)
 	@command -v redis-server >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y redis-server; }
 
+## test-browser: install Debian's chromium and chromium-driver (apt) unless present, for the ui tests (tests/all ui::)
+test-browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null \
+	  || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium chromium-driver; }
+
 $(MOTO_SERVER):
 	python3 -m venv .tools/moto
 	.tools/moto/bin/pip install --quiet 'moto[s3]==5.2.5' flask flask-cors
 
 ## test: formatting and clippy, then build the examples (Python, JavaScript and C ones too) and run every test
 test: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
-test: lint setup examples polyglot build test-servers
+test: lint setup examples polyglot build test-servers test-browser
 	@# host/tests/module_graph.rs fails on an import circle between the files of host/src.
 	cargo test --no-fail-fast
 	cargo test -p cachehost-guest

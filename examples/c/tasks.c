@@ -139,6 +139,7 @@ CACHEHOST_TASK_OPTIONS(
     {.task = "shout", .cache_policy = "KEY_FN", .refresh_cache = CACHEHOST_FALSE},
     {.task = "ledger", .cache_policy = "INPUTS", .isolation_level = "READ_COMMITTED", .lock_manager = "memory"},
     {.task = "reverse-bytes", .cache_policy = "INPUTS"},
+    {.task = "reverse-floats", .cache_policy = "INPUTS"},
 )
 
 static int hex_digit(uint8_t c) {
@@ -323,4 +324,14 @@ void exports_example_poly_c_tasks_reverse_bytes(c_tasks_world_list_u8_t *data, c
         data->ptr[j - 1] = byte;
     }
     *ret = *data;
+}
+
+// Reversed in place, as reverse-bytes is.
+void exports_example_poly_c_tasks_reverse_floats(c_tasks_world_list_f64_t *xs, c_tasks_world_list_f64_t *ret) {
+    for (size_t i = 0, j = xs->len; i + 1 < j; i++, j--) {
+        double x = xs->ptr[i];
+        xs->ptr[i] = xs->ptr[j - 1];
+        xs->ptr[j - 1] = x;
+    }
+    *ret = *xs;
 }

@@ -103,4 +103,6 @@ export const jsTasks = tasks({
 
   // list<u8> arrives as a Uint8Array; reverse() runs natively, in place.
   reverseBytes: task((data) => data.reverse(), { cachePolicy: INPUTS }),
+  // list<f64> arrives as a Float64Array (or an array): reversed in place, bits untouched.
+  reverseFloats: task((xs) => xs.reverse(), { cachePolicy: INPUTS }),
 });

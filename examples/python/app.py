@@ -94,3 +94,7 @@ class PyTasks(exports.PyTasks):
     def reverse_bytes(self, data: bytes) -> bytes:
         # list<u8> arrives as bytes; slicing reverses it in C, not byte by byte in Python.
         return data[::-1]
+
+    @task(cache_policy=INPUTS)
+    def reverse_floats(self, xs: List[float]) -> List[float]:
+        return xs[::-1]

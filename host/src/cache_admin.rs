@@ -848,6 +848,7 @@ pub fn explain_call(session: &Arc<Session>, call: Call<'_>) -> Result<(Explanati
                 name: "explain".into(),
                 parameter_digests: Vec::new(),
                 persist_result: false,
+                started: std::time::Instant::now(),
             })
         }),
         task_run: None,

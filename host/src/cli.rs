@@ -41,6 +41,90 @@ pub enum Command {
             components/my-tasks"
     )]
     New(NewArgs),
+    /// The run history: every `cachehost run` keeps its report in $CACHEHOST_HOME/runs (the `runs_keep` most recent).
+    #[command(
+        after_help = "Examples:\n  cachehost runs ls\n  cachehost runs show 0190f3c4 --json\n  cachehost runs rm \
+            0190f3c4"
+    )]
+    Runs(RunsArgs),
+    /// Serve a local web page of the runs and the cache: a timeline of each run, the records, what they saved.
+    #[command(after_help = "Examples:\n  cachehost ui --open\n  cachehost ui --port 8080\n  cachehost ui --bind \
+            0.0.0.0 --token   (a random token, printed)")]
+    Ui(UiArgs),
+}
+
+/// `cachehost runs`.
+#[derive(Debug, Args)]
+pub struct RunsArgs {
+    /// What to do with the run history.
+    #[command(subcommand)]
+    pub command: RunsCommand,
+}
+
+/// The `cachehost runs` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// List the kept runs, most recent first: name, flow, state, start, duration, task runs.
+    Ls(RunsLsArgs),
+    /// Show one run: the flow run and each task run with its state and cache key.
+    Show(RunsShowArgs),
+    /// Remove kept runs by id (or the start of one), or all of them with --all.
+    Rm(RunsRmArgs),
+}
+
+/// `cachehost runs ls`.
+#[derive(Debug, Args)]
+pub struct RunsLsArgs {
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cachehost runs show`.
+#[derive(Debug, Args)]
+pub struct RunsShowArgs {
+    /// The flow run id, or the start of it.
+    pub id: String,
+    /// Print the run report as JSON (as `cachehost run --json` printed it).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cachehost runs rm`.
+#[derive(Debug, Args)]
+pub struct RunsRmArgs {
+    /// Flow run ids, or starts of them.
+    pub ids: Vec<String>,
+    /// Remove every kept run.
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `cachehost ui`.
+#[derive(Debug, Args)]
+pub struct UiArgs {
+    /// The port to listen on (0: any free port; the address is printed).
+    #[arg(long, default_value_t = 4300, value_name = "N")]
+    pub port: u16,
+    /// The address to listen on. Anything but loopback needs --token.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDR")]
+    pub bind: std::net::IpAddr,
+    /// Require this token on every request (given once as ?token=, then kept in a cookie); without a
+    /// value, a random one is made and printed.
+    #[arg(long, value_name = "T", num_args = 0..=1, default_missing_value = "")]
+    pub token: Option<String>,
+    /// Open the page in the default browser.
+    #[arg(long)]
+    pub open: bool,
+    /// The result store shown: a folder (default: CACHEHOST_LOCAL_STORAGE_PATH, or $CACHEHOST_HOME/storage).
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub storage: Option<PathBuf>,
+    /// The key store, for records written with `key_storage`.
+    #[arg(long, value_name = "DIR|s3://BUCKET/PREFIX")]
+    pub key_storage: Option<PathBuf>,
 }
 
 /// `cachehost key`.

@@ -33,5 +33,6 @@ pub mod stamp;
 pub mod store;
 pub mod trust;
 pub mod txn;
+pub mod ui;
 pub mod units;
 pub mod value;

@@ -25,6 +25,11 @@ pub enum Level {
 }
 
 impl Level {
+    /// The level's name, e.g. `WARNING`.
+    pub fn name(self) -> &'static str {
+        self.label().trim_end()
+    }
+
     fn label(self) -> &'static str {
         match self {
             Level::Debug => "DEBUG  ",
@@ -70,18 +75,48 @@ pub struct Logger {
     min_level: Level,
     colour: bool,
     out: Mutex<Box<dyn Write + Send>>,
+    kept: Mutex<Option<Kept>>,
+}
+
+/// A log line kept for the run report, as well as written.
+#[derive(Clone, Debug)]
+pub struct KeptLine {
+    /// When, in Unix milliseconds.
+    pub at_ms: i64,
+    /// Its level.
+    pub level: Level,
+    /// Whom it is about.
+    pub subject: Subject,
+    /// The message.
+    pub message: String,
+}
+
+struct Kept {
+    lines: Vec<KeptLine>,
+    limit: usize,
 }
 
 impl Logger {
     /// A logger on this process's stderr, coloured only when stderr is a terminal.
     pub fn stderr(min_level: Level) -> Logger {
         let colour = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
-        Logger { min_level, colour, out: Mutex::new(Box::new(std::io::stderr())) }
+        Logger { min_level, colour, out: Mutex::new(Box::new(std::io::stderr())), kept: Mutex::new(None) }
     }
 
     /// A logger writing to `out`, without colour (for tests and reports).
     pub fn to_writer(min_level: Level, out: Box<dyn Write + Send>) -> Logger {
-        Logger { min_level, colour: false, out: Mutex::new(out) }
+        Logger { min_level, colour: false, out: Mutex::new(out), kept: Mutex::new(None) }
+    }
+
+    /// From now on, also keeps the lines written (at most `limit` of them), for
+    /// [`Logger::kept`].
+    pub fn keep_lines(&self, limit: usize) {
+        *self.kept.lock().unwrap_or_else(|e| e.into_inner()) = Some(Kept { lines: Vec::new(), limit });
+    }
+
+    /// The lines kept so far; none unless [`Logger::keep_lines`] was called.
+    pub fn kept(&self) -> Vec<KeptLine> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|k| k.lines.clone()).unwrap_or_default()
     }
 
     /// Writes one line.
@@ -110,6 +145,16 @@ impl Logger {
         } else {
             writeln!(line, "{hour:02}:{minute:02}:{second:02}.{milli:03} | {} | {subject} - {message}", level.label())
         };
+        if let Some(kept) = self.kept.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            if kept.lines.len() < kept.limit {
+                kept.lines.push(KeptLine {
+                    at_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+                    level,
+                    subject: subject.clone(),
+                    message: message.to_string(),
+                });
+            }
+        }
         let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
         // A closed stderr must not fail a run.
         let _ = out.write_all(line.as_bytes());

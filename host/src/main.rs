@@ -16,6 +16,8 @@ fn main() -> ExitCode {
         Command::Cache(args) => commands::cache::run(args),
         Command::Key(args) => commands::key::run(args),
         Command::New(args) => commands::new::run(args),
+        Command::Runs(args) => commands::runs::run(args),
+        Command::Ui(args) => commands::ui::run(args),
     };
     match result {
         Ok(code) => code,

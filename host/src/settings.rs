@@ -49,11 +49,14 @@ pub enum Setting {
     RequireSigned,
     /// `CACHEHOST_SANDBOX`: the sandbox profile, `default` or `strict`.
     Sandbox,
+    /// `CACHEHOST_RUNS_KEEP`: how many run reports `$CACHEHOST_HOME/runs` keeps, the most
+    /// recent (default 1,000; 0 keeps none).
+    RunsKeep,
 }
 
 impl Setting {
     /// Every setting, in the order they are documented.
-    pub const ALL: [Setting; 14] = [
+    pub const ALL: [Setting; 15] = [
         Setting::Home,
         Setting::LocalStoragePath,
         Setting::ResultsPersistByDefault,
@@ -68,6 +71,7 @@ impl Setting {
         Setting::TrustedKeysFile,
         Setting::RequireSigned,
         Setting::Sandbox,
+        Setting::RunsKeep,
     ];
 
     /// The key in `[settings]`: the environment name, lower-case, without `CACHEHOST_`.
@@ -87,6 +91,7 @@ impl Setting {
             Setting::TrustedKeysFile => "trusted_keys_file",
             Setting::RequireSigned => "require_signed",
             Setting::Sandbox => "sandbox",
+            Setting::RunsKeep => "runs_keep",
         }
     }
 
@@ -95,6 +100,9 @@ impl Setting {
         format!("CACHEHOST_{}", self.key().to_uppercase())
     }
 }
+
+/// How many run reports `$CACHEHOST_HOME/runs` keeps unless `runs_keep` says otherwise.
+pub const DEFAULT_RUNS_KEEP: usize = 1000;
 
 /// The resolved settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +125,8 @@ pub struct Settings {
     pub tasks_default_retries: u32,
     /// `CACHEHOST_TASKS_DEFAULT_RETRY_DELAY`, default none.
     pub tasks_default_retry_delay: Duration,
+    /// `CACHEHOST_RUNS_KEEP`, default [`DEFAULT_RUNS_KEEP`].
+    pub runs_keep: usize,
     /// The global limits of task runs: `CACHEHOST_LIMITS_*`, else `[limits]`, else defaults;
     /// under the strict sandbox, never looser than its limits.
     pub limits: Limits,
@@ -255,6 +265,14 @@ impl Settings {
             },
             None => Duration::ZERO,
         };
+        let keep_in_file = table.and_then(|t| t.runs_keep).map(|n| n.to_string());
+        let runs_keep = match text_setting(Setting::RunsKeep, keep_in_file.as_deref()) {
+            Some(read) => match read.1.trim().parse() {
+                Ok(keep) => keep,
+                Err(_) => return Err(invalid(read, "a whole number of run reports")),
+            },
+            None => DEFAULT_RUNS_KEEP,
+        };
 
         let sandbox_in_file = table.and_then(|t| t.sandbox.as_deref());
         let sandbox = match text_setting(Setting::Sandbox, sandbox_in_file) {
@@ -289,6 +307,7 @@ impl Settings {
             tasks_disable_caching,
             tasks_default_retries,
             tasks_default_retry_delay,
+            runs_keep,
             limits,
             signing_key,
             trusted_keys,
@@ -506,6 +525,8 @@ pub struct SettingsTable {
     pub require_signed: Option<bool>,
     /// `sandbox`: `"default"` or `"strict"`.
     pub sandbox: Option<String>,
+    /// `runs_keep`.
+    pub runs_keep: Option<usize>,
 }
 
 #[derive(Deserialize)]

@@ -110,6 +110,17 @@ pub fn relative(at_ms: i64, now_ms: i64) -> String {
     }
 }
 
+/// A duration in milliseconds for people: `420 µs`, `12.5 ms`, `3.2 s`.
+pub fn millis_text(ms: f64) -> String {
+    if ms < 1.0 {
+        format!("{:.0} µs", ms * 1e3)
+    } else if ms < 10_000.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{:.1} s", ms / 1e3)
+    }
+}
+
 /// A long hex key or digest cut to [`SHORT_KEY_LEN`] characters; any other key whole.
 pub fn short_key(key: &str) -> &str {
     if key.len() > SHORT_KEY_LEN && key.chars().all(|c| c.is_ascii_hexdigit()) {

@@ -486,11 +486,11 @@ fn verify(args: CacheVerifyArgs, paint: Paint) -> anyhow::Result<(String, bool)>
     Ok((out, differs > 0))
 }
 
-fn pretty(json: &Json) -> String {
+pub(super) fn pretty(json: &Json) -> String {
     format!("{}\n", serde_json::to_string_pretty(json).unwrap_or_default())
 }
 
-fn plural(count: usize) -> &'static str {
+pub(super) fn plural(count: usize) -> &'static str {
     if count == 1 {
         ""
     } else {
@@ -530,7 +530,7 @@ fn expiry_long(expiration_ms: Option<i64>, now: i64) -> String {
 }
 
 /// Unix milliseconds as `2025-01-02 03:04:05 UTC`.
-fn timestamp(ms: i64) -> String {
+pub(super) fn timestamp(ms: i64) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
         .ok()
@@ -539,7 +539,7 @@ fn timestamp(ms: i64) -> String {
 }
 
 /// Columns padded to their widest cell; the columns in `right` are right-aligned.
-fn table(paint: Paint, headers: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -> String {
+pub(super) fn table(paint: Paint, headers: &[&str], rows: Vec<Vec<String>>, right: &[usize]) -> String {
     let visible = |cell: &str| strip_ansi(cell).chars().count();
     let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
     for row in &rows {
@@ -592,12 +592,12 @@ fn strip_ansi(text: &str) -> String {
 
 /// ANSI colours, on only when stdout is a terminal and NO_COLOR is unset.
 #[derive(Clone, Copy)]
-struct Paint {
+pub(super) struct Paint {
     on: bool,
 }
 
 impl Paint {
-    fn for_stdout() -> Paint {
+    pub(super) fn for_stdout() -> Paint {
         Paint { on: use_colour(std::io::stdout().is_terminal(), std::env::var_os("NO_COLOR").as_deref()) }
     }
 
@@ -609,19 +609,19 @@ impl Paint {
         }
     }
 
-    fn bold(self, text: &str) -> String {
+    pub(super) fn bold(self, text: &str) -> String {
         self.wrap("1", text)
     }
 
-    fn green(self, text: &str) -> String {
+    pub(super) fn green(self, text: &str) -> String {
         self.wrap("32", text)
     }
 
-    fn red(self, text: &str) -> String {
+    pub(super) fn red(self, text: &str) -> String {
         self.wrap("31", text)
     }
 
-    fn yellow(self, text: &str) -> String {
+    pub(super) fn yellow(self, text: &str) -> String {
         self.wrap("33", text)
     }
 }

@@ -6,6 +6,8 @@ pub mod inspect;
 pub mod key;
 pub mod new;
 pub mod run;
+pub mod runs;
+pub mod ui;
 
 use std::path::Path;
 use std::process::ExitCode;

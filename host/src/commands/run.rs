@@ -33,6 +33,7 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         })?,
     };
     let def = &flows[flow];
+    session.keep_history();
     let parameters =
         typed_arguments("--param", &args.params, &def.signature.params, &format!("flow `{}`", def.function))?;
     let outcome = session.run_flow(flow, parameters);

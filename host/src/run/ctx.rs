@@ -25,6 +25,8 @@ pub struct FlowRunCtx {
     pub parameter_digests: Vec<(String, blake3::Hash)>,
     /// Whether results persist by default in this flow run (reference §8.1).
     pub persist_result: bool,
+    /// When it started, for the start of its task runs in the report.
+    pub started: std::time::Instant,
 }
 
 /// The task run a Store works for.

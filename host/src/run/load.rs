@@ -113,6 +113,7 @@ impl Session {
                 .ok()
                 .and_then(|ms| ms.parse().ok())
                 .map(std::time::Duration::from_millis),
+            history: OnceLock::new(),
         });
         session.recover_journals();
         let resolved = session.resolve_options()?;

@@ -6,6 +6,7 @@
 //! carries is [`ctx`], its limits and WASI context [`sandbox`].
 
 pub mod ctx;
+pub mod history;
 pub mod load;
 pub mod names;
 pub mod pool;
@@ -33,7 +34,7 @@ use crate::settings::{ConfigFile, Settings};
 use crate::store::{local::LocalStore, object, ResultStore, SplitStore, StoreError};
 use crate::value::{abi, Ty, Value};
 use ctx::{FlowRunCtx, RunCtx};
-use report::{FlowRunReport, Instantiations, RunReport, StateReport, TaskRunReport};
+use report::{FlowRunReport, Instantiations, LogLineReport, RunReport, StateReport, TaskRunReport};
 use state::State;
 
 /// Which exported task serves a call: a task of one of the session's components.
@@ -70,6 +71,16 @@ pub struct Session {
     /// Fault injection for crash tests: a pause between the records of a multi-record
     /// commit (`CACHEHOST_DEBUG_COMMIT_PAUSE_MS`).
     pub(crate) commit_pause: Option<std::time::Duration>,
+    history: OnceLock<Live>,
+}
+
+/// The run history of a session that keeps one ([`Session::keep_history`]): the flow run in
+/// progress and when its report was last written.
+struct Live {
+    history: history::History,
+    keep: usize,
+    flow_run: Mutex<Option<FlowRunReport>>,
+    last_write: Mutex<Option<Instant>>,
 }
 
 /// How many submitted task calls run at once unless `--concurrency` says otherwise.
@@ -185,6 +196,63 @@ impl Session {
 
     pub(crate) fn record_task_run(&self, report: TaskRunReport) {
         self.task_runs.lock().unwrap_or_else(|e| e.into_inner()).push(report);
+        self.write_live(false);
+    }
+
+    /// From now on, every flow run of this session keeps its report in the run history
+    /// (`$CACHEHOST_HOME/runs`), with its task runs' inputs, results and log lines, bounded
+    /// by the `runs_keep` setting (0 keeps none).
+    pub fn keep_history(&self) {
+        if self.settings.runs_keep == 0 {
+            return;
+        }
+        self.logger.keep_lines(report::MAX_KEPT_LOG_LINES);
+        let _ = self.history.set(Live {
+            history: history::History::new(&self.settings.home),
+            keep: self.settings.runs_keep,
+            flow_run: Mutex::new(None),
+            last_write: Mutex::new(None),
+        });
+    }
+
+    /// Whether this session keeps a run history, so its reports carry values and log lines.
+    pub(crate) fn keeps_history(&self) -> bool {
+        self.history.get().is_some()
+    }
+
+    /// Writes the report of the flow run in progress, unless one was written less than
+    /// [`history::LIVE_WRITE_INTERVAL`] ago (`now` writes anyway). A report that cannot be
+    /// written is a WARNING: the run goes on.
+    fn write_live(&self, now: bool) {
+        let Some(live) = self.history.get() else { return };
+        let flow_run = live.flow_run.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Some(flow_run) = flow_run else { return };
+        {
+            // Another thread writing now is as good as this one writing.
+            let Ok(mut last) = (if now {
+                Ok(live.last_write.lock().unwrap_or_else(|e| e.into_inner()))
+            } else {
+                live.last_write.try_lock()
+            }) else {
+                return;
+            };
+            if !now && last.is_some_and(|at| at.elapsed() < history::LIVE_WRITE_INTERVAL) {
+                return;
+            }
+            *last = Some(Instant::now());
+        }
+        self.save_history(&self.report(Some(flow_run)));
+    }
+
+    fn save_history(&self, report: &RunReport) {
+        let Some(live) = self.history.get() else { return };
+        if let Err(e) = live.history.save(report) {
+            self.logger.log(
+                Level::Warning,
+                &Subject::Host,
+                &format!("The run report was not kept in the run history: {e}; `cachehost runs` will not show it"),
+            );
+        }
     }
 
     /// Finds a task of any loaded component by function name or full name.
@@ -211,6 +279,7 @@ impl Session {
         let name = names::run_name(&id);
         let subject = Subject::FlowRun(name.clone());
         let started = Instant::now();
+        let started_ms = crate::clock::now_ms();
         let mut parameter_json = serde_json::Map::new();
         let mut parameter_digests = Vec::new();
         for ((param, ty), value) in def.signature.params.iter().zip(&parameters) {
@@ -225,7 +294,21 @@ impl Session {
             name: name.clone(),
             parameter_digests,
             persist_result: self.settings.results_persist_by_default,
+            started,
         });
+        if let Some(live) = self.history.get() {
+            *live.flow_run.lock().unwrap_or_else(|e| e.into_inner()) = Some(FlowRunReport {
+                id: id.to_string(),
+                name: name.clone(),
+                flow: def.function.clone(),
+                parameters: parameter_json.clone(),
+                state: StateReport::running(),
+                result: None,
+                started_ms,
+                duration_ms: None,
+            });
+            self.write_live(true);
+        }
         let outcome = sandbox::on_deep_stack(&self.settings.limits, || self.call_flow(&def, flow_run, &parameters));
         let (state, result) = match outcome {
             Ok(value) => match (&def.signature.result, &value) {
@@ -243,18 +326,28 @@ impl Session {
         };
         let level = if state.is_completed() { Level::Info } else { Level::Error };
         self.logger.log(level, &subject, &format!("Finished in state {state}"));
-        let _ = started;
-        FlowOutcome {
-            completed: state.is_completed(),
-            report: FlowRunReport {
-                id: id.to_string(),
-                name,
-                flow: def.function.clone(),
-                parameters: parameter_json,
-                state: StateReport::from(&state),
-                result,
-            },
+        let report = FlowRunReport {
+            id: id.to_string(),
+            name,
+            flow: def.function.clone(),
+            parameters: parameter_json,
+            state: StateReport::from(&state),
+            result,
+            started_ms,
+            duration_ms: Some(started.elapsed().as_secs_f64() * 1e3),
+        };
+        if let Some(live) = self.history.get() {
+            *live.flow_run.lock().unwrap_or_else(|e| e.into_inner()) = None;
+            self.save_history(&self.report(Some(report.clone())));
+            if let Err(e) = live.history.prune(live.keep) {
+                self.logger.log(
+                    Level::Warning,
+                    &Subject::Host,
+                    &format!("Old run reports were not removed from the run history: {e}"),
+                );
+            }
         }
+        FlowOutcome { completed: state.is_completed(), report }
     }
 
     fn call_flow(
@@ -299,6 +392,21 @@ impl Session {
                 hooks: count(Purpose::Hook),
             },
             object_store_requests: crate::store::object::requests(),
+            components: self.components.iter().map(|c| c.path.display().to_string()).collect(),
+            logs: self
+                .logger
+                .kept()
+                .into_iter()
+                .map(|line| LogLineReport {
+                    at_ms: line.at_ms,
+                    level: line.level.name().to_owned(),
+                    task_run: match line.subject {
+                        Subject::TaskRun(name) => Some(name),
+                        _ => None,
+                    },
+                    message: line.message,
+                })
+                .collect(),
         }
     }
 }

@@ -9,7 +9,7 @@ use wasmtime::StoreContextMut;
 
 use super::ctx::{task_run_info_val, FlowRunCtx, LastState, RunCtx, TaskRunCtx};
 use super::pool::Submission;
-use super::report::{KeyPartReport, StateReport, TaskRunReport};
+use super::report::{self, KeyPartReport, StateReport, TaskRunReport};
 use super::sandbox::{self, limit_state, RunFailure};
 use super::state::{State, TaskOutcome};
 use super::{first_line, Purpose, Route, Session};
@@ -124,6 +124,22 @@ impl Session {
             TaskRunCtx { id: id.to_string(), name: name.clone(), task: def.function.clone(), persist_result: persist };
         let limits = self.task_limits(route);
         let attempts = std::cell::Cell::new(0u32);
+        let start_offset_ms = caller
+            .flow_run
+            .as_ref()
+            .map_or(0.0, |flow| started.saturating_duration_since(flow.started).as_secs_f64() * 1e3);
+        // Only a kept report (every `cachehost run`) pays for values as JSON.
+        let keep_values = self.keeps_history();
+        let inputs = keep_values
+            .then(|| {
+                def.signature
+                    .params
+                    .iter()
+                    .zip(&args)
+                    .map(|((name, ty), value)| Some((name.clone(), report::small_json(value, ty)?)))
+                    .collect::<Option<serde_json::Map<_, _>>>()
+            })
+            .flatten();
         let finish =
             |state: State, key: Option<&CacheKey>, value: Option<Value>, trap: Option<String>, persisted: bool| {
                 let level = if state.is_completed() { Level::Info } else { Level::Error };
@@ -145,6 +161,12 @@ impl Session {
                     persisted,
                     attempts: attempts.get(),
                     duration_ms: started.elapsed().as_secs_f64() * 1e3,
+                    start_offset_ms,
+                    inputs: inputs.clone(),
+                    result: match (keep_values, &value, &def.signature.result) {
+                        (true, Some(value), Some(ty)) => report::small_json(value, ty),
+                        _ => None,
+                    },
                 });
                 TaskOutcome { state, cache_key, value, trap, value_json: None }
             };

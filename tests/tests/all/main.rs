@@ -17,3 +17,4 @@ mod settings;
 mod shared_cache;
 mod transactions;
 mod trust;
+mod ui;

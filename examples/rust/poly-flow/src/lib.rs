@@ -21,6 +21,7 @@ struct Tasks {
     shout: fn(&str) -> String,
     ledger: fn(&str) -> String,
     reverse_bytes: fn(&[u8]) -> Vec<u8>,
+    reverse_floats: fn(&[f64]) -> Vec<f64>,
 }
 
 macro_rules! tasks {
@@ -33,6 +34,7 @@ macro_rules! tasks {
             shout: $module::shout,
             ledger: $module::ledger,
             reverse_bytes: $module::reverse_bytes,
+            reverse_floats: $module::reverse_floats,
         }
     };
 }
@@ -104,6 +106,35 @@ impl Guest for Component {
             check_reversed(&data, &reversed).map_err(|e| format!("{lang} reverse-bytes, {call} call: {e}"))?;
         }
         Ok(LargeBytesResult { size, checksum: fnv1a(&data), states })
+    }
+
+    fn large_floats(lang: String, count: u32, seed: u64) -> Result<LargeBytesResult, String> {
+        let t = tasks(&lang).ok_or_else(|| format!("unknown language {lang:?}: use rust, py, js or c"))?;
+        let bytes = pseudo_random_bytes(count as usize * 8, seed);
+        // The top 53 bits of each word, scaled: a float in [0, 1e6), never NaN or -0.0.
+        let xs: Vec<f64> = bytes
+            .chunks_exact(8)
+            .map(|w| (u64::from_le_bytes(w.try_into().expect("8 bytes")) >> 11) as f64 / (1u64 << 53) as f64 * 1e6)
+            .collect();
+        let mut states = Vec::new();
+        for call in ["first", "second"] {
+            let reversed = (t.reverse_floats)(&xs);
+            states.push(cachehost_guest::runtime::last_state().map_or("none".to_string(), |s| s.name));
+            let sent: Vec<u64> = xs.iter().rev().map(|x| x.to_bits()).collect();
+            let got: Vec<u64> = reversed.iter().map(|x| x.to_bits()).collect();
+            if got.len() != sent.len() {
+                return Err(format!("{lang} reverse-floats, {call} call: {} values came back for {count}", got.len()));
+            }
+            if let Some(i) = got.iter().zip(&sent).position(|(g, s)| g != s) {
+                return Err(format!(
+                    "{lang} reverse-floats, {call} call: value {i} is {} instead of {}",
+                    reversed[i],
+                    f64::from_bits(sent[i])
+                ));
+            }
+        }
+        let le: Vec<u8> = xs.iter().flat_map(|x| x.to_le_bytes()).collect();
+        Ok(LargeBytesResult { size: count, checksum: fnv1a(&le), states })
     }
 }
 

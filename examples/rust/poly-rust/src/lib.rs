@@ -88,6 +88,11 @@ impl Guest for Component {
         data.reverse();
         data
     }
+
+    fn reverse_floats(mut xs: Vec<f64>) -> Vec<f64> {
+        xs.reverse();
+        xs
+    }
 }
 
 /// `shout` is cached by the word with ASCII letters lower-cased: `shout("ADA")` hits
@@ -110,6 +115,7 @@ cachehost_guest::export_task_options!(
         TaskOptions::new("shout").cache_policy("KEY_FN").refresh_cache(false),
         TaskOptions::new("ledger").cache_policy("INPUTS").isolation_level("READ_COMMITTED").lock_manager("memory"),
         TaskOptions::new("reverse-bytes").cache_policy("INPUTS"),
+        TaskOptions::new("reverse-floats").cache_policy("INPUTS"),
     ]
 );
 cachehost_guest::export_key_fn!(Component, key_fn);
