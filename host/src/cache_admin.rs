@@ -184,10 +184,20 @@ pub fn resolve_key(store: &dyn ResultStore, given: &str) -> Result<String, Admin
     }
 }
 
+/// Removals from this many records up show a progress bar (on a terminal).
+const PROGRESS_FROM: usize = 1000;
+
 /// Removes the records under `keys`; returns how many there were.
 pub fn remove(store: &dyn ResultStore, keys: &[String]) -> Result<usize, AdminError> {
     let mut removed = 0;
-    for outcome in crate::parallel::map_blocking(keys, |key| store.remove(key)) {
+    let progress = crate::progress::Progress::bar(keys.len(), PROGRESS_FROM, "Removing records");
+    let outcomes = crate::parallel::map_blocking(keys, |key| {
+        let outcome = store.remove(key);
+        progress.step();
+        outcome
+    });
+    drop(progress);
+    for outcome in outcomes {
         removed += usize::from(outcome?);
     }
     Ok(removed)

@@ -255,6 +255,7 @@ impl Engine {
             );
         }
         let started = Instant::now();
+        let spinner = crate::progress::Progress::spinner(&format!("Compiling {}", path.display()));
         let compile_error =
             |e: wasmtime::Error| LoadError::Compile { path: path.to_owned(), message: format!("{e:#}") };
         let component = match &cached {
@@ -271,6 +272,8 @@ impl Engine {
             }
             None => Component::new(&self.engine, &bytes).map_err(compile_error)?,
         };
+        // Cleared before the next log line, which would otherwise be drawn over.
+        drop(spinner);
         if size > LARGE {
             progress(Level::Info, &format!("Compiled {} in {:.1} s", path.display(), started.elapsed().as_secs_f64()));
         }

@@ -26,6 +26,7 @@ pub mod log;
 pub mod options;
 pub mod parallel;
 pub mod policy;
+pub mod progress;
 pub mod run;
 pub mod scaffold;
 pub mod settings;

@@ -9,6 +9,10 @@ use cachehost::commands::{self, EXIT_USAGE};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Every subcommand's `--json` output is for programs: no progress is drawn with it.
+    if std::env::args_os().any(|arg| arg == "--json") {
+        cachehost::progress::quiet();
+    }
     let result = match cli.command {
         Command::Run(args) => commands::run::run(args),
         Command::Call(args) => commands::call::run(args),

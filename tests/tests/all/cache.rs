@@ -376,3 +376,53 @@ fn explain_calls_the_key_function_like_a_run() {
     assert_eq!(explained["key"], "constant-key");
     assert_eq!(explained["parts"][0]["part"], "KEY_FN");
 }
+
+/// `args` run in a pseudo-terminal (util-linux `script`), with this context's environment:
+/// what a user at a terminal sees, escape codes and all.
+fn on_a_terminal(ctx: &TestContext, args: &[&str]) -> String {
+    let quote = |s: &str| format!("'{}'", s.replace('\'', r"'\''"));
+    let line = std::iter::once(cachehost_tests::binary().to_str().unwrap().to_owned())
+        .chain(args.iter().map(|a| a.to_string()))
+        .map(|a| quote(&a))
+        .collect::<Vec<_>>()
+        .join(" ");
+    let command = ctx.command(args);
+    let mut script = std::process::Command::new("script");
+    // A terminal's TERM: without one, indicatif takes the terminal for a dumb one and draws nothing.
+    script.env_clear().env("TERM", "xterm").args(["-qec", &line, "/dev/null"]);
+    for (name, value) in command.get_envs() {
+        if let Some(value) = value {
+            script.env(name, value);
+        }
+    }
+    let output = script.output().expect("script (util-linux) runs");
+    assert!(output.status.success(), "{line}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// Removing many records draws a progress bar on a terminal (issue 18), and none where
+/// stderr is not a terminal or the output is `--json`.
+#[test]
+fn removing_many_records_shows_progress_on_a_terminal_only() {
+    let ctx = TestContext::new();
+    let bench = example("bench");
+    let write_records = || {
+        let args = ["run", bench.to_str().unwrap(), "--flow", "repeat", "--param", "n=1500", "--param", "start=0"];
+        let report = ctx.report(&[&args[..], &["--param", "distinct=true"]].concat(), 0);
+        assert_eq!(report.task_runs().len(), 1500);
+    };
+    write_records();
+    let seen = on_a_terminal(&ctx, &["cache", "rm", "--task", "add-one"]);
+    assert!(seen.contains("Removing records") && seen.contains("/1500"), "{seen}");
+    assert!(seen.contains("Removed 1500 records"), "{seen}");
+
+    write_records();
+    let output = ctx.run(&["cache", "rm", "--task", "add-one"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && !stderr.contains("Removing records"), "{stderr}");
+    assert!(String::from_utf8_lossy(&output.stdout).contains("Removed 1500 records"));
+
+    write_records();
+    let seen = on_a_terminal(&ctx, &["cache", "rm", "--task", "add-one", "--json"]);
+    assert!(!seen.contains("Removing records"), "{seen}");
+}
