@@ -52,12 +52,22 @@ fn step(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> WriteErr
 /// part. Returns the new file, still open (its metadata is the stamp of exactly these bytes,
 /// whatever another process does to the path meanwhile).
 pub fn write_atomically(path: &Path, bytes: &[u8], sync: Durability) -> Result<File, WriteError> {
+    write_atomically_with(path, sync, |file| file.write_all(bytes))
+}
+
+/// [`write_atomically`] of the bytes `write` puts in the temporary file, in as many writes
+/// as it likes (a record's header, then its value from the value's own buffer).
+pub fn write_atomically_with(
+    path: &Path,
+    sync: Durability,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+) -> Result<File, WriteError> {
     let folder = match path.parent() {
         Some(folder) if !folder.as_os_str().is_empty() => folder,
         _ => Path::new("."),
     };
     let tmp = folder.join(temp_file_name());
-    let written = write_temp(&tmp, bytes, sync, folder).and_then(|file| {
+    let written = write_temp(&tmp, write, sync, folder).and_then(|file| {
         fs::rename(&tmp, path).map_err(step("move the new file into place at", path))?;
         Ok(file)
     });
@@ -71,8 +81,13 @@ pub fn write_atomically(path: &Path, bytes: &[u8], sync: Durability) -> Result<F
     Ok(file)
 }
 
-/// Writes `bytes` to a new temporary file `tmp` in `folder`; returns it, still open.
-fn write_temp(tmp: &Path, bytes: &[u8], sync: Durability, folder: &Path) -> Result<File, WriteError> {
+/// Writes a new temporary file `tmp` in `folder` with `write`; returns it, still open.
+fn write_temp(
+    tmp: &Path,
+    write: impl FnOnce(&mut File) -> io::Result<()>,
+    sync: Durability,
+    folder: &Path,
+) -> Result<File, WriteError> {
     let create = || OpenOptions::new().write(true).create_new(true).open(tmp);
     // The folder almost always exists: create it only when the file cannot be, which saves
     // every write a system call.
@@ -84,7 +99,7 @@ fn write_temp(tmp: &Path, bytes: &[u8], sync: Durability, folder: &Path) -> Resu
         other => other,
     };
     let mut file = created.map_err(step("create the temporary file", tmp))?;
-    file.write_all(bytes).map_err(step("write the temporary file", tmp))?;
+    write(&mut file).map_err(step("write the temporary file", tmp))?;
     if sync == Durability::Durable {
         file.sync_all().map_err(step("sync the temporary file", tmp))?;
     }

@@ -190,19 +190,37 @@ struct Run {
     returned: Value,
     /// The arguments `f` was handed.
     seen: Vec<Value>,
+    /// Whether any list among them was borrowed from the guest's memory.
+    borrowed: bool,
+}
+
+/// Whether a byte list or list of numbers in `value` is borrowed from guest memory.
+fn borrows(value: &Value) -> bool {
+    match value {
+        Value::Bytes(bytes) => bytes.is_borrowed(),
+        Value::Numbers(numbers) => numbers.is_borrowed(),
+        Value::List(items) | Value::Record(items) | Value::Tuple(items) => items.iter().any(borrows),
+        Value::Variant(_, Some(p)) | Value::Option(Some(p)) | Value::Result(Ok(Some(p)) | Err(Some(p))) => borrows(p),
+        _ => false,
+    }
 }
 
 fn run(engine: &Engine, component: &Component, params: &[Ty], args: &[Value], import: Path, export: Path) -> Run {
     let result = result_ty(params);
     let seen: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let borrowed: Arc<Mutex<bool>> = Arc::default();
     let mut linker: Linker<()> = Linker::new(engine);
     let mut root = linker.root();
     let tuple = params.len() > 1;
     match import {
         Path::Direct => {
             let seen = seen.clone();
+            let borrowed = borrowed.clone();
             let (p, r) = abi::signature_abi(&named(params), Some(&result));
             abi::define_import(&mut root, "f", p, r, move |_, args: Vec<Value>| {
+                *borrowed.lock().unwrap() = args.iter().any(borrows);
+                // Clones own their items: a result must not borrow the caller's memory.
+                let args = args.clone();
                 *seen.lock().unwrap() = args.clone();
                 Ok(Some(if tuple { Value::Tuple(args) } else { args.into_iter().next().unwrap() }))
             })
@@ -241,7 +259,8 @@ fn run(engine: &Engine, component: &Component, params: &[Ty], args: &[Value], im
         }
     };
     let seen = seen.lock().unwrap().clone();
-    Run { returned, seen }
+    let borrowed = *borrowed.lock().unwrap();
+    Run { returned, seen, borrowed }
 }
 
 fn named(params: &[Ty]) -> Vec<(String, Ty)> {
@@ -333,7 +352,9 @@ fn value_of(ty: &Ty) -> BoxedStrategy<Value> {
         Ty::F64 => any::<u64>().prop_map(|b| Value::F64(f64::from_bits(b))).boxed(),
         Ty::Char => any::<char>().prop_map(Value::Char).boxed(),
         Ty::String => any::<String>().prop_map(Value::String).boxed(),
-        Ty::List(item) if **item == Ty::U8 => prop::collection::vec(any::<u8>(), 0..300).prop_map(Value::Bytes).boxed(),
+        Ty::List(item) if **item == Ty::U8 => {
+            prop::collection::vec(any::<u8>(), 0..300).prop_map(|bytes| Value::Bytes(bytes.into())).boxed()
+        }
         // A list of numbers comes in both forms, which must cross and encode alike.
         Ty::List(item) => {
             let item_ty = (**item).clone();
@@ -426,8 +447,8 @@ fn lists_of_numbers_arrive_as_one_typed_buffer_on_every_path() {
     let engine = Engine::default();
     let ty = Ty::Record(vec![("xs".into(), Ty::List(Box::new(Ty::F32))), ("ys".into(), Ty::List(Box::new(Ty::U64)))]);
     let given = Value::Record(vec![
-        Value::Numbers(Numbers::F32(vec![f32::from_bits(0x7fc0_0001), -0.0, 1.5])),
-        Value::Numbers(Numbers::U64(vec![u64::MAX, 0])),
+        Value::Numbers(Numbers::F32(vec![f32::from_bits(0x7fc0_0001), -0.0, 1.5].into())),
+        Value::Numbers(Numbers::U64(vec![u64::MAX, 0].into())),
     ]);
     let component = Component::new(&engine, passthrough_wat(std::slice::from_ref(&ty))).unwrap();
     for import in [Path::Direct, Path::Val] {
@@ -461,7 +482,8 @@ fn large_scalar_lists_and_nested_bytes_cross_intact() {
     // Bytes inside a record inside a list, every pairing.
     let record = Ty::Record(vec![("name".into(), Ty::String), ("data".into(), Ty::List(Box::new(Ty::U8)))]);
     let ty = Ty::List(Box::new(record));
-    let item = |i: u8, len: usize| Value::Record(vec![Value::String(format!("item {i}")), Value::Bytes(vec![i; len])]);
+    let item =
+        |i: u8, len: usize| Value::Record(vec![Value::String(format!("item {i}")), Value::Bytes(vec![i; len].into())]);
     check_all_paths(&[ty], &[Value::List((0..3).map(|i| item(i, 1 << 20)).collect())]);
 }
 
@@ -472,12 +494,48 @@ fn sixteen_mib_inside_a_record_inside_a_list_comes_back_intact() {
     let params = [Ty::List(Box::new(record))];
     let data: Vec<u8> = (0..16u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
     let value = Value::List(vec![
-        Value::Record(vec![Value::String("small".into()), Value::Bytes(vec![1, 2, 3])]),
-        Value::Record(vec![Value::String("large".into()), Value::Bytes(data)]),
+        Value::Record(vec![Value::String("small".into()), Value::Bytes(vec![1, 2, 3].into())]),
+        Value::Record(vec![Value::String("large".into()), Value::Bytes(data.into())]),
     ]);
     let engine = Engine::default();
     let component = Component::new(&engine, passthrough_wat(&params)).unwrap();
     let run = run(&engine, &component, &params, std::slice::from_ref(&value), Path::Direct, Path::Direct);
     assert!(record::encode_value(&run.seen[0]) == record::encode_value(&value), "the import saw another value");
     assert!(record::encode_value(&run.returned) == record::encode_value(&value), "another value came back");
+}
+
+/// Issue 13: a large list argument of an import is hashed and passed on from the caller's
+/// memory, not copied out of it first; small ones are copied. Either way the import sees
+/// the value the caller passed, with the same record bytes and key.
+#[test]
+fn large_import_arguments_are_borrowed_in_place_and_kept_alike() {
+    let engine = Engine::default();
+    let big = cachehost::value::buf::BORROW_FROM;
+    let record = Ty::Record(vec![("name".into(), Ty::String), ("data".into(), Ty::List(Box::new(Ty::U8)))]);
+    let cases = [
+        (Ty::List(Box::new(Ty::U8)), Value::Bytes((0..big).map(|i| (i % 251) as u8).collect()), true),
+        (Ty::List(Box::new(Ty::U8)), Value::Bytes(vec![3; big - 1].into()), false),
+        (Ty::List(Box::new(Ty::F64)), Value::Numbers(Numbers::F64((0..big).map(|i| i as f64 - 0.5).collect())), true),
+        (Ty::List(Box::new(Ty::U16)), Value::Numbers(Numbers::U16((0..big as u16 / 2).collect())), true),
+        (Ty::List(Box::new(Ty::S32)), Value::Numbers(Numbers::S32(vec![-1; 8].into())), false),
+        (
+            Ty::List(Box::new(record)),
+            Value::List(vec![Value::Record(vec![Value::String("x".into()), Value::Bytes(vec![9; 4 * big].into())])]),
+            true,
+        ),
+    ];
+    for (ty, value, large) in cases {
+        let component = Component::new(&engine, passthrough_wat(std::slice::from_ref(&ty))).unwrap();
+        let run = run(
+            &engine,
+            &component,
+            std::slice::from_ref(&ty),
+            std::slice::from_ref(&value),
+            Path::Direct,
+            Path::Direct,
+        );
+        assert_eq!(run.borrowed, large, "{ty:?}");
+        assert_eq!(kept(&run.seen[0], &ty), kept(&value, &ty), "{ty:?}");
+        assert_eq!(kept(&run.returned, &ty), kept(&value, &ty), "{ty:?}");
+    }
 }

@@ -215,7 +215,7 @@ mod tests {
         assert_eq!(small_json(&text, &Ty::String), Some(serde_json::json!("<script>alert(1)</script>")));
         let many = Value::List((0..MAX_KEPT_ITEMS as u32).map(Value::U32).collect());
         assert_eq!(small_json(&many, &Ty::List(Box::new(Ty::U32))), None);
-        let bytes = Value::Bytes(vec![0; 16]);
+        let bytes = Value::Bytes(vec![0; 16].into());
         assert_eq!(small_json(&bytes, &Ty::List(Box::new(Ty::U8))).map(|j| j.as_array().map(Vec::len)), Some(Some(16)));
     }
 }

@@ -20,8 +20,12 @@ use crate::log::{Level, Subject};
 use crate::options::{self, ParentPersist};
 use crate::store::{record, Lookup};
 use crate::trust::Verdict;
-use crate::txn::{self, journal::JournalEntry, HookTarget, Txn, TxnRef};
+use crate::txn::journal::{JournalEntry, StagedRecord};
+use crate::txn::{self, HookTarget, Txn, TxnRef};
 use crate::value::{abi, canonical, Ty, Value};
+
+/// Results whose encoding is this long or longer are staged as a [`record::NewRecord`].
+const SHARED_RECORD_FROM: u64 = 256 * 1024;
 
 /// Who is calling a task: the flow run and, for nested calls, the calling task run.
 #[derive(Clone, Default)]
@@ -593,7 +597,13 @@ impl Session {
             result_storage: resolved.result_storage.clone(),
             key_storage: resolved.key_storage.clone(),
             key: key.to_owned(),
-            bytes: record::encode_with_value(&meta, value),
+            // A large result is written from its own buffers, which the record shares with
+            // the value returned (no copy); a small one is encoded at once, for less.
+            record: if meta.value_len >= SHARED_RECORD_FROM {
+                StagedRecord::New(Box::new(record::NewRecord::new(meta, value.clone())))
+            } else {
+                StagedRecord::Bytes(record::encode_with_value(&meta, value))
+            },
         }
     }
 }

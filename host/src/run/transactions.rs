@@ -14,7 +14,7 @@ use crate::lock::{self, Lease};
 use crate::log::{Level, Subject};
 use crate::options::ResolvedTask;
 use crate::store::{record, Lookup};
-use crate::txn::journal::{self, Journal, JournalEntry};
+use crate::txn::journal::{self, Journal, JournalEntry, StagedRecord};
 use crate::txn::{self, CommitMode, Effects, Held, HookTarget, Txn, TxnRef};
 use crate::value::{Ty, Value};
 
@@ -74,7 +74,7 @@ impl Session {
         let store = self
             .result_store(entry.result_storage.as_deref(), entry.key_storage.as_deref())
             .map_err(|e| e.to_string())?;
-        store.write(&entry.key, &entry.bytes).map_err(|e| e.to_string())
+        entry.record.write_to(store.as_ref(), &entry.key).map_err(|e| e.to_string())
     }
 
     /// Re-applies the commits a killed host left half done, before anything runs.
@@ -249,8 +249,12 @@ impl Session {
             &value_bytes,
         );
         self.trust.sign(&mut meta);
-        let entry =
-            JournalEntry { result_storage: None, key_storage: None, key, bytes: record::encode(&meta, &value_bytes) };
+        let entry = JournalEntry {
+            result_storage: None,
+            key_storage: None,
+            key,
+            record: StagedRecord::Bytes(record::encode(&meta, &value_bytes)),
+        };
         txn::stage(txn, Some(entry), None);
     }
 

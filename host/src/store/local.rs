@@ -195,6 +195,22 @@ impl ResultStore for LocalStore {
         stamp.map(|_| ())
     }
 
+    fn write_new(&self, key: &str, record: &record::NewRecord) -> Result<(), StoreError> {
+        let stamp =
+            files::write_atomically_with(&self.path_of(key)?, durability(self.sync), |file| record.write_to(file))
+                .map(|file| file.metadata().ok().and_then(|meta| FileStamp::of(&meta)))
+                .map_err(StoreError::from);
+        // Kept as `write` keeps what it wrote; the value is shared, not copied.
+        let mut decoded = self.decoded();
+        match &stamp {
+            Ok(Some(stamp)) if record.len() <= DECODED_BYTES => {
+                decoded.keep(key, *stamp, Arc::new(Record { meta: record.meta.clone(), value: record.value.clone() }))
+            }
+            _ => decoded.forget(key),
+        }
+        stamp.map(|_| ())
+    }
+
     /// Values go to the `.values` folder of the store's folder, which no key can name.
     fn write_value(&self, digest: &[u8; 32], bytes: &[u8]) -> Result<(), StoreError> {
         let path = super::value_file(&self.root.join(VALUES_FOLDER), digest);
@@ -279,7 +295,7 @@ impl ResultStore for LocalStore {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::record::{encode, encode_value, KeyPartMeta, RecordError, RecordMeta};
     use crate::value::{Numbers, Value};
@@ -291,7 +307,7 @@ mod tests {
     }
 
     fn value(text: &str) -> Value {
-        Value::Tuple(vec![Value::String(text.into()), Value::Numbers(Numbers::S64(vec![-1, 2]))])
+        Value::Tuple(vec![Value::String(text.into()), Value::Numbers(Numbers::S64(vec![-1, 2].into()))])
     }
 
     fn meta_and_bytes(key: &str, text: &str, expiration_ms: Option<i64>) -> (RecordMeta, Vec<u8>) {
@@ -333,6 +349,27 @@ mod tests {
             fs::read_dir(folder).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         names
+    }
+
+    /// A 300 kB byte list's record, as a task's large result is staged.
+    pub(crate) fn large_new_record(key: &str) -> (Ty, record::NewRecord) {
+        let ty = Ty::List(Box::new(Ty::U8));
+        let value = Value::Bytes((0..300_000u32).map(|i| (i % 251) as u8).collect());
+        let meta =
+            RecordMeta::for_value(key.into(), "t".into(), "cd".repeat(32), vec![], NOW - 5, None, ty.clone(), &value);
+        (ty, record::NewRecord::new(meta, value))
+    }
+
+    #[test]
+    fn a_new_record_is_written_from_its_value_with_the_bytes_write_writes() {
+        let (_dir, store) = keeping_store();
+        let (ty, new) = large_new_record("big");
+        store.write_new("big", &new).unwrap();
+        let expected = encode(&new.meta, &encode_value(&new.value));
+        assert_eq!(fs::read(store.root().join("big")).unwrap(), expected);
+        assert!(store.keeps("big"), "kept, as `write` keeps what it wrote");
+        assert_eq!(hit_value(store.lookup("big", &ty, NOW)), new.value);
+        assert_eq!(names(store.root()), ["big"], "no temp file left");
     }
 
     #[test]

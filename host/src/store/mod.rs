@@ -56,6 +56,12 @@ pub trait ResultStore: Send + Sync {
     /// record there: a reader sees the old record or the new one, never a part.
     fn write(&self, key: &str, record_bytes: &[u8]) -> Result<(), StoreError>;
 
+    /// [`ResultStore::write`] of `record`'s bytes. Stores that write files override it to
+    /// write a large value from its own buffer, never copying it into a record buffer.
+    fn write_new(&self, key: &str, record: &record::NewRecord) -> Result<(), StoreError> {
+        self.write(key, &record.to_bytes())
+    }
+
     /// The raw bytes of the record under `key`, or `None` when there is none; for
     /// `cache show`, which decodes the record with the type stored in it.
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;

@@ -425,16 +425,96 @@ pub fn encode(meta: &RecordMeta, value_bytes: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The same bytes as [`encode`] of `value`'s encoding, with `meta` from
-/// [`RecordMeta::for_value`], built in one buffer of their size: a large value is copied
-/// once, into the record.
+/// The buffer [`NewRecord::write_to`] gathers small writes in (wire's own is as large).
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// A record about to be written: its header and metadata encoded, its value as it is, so
+/// that a large value goes to its file from where it lies, not through a record-sized
+/// buffer. Its bytes are those of [`encode`] of the value's encoding.
+#[derive(Clone, Debug)]
+pub struct NewRecord {
+    /// The record's metadata (from [`RecordMeta::for_value`], so it describes `value`).
+    pub meta: RecordMeta,
+    /// The header and the encoded metadata: every byte before the value's.
+    head: Vec<u8>,
+    /// The value; cloning it shares large buffers (see [`crate::value::Buf`]).
+    pub value: Value,
+}
+
+impl NewRecord {
+    /// The record of `value` described by `meta`.
+    pub fn new(meta: RecordMeta, value: Value) -> NewRecord {
+        debug_assert_eq!(meta.value_len, value_len(&value), "meta describes the value");
+        NewRecord { head: head_of(&meta, 0), meta, value }
+    }
+
+    /// The length of the whole record in bytes.
+    pub fn len(&self) -> u64 {
+        self.head.len() as u64 + self.meta.value_len
+    }
+
+    /// Whether the record has no bytes (never: it always has a header).
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// Writes the whole record to `out`, small pieces gathered in a buffer, a large byte
+    /// list in one write from its own buffer.
+    pub fn write_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, out);
+        std::io::Write::write_all(&mut out, &self.head)?;
+        self.encode_value_into(&mut out)?;
+        std::io::Write::flush(&mut out)
+    }
+
+    /// Writes the value's encoding alone ([`encode_value`]'s bytes) to `out`, as
+    /// [`NewRecord::write_to`] does.
+    pub fn write_value_to(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut out = std::io::BufWriter::with_capacity(WRITE_BUFFER, out);
+        self.encode_value_into(&mut out)?;
+        std::io::Write::flush(&mut out)
+    }
+
+    fn encode_value_into(&self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        struct Writing<'a, W> {
+            out: &'a mut W,
+            error: Option<std::io::Error>,
+        }
+        impl<W: std::io::Write> wire::Sink for Writing<'_, W> {
+            fn put(&mut self, bytes: &[u8]) {
+                if self.error.is_none() {
+                    self.error = self.out.write_all(bytes).err();
+                }
+            }
+        }
+        let mut writing = Writing { out, error: None };
+        wire::encode(&self.value, &mut writing);
+        writing.error.map_or(Ok(()), Err)
+    }
+
+    /// The whole record in one buffer, for stores that send it in one piece.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = crate::buffers::with_capacity(self.len() as usize);
+        out.extend_from_slice(&self.head);
+        wire::encode(&self.value, &mut out);
+        out
+    }
+}
+
+/// The bytes of [`NewRecord`] of `value` described by `meta`, built in one buffer of their
+/// size, for a value small enough that sharing it would cost more than copying it.
 pub fn encode_with_value(meta: &RecordMeta, value: &Value) -> Vec<u8> {
-    let meta_bytes = postcard::to_stdvec(meta).expect("postcard encodes every RecordMeta");
-    let mut out = crate::buffers::with_capacity(HEADER_LEN + meta_bytes.len() + meta.value_len as usize);
-    push_header(&mut out, MAGIC, &meta_bytes);
+    let mut out = head_of(meta, meta.value_len as usize);
     wire::encode(value, &mut out);
-    debug_assert_eq!(out.len(), HEADER_LEN + meta_bytes.len() + meta.value_len as usize, "meta describes the value");
     out
+}
+
+/// The header and encoded `meta` of a record, in a buffer with room for `value_len` more.
+fn head_of(meta: &RecordMeta, value_len: usize) -> Vec<u8> {
+    let meta_bytes = postcard::to_stdvec(meta).expect("postcard encodes every RecordMeta");
+    let mut head = crate::buffers::with_capacity(HEADER_LEN + meta_bytes.len() + value_len);
+    push_header(&mut head, MAGIC, &meta_bytes);
+    head
 }
 
 /// Decodes and checks a record whose value must be of type `expected`.
@@ -462,7 +542,7 @@ pub fn decode_owned(mut bytes: Vec<u8>, expected: &Ty) -> Result<Record, RecordE
     check_type(&meta, expected)?;
     // postcard writes a Value::Bytes as its variant tag, the length as a varint, the bytes.
     let start = bytes.len() - value_bytes.len();
-    let tag = encode_value(&Value::Bytes(Vec::new()));
+    let tag = encode_value(&Value::Bytes(Vec::new().into()));
     let tag = &tag[..tag.len() - 1];
     // The length's varint takes 1 to 10 bytes: the one that frames the rest is the length.
     let header = (1..=10).find_map(|varint_len: usize| {
@@ -478,7 +558,7 @@ pub fn decode_owned(mut bytes: Vec<u8>, expected: &Ty) -> Result<Record, RecordE
         return Ok(Record { meta, value });
     };
     bytes.drain(..start + header);
-    Ok(Record { meta, value: Value::Bytes(bytes) })
+    Ok(Record { meta, value: Value::Bytes(bytes.into()) })
 }
 
 /// Checks `value_bytes` against `meta` (digest, then type) and decodes them as a value of type
@@ -615,7 +695,7 @@ mod tests {
     fn sample_value() -> Value {
         Value::Record(vec![
             Value::String("ada".into()),
-            Value::Numbers(Numbers::U32(vec![3, 70_000])),
+            Value::Numbers(Numbers::U32(vec![3, 70_000].into())),
             Value::Option(Some(Box::new(Value::F64(2.5)))),
         ])
     }
@@ -645,10 +725,10 @@ mod tests {
     fn decode_owned_decodes_as_decode_does() {
         let bytes_ty = Ty::List(Box::new(Ty::U8));
         let cases = [
-            (Value::Bytes(Vec::new()), bytes_ty.clone()),
-            (Value::Bytes(vec![1]), bytes_ty.clone()),
-            (Value::Bytes(vec![9; 127]), bytes_ty.clone()),
-            (Value::Bytes(vec![9; 128]), bytes_ty.clone()),
+            (Value::Bytes(Vec::new().into()), bytes_ty.clone()),
+            (Value::Bytes(vec![1].into()), bytes_ty.clone()),
+            (Value::Bytes(vec![9; 127].into()), bytes_ty.clone()),
+            (Value::Bytes(vec![9; 128].into()), bytes_ty.clone()),
             (Value::Bytes((0..70_000u32).map(|i| i as u8).collect()), bytes_ty.clone()),
             (Value::S32(-1), Ty::S32),
             (Value::String("x".into()), Ty::String),
@@ -658,11 +738,13 @@ mod tests {
             let meta =
                 RecordMeta::new("k".into(), "t".into(), "d".into(), Vec::new(), 1, None, ty.clone(), &value_bytes);
             let record = encode(&meta, &value_bytes);
-            let owned = decode_owned(record.clone(), &ty).unwrap();
+            let input = record.clone();
+            let buffer = input.as_ptr();
+            let owned = decode_owned(input, &ty).unwrap();
             assert_eq!(owned, decode(&record, &ty).unwrap());
             if let Value::Bytes(data) = &owned.value {
                 // The record's own buffer was reused, not a copy made.
-                assert!(data.capacity() >= record.len(), "{} bytes were copied", data.len());
+                assert_eq!(data.as_ptr(), buffer, "{} bytes were copied", data.len());
             }
             let mut corrupt = record.clone();
             *corrupt.last_mut().unwrap() ^= 1;
@@ -673,7 +755,7 @@ mod tests {
     #[test]
     fn a_record_built_from_its_value_has_the_bytes_of_encode() {
         let values = [
-            Value::Bytes(vec![7; 100_000]),
+            Value::Bytes(vec![7; 100_000].into()),
             Value::Bytes((0..300_000u32).map(|i| (i % 251) as u8).collect()),
             Value::S32(-1),
             Value::String(String::new()),
@@ -696,7 +778,17 @@ mod tests {
             )
             .with_origin(meta.policy.clone(), meta.component_file.clone());
             assert_eq!(streamed, meta);
-            assert_eq!(encode_with_value(&streamed, &value), encode(&meta, &value_bytes));
+            let expected = encode(&meta, &value_bytes);
+            assert_eq!(encode_with_value(&streamed, &value), expected);
+            let record = NewRecord::new(streamed, value.clone());
+            assert_eq!(record.to_bytes(), expected);
+            assert_eq!(record.len(), expected.len() as u64);
+            let mut written = Vec::new();
+            record.write_to(&mut written).unwrap();
+            assert_eq!(written, expected, "written in pieces, the same bytes");
+            let mut value_only = Vec::new();
+            record.write_value_to(&mut value_only).unwrap();
+            assert_eq!(value_only, value_bytes);
         }
     }
 
@@ -861,7 +953,8 @@ mod tests {
 
     #[test]
     fn inputs_round_trip_by_their_types() {
-        let args = [Value::S64(-3), Value::Numbers(crate::value::Numbers::U32(vec![1, 2])), Value::String("x".into())];
+        let args =
+            [Value::S64(-3), Value::Numbers(crate::value::Numbers::U32(vec![1, 2].into())), Value::String("x".into())];
         let params = [Ty::S64, Ty::List(Box::new(Ty::U32)), Ty::String];
         let bytes = encode_inputs(&args);
         assert_eq!(decode_inputs(&bytes, &params).unwrap(), args);

@@ -213,6 +213,15 @@ impl SplitStore {
     /// Stores `value_bytes` under their digest unless an intact copy is there; a reused copy
     /// gets its modification time refreshed, for [`SplitStore::collect_garbage_older_than`]'s grace period.
     fn put_value(&self, digest: &[u8; 32], value_bytes: &[u8]) -> Result<(), StoreError> {
+        self.put_value_with(digest, |file| file.write_all(value_bytes))
+    }
+
+    /// [`SplitStore::put_value`] of the bytes `write` puts in the file.
+    fn put_value_with(
+        &self,
+        digest: &[u8; 32],
+        write: impl FnOnce(&mut fs::File) -> io::Result<()>,
+    ) -> Result<(), StoreError> {
         let path = self.value_path(digest);
         if let Ok(existing) = fs::read(&path) {
             if blake3::hash(&existing).as_bytes() == digest {
@@ -223,7 +232,7 @@ impl SplitStore {
                     .map_err(StoreError::io("refresh the time of the value", path));
             }
         }
-        files::write_atomically(&path, value_bytes, durability(self.sync))?;
+        files::write_atomically_with(&path, durability(self.sync), write)?;
         Ok(())
     }
 }
@@ -298,6 +307,13 @@ impl ResultStore for SplitStore {
         }
         self.put_value(&meta.value_digest, value_bytes)?;
         self.keys.write(key, &record::encode_key_record(&meta))
+    }
+
+    fn write_new(&self, key: &str, record: &record::NewRecord) -> Result<(), StoreError> {
+        self.keys.path_of(key)?;
+        // The value from its own buffer; its digest and length in `meta` were computed from it.
+        self.put_value_with(&record.meta.value_digest, |file| record.write_value_to(file))?;
+        self.keys.write(key, &record::encode_key_record(&record.meta))
     }
 
     fn write_value(&self, digest: &[u8; 32], bytes: &[u8]) -> Result<(), StoreError> {
@@ -435,6 +451,25 @@ mod tests {
                 assert_eq!(record.meta, meta);
                 assert_eq!(record.value, value("hello"));
             }
+            other => panic!("expected a hit, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_new_record_is_split_as_write_splits_its_bytes() {
+        let (written, streamed) = (fixture(), fixture());
+        let (ty, new) = crate::store::local::tests::large_new_record("big");
+        written.store.write("big", &new.to_bytes()).unwrap();
+        streamed.store.write_new("big", &new).unwrap();
+        for path in ["keys/big".to_owned(), format!("results/.values/{}", value_files(&written.store)[0])] {
+            assert_eq!(
+                fs::read(streamed.root.join(&path)).unwrap(),
+                fs::read(written.root.join(&path)).unwrap(),
+                "{path}"
+            );
+        }
+        match streamed.store.lookup("big", &ty, NOW) {
+            Lookup::Hit(record) => assert_eq!(record.value, new.value),
             other => panic!("expected a hit, got {other:?}"),
         }
     }

@@ -13,12 +13,14 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::files::{self, Durability, STRAY_TEMP_AGE};
+use crate::store::record::NewRecord;
+use crate::store::{ResultStore, StoreError};
 
 const MAGIC: &[u8; 5] = b"CHTXN";
 const VERSION: u8 = 1;
 
-/// One record to publish: where, under which key, and its encoded bytes.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+/// One record to publish: where, under which key, and its bytes.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct JournalEntry {
     /// The result storage the record belongs to (as the task's options name it).
     pub result_storage: Option<String>,
@@ -26,8 +28,54 @@ pub struct JournalEntry {
     pub key_storage: Option<String>,
     /// The record's key.
     pub key: String,
+    /// The record.
+    pub record: StagedRecord,
+}
+
+/// A staged record: its bytes, or a new record whose value is written from its own buffer
+/// when it is published (a journal holds its bytes, as a `Vec<u8>` of them).
+#[derive(Clone, Debug)]
+pub enum StagedRecord {
     /// The encoded record.
-    pub bytes: Vec<u8>,
+    Bytes(Vec<u8>),
+    /// A record built from a task's result.
+    New(Box<NewRecord>),
+}
+
+impl StagedRecord {
+    /// Writes the record to `store` under `key`.
+    pub fn write_to(&self, store: &dyn ResultStore, key: &str) -> Result<(), StoreError> {
+        match self {
+            StagedRecord::Bytes(bytes) => store.write(key, bytes),
+            StagedRecord::New(record) => store.write_new(key, record),
+        }
+    }
+
+    fn bytes(&self) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            StagedRecord::Bytes(bytes) => bytes.into(),
+            StagedRecord::New(record) => record.to_bytes().into(),
+        }
+    }
+}
+
+impl PartialEq for StagedRecord {
+    /// The same bytes.
+    fn eq(&self, other: &StagedRecord) -> bool {
+        self.bytes() == other.bytes()
+    }
+}
+
+impl Serialize for StagedRecord {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.bytes().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for StagedRecord {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<StagedRecord, D::Error> {
+        Vec::<u8>::deserialize(deserializer).map(StagedRecord::Bytes)
+    }
 }
 
 /// Why a journal could not be written or read.
@@ -124,7 +172,12 @@ mod tests {
     use super::*;
 
     fn entry(key: &str) -> JournalEntry {
-        JournalEntry { result_storage: Some("/s".into()), key_storage: None, key: key.into(), bytes: vec![1, 2, 3] }
+        JournalEntry {
+            result_storage: Some("/s".into()),
+            key_storage: None,
+            key: key.into(),
+            record: StagedRecord::Bytes(vec![1, 2, 3]),
+        }
     }
 
     /// A pid no process has (beyond Linux's pid_max).
@@ -154,6 +207,20 @@ mod tests {
         assert_eq!(read(&written[0]).unwrap(), vec![entry("a"), entry("b")]);
         journal.finish();
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn a_new_record_is_journaled_as_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, new) = crate::store::local::tests::large_new_record("big");
+        let bytes = new.to_bytes();
+        let staged = JournalEntry { record: StagedRecord::New(Box::new(new)), ..entry("big") };
+        Journal::write(dir.path(), std::slice::from_ref(&staged)).unwrap();
+        let read_back = read(&orphan(dir.path())[0]).unwrap();
+        assert!(matches!(&read_back[0].record, StagedRecord::Bytes(b) if *b == bytes));
+        // The journal format is unchanged: the entry reads as one with those bytes would.
+        let as_bytes = JournalEntry { record: StagedRecord::Bytes(bytes), ..entry("big") };
+        assert_eq!(postcard::to_allocvec(&staged).unwrap(), postcard::to_allocvec(&as_bytes).unwrap());
     }
 
     #[test]

@@ -199,7 +199,9 @@ pub fn commit(txn: &TxnRef, effects: &dyn Effects) -> bool {
     }
     let mut order = Vec::new();
     commit_order(txn, &mut order);
-    let entries: Vec<JournalEntry> = order.iter().filter_map(|t| lock(t).staged.clone()).collect();
+    // Taken, not cloned: a record may hold a large value, and nothing reads it once it is
+    // published (or, if publishing fails, rolled back).
+    let entries: Vec<JournalEntry> = order.iter().filter_map(|t| lock(t).staged.take()).collect();
     if let Err(reason) = effects.publish(entries) {
         effects.commit_failed(lock(txn).key.as_deref(), &reason);
         rollback(txn, effects);
@@ -336,7 +338,12 @@ mod tests {
     }
 
     fn entry(key: &str) -> JournalEntry {
-        JournalEntry { result_storage: None, key_storage: None, key: key.into(), bytes: vec![] }
+        JournalEntry {
+            result_storage: None,
+            key_storage: None,
+            key: key.into(),
+            record: journal::StagedRecord::Bytes(vec![]),
+        }
     }
 
     fn hooks(task: &str) -> Option<HookTarget> {

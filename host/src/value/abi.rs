@@ -24,6 +24,7 @@ use wasmtime::component::__internal::{CanonicalAbiInfo, InstanceType, InterfaceT
 use wasmtime::component::{ComponentNamedList, ComponentType, Lift, Lower, Val};
 use wasmtime::ValRaw;
 
+use super::buf::{BorrowCheck, Buf, BORROW_FROM};
 use super::{Numbers, Ty, Value};
 
 /// The most flat parameters the canonical ABI passes in core-wasm arguments.
@@ -195,8 +196,19 @@ fn flat_of(cx_types: &wasmtime::component::__internal::ComponentTypes, ty: &Inte
     cx_types.canonical_abi(ty).flat_count(usize::MAX).unwrap_or(0)
 }
 
+/// Whether lifted lists may borrow the guest's memory instead of being copied out of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Hold {
+    /// Every list is copied: the value outlives the guest's call (a task's result, whose
+    /// instance is dropped next).
+    Copy,
+    /// Byte lists and lists of numbers of [`BORROW_FROM`] bytes and more are borrowed in
+    /// place: the arguments of a host import, which live only while the caller waits.
+    BorrowLarge,
+}
+
 /// Lifts one value of type `ty` from its flat core values.
-pub fn lift_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &mut Iter<'_, ValRaw>) -> Result<Value> {
+pub fn lift_flat(cx: &mut LiftContext<'_>, hold: Hold, ty: InterfaceType, src: &mut Iter<'_, ValRaw>) -> Result<Value> {
     Ok(match ty {
         InterfaceType::Bool => Value::Bool(bool::linear_lift_from_flat(cx, ty, next(src)?)?),
         InterfaceType::S8 => Value::S8(i8::linear_lift_from_flat(cx, ty, next(src)?)?),
@@ -217,7 +229,7 @@ pub fn lift_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &mut Iter<'_,
         InterfaceType::List(i) => {
             let ptr = u32::linear_lift_from_flat(cx, InterfaceType::U32, next(src)?)? as usize;
             let len = u32::linear_lift_from_flat(cx, InterfaceType::U32, next(src)?)? as usize;
-            load_list(cx, cx.types[i].element, ptr, len)?
+            load_list(cx, hold, cx.types[i].element, ptr, len)?
         }
         InterfaceType::Record(i) => {
             let types = cx.types;
@@ -225,7 +237,7 @@ pub fn lift_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &mut Iter<'_,
             cx.consume_fuel_array(fields.len(), size_of::<Val>())?;
             let mut values = Vec::with_capacity(fields.len());
             for field in fields.iter() {
-                values.push(lift_flat(cx, field.ty, src)?);
+                values.push(lift_flat(cx, hold, field.ty, src)?);
                 cx.consume_fuel(field.name.len())?;
             }
             Value::Record(values)
@@ -234,12 +246,12 @@ pub fn lift_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &mut Iter<'_,
             let types = cx.types;
             let items = &types[i].types;
             cx.consume_fuel_array(items.len(), size_of::<Val>())?;
-            Value::Tuple(items.iter().map(|ty| lift_flat(cx, *ty, src)).collect::<Result<_>>()?)
+            Value::Tuple(items.iter().map(|ty| lift_flat(cx, hold, *ty, src)).collect::<Result<_>>()?)
         }
         InterfaceType::Variant(i) => {
             let types = cx.types;
             let cases = &types[i].cases;
-            let (index, payload) = lift_variant(cx, flat_of(types, &ty), cases.values().copied(), src)?;
+            let (index, payload) = lift_variant(cx, hold, flat_of(types, &ty), cases.values().copied(), src)?;
             let (name, _) = cases.get_index(index as usize).expect("lift_variant checked the index");
             cx.consume_fuel(name.len())?;
             Value::Variant(index, payload)
@@ -247,19 +259,20 @@ pub fn lift_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &mut Iter<'_,
         InterfaceType::Enum(i) => {
             let types = cx.types;
             let names = &types[i].names;
-            let (index, _) = lift_variant(cx, flat_of(types, &ty), names.iter().map(|_| None), src)?;
+            let (index, _) = lift_variant(cx, hold, flat_of(types, &ty), names.iter().map(|_| None), src)?;
             cx.consume_fuel(names[index as usize].len())?;
             Value::Enum(index)
         }
         InterfaceType::Option(i) => {
             let types = cx.types;
-            let (_, payload) = lift_variant(cx, flat_of(types, &ty), [None, Some(types[i].ty)].into_iter(), src)?;
+            let (_, payload) = lift_variant(cx, hold, flat_of(types, &ty), [None, Some(types[i].ty)].into_iter(), src)?;
             Value::Option(payload)
         }
         InterfaceType::Result(i) => {
             let types = cx.types;
             let result = &types[i];
-            let (index, payload) = lift_variant(cx, flat_of(types, &ty), [result.ok, result.err].into_iter(), src)?;
+            let (index, payload) =
+                lift_variant(cx, hold, flat_of(types, &ty), [result.ok, result.err].into_iter(), src)?;
             Value::Result(if index == 0 { Ok(payload) } else { Err(payload) })
         }
         InterfaceType::Flags(i) => {
@@ -282,6 +295,7 @@ fn unsupported(ty: &InterfaceType) -> wasmtime::Error {
 
 fn lift_variant(
     cx: &mut LiftContext<'_>,
+    hold: Hold,
     flat: usize,
     mut cases: impl ExactSizeIterator<Item = Option<InterfaceType>>,
     src: &mut Iter<'_, ValRaw>,
@@ -293,7 +307,7 @@ fn lift_variant(
     let (payload, payload_flat) = match case {
         Some(ty) => {
             cx.consume_fuel(size_of::<Val>())?;
-            let payload = lift_flat(cx, ty, src)?;
+            let payload = lift_flat(cx, hold, ty, src)?;
             (Some(Box::new(payload)), flat_of(cx.types, &ty))
         }
         None => (None, 0),
@@ -323,7 +337,7 @@ fn push_flags(
 
 /// Loads one value of type `ty` stored at `offset` in guest memory (already bounds-checked
 /// for the type's size by the caller).
-pub fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Result<Value> {
+pub fn load(cx: &mut LiftContext<'_>, hold: Hold, ty: InterfaceType, offset: usize) -> Result<Value> {
     let memory = cx.memory();
     let types = cx.types;
     let abi = types.canonical_abi(&ty);
@@ -348,7 +362,7 @@ pub fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Resul
         InterfaceType::List(i) => {
             let ptr = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as usize;
             let len = u32::from_le_bytes(bytes[4..8].try_into().expect("4 bytes")) as usize;
-            load_list(cx, types[i].element, ptr, len)?
+            load_list(cx, hold, types[i].element, ptr, len)?
         }
         InterfaceType::Record(i) => {
             let fields = &types[i].fields;
@@ -358,7 +372,7 @@ pub fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Resul
             for field in fields.iter() {
                 cx.consume_fuel(field.name.len())?;
                 let field_offset = types.canonical_abi(&field.ty).next_field32(&mut at) as usize;
-                values.push(load(cx, field.ty, offset + field_offset)?);
+                values.push(load(cx, hold, field.ty, offset + field_offset)?);
             }
             Value::Record(values)
         }
@@ -369,7 +383,7 @@ pub fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Resul
             let mut values = Vec::with_capacity(items.len());
             for item in items.iter() {
                 let item_offset = types.canonical_abi(item).next_field32(&mut at) as usize;
-                values.push(load(cx, *item, offset + item_offset)?);
+                values.push(load(cx, hold, *item, offset + item_offset)?);
             }
             Value::Tuple(values)
         }
@@ -377,6 +391,7 @@ pub fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Resul
             let variant = &types[i];
             let (index, payload) = load_variant(
                 cx,
+                hold,
                 bytes,
                 usize::from(variant.info.size),
                 variant.info.payload_offset32,
@@ -391,6 +406,7 @@ pub fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Resul
             let e = &types[i];
             let (index, _) = load_variant(
                 cx,
+                hold,
                 bytes,
                 usize::from(e.info.size),
                 e.info.payload_offset32,
@@ -404,6 +420,7 @@ pub fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Resul
             let o = &types[i];
             let (_, payload) = load_variant(
                 cx,
+                hold,
                 bytes,
                 usize::from(o.info.size),
                 o.info.payload_offset32,
@@ -416,6 +433,7 @@ pub fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Resul
             let r = &types[i];
             let (index, payload) = load_variant(
                 cx,
+                hold,
                 bytes,
                 usize::from(r.info.size),
                 r.info.payload_offset32,
@@ -447,6 +465,7 @@ pub fn load(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Resul
 
 fn load_variant(
     cx: &mut LiftContext<'_>,
+    hold: Hold,
     bytes: &[u8],
     discriminant_size: usize,
     payload_offset: u32,
@@ -464,7 +483,7 @@ fn load_variant(
     let payload = match case {
         Some(ty) => {
             cx.consume_fuel(size_of::<Val>())?;
-            Some(Box::new(load(cx, ty, offset + payload_offset as usize)?))
+            Some(Box::new(load(cx, hold, ty, offset + payload_offset as usize)?))
         }
         None => None,
     };
@@ -473,7 +492,7 @@ fn load_variant(
 
 /// Reads `len` items of `element` at `ptr`: byte lists and lists of fixed-size scalars in
 /// one pass over their bytes, anything else item by item.
-fn load_list(cx: &mut LiftContext<'_>, element: InterfaceType, ptr: usize, len: usize) -> Result<Value> {
+fn load_list(cx: &mut LiftContext<'_>, hold: Hold, element: InterfaceType, ptr: usize, len: usize) -> Result<Value> {
     let types = cx.types;
     let abi = types.canonical_abi(&element);
     let size = abi.size32 as usize;
@@ -487,13 +506,25 @@ fn load_list(cx: &mut LiftContext<'_>, element: InterfaceType, ptr: usize, len: 
         return Err(error("list pointer is not aligned"));
     }
     let bytes = &memory[ptr..ptr + len * size];
-    if let Some(numbers) = number_ty(&element).and_then(|item| Numbers::from_le_bytes(&item, bytes)) {
-        return Ok(Value::Numbers(numbers));
+    let borrow = hold == Hold::BorrowLarge && bytes.len() >= BORROW_FROM;
+    if let Some(item) = number_ty(&element) {
+        let numbers = if borrow {
+            // SAFETY: the arguments of a host import live only while the caller waits in
+            // the call (`ImportParams` checks it), and its memory cannot change meanwhile.
+            unsafe { Numbers::borrowed_le_bytes(&item, bytes) }
+        } else {
+            None
+        };
+        if let Some(numbers) = numbers.or_else(|| Numbers::from_le_bytes(&item, bytes)) {
+            return Ok(Value::Numbers(numbers));
+        }
     }
     Ok(match element {
-        InterfaceType::U8 => Value::Bytes(crate::buffers::copy_of(bytes)),
+        // SAFETY: as for the numbers above.
+        InterfaceType::U8 if borrow => Value::Bytes(unsafe { Buf::borrowed(bytes) }),
+        InterfaceType::U8 => Value::Bytes(crate::buffers::copy_of(bytes).into()),
         InterfaceType::Bool => Value::List(bytes.iter().map(|b| Value::Bool(*b != 0)).collect()),
-        _ => Value::List((0..len).map(|i| load(cx, element, ptr + i * size)).collect::<Result<_>>()?),
+        _ => Value::List((0..len).map(|i| load(cx, hold, element, ptr + i * size)).collect::<Result<_>>()?),
     })
 }
 
@@ -895,14 +926,14 @@ fn offset_in(memory: &[u8], bytes: &[u8]) -> usize {
     bytes.as_ptr() as usize - memory.as_ptr() as usize
 }
 
-fn lift_tuple_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &[ValRaw]) -> Result<Vec<Value>> {
+fn lift_tuple_flat(cx: &mut LiftContext<'_>, hold: Hold, ty: InterfaceType, src: &[ValRaw]) -> Result<Vec<Value>> {
     let InterfaceType::Tuple(i) = ty else { return Err(unsupported(&ty)) };
     let types = cx.types;
     let mut iter = src.iter();
-    types[i].types.iter().map(|ty| lift_flat(cx, *ty, &mut iter)).collect()
+    types[i].types.iter().map(|ty| lift_flat(cx, hold, *ty, &mut iter)).collect()
 }
 
-fn load_tuple(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Result<Vec<Value>> {
+fn load_tuple(cx: &mut LiftContext<'_>, hold: Hold, ty: InterfaceType, offset: usize) -> Result<Vec<Value>> {
     let InterfaceType::Tuple(i) = ty else { return Err(unsupported(&ty)) };
     let types = cx.types;
     let abi = types.canonical_abi(&ty);
@@ -916,16 +947,17 @@ fn load_tuple(cx: &mut LiftContext<'_>, ty: InterfaceType, offset: usize) -> Res
     let mut values = Vec::with_capacity(types[i].types.len());
     for item in types[i].types.iter() {
         let item_offset = types.canonical_abi(item).next_field32(&mut at) as usize;
-        values.push(load(cx, *item, offset + item_offset)?);
+        values.push(load(cx, hold, *item, offset + item_offset)?);
     }
     Ok(values)
 }
 
-/// A host import's arguments, lifted from `N` flat core values.
-pub struct ImportParams<const N: usize>(pub Vec<Value>);
+/// A host import's arguments, lifted from `N` flat core values, with the check that the
+/// lists they borrow from the caller's memory are gone when the call returns.
+pub struct ImportParams<const N: usize>(pub Vec<Value>, BorrowCheck);
 
 /// A host import's arguments, lifted from a parameter tuple spilled to guest memory.
-pub struct SpilledImportParams(pub Vec<Value>);
+pub struct SpilledImportParams(pub Vec<Value>, BorrowCheck);
 
 // SAFETY: `Lower` is `N` `ValRaw`s, and `typecheck` only accepts parameter tuples that flatten
 // to exactly `N` values, so wasmtime hands `linear_lift_from_flat` that many initialised values.
@@ -947,7 +979,8 @@ unsafe impl<const N: usize> ComponentNamedList for ImportParams<N> {}
 
 unsafe impl<const N: usize> Lift for ImportParams<N> {
     fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> Result<Self> {
-        Ok(ImportParams(lift_tuple_flat(cx, ty, src)?))
+        let check = BorrowCheck::start();
+        Ok(ImportParams(lift_tuple_flat(cx, Hold::BorrowLarge, ty, src)?, check))
     }
 
     fn linear_lift_from_memory(_: &mut LiftContext<'_>, _: InterfaceType, _: &[u8]) -> Result<Self> {
@@ -981,7 +1014,8 @@ unsafe impl Lift for SpilledImportParams {
 
     fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Self> {
         let offset = offset_in(cx.memory(), bytes);
-        Ok(SpilledImportParams(load_tuple(cx, ty, offset)?))
+        let check = BorrowCheck::start();
+        Ok(SpilledImportParams(load_tuple(cx, Hold::BorrowLarge, ty, offset)?, check))
     }
 }
 
@@ -1171,13 +1205,13 @@ unsafe impl<const N: usize> ComponentNamedList for ExportResult<N> {}
 
 unsafe impl<const N: usize> Lift for ExportResult<N> {
     fn linear_lift_from_flat(cx: &mut LiftContext<'_>, ty: InterfaceType, src: &Self::Lower) -> Result<Self> {
-        let mut values = lift_tuple_flat(cx, ty, src)?;
+        let mut values = lift_tuple_flat(cx, Hold::Copy, ty, src)?;
         Ok(ExportResult(values.pop()))
     }
 
     fn linear_lift_from_memory(cx: &mut LiftContext<'_>, ty: InterfaceType, bytes: &[u8]) -> Result<Self> {
         let offset = offset_in(cx.memory(), bytes);
-        let mut values = load_tuple(cx, ty, offset)?;
+        let mut values = load_tuple(cx, Hold::Copy, ty, offset)?;
         Ok(ExportResult(values.pop()))
     }
 }
@@ -1246,7 +1280,9 @@ where
         ($p:ty, $r:literal) => {{
             let serve = serve.clone();
             instance.func_wrap(name, move |store: wasmtime::StoreContextMut<'_, T>, args: $p| {
-                Ok(ImportResult::<$r>(serve(store, args.0)?))
+                let result = serve(store, args.0);
+                args.1.finish();
+                Ok(ImportResult::<$r>(result?))
             })
         }};
     }

@@ -379,7 +379,7 @@ mod tests {
             (
                 "list<u8>",
                 Ty::List(Box::new(Ty::U8)),
-                Value::Bytes(vec![1, 2, 3]),
+                Value::Bytes(vec![1, 2, 3].into()),
                 "0300000000000000010203",
                 "aa1017de4092c8e6f8d36138f01fd6d226031e4b672eee74e947081de58b93e7",
             ),
@@ -524,7 +524,7 @@ mod tests {
                 Ty::Tuple(vec![Ty::String, Ty::List(Box::new(Ty::U8)), Ty::String]),
                 Value::Tuple(vec![
                     Value::String("a".repeat(10_000)),
-                    Value::Bytes(vec![9; 20_000]),
+                    Value::Bytes(vec![9; 20_000].into()),
                     Value::String("b".into()),
                 ]),
             ),
@@ -556,7 +556,7 @@ mod tests {
     fn list_u8_bytes_encode_as_a_list_of_u8_items_would() {
         // count as u64, then one byte per item: exactly what the generic list rule gives.
         let mut out = Vec::new();
-        encode_value(&Value::Bytes(vec![0xab, 0xcd]), &Ty::List(Box::new(Ty::U8)), &mut out).unwrap();
+        encode_value(&Value::Bytes(vec![0xab, 0xcd].into()), &Ty::List(Box::new(Ty::U8)), &mut out).unwrap();
         let mut generic = 2u64.to_le_bytes().to_vec();
         for item in [0xabu8, 0xcd] {
             encode_value(&Value::U8(item), &Ty::U8, &mut generic).unwrap();

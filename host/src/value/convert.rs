@@ -459,7 +459,7 @@ mod tests {
     fn list_u8_val_becomes_bytes() {
         let ty = Ty::List(Box::new(Ty::U8));
         let val = Val::List(vec![Val::U8(1), Val::U8(2)]);
-        assert_eq!(Value::from_val(&val, &ty), Ok(Value::Bytes(vec![1, 2])));
+        assert_eq!(Value::from_val(&val, &ty), Ok(Value::Bytes(vec![1, 2].into())));
     }
 
     #[test]
@@ -467,7 +467,7 @@ mod tests {
         let ty = Ty::List(Box::new(Ty::U8));
         let err = Value::List(vec![Value::U8(1)]).to_val(&ty).unwrap_err();
         assert_eq!(err.to_string(), "$: expected list<u8>, found list");
-        let err = Value::Bytes(vec![1]).to_val(&Ty::List(Box::new(Ty::U32))).unwrap_err();
+        let err = Value::Bytes(vec![1].into()).to_val(&Ty::List(Box::new(Ty::U32))).unwrap_err();
         assert_eq!(err.to_string(), "$: expected list<u32>, found list<u8>");
     }
 

@@ -532,7 +532,7 @@ mod tests {
         let oo = Ty::Option(Box::new(Ty::Option(Box::new(Ty::U32))));
         let res = Ty::Result { ok: None, err: bt(Ty::String) };
         let cases: Vec<(Ty, Value, Json)> = vec![
-            (Ty::List(Box::new(Ty::U8)), Value::Bytes(vec![1, 255]), json!([1, 255])),
+            (Ty::List(Box::new(Ty::U8)), Value::Bytes(vec![1, 255].into()), json!([1, 255])),
             (rec.clone(), Value::Record(vec![Value::U32(1), Value::Option(None)]), json!({"a": 1, "b-c": null})),
             (
                 Ty::Tuple(vec![Ty::Bool, Ty::Char]),

@@ -11,6 +11,7 @@
 //! fixed-size type is produced as [`Value::Numbers`], one typed buffer (see [`numbers`]).
 
 pub mod abi;
+pub mod buf;
 pub mod canonical;
 pub mod convert;
 pub mod json;
@@ -23,6 +24,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use buf::Buf;
 pub use numbers::Numbers;
 
 /// A WIT value type that can cross into a task's own Store.
@@ -92,7 +94,7 @@ pub enum Value {
     /// that [`Value::Numbers`] holds).
     List(Vec<Value>),
     /// A `list<u8>`, its only representation.
-    Bytes(Vec<u8>),
+    Bytes(Buf<u8>),
     /// Field values in declaration order.
     Record(Vec<Value>),
     /// Items in order.
@@ -407,8 +409,8 @@ mod tests {
     #[test]
     fn value_round_trips_through_postcard() {
         let value = Value::Record(vec![
-            Value::Bytes(vec![0, 1, 2, 255]),
-            Value::Numbers(Numbers::F64(vec![-0.5, f64::INFINITY])),
+            Value::Bytes(vec![0, 1, 2, 255].into()),
+            Value::Numbers(Numbers::F64(vec![-0.5, f64::INFINITY].into())),
             Value::List(vec![Value::String("a".into()), Value::String(String::new())]),
             Value::Variant(2, Some(Box::new(Value::String("héllo".into())))),
             Value::Result(Err(None)),
@@ -434,7 +436,7 @@ mod tests {
 
     #[test]
     fn bytes_are_stored_as_one_slice_by_postcard() {
-        let bytes = postcard::to_allocvec(&Value::Bytes(vec![7; 300])).unwrap();
+        let bytes = postcard::to_allocvec(&Value::Bytes(vec![7; 300].into())).unwrap();
         // variant tag, LEB128 length 300 (two bytes), then the raw bytes.
         assert_eq!(bytes.len(), 1 + 2 + 300);
         assert!(bytes[3..].iter().all(|&b| b == 7));

@@ -8,7 +8,7 @@
 //! [`Value::List`] of the same items is read wherever a value is read, as the same list.
 //! (`list<u8>` has its own form, [`Value::Bytes`]; bool and char lists stay item lists.)
 
-use super::{Ty, Value};
+use super::{Buf, Ty, Value};
 
 /// Items at a time turned into little-endian bytes on the stack by [`Numbers::for_each_le_chunk`].
 const CHUNK_ITEMS: usize = 2048;
@@ -20,7 +20,7 @@ macro_rules! numbers {
         pub enum Numbers {
             $(
                 #[allow(missing_docs)]
-                $kind(Vec<$t>),
+                $kind(Buf<$t>),
             )*
         }
 
@@ -35,6 +35,13 @@ macro_rules! numbers {
             /// Whether the list is empty.
             pub fn is_empty(&self) -> bool {
                 self.len() == 0
+            }
+
+            /// Whether the items are borrowed from guest memory (see [`Buf`]).
+            pub fn is_borrowed(&self) -> bool {
+                match self {
+                    $(Numbers::$kind(items) => items.is_borrowed(),)*
+                }
             }
 
             /// The type of the items.
@@ -59,7 +66,7 @@ macro_rules! numbers {
             /// An empty list of `item`s with room for `capacity` of them.
             pub fn with_capacity(item: &Ty, capacity: usize) -> Option<Numbers> {
                 match item {
-                    $(Ty::$kind => Some(Numbers::$kind(Vec::with_capacity(capacity))),)*
+                    $(Ty::$kind => Some(Numbers::$kind(Vec::with_capacity(capacity).into())),)*
                     _ => None,
                 }
             }
@@ -68,7 +75,7 @@ macro_rules! numbers {
             /// appended) otherwise.
             pub fn push(&mut self, value: &Value) -> bool {
                 match (self, value) {
-                    $((Numbers::$kind(items), Value::$kind(x)) => items.push(*x),)*
+                    $((Numbers::$kind(items), Value::$kind(x)) => items.to_mut().push(*x),)*
                     _ => return false,
                 }
                 true
@@ -87,6 +94,33 @@ macro_rules! numbers {
                         Some(Numbers::$kind(
                             chunks.map(|c| <$t>::from_le_bytes(c.try_into().expect("chunk size"))).collect(),
                         ))
+                    })*
+                    _ => None,
+                }
+            }
+
+            /// `bytes`, the little-endian items of a list of `item`s, borrowed in place
+            /// (see [`Buf::borrowed`]): on a little-endian machine, when `bytes` is aligned
+            /// for the items and a whole number of them. `None` otherwise.
+            ///
+            /// # Safety
+            /// As for [`Buf::borrowed`].
+            pub unsafe fn borrowed_le_bytes(item: &Ty, bytes: &[u8]) -> Option<Numbers> {
+                if cfg!(target_endian = "big") {
+                    return None;
+                }
+                match item {
+                    $(Ty::$kind => {
+                        const SIZE: usize = size_of::<$t>();
+                        if !bytes.len().is_multiple_of(SIZE) || !bytes.as_ptr().cast::<$t>().is_aligned() {
+                            return None;
+                        }
+                        // SAFETY: aligned, a whole number of items, and every bit pattern is
+                        // a valid number; the caller keeps the memory valid (see above).
+                        let items = unsafe {
+                            std::slice::from_raw_parts(bytes.as_ptr().cast::<$t>(), bytes.len() / SIZE)
+                        };
+                        Some(Numbers::$kind(unsafe { Buf::borrowed(items) }))
                     })*
                     _ => None,
                 }
@@ -261,8 +295,8 @@ pub(crate) mod tests {
     #[test]
     fn list_of_gives_numbers_for_number_items_only() {
         let numbers = Numbers::list_of(&Ty::U32, vec![Value::U32(1), Value::U32(2)]);
-        assert_eq!(numbers, Value::Numbers(Numbers::U32(vec![1, 2])));
-        assert_eq!(Numbers::list_of(&Ty::F64, vec![]), Value::Numbers(Numbers::F64(vec![])));
+        assert_eq!(numbers, Value::Numbers(Numbers::U32(vec![1, 2].into())));
+        assert_eq!(Numbers::list_of(&Ty::F64, vec![]), Value::Numbers(Numbers::F64(vec![].into())));
         let strings = vec![Value::String("a".into())];
         assert_eq!(Numbers::list_of(&Ty::String, strings.clone()), Value::List(strings));
         // An item of another type keeps the item list, for the type check to name it.
@@ -275,15 +309,15 @@ pub(crate) mod tests {
     /// A list of each kind, with each kind's edge values.
     pub(crate) fn every_kind() -> Vec<Numbers> {
         vec![
-            Numbers::S8(vec![-128, 0, 127]),
-            Numbers::S16(vec![i16::MIN, -1, 300]),
-            Numbers::U16(vec![0, 65535]),
-            Numbers::S32(vec![i32::MIN, 7]),
-            Numbers::U32(vec![u32::MAX, 0, 1 << 20]),
-            Numbers::S64(vec![i64::MIN, -3]),
-            Numbers::U64(vec![u64::MAX]),
-            Numbers::F32(vec![-0.0, 1.5, f32::INFINITY, f32::NAN]),
-            Numbers::F64(vec![f64::MIN_POSITIVE, -2.25, -f64::NAN, -0.0]),
+            Numbers::S8(vec![-128, 0, 127].into()),
+            Numbers::S16(vec![i16::MIN, -1, 300].into()),
+            Numbers::U16(vec![0, 65535].into()),
+            Numbers::S32(vec![i32::MIN, 7].into()),
+            Numbers::U32(vec![u32::MAX, 0, 1 << 20].into()),
+            Numbers::S64(vec![i64::MIN, -3].into()),
+            Numbers::U64(vec![u64::MAX].into()),
+            Numbers::F32(vec![-0.0, 1.5, f32::INFINITY, f32::NAN].into()),
+            Numbers::F64(vec![f64::MIN_POSITIVE, -2.25, -f64::NAN, -0.0].into()),
         ]
     }
 
@@ -322,10 +356,10 @@ pub(crate) mod tests {
                 assert_eq!(bytes, &chunked[..], "{list:?}");
             }
         }
-        assert!(Numbers::U64(vec![1, 2]).canonical_le_bytes().is_some());
-        assert!(Numbers::F64(vec![1.0, 2.5]).canonical_le_bytes().is_some());
-        assert!(Numbers::F64(vec![1.0, -0.0]).canonical_le_bytes().is_none());
-        assert!(Numbers::F32(vec![f32::NAN]).canonical_le_bytes().is_none());
+        assert!(Numbers::U64(vec![1, 2].into()).canonical_le_bytes().is_some());
+        assert!(Numbers::F64(vec![1.0, 2.5].into()).canonical_le_bytes().is_some());
+        assert!(Numbers::F64(vec![1.0, -0.0].into()).canonical_le_bytes().is_none());
+        assert!(Numbers::F32(vec![f32::NAN].into()).canonical_le_bytes().is_none());
     }
 
     #[test]
@@ -336,7 +370,7 @@ pub(crate) mod tests {
         let mut expected = vec![0; list.byte_len()];
         list.write_le_bytes(&mut expected);
         assert_eq!(seen, expected);
-        let floats = Numbers::F64(vec![f64::NAN, -0.0]);
+        let floats = Numbers::F64(vec![f64::NAN, -0.0].into());
         let mut canon = Vec::new();
         floats.for_each_le_chunk(true, |bytes| canon.extend_from_slice(bytes));
         assert_eq!(&canon[..8], &0x7ff8_0000_0000_0000u64.to_le_bytes());

@@ -459,7 +459,7 @@ impl<'a> Reader<'a> {
             Ty::List(item) if **item == Ty::U8 => {
                 self.tag(BYTES, ty, path)?;
                 let n = self.len(path)?;
-                Value::Bytes(crate::buffers::copy_of(self.take(n, path)?))
+                Value::Bytes(crate::buffers::copy_of(self.take(n, path)?).into())
             }
             Ty::List(item) => {
                 self.tag(LIST, ty, path)?;
@@ -562,6 +562,7 @@ impl<'a> Reader<'a> {
     fn numbers(&mut self, mut numbers: Numbers, n: usize, path: &Path<'_>) -> Decoded<Numbers> {
         macro_rules! items {
             ($items:expr, $tag:expr, |$r:ident, $at:ident| $read:expr) => {{
+                let items = $items.to_mut();
                 for i in 0..n {
                     let $at = path.index(i);
                     let $r = &mut *self;
@@ -569,7 +570,7 @@ impl<'a> Reader<'a> {
                     if tag != $tag {
                         return fail(&$at, format!("expected the tag {} of the list's items, found {tag}", $tag));
                     }
-                    $items.push($read);
+                    items.push($read);
                 }
             }};
         }
@@ -624,11 +625,11 @@ mod tests {
         let values = [
             Value::Numbers(Numbers::S16((-300..300).collect())),
             Value::Numbers(Numbers::U32((0..70_000u32).map(|i| i.wrapping_mul(2_654_435_761)).collect())),
-            Value::Numbers(Numbers::S64(vec![i64::MIN, -1, 0, 1, i64::MAX])),
-            Value::Numbers(Numbers::U64(vec![u64::MAX, 1 << 63, 127, 128])),
-            Value::Numbers(Numbers::F64(vec![f64::NAN, -0.0, 1e300])),
-            Value::Numbers(Numbers::F32(vec![f32::from_bits(0x7fc0_0001), 2.5])),
-            Value::Numbers(Numbers::S8(vec![-128, 127])),
+            Value::Numbers(Numbers::S64(vec![i64::MIN, -1, 0, 1, i64::MAX].into())),
+            Value::Numbers(Numbers::U64(vec![u64::MAX, 1 << 63, 127, 128].into())),
+            Value::Numbers(Numbers::F64(vec![f64::NAN, -0.0, 1e300].into())),
+            Value::Numbers(Numbers::F32(vec![f32::from_bits(0x7fc0_0001), 2.5].into())),
+            Value::Numbers(Numbers::S8(vec![-128, 127].into())),
         ];
         for value in values {
             let Value::Numbers(numbers) = &value else { unreachable!() };
@@ -648,7 +649,7 @@ mod tests {
     fn an_empty_list_of_numbers_decodes_as_numbers() {
         let ty = Ty::List(Box::new(Ty::F32));
         let (back, _) = decode(&wire_bytes(&Value::List(vec![])), &ty).unwrap();
-        assert_eq!(back, Value::Numbers(Numbers::F32(vec![])));
+        assert_eq!(back, Value::Numbers(Numbers::F32(vec![].into())));
     }
 
     #[test]
