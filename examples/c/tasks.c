@@ -135,7 +135,7 @@ CACHEHOST_TASK_OPTIONS(
     {.task = "greet", .cache_policy = "INPUTS", .cache_expiration = CACHEHOST_DAYS(1)},
     {.task = "word-lengths", .retries = CACHEHOST_SOME(2), .retry_delay = CACHEHOST_MILLIS(500)},
     {.task = "summarize", .cache_policy = "INPUTS", .persist_result = CACHEHOST_TRUE},
-    {.task = "parse-quantity", .cache_policy = "INPUTS", .timeout = CACHEHOST_SECONDS(60)},
+    {.task = "parse-quantity", .cache_policy = "INPUTS", .timeout = CACHEHOST_SECONDS(60), .replayable = CACHEHOST_TRUE},
     {.task = "shout", .cache_policy = "KEY_FN", .refresh_cache = CACHEHOST_FALSE},
     {.task = "ledger", .cache_policy = "INPUTS", .isolation_level = "READ_COMMITTED", .lock_manager = "memory"},
     {.task = "reverse-bytes", .cache_policy = "INPUTS"},

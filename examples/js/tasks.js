@@ -70,7 +70,7 @@ export const jsTasks = tasks({
       }
       return Number(text);
     },
-    { cachePolicy: INPUTS, timeoutSeconds: 60 },
+    { cachePolicy: INPUTS, timeoutSeconds: 60, replayable: true },
   ),
 
   // Prefect's cache_key_fn(context, parameters): the parameters arrive decoded from JSON.

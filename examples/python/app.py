@@ -60,7 +60,7 @@ class PyTasks(exports.PyTasks):
             most_expensive=most_expensive,
         )
 
-    @task(cache_policy=INPUTS, timeout_seconds=60)
+    @task(cache_policy=INPUTS, timeout_seconds=60, replayable=True)
     def parse_quantity(self, text: str) -> int:
         # Not int(text): it also accepts signs, spaces, underscores and non-ASCII digits.
         if not 1 <= len(text) <= 10 or any(not "0" <= c <= "9" for c in text):

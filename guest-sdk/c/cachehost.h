@@ -86,6 +86,8 @@ struct cachehost_task {
     struct cachehost_u64 retry_delay;
     /* The wall-clock limit of one run (CACHEHOST_SECONDS(30), ...). */
     struct cachehost_u64 timeout;
+    /* CACHEHOST_TRUE: records keep the call's inputs, for `cachehost cache verify`. */
+    struct cachehost_bool replayable;
 };
 
 /* Copies a C string into an option<string> of the bindings (malloc'd: the caller frees it). */
@@ -123,6 +125,7 @@ struct cachehost_task {
             CACHEHOST_OPTION_(out->retries, in->retries);                                              \
             CACHEHOST_OPTION_(out->retry_delay_ms, in->retry_delay);                                   \
             CACHEHOST_OPTION_(out->timeout_ms, in->timeout);                                           \
+            CACHEHOST_OPTION_(out->replayable, in->replayable);                                        \
         }                                                                                              \
     }
 

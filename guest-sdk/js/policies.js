@@ -89,6 +89,7 @@ export const OPTIONS = Object.freeze([
   "timeoutSeconds",
   "isolationLevel",
   "lockManager",
+  "replayable",
 ]);
 
 const UNITS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -180,6 +181,7 @@ export function taskDefaults(task, options) {
   }
   if (options.refreshCache !== undefined) record.refreshCache = flag("refreshCache", options.refreshCache);
   if (options.persistResult !== undefined) record.persistResult = flag("persistResult", options.persistResult);
+  if (options.replayable !== undefined) record.replayable = flag("replayable", options.replayable);
   if (options.resultStorage !== undefined) record.resultStorage = String(options.resultStorage);
   if (options.keyStorage !== undefined) record.keyStorage = String(options.keyStorage);
   if (options.retries !== undefined) {

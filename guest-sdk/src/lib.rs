@@ -259,6 +259,8 @@ pub struct TaskOptions {
     pub retry_delay_ms: Option<u64>,
     /// The wall-clock limit of one run, in milliseconds (Prefect's `timeout_seconds`).
     pub timeout_ms: Option<u64>,
+    /// Whether a record keeps the call's inputs, for `cachehost cache verify`.
+    pub replayable: Option<bool>,
 }
 
 impl TaskOptions {
@@ -333,6 +335,13 @@ impl TaskOptions {
         self.timeout_ms = Some(millis(timeout));
         self
     }
+
+    /// Sets whether the task's records keep its inputs, so that `cachehost cache verify`
+    /// can run it again and compare the results.
+    pub fn replayable(mut self, replayable: bool) -> Self {
+        self.replayable = Some(replayable);
+        self
+    }
 }
 
 fn millis(duration: Duration) -> u64 {
@@ -367,6 +376,7 @@ macro_rules! export_task_options {
                         retries: options.retries,
                         retry_delay_ms: options.retry_delay_ms,
                         timeout_ms: options.timeout_ms,
+                        replayable: options.replayable,
                     })
                     .collect()
             }

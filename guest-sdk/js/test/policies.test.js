@@ -29,6 +29,7 @@ test("every option becomes its field", () => {
     timeoutSeconds: 30,
     isolationLevel: "SERIALIZABLE",
     lockManager: LockManager.redis("redis", 6380),
+    replayable: true,
   });
   assert.deepEqual(record, {
     task: "every-option",
@@ -43,6 +44,7 @@ test("every option becomes its field", () => {
     timeoutMs: 30000n,
     isolationLevel: "SERIALIZABLE",
     lockManager: "redis://redis:6380",
+    replayable: true,
   });
 });
 

@@ -37,6 +37,7 @@ OPTIONS = (
     "timeout_seconds",
     "isolation_level",
     "lock_manager",
+    "replayable",
 )
 
 # Every task this component declares, by WIT function name, in declaration order.
@@ -86,6 +87,7 @@ def _options_of(task: str, given: Dict[str, Any]) -> Dict[str, Any]:
         "retries": None,
         "retry_delay_ms": None,
         "timeout_ms": None,
+        "replayable": None,
     }
     policy = given.get("cache_policy")
     if policy is not None:
@@ -111,7 +113,7 @@ def _options_of(task: str, given: Dict[str, Any]) -> Dict[str, Any]:
         if expiration < timedelta(0):
             raise ValueError(f"cache_expiration must not be negative, not {expiration!r}")
         record["cache_expiration_ms"] = expiration // timedelta(milliseconds=1)
-    for flag in ("refresh_cache", "persist_result"):
+    for flag in ("refresh_cache", "persist_result", "replayable"):
         if given.get(flag) is not None:
             record[flag] = _flag(flag, given[flag])
     for storage in ("result_storage", "key_storage"):

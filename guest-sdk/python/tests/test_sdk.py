@@ -73,6 +73,7 @@ class Options(unittest.TestCase):
             timeout_seconds=30,
             isolation_level="SERIALIZABLE",
             lock_manager=RedisLockManager("redis", 6380),
+            replayable=True,
         )
         def every_option(self, x, debug):
             pass
@@ -92,6 +93,7 @@ class Options(unittest.TestCase):
                 "retries": 3,
                 "retry_delay_ms": 1500,
                 "timeout_ms": 30_000,
+                "replayable": True,
             },
         )
         self.assertEqual(every_option.task_name, "every-option")

@@ -207,6 +207,7 @@ fn declared_layer(val: &Val) -> Result<options::Layer, String> {
                 }
                 "retry-delay-ms" => declared.retry_delay = millis(),
                 "timeout-ms" => declared.timeout = millis(),
+                "replayable" => declared.replayable = flag(),
                 "refresh-cache" => declared.refresh_cache = flag(),
                 "persist-result" => declared.persist_result = flag(),
                 "isolation-level" => declared.isolation_level = text(),

@@ -535,3 +535,24 @@ fn the_strict_sandbox_grants_nothing_and_configuration_cannot_loosen_it() {
         "Task run failed: the task run exceeded its memory limit of 256 MiB (memory)"
     );
 }
+
+/// `replayable` is a task option a component can declare itself (poly-rust's parse-quantity
+/// does, through the Rust SDK), not only a setting of cachehost.toml: its record keeps the
+/// inputs, and `cache verify` replays it with no configuration at all.
+#[test]
+fn a_task_its_component_declares_replayable_is_replayed_without_configuration() {
+    let ctx = TestContext::new();
+    let folder = ctx.dir.path().join("components");
+    std::fs::create_dir_all(&folder).unwrap();
+    let component = folder.join("poly-rust.wasm");
+    std::fs::copy(example("poly-rust"), &component).unwrap();
+    let inspect: serde_json::Value =
+        serde_json::from_str(&ctx.stdout(&["inspect", component.to_str().unwrap(), "--json"], 0)).unwrap();
+    let parse = inspect["tasks"].as_array().unwrap().iter().find(|t| t["name"] == "parse-quantity").unwrap();
+    assert_eq!(parse["options"]["replayable"]["value"], true, "{parse:#}");
+    assert_eq!(parse["options"]["replayable"]["source"], "component", "{parse:#}");
+
+    ctx.report(&["call", component.to_str().unwrap(), "parse-quantity", "--arg", "text=\"42\""], 0);
+    let replayed = verify(&ctx, &folder, ctx.storage().to_str().unwrap(), 0);
+    assert_eq!((replayed["matched"].as_u64(), replayed["not_replayable"].as_u64()), (Some(1), Some(0)), "{replayed:#}");
+}

@@ -111,7 +111,7 @@ cachehost_guest::export_task_options!(
         TaskOptions::new("greet").cache_policy("INPUTS").cache_expiration(Duration::from_secs(86_400)),
         TaskOptions::new("word-lengths").retries(2).retry_delay(Duration::from_millis(500)),
         TaskOptions::new("summarize").cache_policy("INPUTS").persist_result(true),
-        TaskOptions::new("parse-quantity").cache_policy("INPUTS").timeout(Duration::from_secs(60)),
+        TaskOptions::new("parse-quantity").cache_policy("INPUTS").timeout(Duration::from_secs(60)).replayable(true),
         TaskOptions::new("shout").cache_policy("KEY_FN").refresh_cache(false),
         TaskOptions::new("ledger").cache_policy("INPUTS").isolation_level("READ_COMMITTED").lock_manager("memory"),
         TaskOptions::new("reverse-bytes").cache_policy("INPUTS"),
