@@ -105,6 +105,7 @@ pub fn link(
         |e: wasmtime::Error| LinkError::Wasmtime { component: component.file_name(), message: format!("{e:#}") };
     let mut linker: Linker<RunCtx> = Linker::new(engine);
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(wasmtime_error)?;
+    crate::run::reads::shadow_wasi(&mut linker).map_err(wasmtime_error)?;
     for (name, _) in component.component.component_type().imports(engine) {
         if name.starts_with(CACHEHOST_PACKAGE) {
             let mut instance = linker.instance(name).map_err(wasmtime_error)?;

@@ -8,6 +8,7 @@ use wasmtime::component::{ResourceTable, Val};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::pool::Submission;
+use super::reads::{self, ReadLog};
 use super::sandbox::{self, MemoryLimiter};
 use super::state::State;
 use super::Session;
@@ -77,6 +78,8 @@ pub struct RunCtx {
     pub log_subject: Option<Subject>,
     /// Keeps the Store's memories under its limit.
     pub limiter: MemoryLimiter,
+    /// What the guest read through WASI.
+    pub reads: ReadLog,
 }
 
 impl RunCtx {
@@ -105,8 +108,10 @@ impl RunCtx {
             submitted: HashMap::new(),
             log_subject: None,
             limiter: MemoryLimiter::new(memory_limit),
+            reads: ReadLog::default(),
         };
-        ctx.wasi = sandbox::wasi_ctx(&ctx.session.logger, &ctx.subject(), ctx.session.grants(component));
+        ctx.wasi =
+            sandbox::wasi_ctx(&ctx.session.logger, &ctx.subject(), ctx.session.grants(component), ctx.reads.sources());
         ctx
     }
 
@@ -134,6 +139,12 @@ impl RunCtx {
             (None, Some(flow)) => Subject::FlowRun(flow.name.clone()),
             (None, None) => Subject::Host,
         }
+    }
+}
+
+impl reads::Observed for RunCtx {
+    fn read_log(&mut self) -> &mut ReadLog {
+        &mut self.reads
     }
 }
 

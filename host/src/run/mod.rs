@@ -10,6 +10,7 @@ pub mod history;
 pub mod load;
 pub mod names;
 pub mod pool;
+pub mod reads;
 pub mod report;
 pub mod sandbox;
 pub mod state;

@@ -72,6 +72,10 @@ pub struct TaskRunReport {
     /// Its result as JSON, when it has one small enough to keep.
     #[serde(default)]
     pub result: Option<serde_json::Value>,
+    /// What its body read through WASI (files, folders, environment, clocks, random), when
+    /// it ran and read anything (`run::reads`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reads: Option<super::reads::ReadSet>,
 }
 
 /// One part of a cache key.

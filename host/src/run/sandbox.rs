@@ -9,6 +9,7 @@ use std::sync::Arc;
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx};
 
+use super::reads;
 use super::state::{State, StateName};
 use crate::limits::{ComponentGrants, DirMode, LimitExceeded, Limits, EPOCH_TICK};
 use crate::log::{GuestOutput, Level, Logger, Subject};
@@ -131,9 +132,20 @@ pub fn hostcall_fuel(items: u64) -> usize {
 
 /// Builds the WASI context of a Store of `component`: stdout/stderr become log lines of
 /// `subject`; nothing else unless `grants` give it. A granted folder that cannot be opened
-/// is logged at ERROR and left out (denied).
-pub fn wasi_ctx(logger: &Arc<Logger>, subject: &Subject, grants: Option<&ComponentGrants>) -> WasiCtx {
+/// is logged at ERROR and left out (denied). Its clocks and random sources report their
+/// use to `sources` (see `run::reads`).
+pub fn wasi_ctx(
+    logger: &Arc<Logger>,
+    subject: &Subject,
+    grants: Option<&ComponentGrants>,
+    sources: Arc<reads::Sources>,
+) -> WasiCtx {
     let mut builder = WasiCtx::builder();
+    builder
+        .wall_clock(reads::ObservedWallClock::new(sources.clone()))
+        .monotonic_clock(reads::ObservedMonotonicClock::new(sources.clone()))
+        .secure_random(reads::ObservedRandom::new(sources.clone()))
+        .insecure_random(reads::ObservedRandom::new(sources));
     builder
         .stdout(GuestOutput::new(logger.clone(), subject.clone(), Level::Info))
         .stderr(GuestOutput::new(logger.clone(), subject.clone(), Level::Warning))

@@ -9,6 +9,7 @@ use wasmtime::StoreContextMut;
 
 use super::ctx::{task_run_info_val, FlowRunCtx, LastState, RunCtx, TaskRunCtx};
 use super::pool::Submission;
+use super::reads::ReadSet;
 use super::report::{self, KeyPartReport, StateReport, TaskRunReport};
 use super::sandbox::{self, limit_state, RunFailure};
 use super::state::{State, TaskOutcome};
@@ -128,6 +129,8 @@ impl Session {
             TaskRunCtx { id: id.to_string(), name: name.clone(), task: def.function.clone(), persist_result: persist };
         let limits = self.task_limits(route);
         let attempts = std::cell::Cell::new(0u32);
+        // What the last attempt read, for the report.
+        let reads = std::cell::RefCell::new(ReadSet::default());
         let start_offset_ms = caller
             .flow_run
             .as_ref()
@@ -171,6 +174,7 @@ impl Session {
                         (true, Some(value), Some(ty)) => report::small_json(value, ty),
                         _ => None,
                     },
+                    reads: Some(reads.take()).filter(|reads| !reads.is_empty()),
                 });
                 TaskOutcome { state, cache_key, value, trap, value_json: None }
             };
@@ -229,7 +233,10 @@ impl Session {
         let returned = loop {
             attempts.set(attempts.get() + 1);
             let failure = match self.attempt(route, caller, &task_run, &args, &limits, &txn) {
-                Ok(done) => break done,
+                Ok((done, read)) => {
+                    *reads.borrow_mut() = read;
+                    break done;
+                }
                 Err(failure) => failure,
             };
             // A failed attempt, whether it returned `err`, trapped, panicked or hit a limit,
@@ -338,7 +345,7 @@ impl Session {
         let limits = self.task_limits(route);
         let txn = Txn::open(None, None, None);
         let outcome = sandbox::on_deep_stack(&self.settings.limits, || {
-            self.execute(route, &Caller::default(), task_run, args, &limits, &txn)
+            self.execute(route, &Caller::default(), task_run, args, &limits, &txn).map(|(value, _)| value)
         });
         // Rolled back: whatever nested task calls staged is never written.
         txn::exit(&txn, true, self);
@@ -470,17 +477,19 @@ impl Session {
         args: &[Value],
         limits: &Limits,
         txn: &TxnRef,
-    ) -> Result<Value, AttemptFailure> {
+    ) -> Result<(Value, ReadSet), AttemptFailure> {
         let def = &self.components[route.component].tasks[route.task];
-        let returned = self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
-            let (state, reason) = match &failure {
-                RunFailure::Limit(limit) => (limit_state(limit), limit.to_string()),
-                RunFailure::Trap(message) => {
-                    (State::failed(format!("Task run encountered a trap: {}", first_line(message))), message.clone())
-                }
-            };
-            AttemptFailure { state, trap: Some(first_line(&reason).to_owned()), value: None, reason }
-        })?;
+        let (returned, reads) =
+            self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
+                let (state, reason) = match &failure {
+                    RunFailure::Limit(limit) => (limit_state(limit), limit.to_string()),
+                    RunFailure::Trap(message) => (
+                        State::failed(format!("Task run encountered a trap: {}", first_line(message))),
+                        message.clone(),
+                    ),
+                };
+                AttemptFailure { state, trap: Some(first_line(&reason).to_owned()), value: None, reason }
+            })?;
         let value_len = record::value_len(&returned);
         if value_len > limits.max_result_size {
             let limit = LimitExceeded::ResultSize { size: Some(value_len), limit: limits.max_result_size };
@@ -502,7 +511,7 @@ impl Session {
                 reason,
             });
         }
-        Ok(returned)
+        Ok((returned, reads))
     }
 
     /// Runs the task body in a fresh instance of its component, with its own Store.
@@ -514,7 +523,7 @@ impl Session {
         args: &[Value],
         limits: &Limits,
         txn: &TxnRef,
-    ) -> Result<Value, RunFailure> {
+    ) -> Result<(Value, ReadSet), RunFailure> {
         let def = &self.components[route.component].tasks[route.task];
         let mut store = self.new_store(
             route.component,
@@ -529,9 +538,11 @@ impl Session {
             .get_func(&mut store, def.export)
             .ok_or_else(|| RunFailure::Trap("the task export is not a function".to_owned()))?;
         let (params, result) = abi::signature_abi(&def.signature.params, def.signature.result.as_ref());
-        let value =
-            abi::call_export(&mut store, &func, params, result, args).map_err(|e| sandbox::classify(&e, limits))?;
-        Ok(value.unwrap_or(Value::Tuple(Vec::new())))
+        store.data_mut().reads.forget_instantiation();
+        let value = abi::call_export(&mut store, &func, params, result, args);
+        let grants = self.grants(route.component).map(|g| g.dirs.as_slice()).unwrap_or_default();
+        let value = value.map_err(|e| sandbox::classify(&e, limits))?;
+        Ok((value.unwrap_or(Value::Tuple(Vec::new())), store.data().reads.read_set(grants)))
     }
 
     /// A replayable task's encoded inputs as its record keeps them: in the record up to

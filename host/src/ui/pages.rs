@@ -555,6 +555,7 @@ mod tests {
             start_offset_ms: 1.0,
             inputs: None,
             result: Some(result),
+            reads: None,
         }
     }
 

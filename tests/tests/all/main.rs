@@ -11,6 +11,7 @@ mod key_storage;
 mod large_values;
 mod policies;
 mod polyglot;
+mod reads;
 mod sandbox;
 mod sdk;
 mod settings;

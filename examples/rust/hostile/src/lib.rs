@@ -65,6 +65,19 @@ impl exports::example::hostile::tasks::Guest for Component {
         std::env::vars().collect()
     }
 
+    fn list_dir(path: String) -> Result<Vec<String>, String> {
+        let entries = std::fs::read_dir(&path).map_err(|e| format!("cannot list {path}: {e}"))?;
+        let mut names: Vec<String> =
+            entries.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+        names.sort();
+        Ok(names)
+    }
+
+    fn now() -> u64 {
+        let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        since.as_nanos() as u64
+    }
+
     fn connect(address: String) -> Result<String, String> {
         match std::net::TcpStream::connect(&address) {
             Ok(stream) => Ok(format!("connected to {:?}", stream.peer_addr())),

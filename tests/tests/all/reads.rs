@@ -1,0 +1,84 @@
+//! Read sets (DESIGN §9a, issue 16): what a task run read through WASI, as the host saw it,
+//! in its report's `reads`: files opened for reading through a grant with the BLAKE3 of
+//! their content, folders listed with their names, the environment it was given, and
+//! whether it read the wall clock. Files it wrote itself are not inputs.
+
+use std::path::{Path, PathBuf};
+
+use cachehost_tests::{example, Report, TestContext};
+use serde_json::{json, Value as Json};
+
+/// A test folder with `data/` (`input.csv`, `sub/`) granted read-only at `/data`, `state/`
+/// granted read-write at `/state`, and `GREETING` granted; the cachehost.toml's path.
+fn granted(ctx: &TestContext) -> PathBuf {
+    let dir = ctx.dir.path();
+    std::fs::create_dir_all(dir.join("data/sub")).unwrap();
+    std::fs::create_dir_all(dir.join("state")).unwrap();
+    std::fs::write(dir.join("data/input.csv"), "a,b\n1,2\n").unwrap();
+    let config = dir.join("cachehost.toml");
+    std::fs::write(
+        &config,
+        "[components.hostile]\ndirs = [{ host = \"data\", guest = \"/data\" }, { host = \"state\", guest = \"/state\", \
+         mode = \"rw\" }]\nenv = [\"GREETING\"]\n[tasks.flaky]\ncache_policy = \"NONE\"\nretries = 1\n",
+    )
+    .unwrap();
+    config
+}
+
+/// `cachehost call hostile.wasm TASK ARGS... --config CONFIG --json`: the one task run's `reads`.
+fn reads(ctx: &TestContext, config: &Path, task: &str, args: &[&str]) -> Json {
+    let hostile = example("hostile");
+    let mut all = vec!["call", hostile.to_str().unwrap(), task, "--config", config.to_str().unwrap()];
+    for arg in args {
+        all.extend(["--arg", arg]);
+    }
+    let report: Report = ctx.report(&all, 0);
+    assert_eq!(report.task_runs().len(), 1, "{:#}", report.json);
+    report.task_runs()[0]["reads"].clone()
+}
+
+fn blake3_hex(bytes: &[u8]) -> String {
+    blake3::hash(bytes).to_hex().to_string()
+}
+
+#[test]
+fn a_file_read_through_a_grant_is_in_the_read_set_with_its_digest() {
+    let ctx = TestContext::new();
+    let config = granted(&ctx);
+    let read = reads(&ctx, &config, "read-file", &["path=/data/sub/../input.csv"]);
+    assert_eq!(read, json!({ "files": { "/data/input.csv": blake3_hex(b"a,b\n1,2\n") } }));
+}
+
+#[test]
+fn a_listed_folder_is_in_the_read_set_with_its_names() {
+    let ctx = TestContext::new();
+    let config = granted(&ctx);
+    let read = reads(&ctx, &config, "list-dir", &["path=/data"]);
+    assert_eq!(read["dirs"], json!({ "/data": ["input.csv", "sub"] }), "{read:#}");
+    assert!(read.get("files").is_none(), "listing opens no file for reading: {read:#}");
+}
+
+#[test]
+fn a_file_the_task_wrote_itself_is_not_an_input() {
+    let ctx = TestContext::new();
+    let config = granted(&ctx);
+    // `flaky` reads its marker file, then writes it.
+    let read = reads(&ctx, &config, "flaky", &["marker=/state/marker"]);
+    assert!(read.get("files").is_none(), "{read:#}");
+    let read = reads(&ctx, &config, "write-file", &["path=/state/out.txt", "text=x"]);
+    assert!(read.get("files").is_none(), "{read:#}");
+    // The same file, only read, is one.
+    let read = reads(&ctx, &config, "read-file", &["path=/state/marker"]);
+    // Two attempts of `flaky` wrote "x", then "xx".
+    assert_eq!(read["files"]["/state/marker"], blake3_hex(b"xx"), "{read:#}");
+}
+
+#[test]
+fn the_environment_and_the_clock_are_seen_and_a_pure_task_reads_nothing() {
+    let mut ctx = TestContext::new();
+    ctx.env("GREETING", "hello");
+    let config = granted(&ctx);
+    assert_eq!(reads(&ctx, &config, "read-env", &[]), json!({ "env": ["GREETING"] }));
+    assert_eq!(reads(&ctx, &config, "now", &[])["wall_clock"], true);
+    assert_eq!(reads(&ctx, &config, "add-one", &["x=1"]), Json::Null, "a pure task has no read set");
+}
