@@ -52,11 +52,14 @@ pub enum Setting {
     /// `CACHEHOST_RUNS_KEEP`: how many run reports `$CACHEHOST_HOME/runs` keeps, the most
     /// recent (default 1,000; 0 keeps none).
     RunsKeep,
+    /// `CACHEHOST_DETERMINISM`: what a cached task that read the clock, random or its
+    /// environment gets: `warn` (default), `deny` or `off`.
+    Determinism,
 }
 
 impl Setting {
     /// Every setting, in the order they are documented.
-    pub const ALL: [Setting; 15] = [
+    pub const ALL: [Setting; 16] = [
         Setting::Home,
         Setting::LocalStoragePath,
         Setting::ResultsPersistByDefault,
@@ -72,6 +75,7 @@ impl Setting {
         Setting::RequireSigned,
         Setting::Sandbox,
         Setting::RunsKeep,
+        Setting::Determinism,
     ];
 
     /// The key in `[settings]`: the environment name, lower-case, without `CACHEHOST_`.
@@ -92,6 +96,7 @@ impl Setting {
             Setting::RequireSigned => "require_signed",
             Setting::Sandbox => "sandbox",
             Setting::RunsKeep => "runs_keep",
+            Setting::Determinism => "determinism",
         }
     }
 
@@ -142,7 +147,43 @@ pub struct Settings {
     pub require_signed: bool,
     /// `CACHEHOST_SANDBOX`: `default`, or `strict` for untrusted code.
     pub sandbox: SandboxProfile,
+    /// `CACHEHOST_DETERMINISM`: the determinism guard, default [`Determinism::Warn`].
+    pub determinism: Determinism,
     sources: BTreeMap<Setting, Source>,
+}
+
+/// The determinism guard: what happens to a task cached under a policy without RUN_ID
+/// whose run read the wall clock, random, or an environment variable its key does not cover.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Determinism {
+    /// The first such run of each task logs a WARNING; its result is cached.
+    #[default]
+    Warn,
+    /// Such a run fails before anything is cached.
+    Deny,
+    /// Nothing is checked.
+    Off,
+}
+
+impl Determinism {
+    /// `warn`, `deny` or `off`, any case.
+    pub fn parse(text: &str) -> Option<Determinism> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "warn" => Some(Determinism::Warn),
+            "deny" => Some(Determinism::Deny),
+            "off" => Some(Determinism::Off),
+            _ => None,
+        }
+    }
+
+    /// The guard's name, as configured.
+    pub fn name(self) -> &'static str {
+        match self {
+            Determinism::Warn => "warn",
+            Determinism::Deny => "deny",
+            Determinism::Off => "off",
+        }
+    }
 }
 
 /// A setting that cannot be read.
@@ -283,6 +324,14 @@ impl Settings {
             None => SandboxProfile::Default,
         };
         let limits = sandbox.cap(limits);
+        let determinism_in_file = table.and_then(|t| t.determinism.as_deref());
+        let determinism = match text_setting(Setting::Determinism, determinism_in_file) {
+            Some(read) => match Determinism::parse(&read.1) {
+                Some(guard) => guard,
+                None => return Err(invalid(read, "warn, deny or off")),
+            },
+            None => Determinism::Warn,
+        };
         let trusted_keys = match env(&Setting::TrustedKeys.env_name()) {
             Some(value) => {
                 sources.insert(Setting::TrustedKeys, Source::Environment);
@@ -314,6 +363,7 @@ impl Settings {
             trusted_keys_file,
             require_signed,
             sandbox,
+            determinism,
             sources,
         })
     }
@@ -525,6 +575,8 @@ pub struct SettingsTable {
     pub require_signed: Option<bool>,
     /// `sandbox`: `"default"` or `"strict"`.
     pub sandbox: Option<String>,
+    /// `determinism`: `"warn"`, `"deny"` or `"off"`.
+    pub determinism: Option<String>,
     /// `runs_keep`.
     pub runs_keep: Option<usize>,
 }

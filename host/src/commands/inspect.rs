@@ -204,6 +204,7 @@ fn setting_value(settings: &Settings, setting: Setting) -> String {
         Setting::RequireSigned => settings.require_signed.to_string(),
         Setting::Sandbox => settings.sandbox.name().to_owned(),
         Setting::RunsKeep => settings.runs_keep.to_string(),
+        Setting::Determinism => settings.determinism.name().to_owned(),
     }
 }
 

@@ -114,6 +114,7 @@ impl Session {
                 .and_then(|ms| ms.parse().ok())
                 .map(std::time::Duration::from_millis),
             history: OnceLock::new(),
+            determinism_warned: Mutex::default(),
         });
         session.recover_journals();
         let resolved = session.resolve_options()?;

@@ -73,6 +73,8 @@ pub struct Session {
     /// commit (`CACHEHOST_DEBUG_COMMIT_PAUSE_MS`).
     pub(crate) commit_pause: Option<std::time::Duration>,
     history: OnceLock<Live>,
+    /// Tasks the determinism guard has warned about in this session (once each).
+    determinism_warned: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// The run history of a session that keeps one ([`Session::keep_history`]): the flow run in

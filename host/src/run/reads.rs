@@ -59,6 +59,33 @@ impl ReadSet {
     pub fn is_empty(&self) -> bool {
         *self == ReadSet::default()
     }
+
+    /// What the run read that a cache key without RUN_ID does not cover, for the
+    /// determinism guard: `the wall clock`, `random`, `the environment variable GREETING`.
+    pub fn uncovered(&self) -> Vec<String> {
+        let mut read = Vec::new();
+        if self.wall_clock {
+            read.push("the wall clock".to_owned());
+        }
+        if self.random {
+            read.push("random".to_owned());
+        }
+        match self.env.as_slice() {
+            [] => {}
+            [name] => read.push(format!("the environment variable {name}")),
+            names => read.push(format!("the environment variables {}", names.join(", "))),
+        }
+        read
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+pub fn and_list(items: &[String]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => one.clone(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
 }
 
 /// What one Store's WASI calls showed, kept in its [`RunCtx`].

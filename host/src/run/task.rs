@@ -9,7 +9,7 @@ use wasmtime::StoreContextMut;
 
 use super::ctx::{task_run_info_val, FlowRunCtx, LastState, RunCtx, TaskRunCtx};
 use super::pool::Submission;
-use super::reads::ReadSet;
+use super::reads::{and_list, ReadSet};
 use super::report::{self, KeyPartReport, StateReport, TaskRunReport};
 use super::sandbox::{self, limit_state, RunFailure};
 use super::state::{State, TaskOutcome};
@@ -19,6 +19,8 @@ use crate::key::{self, CacheKey, KeyInputs};
 use crate::limits::{LimitExceeded, Limits};
 use crate::log::{Level, Subject};
 use crate::options::{self, ParentPersist};
+use crate::policy::Part;
+use crate::settings::Determinism;
 use crate::store::{record, Lookup};
 use crate::trust::Verdict;
 use crate::txn::journal::{JournalEntry, StagedRecord};
@@ -277,6 +279,13 @@ impl Session {
             }
             return finish(failure.state, cache_key.as_ref(), failure.value, failure.trap, false);
         };
+        if let (Some(_), true) = (&key, persist) {
+            let guarded = self.guard_determinism(route, &reads.borrow(), &subject);
+            if let Err(message) = guarded {
+                txn::exit(&txn, true, self);
+                return finish(State::failed(message.clone()), cache_key.as_ref(), None, Some(message), false);
+            }
+        }
         let record = match (&key, persist) {
             (Some(key), true) => Some(self.record_entry(
                 key,
@@ -327,6 +336,48 @@ impl Session {
                     &format!("The cache record for key '{key}' is not trusted: {reason}; {then}"),
                 );
                 false
+            }
+        }
+    }
+
+    /// The determinism guard (`determinism`), for a run whose result is about to be cached:
+    /// under a policy without RUN_ID, reading the wall clock, random or the environment makes
+    /// the cached result one that a later call may not compute. `warn` logs it once per task,
+    /// `deny` refuses the run (the error is the state's message).
+    fn guard_determinism(&self, route: Route, reads: &ReadSet, subject: &Subject) -> Result<(), String> {
+        let resolved = self.task_options(route);
+        if self.settings.determinism == Determinism::Off || resolved.policy.parts.contains(&Part::RunId) {
+            return Ok(());
+        }
+        let read = reads.uncovered();
+        if read.is_empty() {
+            return Ok(());
+        }
+        let def = &self.components[route.component].tasks[route.task];
+        let read = and_list(&read);
+        let policy = &resolved.policy;
+        match self.settings.determinism {
+            Determinism::Deny => Err(format!(
+                "the task read {read}, which its cache policy {policy} does not cover, and determinism = \"deny\" \
+                 refuses to cache such a result; add RUN_ID to its policy to cache it within one flow run, or set \
+                 determinism = \"warn\""
+            )),
+            _ => {
+                let first =
+                    self.determinism_warned.lock().unwrap_or_else(|e| e.into_inner()).insert(def.full_name.clone());
+                if first {
+                    self.logger.log(
+                        Level::Warning,
+                        subject,
+                        &format!(
+                            "Task {} read {read}, which its cache policy {policy} does not cover: its cached result \
+                             may be stale for later calls. Add RUN_ID to its policy to cache it within one flow run, \
+                             or set determinism = \"deny\" to refuse such results (\"off\" stops this warning)",
+                            def.function
+                        ),
+                    );
+                }
+                Ok(())
             }
         }
     }

@@ -82,3 +82,50 @@ fn the_environment_and_the_clock_are_seen_and_a_pure_task_reads_nothing() {
     assert_eq!(reads(&ctx, &config, "now", &[])["wall_clock"], true);
     assert_eq!(reads(&ctx, &config, "add-one", &["x=1"]), Json::Null, "a pure task has no read set");
 }
+
+/// `cachehost call hostile.wasm now` (no arguments, so INPUTS gives no key) under `config`
+/// with `determinism` and `policy`, persisted: its output.
+fn now_under(ctx: &TestContext, config: &Path, determinism: &str, policy: &str) -> std::process::Output {
+    let text = std::fs::read_to_string(config).unwrap();
+    let text = format!("[settings]\ndeterminism = \"{determinism}\"\n{text}[tasks.now]\ncache_policy = \"{policy}\"\npersist_result = true\n");
+    let config = config.with_file_name(format!("now-{determinism}.toml"));
+    std::fs::write(&config, text).unwrap();
+    let hostile = example("hostile");
+    ctx.command(&["call", hostile.to_str().unwrap(), "now", "--config", config.to_str().unwrap(), "--json"])
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_cached_task_that_reads_the_clock_warns_once_and_deny_fails_it() {
+    let ctx = TestContext::new();
+    let config = granted(&ctx);
+    // warn: a WARNING naming what was read, and the result is cached.
+    let warned = now_under(&ctx, &config, "warn", "TASK_SOURCE");
+    let stderr = String::from_utf8_lossy(&warned.stderr);
+    assert_eq!(warned.status.code(), Some(0), "{stderr}");
+    assert_eq!(stderr.matches("WARNING").count(), 1, "{stderr}");
+    assert!(stderr.contains("read the wall clock, which its cache policy TASK_SOURCE does not cover"), "{stderr}");
+    assert!(stderr.contains("may be stale"), "{stderr}");
+    let report: Json = serde_json::from_slice(&warned.stdout).unwrap();
+    assert_eq!(report["task_runs"][0]["persisted"], true);
+
+    // deny: the run fails before anything is cached, and says why.
+    let denied_ctx = TestContext::new();
+    let config = granted(&denied_ctx);
+    let denied = now_under(&denied_ctx, &config, "deny", "TASK_SOURCE");
+    let report: Json = serde_json::from_slice(&denied.stdout).unwrap();
+    let run = &report["task_runs"][0];
+    assert_eq!(run["state"]["name"], "Failed", "{run:#}");
+    assert!(run["state"]["message"].as_str().unwrap().contains("determinism = \"deny\""), "{run:#}");
+    assert_eq!(run["persisted"], false);
+    assert!(!denied_ctx.storage().exists() || std::fs::read_dir(denied_ctx.storage()).unwrap().next().is_none());
+
+    // A policy with RUN_ID covers the clock: no warning, no refusal.
+    let run_id = now_under(&denied_ctx, &config, "deny", "TASK_SOURCE + RUN_ID");
+    assert_eq!(run_id.status.code(), Some(0), "{}", String::from_utf8_lossy(&run_id.stderr));
+    assert!(!String::from_utf8_lossy(&run_id.stderr).contains("WARNING"));
+    // off checks nothing.
+    let off = now_under(&TestContext::new(), &config, "off", "TASK_SOURCE");
+    assert!(!String::from_utf8_lossy(&off.stderr).contains("WARNING"));
+}
