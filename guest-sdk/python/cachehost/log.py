@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 
 from . import _bindings
 
@@ -28,8 +29,26 @@ class HostHandler(logging.Handler):
             self.handleError(record)
 
 
+class _NoClock:
+    """The ``time`` module as ``logging`` sees it, without a clock: the host stamps every log
+    line itself, so a record needs no time of its own, and logging alone never makes a task
+    read the wall clock (which the host would see, and its determinism guard report)."""
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(time, name)
+
+    @staticmethod
+    def time() -> float:
+        return 0.0
+
+    @staticmethod
+    def time_ns() -> int:
+        return 0
+
+
 def install() -> None:
     """Routes the root logger to the host at INFO (Prefect's default level), once."""
+    logging.time = _NoClock()  # type: ignore[attr-defined]
     root = logging.getLogger()
     if not any(isinstance(handler, HostHandler) for handler in root.handlers):
         root.addHandler(HostHandler())

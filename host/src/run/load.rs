@@ -95,6 +95,7 @@ impl Session {
                 limits::grants_for(&config.components, &component.path, config_dir)
             })
             .collect();
+        let component_count = components.len();
         let session = Arc::new(Session {
             engine,
             settings,
@@ -115,6 +116,7 @@ impl Session {
                 .map(std::time::Duration::from_millis),
             history: OnceLock::new(),
             determinism_warned: Mutex::default(),
+            first_call_reads: (0..component_count).map(|_| Default::default()).collect(),
         });
         session.recover_journals();
         let resolved = session.resolve_options()?;
@@ -160,7 +162,13 @@ impl Session {
         let instance = self.instantiate(&mut store, component, Purpose::Options)?;
         let func = instance.get_func(&mut store, export).ok_or("the export is not a function")?;
         let mut results = [Val::Bool(false)];
+        store.data_mut().reads.forget_instantiation();
         func.call(&mut store, &[], &mut results).map_err(|e| format!("{e:#}"))?;
+        // A runtime that reads a source on its first call, whatever the call, would make
+        // every task of the component look as if it read it (see `Session::execute`).
+        let read = store.data().reads.read_set(&[]);
+        let first_call_reads = read.wall_clock || read.random || read.monotonic_clock || !read.env.is_empty();
+        self.first_call_reads[component].store(first_call_reads, std::sync::atomic::Ordering::Relaxed);
         declared_layer(&results[0])
     }
 }

@@ -75,6 +75,9 @@ pub struct Session {
     history: OnceLock<Live>,
     /// Tasks the determinism guard has warned about in this session (once each).
     determinism_warned: Mutex<std::collections::BTreeSet<String>>,
+    /// By component: whether its runtime reads the clock, random or the environment on an
+    /// instance's first call (Python does), seen when its options were read at load.
+    first_call_reads: Vec<std::sync::atomic::AtomicBool>,
 }
 
 /// The run history of a session that keeps one ([`Session::keep_history`]): the flow run in

@@ -589,6 +589,17 @@ impl Session {
             .get_func(&mut store, def.export)
             .ok_or_else(|| RunFailure::Trap("the task export is not a function".to_owned()))?;
         let (params, result) = abi::signature_abi(&def.signature.params, def.signature.result.as_ref());
+        // A runtime that reads the clock or random on an instance's first call (Python)
+        // makes that call first, to its `task-options` export, so the read set holds the
+        // task's own reads only.
+        if self.first_call_reads[route.component].load(std::sync::atomic::Ordering::Relaxed) {
+            if let Some(options) = self.components[route.component].options_export {
+                if let Some(options) = instance.get_func(&mut store, options) {
+                    let mut results = [Val::Bool(false)];
+                    let _ = options.call(&mut store, &[], &mut results);
+                }
+            }
+        }
         store.data_mut().reads.forget_instantiation();
         let value = abi::call_export(&mut store, &func, params, result, args);
         let grants = self.grants(route.component).map(|g| g.dirs.as_slice()).unwrap_or_default();

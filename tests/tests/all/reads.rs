@@ -129,3 +129,22 @@ fn a_cached_task_that_reads_the_clock_warns_once_and_deny_fails_it() {
     let off = now_under(&TestContext::new(), &config, "off", "TASK_SOURCE");
     assert!(!String::from_utf8_lossy(&off.stderr).contains("WARNING"));
 }
+
+/// A language runtime's own reads are not the task's: Python reads random on an instance's
+/// first call and its logging stamps records with the wall clock, yet `greet`, which logs a
+/// line, reads nothing in any of the four languages, so the determinism guard stays quiet.
+#[test]
+fn a_pure_task_that_logs_reads_nothing_in_every_language() {
+    for component in ["poly-rust", "poly-py", "poly-js", "poly-c"] {
+        let ctx = TestContext::new();
+        let wasm = example(component);
+        let output =
+            ctx.command(&["call", wasm.to_str().unwrap(), "greet", "--arg", "name=\"x\"", "--json"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("greeting x"), "{component}: {stderr}");
+        assert!(!stderr.contains("WARNING"), "{component}: {stderr}");
+        let report: Json = serde_json::from_slice(&output.stdout).unwrap();
+        let reads = &report["task_runs"][0]["reads"];
+        assert!(reads.is_null() || reads == &json!({ "monotonic_clock": true }), "{component}: {reads:#}");
+    }
+}
