@@ -12,7 +12,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::clock::now_ms;
 use crate::key::{CacheKey, KeyPart};
 use crate::log::{Level, Logger};
 use crate::options;
@@ -878,10 +877,14 @@ pub fn explain_call(session: &Arc<Session>, call: Call<'_>) -> Result<(Explanati
         None => session.result_store(resolved.result_storage.as_deref(), resolved.key_storage.as_deref())?,
     };
     let refresh = options::overwrite(resolved.refresh_cache, &session.settings);
+    let mut reads_change = None;
     let lookup = match &cache_key {
-        Ok(Some(k)) if !refresh => {
-            k.key.as_ref().map(|key| store.lookup(key, &stored_type(&def.signature.result), now_ms()))
-        }
+        Ok(Some(k)) if !refresh => k.key.as_ref().map(|key| {
+            let (found, change) =
+                session.lookup_checking_reads(call.route, store.as_ref(), key, &stored_type(&def.signature.result));
+            reads_change = change;
+            found
+        }),
         _ => None,
     };
     // A record this host would not trust is a miss for it, as a task run would find.
@@ -896,7 +899,7 @@ pub fn explain_call(session: &Arc<Session>, call: Call<'_>) -> Result<(Explanati
     };
     let records: Vec<RecordMeta> = store.list()?.into_iter().filter_map(|(_, meta)| meta.ok()).collect();
     let policy = resolved.policy.to_string();
-    let explanation = explain(ExplainInput {
+    let mut explanation = explain(ExplainInput {
         task: &def.full_name,
         policy: &policy,
         cache_key: &cache_key,
@@ -906,6 +909,16 @@ pub fn explain_call(session: &Arc<Session>, call: Call<'_>) -> Result<(Explanati
         records: &records,
         args_json: &args_json,
     });
+    // The READS part's key is the same for every call: what differs is what the record's
+    // read set names (see `run::reads`).
+    if let Some(change) = reads_change {
+        let reason = format!("READS: {change}");
+        explanation.reasons.push(reason.clone());
+        if let Some(part) = explanation.parts.iter_mut().find(|p| p.part == crate::policy::Part::Reads.name()) {
+            part.status = PartStatus::Differs;
+            part.reasons.push(reason);
+        }
+    }
     Ok((explanation, store.describe()))
 }
 

@@ -21,6 +21,7 @@ enum Domain {
     TaskSource = b'S',
     FlowParameters = b'F',
     Compound = b'C',
+    Reads = b'R',
 }
 
 /// Everything a key can be computed from, for one task call.
@@ -111,6 +112,10 @@ pub fn compute(policy: &Policy, inputs: KeyInputs<'_>) -> Result<CacheKey, KeyEr
                 key,
                 detail: Vec::new(),
             }),
+            // One key for every call: it keeps a READS record apart from one without it, and
+            // what the run read is checked at lookup against the record's read set, which
+            // the record keeps in this part's detail.
+            Part::Reads => Some(KeyPart { name: "READS".into(), key: hex(&start(Domain::Reads)), detail: Vec::new() }),
         };
         parts.extend(keyed);
     }

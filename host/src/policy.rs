@@ -14,10 +14,12 @@ use std::str::FromStr;
 use thiserror::Error;
 
 /// The names an expression may use, as listed in error messages.
-const NAMES: &[&str] = &["DEFAULT", "INPUTS", "TASK_SOURCE", "FLOW_PARAMETERS", "RUN_ID", "NONE", "NO_CACHE", "KEY_FN"];
+const NAMES: &[&str] =
+    &["DEFAULT", "INPUTS", "TASK_SOURCE", "FLOW_PARAMETERS", "RUN_ID", "NONE", "NO_CACHE", "KEY_FN", "READS"];
 
 /// What an error says was expected where a policy name belongs.
-const EXPECTED_NAME: &str = "a policy name (DEFAULT, INPUTS, TASK_SOURCE, FLOW_PARAMETERS, RUN_ID, NONE, KEY_FN)";
+const EXPECTED_NAME: &str =
+    "a policy name (DEFAULT, INPUTS, TASK_SOURCE, FLOW_PARAMETERS, RUN_ID, NONE, KEY_FN, READS)";
 
 /// A cache policy: the parts whose keys make up a task's cache key. No parts is `NONE`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -42,6 +44,9 @@ pub enum Part {
     RunId,
     /// The string returned by the component's exported key function (`KEY_FN`).
     KeyFn,
+    /// What the run read through WASI (`READS`): the files, listings and environment in the
+    /// record's read set must be as they were, or the record is a miss (`run::reads`).
+    Reads,
 }
 
 impl Part {
@@ -53,6 +58,7 @@ impl Part {
             Part::FlowParameters => "FLOW_PARAMETERS",
             Part::RunId => "RUN_ID",
             Part::KeyFn => "KEY_FN",
+            Part::Reads => "READS",
         }
     }
 }
@@ -451,6 +457,7 @@ fn named(name: &str) -> Option<Policy> {
         "FLOW_PARAMETERS" => Part::FlowParameters,
         "RUN_ID" => Part::RunId,
         "KEY_FN" => Part::KeyFn,
+        "READS" => Part::Reads,
         _ => return None,
     };
     Some(Policy { parts: vec![part] })

@@ -117,6 +117,7 @@ impl Session {
             history: OnceLock::new(),
             determinism_warned: Mutex::default(),
             first_call_reads: (0..component_count).map(|_| Default::default()).collect(),
+            file_digests: Default::default(),
         });
         session.recover_journals();
         let resolved = session.resolve_options()?;

@@ -78,6 +78,8 @@ pub struct Session {
     /// By component: whether its runtime reads the clock, random or the environment on an
     /// instance's first call (Python does), seen when its options were read at load.
     first_call_reads: Vec<std::sync::atomic::AtomicBool>,
+    /// Digests of the files READS records name, by stamp (`run::reads`).
+    pub(crate) file_digests: reads::FileDigests,
 }
 
 /// The run history of a session that keeps one ([`Session::keep_history`]): the flow run in

@@ -24,6 +24,7 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::{preopens, types};
 use wasmtime_wasi::{HostMonotonicClock, HostWallClock};
 
 use crate::limits::DirGrant;
+use crate::stamp::{FileStamp, SETTLE};
 
 /// The read set of one task run, as reports and records show it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,9 +37,10 @@ pub struct ReadSet {
     /// Folders listed, by guest path, with the names they held, sorted.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub dirs: BTreeMap<String, Vec<String>>,
-    /// The environment variables the run was given when it asked for its environment.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub env: Vec<String>,
+    /// The environment variables the run was given when it asked for its environment, with
+    /// the BLAKE3 of each value.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
     /// Whether the run read the wall clock.
     #[serde(default, skip_serializing_if = "is_false")]
     pub wall_clock: bool,
@@ -70,12 +72,141 @@ impl ReadSet {
         if self.random {
             read.push("random".to_owned());
         }
-        match self.env.as_slice() {
+        let names: Vec<&str> = self.env.keys().map(String::as_str).collect();
+        match names.as_slice() {
             [] => {}
             [name] => read.push(format!("the environment variable {name}")),
             names => read.push(format!("the environment variables {}", names.join(", "))),
         }
         read
+    }
+
+    /// The read set as a key part's detail, which a record keeps: `file <path>`, `dir <path>`
+    /// and `env <name>` labels, each with the digest a later lookup must find again.
+    pub fn detail(&self) -> Vec<(String, String)> {
+        let files = self
+            .files
+            .iter()
+            .map(|(path, digest)| (format!("{FILE}{path}"), digest.clone().unwrap_or_else(|| UNREADABLE.to_owned())));
+        let dirs = self.dirs.iter().map(|(path, names)| (format!("{DIR}{path}"), listing_digest(names)));
+        let env = self.env.iter().map(|(name, digest)| (format!("{ENV}{name}"), digest.clone()));
+        files.chain(dirs).chain(env).collect()
+    }
+}
+
+const FILE: &str = "file ";
+const DIR: &str = "dir ";
+const ENV: &str = "env ";
+/// The digest of a file that could not be read, in a read set's detail.
+const UNREADABLE: &str = "unreadable";
+/// What a folder that cannot be listed, or a variable no longer given, holds now.
+const GONE: &str = "gone";
+
+fn listing_digest(names: &[String]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for name in names {
+        hasher.update(&(name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+    }
+    hasher.finalize().to_hex().to_string()
+}
+
+fn text_digest(text: &str) -> String {
+    blake3::hash(text.as_bytes()).to_hex().to_string()
+}
+
+/// What the labels of a kept read set (a READS part's [`ReadSet::detail`]) hold now, for a
+/// task of a component with `grants` whose granted environment is `env`: the same labels,
+/// each with its digest as it is now (`unreadable`, or `gone` for a folder or variable).
+pub fn current_detail(
+    detail: &[(String, String)],
+    grants: &[DirGrant],
+    env: &[(String, String)],
+    digests: &FileDigests,
+) -> Vec<(String, String)> {
+    detail
+        .iter()
+        .map(|(label, _)| {
+            let now = if let Some(path) = label.strip_prefix(FILE) {
+                host_path(grants, path).and_then(|host| digests.digest(&host)).unwrap_or_else(|| UNREADABLE.to_owned())
+            } else if let Some(path) = label.strip_prefix(DIR) {
+                let names = host_path(grants, path).and_then(|host| std::fs::read_dir(host).ok()).map(|entries| {
+                    let mut names: Vec<String> =
+                        entries.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+                    names.sort();
+                    names
+                });
+                names.map_or_else(|| GONE.to_owned(), |names| listing_digest(&names))
+            } else if let Some(name) = label.strip_prefix(ENV) {
+                env.iter().find(|(n, _)| n == name).map_or_else(|| GONE.to_owned(), |(_, value)| text_digest(value))
+            } else {
+                GONE.to_owned()
+            };
+            (label.clone(), now)
+        })
+        .collect()
+}
+
+/// The first entry of a kept read set that `now` ([`current_detail`]) does not match, said
+/// for people: `/data/input.csv changed`, `the listing of /data changed`.
+pub fn first_change(kept: &[(String, String)], now: &[(String, String)]) -> Option<String> {
+    kept.iter().zip(now).find(|(kept, now)| kept.1 != now.1).map(|((label, _), (_, now))| {
+        if let Some(path) = label.strip_prefix(FILE) {
+            if now == UNREADABLE {
+                format!("{path} is gone or unreadable")
+            } else {
+                format!("{path} changed")
+            }
+        } else if let Some(path) = label.strip_prefix(DIR) {
+            format!("the listing of {path} changed")
+        } else if let Some(name) = label.strip_prefix(ENV) {
+            format!("the environment variable {name} changed")
+        } else {
+            format!("{label} changed")
+        }
+    })
+}
+
+/// The key a record with this read set is also kept under, beside its own key: a lookup
+/// whose read set no longer holds finds a record written when the files were as they are
+/// now (an edited file restored hits again), by the key of the current read set.
+pub fn variant_key(key: &str, detail: &[(String, String)]) -> String {
+    let mut hasher = blake3::Hasher::new();
+    for (label, digest) in detail {
+        for text in [label, digest] {
+            hasher.update(&(text.len() as u64).to_le_bytes());
+            hasher.update(text.as_bytes());
+        }
+    }
+    format!("{key}-reads-{}", &hasher.finalize().to_hex()[..16])
+}
+
+/// BLAKE3 digests of files, remembered by their stamp (device, inode, size, mtime, ctime),
+/// so a file that has not changed is not hashed again: a lookup of a task that read a large
+/// file costs a `stat`. A stamp is trusted only once it is [`SETTLE`] old, as a write within
+/// one tick of the file system's clock could leave it unchanged.
+#[derive(Default)]
+pub struct FileDigests {
+    known: std::sync::Mutex<HashMap<PathBuf, (FileStamp, String)>>,
+}
+
+impl FileDigests {
+    /// The digest of the file at `path`, or `None` when it cannot be read.
+    pub fn digest(&self, path: &std::path::Path) -> Option<String> {
+        let stamp = std::fs::metadata(path).ok().and_then(|meta| FileStamp::of(&meta));
+        let known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if let (Some(stamp), Some((known_stamp, digest))) = (&stamp, known.get(path)) {
+            if stamp == known_stamp {
+                return Some(digest.clone());
+            }
+        }
+        drop(known);
+        let digest = file_digest(path)?;
+        if let Some(stamp) = stamp.filter(|s| s.settled(SETTLE)) {
+            let mut known = self.known.lock().unwrap_or_else(|e| e.into_inner());
+            known.insert(path.to_owned(), (stamp, digest.clone()));
+        }
+        Some(digest)
     }
 }
 
@@ -98,7 +229,7 @@ pub struct ReadLog {
     read: BTreeSet<String>,
     written: BTreeSet<String>,
     dirs: BTreeMap<String, BTreeSet<String>>,
-    env: Option<Vec<String>>,
+    env: Option<Vec<(String, String)>>,
     sources: Arc<Sources>,
 }
 
@@ -138,7 +269,7 @@ impl ReadLog {
         ReadSet {
             files,
             dirs: self.dirs.iter().map(|(dir, names)| (dir.clone(), names.iter().cloned().collect())).collect(),
-            env: self.env.clone().unwrap_or_default(),
+            env: self.env.iter().flatten().map(|(name, value)| (name.clone(), text_digest(value))).collect(),
             wall_clock: self.sources.wall_clock.load(Ordering::Relaxed),
             monotonic_clock: self.sources.monotonic_clock.load(Ordering::Relaxed),
             random: self.sources.random.load(Ordering::Relaxed),
@@ -376,7 +507,7 @@ pub fn shadow_wasi<T: Observed>(linker: &mut Linker<T>) -> wasmtime::Result<()> 
     environment.func_wrap("get-environment", |mut store: StoreContextMut<'_, T>, (): ()| {
         let data = store.data_mut();
         let vars = wasmtime_wasi::p2::bindings::sync::cli::environment::Host::get_environment(&mut data.cli())?;
-        data.read_log().env = Some(vars.iter().map(|(name, _)| name.clone()).collect());
+        data.read_log().env = Some(vars.clone());
         Ok((vars,))
     })?;
     linker.allow_shadowing(false);

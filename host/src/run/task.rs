@@ -9,7 +9,7 @@ use wasmtime::StoreContextMut;
 
 use super::ctx::{task_run_info_val, FlowRunCtx, LastState, RunCtx, TaskRunCtx};
 use super::pool::Submission;
-use super::reads::{and_list, ReadSet};
+use super::reads::{self, and_list, ReadSet};
 use super::report::{self, KeyPartReport, StateReport, TaskRunReport};
 use super::sandbox::{self, limit_state, RunFailure};
 use super::state::{State, TaskOutcome};
@@ -21,7 +21,7 @@ use crate::log::{Level, Subject};
 use crate::options::{self, ParentPersist};
 use crate::policy::Part;
 use crate::settings::Determinism;
-use crate::store::{record, Lookup};
+use crate::store::{record, Lookup, ResultStore};
 use crate::trust::Verdict;
 use crate::txn::journal::{JournalEntry, StagedRecord};
 use crate::txn::{self, HookTarget, Txn, TxnRef};
@@ -97,6 +97,11 @@ pub(crate) fn serve_task_import(
         (Some(_), None) => Err(wasmtime::Error::msg(format!("task {} returned no value", def.full_name))),
         (None, _) => Ok(None),
     }
+}
+
+/// The read set a READS record keeps: its READS part's detail.
+fn reads_detail(meta: &record::RecordMeta) -> Option<&[(String, String)]> {
+    meta.parts.iter().find(|p| p.name == Part::Reads.name()).map(|p| p.detail.as_slice())
 }
 
 /// The type a record of this task's result is stored as: a function without a result
@@ -193,7 +198,7 @@ impl Session {
             }
         };
         let result_ty = stored_type(&def.signature.result);
-        let cache_key = self.cache_key(route, &task_run, caller, &args, &subject);
+        let mut cache_key = self.cache_key(route, &task_run, caller, &args, &subject);
         let key = cache_key.as_ref().and_then(|k| k.key.clone());
         let txn = Txn::open(key.clone(), None, caller.txn.clone());
 
@@ -203,8 +208,8 @@ impl Session {
                 return finish(State::failed(message.clone()), cache_key.as_ref(), None, Some(message), false);
             }
             if !overwrite {
-                match store.lookup(key, &result_ty, now_ms()) {
-                    Lookup::Hit(record) if !self.trusts(&record.meta, key, &subject) => {}
+                match self.lookup_with_reads(route, store.as_ref(), key, &result_ty, &subject) {
+                    Lookup::Hit(record) if !self.trusts(&record.meta, &record.meta.key, &subject) => {}
                     Lookup::Hit(record) => {
                         txn::mark_committed(&txn);
                         txn::exit(&txn, false, self);
@@ -286,6 +291,11 @@ impl Session {
                 return finish(State::failed(message.clone()), cache_key.as_ref(), None, Some(message), false);
             }
         }
+        // A READS record keeps what the run read in its READS part (see `run::reads`).
+        let read_detail = reads.borrow().detail();
+        for part in cache_key.iter_mut().flat_map(|k| k.parts.iter_mut()).filter(|p| p.name == Part::Reads.name()) {
+            part.detail = read_detail.clone();
+        }
         let record = match (&key, persist) {
             (Some(key), true) => Some(self.record_entry(
                 key,
@@ -304,8 +314,18 @@ impl Session {
             task: def.function.clone(),
             run_name: name.clone(),
         });
+        let variant = record.as_ref().and_then(|entry| self.reads_variant(route, entry));
         txn::stage(&txn, record, hooks);
         let committed = txn::exit(&txn, false, self);
+        if let (Some(variant), true) = (variant, committed) {
+            if let Err(e) = variant.record.write_to(store.as_ref(), &variant.key) {
+                self.logger.log(
+                    Level::Warning,
+                    &subject,
+                    &format!("The record of this read set could not also be kept under '{}': {e}", variant.key),
+                );
+            }
+        }
         let value = def.signature.result.as_ref().map(|_| returned);
         finish(State::completed(), cache_key.as_ref(), value, None, staged && committed)
     }
@@ -340,6 +360,86 @@ impl Session {
         }
     }
 
+    /// [`ResultStore::lookup`] of `key`, and for a task keyed on READS, the check that the
+    /// record's read set holds: every file, listing and variable it names as it was. When one
+    /// is not, the record kept under the key of the read set as it is now
+    /// ([`reads::variant_key`]) is the hit, if an earlier run saw things so; else a miss,
+    /// logged with what changed.
+    fn lookup_with_reads(
+        &self,
+        route: Route,
+        store: &dyn ResultStore,
+        key: &str,
+        result_ty: &Ty,
+        subject: &Subject,
+    ) -> Lookup {
+        let (found, change) = self.lookup_checking_reads(route, store, key, result_ty);
+        if let Some(change) = change {
+            self.logger.log(
+                Level::Info,
+                subject,
+                &format!("READS: {change} since the cache record for key '{key}' was written; running the task"),
+            );
+        }
+        found
+    }
+
+    /// [`Session::lookup_with_reads`] without the log line: the lookup, and for a miss of a
+    /// READS record, what changed.
+    pub(crate) fn lookup_checking_reads(
+        &self,
+        route: Route,
+        store: &dyn ResultStore,
+        key: &str,
+        result_ty: &Ty,
+    ) -> (Lookup, Option<String>) {
+        let found = store.lookup(key, result_ty, now_ms());
+        if !self.task_options(route).policy.parts.contains(&Part::Reads) {
+            return (found, None);
+        }
+        let Lookup::Hit(record) = found else { return (found, None) };
+        let Some(kept) = reads_detail(&record.meta) else { return (Lookup::Hit(record), None) };
+        let now = self.current_reads(route, kept);
+        let Some(change) = reads::first_change(kept, &now) else { return (Lookup::Hit(record), None) };
+        if let Lookup::Hit(variant) = store.lookup(&reads::variant_key(key, &now), result_ty, now_ms()) {
+            if reads_detail(&variant.meta) == Some(now.as_slice()) {
+                return (Lookup::Hit(variant), None);
+            }
+        }
+        (Lookup::Miss, Some(change))
+    }
+
+    /// What the labels of a kept read set of the task at `route` hold now.
+    pub(crate) fn current_reads(&self, route: Route, kept: &[(String, String)]) -> Vec<(String, String)> {
+        let grants = self.grants(route.component);
+        let dirs = grants.map(|g| g.dirs.as_slice()).unwrap_or_default();
+        let env: Vec<(String, String)> = grants
+            .map(|g| g.env.iter().filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v))).collect())
+            .unwrap_or_default();
+        reads::current_detail(kept, dirs, &env, &self.file_digests)
+    }
+
+    /// For a READS record about to be staged, the same record under the key of its read
+    /// set ([`reads::variant_key`]), written once the record is committed.
+    fn reads_variant(&self, route: Route, entry: &JournalEntry) -> Option<JournalEntry> {
+        if !self.task_options(route).policy.parts.contains(&Part::Reads) {
+            return None;
+        }
+        let (mut meta, value) = match &entry.record {
+            StagedRecord::New(record) => (record.meta.clone(), record.value.clone()),
+            StagedRecord::Bytes(bytes) => {
+                let (meta, value_bytes) = record::split(bytes).ok()?;
+                let value = record::decode_value_bytes(value_bytes, &meta.value_type).ok()?;
+                (meta, value)
+            }
+        };
+        let key = reads::variant_key(&entry.key, reads_detail(&meta)?);
+        meta.key = key.clone();
+        self.trust.sign(&mut meta);
+        let record = StagedRecord::New(Box::new(record::NewRecord::new(meta, value)));
+        Some(JournalEntry { key, record, ..entry.clone() })
+    }
+
     /// The determinism guard (`determinism`), for a run whose result is about to be cached:
     /// under a policy without RUN_ID, reading the wall clock, random or the environment makes
     /// the cached result one that a later call may not compute. `warn` logs it once per task,
@@ -348,6 +448,11 @@ impl Session {
         let resolved = self.task_options(route);
         if self.settings.determinism == Determinism::Off || resolved.policy.parts.contains(&Part::RunId) {
             return Ok(());
+        }
+        let mut reads = reads.clone();
+        if resolved.policy.parts.contains(&Part::Reads) {
+            // READS checks the variables' values at every lookup.
+            reads.env.clear();
         }
         let read = reads.uncovered();
         if read.is_empty() {

@@ -78,7 +78,7 @@ fn the_environment_and_the_clock_are_seen_and_a_pure_task_reads_nothing() {
     let mut ctx = TestContext::new();
     ctx.env("GREETING", "hello");
     let config = granted(&ctx);
-    assert_eq!(reads(&ctx, &config, "read-env", &[]), json!({ "env": ["GREETING"] }));
+    assert_eq!(reads(&ctx, &config, "read-env", &[]), json!({ "env": { "GREETING": blake3_hex(b"hello") } }));
     assert_eq!(reads(&ctx, &config, "now", &[])["wall_clock"], true);
     assert_eq!(reads(&ctx, &config, "add-one", &["x=1"]), Json::Null, "a pure task has no read set");
 }
@@ -147,4 +147,107 @@ fn a_pure_task_that_logs_reads_nothing_in_every_language() {
         let reads = &report["task_runs"][0]["reads"];
         assert!(reads.is_null() || reads == &json!({ "monotonic_clock": true }), "{component}: {reads:#}");
     }
+}
+
+/// `granted`'s cachehost.toml with `[tasks.<task>]` keyed on `policy` and persisted.
+fn keyed_on(ctx: &TestContext, task: &str, policy: &str) -> PathBuf {
+    let config = granted(ctx);
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}[tasks.{task}]\ncache_policy = \"{policy}\"\npersist_result = true\n"))
+        .unwrap();
+    config
+}
+
+/// The state name of the one task run of `cachehost call hostile.wasm TASK ARGS...`, and its stderr.
+fn state_of(ctx: &TestContext, config: &Path, task: &str, args: &[&str]) -> (String, String) {
+    let hostile = example("hostile");
+    let mut all = vec!["call", hostile.to_str().unwrap(), task, "--config", config.to_str().unwrap(), "--json"];
+    for arg in args {
+        all.extend(["--arg", arg]);
+    }
+    let output = ctx.command(&all).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let report: Json = serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    (report["task_runs"][0]["state"]["name"].as_str().unwrap().to_owned(), stderr)
+}
+
+#[test]
+fn an_edited_file_is_a_miss_and_restoring_it_hits_the_original_record() {
+    let ctx = TestContext::new();
+    let config = keyed_on(&ctx, "read-file", "INPUTS + READS");
+    let input = ctx.dir.path().join("data/input.csv");
+    let call = || state_of(&ctx, &config, "read-file", &["path=/data/input.csv"]);
+    assert_eq!(call().0, "Completed");
+    assert_eq!(call().0, "Cached");
+
+    std::fs::write(&input, "a,b\n1,3\n").unwrap();
+    let hostile = example("hostile");
+    let explain = ctx.stdout(
+        &[
+            "cache",
+            "explain",
+            hostile.to_str().unwrap(),
+            "read-file",
+            "--arg",
+            "path=/data/input.csv",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        0,
+    );
+    assert!(explain.contains("READS: /data/input.csv changed"), "{explain}");
+    let (state, stderr) = call();
+    assert_eq!(state, "Completed", "an edited input is a miss: {stderr}");
+    assert!(stderr.contains("READS: /data/input.csv changed since the cache record"), "{stderr}");
+    assert_eq!(call().0, "Cached");
+
+    std::fs::write(&input, "a,b\n1,2\n").unwrap();
+    let (state, stderr) = call();
+    assert_eq!(state, "Cached", "the original content hits the original record: {stderr}");
+    let output = ctx.run(&[
+        "call",
+        hostile.to_str().unwrap(),
+        "read-file",
+        "--config",
+        config.to_str().unwrap(),
+        "--arg",
+        "path=/data/input.csv",
+    ]);
+    assert_eq!(String::from_utf8_lossy(&output.stdout).trim(), r#"{"ok":"a,b\n1,2\n"}"#);
+}
+
+#[test]
+fn a_listed_folder_gaining_a_file_is_a_miss() {
+    let ctx = TestContext::new();
+    let config = keyed_on(&ctx, "list-dir", "INPUTS + READS");
+    let call = || state_of(&ctx, &config, "list-dir", &["path=/data"]);
+    assert_eq!(call().0, "Completed");
+    assert_eq!(call().0, "Cached");
+    std::fs::write(ctx.dir.path().join("data/new.csv"), "x").unwrap();
+    let (state, stderr) = call();
+    assert_eq!(state, "Completed", "{stderr}");
+    assert!(stderr.contains("READS: the listing of /data changed"), "{stderr}");
+}
+
+#[test]
+fn without_reads_an_edited_file_still_hits() {
+    let ctx = TestContext::new();
+    let config = keyed_on(&ctx, "read-file", "INPUTS");
+    let call = || state_of(&ctx, &config, "read-file", &["path=/data/input.csv"]);
+    assert_eq!(call().0, "Completed");
+    std::fs::write(ctx.dir.path().join("data/input.csv"), "changed").unwrap();
+    assert_eq!(call().0, "Cached", "INPUTS alone does not see the file (the gap READS closes)");
+}
+
+#[test]
+fn a_changed_environment_variable_is_a_miss() {
+    let mut ctx = TestContext::new();
+    ctx.env("GREETING", "hello");
+    let config = keyed_on(&ctx, "read-env", "TASK_SOURCE + READS");
+    assert_eq!(state_of(&ctx, &config, "read-env", &[]).0, "Completed");
+    assert_eq!(state_of(&ctx, &config, "read-env", &[]).0, "Cached");
+    ctx.env("GREETING", "bonjour");
+    let (state, stderr) = state_of(&ctx, &config, "read-env", &[]);
+    assert_eq!(state, "Completed", "{stderr}");
+    assert!(stderr.contains("READS: the environment variable GREETING changed"), "{stderr}");
 }
