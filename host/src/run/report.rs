@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::state::State;
+use crate::store::record::Cost;
 use crate::value::{Ty, Value};
 
 /// A state as the report shows it.
@@ -72,6 +73,11 @@ pub struct TaskRunReport {
     /// Its result as JSON, when it has one small enough to keep.
     #[serde(default)]
     pub result: Option<serde_json::Value>,
+    /// What its body cost: for a Completed task run what the host measured, for a Cached
+    /// one the cost its record keeps, which is what the hit saved (none for a record of
+    /// format version 3 or older, and in reports written before costs were kept).
+    #[serde(default)]
+    pub cost: Option<Cost>,
 }
 
 /// One part of a cache key.

@@ -124,6 +124,8 @@ impl Session {
             TaskRunCtx { id: id.to_string(), name: name.clone(), task: def.function.clone(), persist_result: persist };
         let limits = self.task_limits(route);
         let attempts = std::cell::Cell::new(0u32);
+        // What the body cost: measured on a miss, the record's on a hit (what the hit saved).
+        let cost = std::cell::Cell::new(None::<record::Cost>);
         let start_offset_ms = caller
             .flow_run
             .as_ref()
@@ -163,6 +165,7 @@ impl Session {
                     duration_ms: started.elapsed().as_secs_f64() * 1e3,
                     start_offset_ms,
                     inputs: inputs.clone(),
+                    cost: cost.get(),
                     result: match (keep_values, &value, &def.signature.result) {
                         (true, Some(value), Some(ty)) => report::small_json(value, ty),
                         _ => None,
@@ -196,6 +199,7 @@ impl Session {
                 match store.lookup(key, &result_ty, now_ms()) {
                     Lookup::Hit(record) if !self.trusts(&record.meta, key, &subject) => {}
                     Lookup::Hit(record) => {
+                        cost.set(record.meta.cost);
                         txn::mark_committed(&txn);
                         txn::exit(&txn, false, self);
                         let value = def.signature.result.as_ref().map(|_| match Arc::try_unwrap(record) {
@@ -222,7 +226,7 @@ impl Session {
         // transaction back even when a retry then succeeds (reference 11.11).
         let retries = resolved.retries.unwrap_or(self.settings.tasks_default_retries);
         let mut txn = txn;
-        let returned = loop {
+        let (returned, body_cost) = loop {
             attempts.set(attempts.get() + 1);
             let failure = match self.attempt(route, caller, &task_run, &args, &limits, &txn) {
                 Ok(done) => break done,
@@ -266,13 +270,14 @@ impl Session {
             }
             return finish(failure.state, cache_key.as_ref(), failure.value, failure.trap, false);
         };
+        cost.set(Some(body_cost));
         let record = match (&key, persist) {
             (Some(key), true) => Some(self.record_entry(
                 key,
                 route,
                 cache_key.as_ref().expect("a key has its parts"),
                 &result_ty,
-                &returned,
+                (&returned, body_cost),
                 &args,
             )),
             _ => None,
@@ -338,7 +343,7 @@ impl Session {
         });
         // Rolled back: whatever nested task calls staged is never written.
         txn::exit(&txn, true, self);
-        outcome.map_err(|failure| match failure {
+        outcome.map(|(value, _)| value).map_err(|failure| match failure {
             RunFailure::Limit(limit) => limit.to_string(),
             RunFailure::Trap(message) => first_line(&message).to_owned(),
         })
@@ -457,7 +462,7 @@ impl Session {
         }
     }
 
-    /// One attempt at running the body: the value, or why it failed.
+    /// One attempt at running the body: the value and what it cost, or why it failed.
     fn attempt(
         self: &Arc<Self>,
         route: Route,
@@ -466,9 +471,9 @@ impl Session {
         args: &[Value],
         limits: &Limits,
         txn: &TxnRef,
-    ) -> Result<Value, AttemptFailure> {
+    ) -> Result<(Value, record::Cost), AttemptFailure> {
         let def = &self.components[route.component].tasks[route.task];
-        let returned = self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
+        let (returned, cost) = self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
             let (state, reason) = match &failure {
                 RunFailure::Limit(limit) => (limit_state(limit), limit.to_string()),
                 RunFailure::Trap(message) => {
@@ -498,10 +503,11 @@ impl Session {
                 reason,
             });
         }
-        Ok(returned)
+        Ok((returned, cost))
     }
 
-    /// Runs the task body in a fresh instance of its component, with its own Store.
+    /// Runs the task body in a fresh instance of its component, with its own Store: its value
+    /// and what it cost (from the instance's creation to the lifted result).
     fn execute(
         self: &Arc<Self>,
         route: Route,
@@ -510,8 +516,9 @@ impl Session {
         args: &[Value],
         limits: &Limits,
         txn: &TxnRef,
-    ) -> Result<Value, RunFailure> {
+    ) -> Result<(Value, record::Cost), RunFailure> {
         let def = &self.components[route.component].tasks[route.task];
+        let started = Instant::now();
         let mut store = self.new_store(
             route.component,
             caller.flow_run.clone(),
@@ -527,7 +534,8 @@ impl Session {
         let (params, result) = abi::signature_abi(&def.signature.params, def.signature.result.as_ref());
         let value =
             abi::call_export(&mut store, &func, params, result, args).map_err(|e| sandbox::classify(&e, limits))?;
-        Ok(value.unwrap_or(Value::Tuple(Vec::new())))
+        let cost = sandbox::cost(&store, limits, started.elapsed());
+        Ok((value.unwrap_or(Value::Tuple(Vec::new())), cost))
     }
 
     /// A replayable task's encoded inputs as its record keeps them: in the record up to
@@ -556,14 +564,15 @@ impl Session {
         }
     }
 
-    /// The record of a completed run, ready to stage in its transaction.
+    /// The record of a completed run (its value, and what computing it cost), ready to stage
+    /// in its transaction.
     fn record_entry(
         &self,
         key: &str,
         route: Route,
         cache_key: &CacheKey,
         result_ty: &Ty,
-        value: &Value,
+        (value, cost): (&Value, record::Cost),
         args: &[Value],
     ) -> JournalEntry {
         let component = &self.components[route.component];
@@ -585,7 +594,8 @@ impl Session {
             result_ty.clone(),
             value,
         )
-        .with_origin(resolved.policy.to_string(), component.file_name());
+        .with_origin(resolved.policy.to_string(), component.file_name())
+        .with_cost(Some(cost));
         let inputs = resolved.replayable.then(|| self.kept_inputs(args, resolved)).flatten();
         let mut meta = meta.with_inputs(inputs);
         self.trust.sign(&mut meta);
