@@ -237,6 +237,7 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
     let keys = plan.keys();
     let over_size_bytes: u64 = plan.over_size.iter().map(|r| r.meta.value_len).sum();
     let over_size_saved_us: u64 = plan.over_size.iter().map(|r| r.saved_us()).sum();
+    let kept_bytes: u64 = plan.kept.iter().map(|m| m.value_len).sum();
     let removed = if args.dry_run { keys.len() } else { cache_admin::remove(store, &keys)? };
     // With key storage, values the removed keys shared with nothing else go too.
     let values_removed = if args.dry_run { 0 } else { opened.collect_garbage()? };
@@ -255,7 +256,7 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
                 "count": plan.over_size.len(),
                 "bytes": over_size_bytes,
                 "compute_saved_us": over_size_saved_us,
-                "kept_bytes": plan.kept.iter().map(|m| m.value_len).sum::<u64>(),
+                "kept_bytes": kept_bytes,
             })),
         })));
     }
@@ -293,12 +294,13 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
     if let Some(max_bytes) = max_size {
         let count = plan.over_size.len();
         out.push_str(&format!(
-            "To fit in {}: {count} record{} of {} removed, which had saved {} in their recent hits; {} kept.\n",
+            "To fit in {}: {count} record{} of {} {}, which had saved {} in their recent hits; {} kept.\n",
             human_size(max_bytes),
             plural(count),
             human_size(over_size_bytes),
+            if args.dry_run { "would be removed" } else { "removed" },
             micros_text(over_size_saved_us),
-            human_size(plan.kept.iter().map(|m| m.value_len).sum()),
+            human_size(kept_bytes),
         ));
     }
     if values_removed > 0 {

@@ -100,7 +100,8 @@ pub struct RecordMeta {
 }
 
 /// What running a task's body once cost, as measured by the host on the miss that wrote the
-/// record: what each later hit on it saved.
+/// record (its attempt that succeeded; failed attempts before a retry are not counted): what
+/// each later hit on it saved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Cost {
     /// Wall time of the body in microseconds: its fresh instance, the call, and the task

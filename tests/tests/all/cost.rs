@@ -164,7 +164,7 @@ fn prune_max_size_removes_the_records_worth_least_and_no_more_than_needed() {
         "[DIGEST]  over size: 2 B, cost [DURATION] × 0 recent hits\n\
          Would prune 1 record from [TMP]/storage (0 expired, 0 of missing components, 1 over --max-size, 0 \
          unreadable).\n\
-         To fit in 7 B: 1 record of 2 B removed, which had saved 0 µs in their recent hits; 6 B kept.\n"
+         To fit in 7 B: 1 record of 2 B would be removed, which had saved 0 µs in their recent hits; 6 B kept.\n"
             .replace("0 µs", "[DURATION]")
     );
 
