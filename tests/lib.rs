@@ -195,7 +195,8 @@ impl Report {
 /// Makes command output comparable across runs, as snapshot filters do: each `(literal,
 /// replacement)` first, then UUIDs become `[UUID]`, 64-digit hex digests `[DIGEST]`, other
 /// hex runs of 8 or more digits (short keys, digest prefixes) `[HEX]`, times `[TIME]`,
-/// ages (`3s ago`, `in 2s`) `[AGE] ago` / `in [AGE]`, and runs of spaces two spaces (column
+/// ages (`3s ago`, `in 2s`) `[AGE] ago` / `in [AGE]`, durations (`420 µs`, `12.5 ms`)
+/// `[DURATION]`, and runs of spaces two spaces (column
 /// widths follow the filtered values; alignment has its own unit test).
 pub fn filter(text: &str, literals: &[(&str, &str)]) -> String {
     use regex::Regex;
@@ -209,6 +210,7 @@ pub fn filter(text: &str, literals: &[(&str, &str)]) -> String {
             (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC", "[TIME]"),
             (r"\b\d+[smhd] ago\b", "[AGE] ago"),
             (r"\bin \d+[smhd]\b", "in [AGE]"),
+            (r"\b\d+(\.\d+)? (µs|ms|s)\b", "[DURATION]"),
             (r" {2,}", "  "),
         ]
         .into_iter()

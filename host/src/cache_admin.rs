@@ -5,13 +5,14 @@
 //! Everything here goes through [`ResultStore`], so every backend gets these commands;
 //! [`explain_call`] computes the call's key through the loaded [`Session`], as a task run does.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::cache_stats::{self, Ranked};
 use crate::key::{CacheKey, KeyPart};
 use crate::log::{Level, Logger};
 use crate::options;
@@ -211,13 +212,26 @@ pub struct PrunePlan {
     pub missing_component: Vec<RecordMeta>,
     /// (key, reason) of unreadable entries, when asked for.
     pub unreadable: Vec<(String, String)>,
+    /// Records removed to fit a size (`--max-size`, [`PrunePlan::fit`]), lowest ranked first.
+    pub over_size: Vec<Ranked>,
+    /// The readable records the plan keeps.
+    pub kept: Vec<RecordMeta>,
 }
 
 impl PrunePlan {
     /// Every key to remove.
     pub fn keys(&self) -> Vec<String> {
         let records = self.expired.iter().chain(&self.missing_component).map(|m| m.key.clone());
+        let records = records.chain(self.over_size.iter().map(|r| r.meta.key.clone()));
         records.chain(self.unreadable.iter().map(|(key, _)| key.clone())).collect()
+    }
+
+    /// Also removes kept records until the rest fit in `max_bytes`, those with the lowest
+    /// cost × recent hits (`hits`, by key) per byte first ([`cache_stats::over_size`]).
+    pub fn fit(&mut self, max_bytes: u64, hits: &HashMap<String, u64>) {
+        let (over_size, kept) = cache_stats::over_size(std::mem::take(&mut self.kept), hits, max_bytes);
+        self.over_size.extend(over_size);
+        self.kept = kept;
     }
 }
 
@@ -236,7 +250,7 @@ pub fn plan_prune(
             Ok(meta) if present.is_some_and(|present| !present.contains(&meta.component_digest)) => {
                 plan.missing_component.push(meta)
             }
-            Ok(_) => {}
+            Ok(meta) => plan.kept.push(meta),
             Err(e) if unreadable => plan.unreadable.push((key, e.to_string())),
             Err(_) => {}
         }

@@ -251,7 +251,8 @@ pub struct CacheArgs {
 /// The `cachehost cache` subcommands.
 #[derive(Debug, Subcommand)]
 pub enum CacheCommand {
-    /// List cached records with their task, component, size, age and expiry.
+    /// List cached records with their task, component, size, cost (the wall time and fuel of the body that computed
+    /// it; - for records written before costs were kept), age and expiry.
     #[command(after_help = "Examples:\n  cachehost cache ls\n  cachehost cache ls --task add-one --newer-than 1h\n  \
             cachehost cache ls --component build/examples/inputs.wasm --json\n  cachehost cache ls --expired")]
     Ls(CacheLsArgs),
@@ -267,13 +268,22 @@ pub enum CacheCommand {
             cache rm --component build/examples/inputs.wasm --dry-run"
     )]
     Rm(CacheRmArgs),
-    /// Remove expired records, and with --missing-components the records of components that are gone; with key
-    /// storage, also the stored values no key references any more (after a 10-minute grace).
+    /// Remove expired records, and with --missing-components the records of components that are gone, and with
+    /// --max-size the records least worth keeping until the rest fit; with key storage, also the stored values no key
+    /// references any more (after a 10-minute grace).
     #[command(
         after_help = "Examples:\n  cachehost cache prune\n  cachehost cache prune --missing-components build/examples \
-            --dry-run"
+            --dry-run\n  cachehost cache prune --max-size 500MiB --json"
     )]
     Prune(CachePruneArgs),
+    /// Per task: task runs, hits, misses and the compute the hits saved (the sum of the costs their records keep),
+    /// over the runs kept in $CACHEHOST_HOME/runs, with the records the store holds.
+    #[command(
+        after_help = "Hits are counted from the run history, so only the runs_keep most recent flow runs of this \
+            CACHEHOST_HOME count: not standalone `cachehost call`s, nor hits by other machines sharing the store.\n\n\
+            Examples:\n  cachehost cache stats\n  cachehost cache stats --storage s3://bucket/prefix --json"
+    )]
+    Stats(CacheStatsArgs),
     /// Compute the key a task call would use and say, part by part, whether it would hit.
     #[command(
         after_help = "Examples:\n  cachehost cache explain build/examples/inputs.wasm add-one --arg x=1\n  cachehost \
@@ -396,9 +406,22 @@ pub struct CachePruneArgs {
     /// Also remove entries that are not readable records (corrupt, or from another format version).
     #[arg(long)]
     pub unreadable: bool,
+    /// Also remove records until the results of the rest take at most SIZE (e.g. 500MiB, 2GB; as `cache ls` totals
+    /// them), keeping those with the highest cost × recent hits per byte: hits in the runs kept in $CACHEHOST_HOME/runs;
+    /// a record never hit, or written before costs were kept, ranks as worth 0 (the oldest of those go first).
+    #[arg(long, value_name = "SIZE")]
+    pub max_size: Option<String>,
     /// Say what would be removed, and remove nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Where, and how to print.
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `cachehost cache stats`.
+#[derive(Debug, Args)]
+pub struct CacheStatsArgs {
     /// Where, and how to print.
     #[command(flatten)]
     pub store: StoreArgs,

@@ -9,6 +9,7 @@
 
 pub mod buffers;
 pub mod cache_admin;
+pub mod cache_stats;
 pub mod cli;
 pub mod clock;
 pub mod commands;

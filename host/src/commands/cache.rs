@@ -12,15 +12,18 @@ use super::{open_session, require_file, settings_and_config, typed_arguments};
 use crate::cache_admin::{
     self, AdminStore, Call, Explanation, Filter, PartStatus, Replay, SignerFilter, Verdict, VerifySelection,
 };
+use crate::cache_stats::{self, cost_text, micros_text};
 use crate::cli::{
-    CacheArgs, CacheCommand, CacheExplainArgs, CacheLsArgs, CachePruneArgs, CacheRmArgs, CacheShowArgs,
+    CacheArgs, CacheCommand, CacheExplainArgs, CacheLsArgs, CachePruneArgs, CacheRmArgs, CacheShowArgs, CacheStatsArgs,
     CacheVerifyArgs, FilterArgs, LoadArgs, StoreArgs,
 };
 use crate::clock::now_ms;
+use crate::run::history::History;
+use crate::run::report::RunReport;
 use crate::run::Route;
 use crate::store::{record, RecordMeta};
 use crate::trust;
-use crate::units::{human_size, parse_duration, relative, short_key};
+use crate::units::{human_size, parse_duration, parse_size, relative, short_key};
 use crate::value::json::type_name;
 
 /// Runs the command.
@@ -31,6 +34,7 @@ pub fn run(args: CacheArgs) -> anyhow::Result<ExitCode> {
         CacheCommand::Show(args) => show(args, paint)?,
         CacheCommand::Rm(args) => rm(args)?,
         CacheCommand::Prune(args) => prune(args)?,
+        CacheCommand::Stats(args) => stats(args, paint)?,
         CacheCommand::Explain(args) => explain(args, paint)?,
         CacheCommand::Verify(args) => {
             let (text, differs) = verify(args, paint)?;
@@ -110,13 +114,15 @@ fn ls(args: CacheLsArgs, paint: Paint) -> anyhow::Result<String> {
                     function_name(&m.task).to_owned(),
                     component_label(m),
                     human_size(m.value_len),
+                    cost_text(m.cost),
                     relative(m.created_ms, now),
                     expiry(m.expiration_ms, now),
                     trust::signer(m).map_or_else(|| "unsigned".to_owned(), |key| key.short()),
                 ]
             })
             .collect();
-        out.push_str(&table(paint, &["KEY", "TASK", "COMPONENT", "SIZE", "CREATED", "EXPIRES", "SIGNER"], rows, &[3]));
+        let headers = ["KEY", "TASK", "COMPONENT", "SIZE", "COST", "CREATED", "EXPIRES", "SIGNER"];
+        out.push_str(&table(paint, &headers, rows, &[3, 4]));
         let total: u64 = selection.records.iter().map(|m| m.value_len).sum();
         let count = selection.records.len();
         out.push_str(&format!(
@@ -156,6 +162,7 @@ fn show(args: CacheShowArgs, paint: Paint) -> anyhow::Result<String> {
         ("expires", expiry_long(meta.expiration_ms, now)),
         ("type", type_name(&meta.value_type)),
         ("size", human_size(meta.value_len)),
+        ("cost", cost_text(meta.cost)),
         ("signer", signer_long(&meta)),
         ("inputs", inputs_text(&meta)),
     ];
@@ -215,8 +222,22 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
         }
         Some(cache_admin::component_digests(&args.missing_components)?)
     };
-    let plan = cache_admin::plan_prune(store, now_ms(), present.as_ref(), args.unreadable)?;
+    let max_size = args
+        .max_size
+        .as_deref()
+        .map(|text| {
+            parse_size(text)
+                .with_context(|| format!("--max-size {text:?} is not a size; write e.g. 500MiB, 2GB or 1048576"))
+        })
+        .transpose()?;
+    let mut plan = cache_admin::plan_prune(store, now_ms(), present.as_ref(), args.unreadable)?;
+    if let Some(max_bytes) = max_size {
+        plan.fit(max_bytes, &cache_stats::hits_by_key(&kept_reports()?));
+    }
     let keys = plan.keys();
+    let over_size_bytes: u64 = plan.over_size.iter().map(|r| r.meta.value_len).sum();
+    let over_size_saved_us: u64 = plan.over_size.iter().map(|r| r.saved_us()).sum();
+    let kept_bytes: u64 = plan.kept.iter().map(|m| m.value_len).sum();
     let removed = if args.dry_run { keys.len() } else { cache_admin::remove(store, &keys)? };
     // With key storage, values the removed keys shared with nothing else go too.
     let values_removed = if args.dry_run { 0 } else { opened.collect_garbage()? };
@@ -229,6 +250,14 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
             "expired": keys_of(&plan.expired),
             "missing_component": keys_of(&plan.missing_component),
             "unreadable": plan.unreadable.iter().map(|(key, _)| key).collect::<Vec<_>>(),
+            "over_size": max_size.map(|max_bytes| json!({
+                "max_bytes": max_bytes,
+                "keys": plan.over_size.iter().map(|r| &r.meta.key).collect::<Vec<_>>(),
+                "count": plan.over_size.len(),
+                "bytes": over_size_bytes,
+                "compute_saved_us": over_size_saved_us,
+                "kept_bytes": kept_bytes,
+            })),
         })));
     }
     let mut out = String::new();
@@ -238,22 +267,114 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
     for meta in &plan.missing_component {
         out.push_str(&format!("{}  component {} is gone\n", meta.key, short_key(&meta.component_digest)));
     }
+    for ranked in &plan.over_size {
+        out.push_str(&format!(
+            "{}  over size: {}, cost {} × {} recent hit{}\n",
+            ranked.meta.key,
+            human_size(ranked.meta.value_len),
+            cost_text(ranked.meta.cost),
+            ranked.hits,
+            plural(ranked.hits as usize)
+        ));
+    }
     for (key, reason) in &plan.unreadable {
         out.push_str(&format!("{key}  unreadable: {reason}\n"));
     }
     let verb = if args.dry_run { "Would prune" } else { "Pruned" };
+    let over_size =
+        if max_size.is_some() { format!(", {} over --max-size", plan.over_size.len()) } else { String::new() };
     out.push_str(&format!(
-        "{verb} {removed} record{} from {} ({} expired, {} of missing components, {} unreadable).\n",
+        "{verb} {removed} record{} from {} ({} expired, {} of missing components{over_size}, {} unreadable).\n",
         plural(removed),
         store.describe(),
         plan.expired.len(),
         plan.missing_component.len(),
         plan.unreadable.len()
     ));
+    if let Some(max_bytes) = max_size {
+        let count = plan.over_size.len();
+        out.push_str(&format!(
+            "To fit in {}: {count} record{} of {} {}, which had saved {} in their recent hits; {} kept.\n",
+            human_size(max_bytes),
+            plural(count),
+            human_size(over_size_bytes),
+            if args.dry_run { "would be removed" } else { "removed" },
+            micros_text(over_size_saved_us),
+            human_size(kept_bytes),
+        ));
+    }
     if values_removed > 0 {
         out.push_str(&format!(
             "Removed {values_removed} stored value{} no record references any more.\n",
             plural(values_removed)
+        ));
+    }
+    Ok(out)
+}
+
+/// The readable reports of the run history ($CACHEHOST_HOME/runs), where hits are counted
+/// ([`cache_stats`]).
+fn kept_reports() -> anyhow::Result<Vec<RunReport>> {
+    let (settings, _) = settings_and_config(Path::new("./cachehost.toml"), None)?;
+    Ok(History::new(&settings.home).list()?.into_iter().filter_map(|listed| listed.report.ok()).collect())
+}
+
+fn stats(args: CacheStatsArgs, paint: Paint) -> anyhow::Result<String> {
+    let opened = open_store(&args.store)?;
+    let store = opened.store();
+    let reports = kept_reports()?;
+    let records = cache_admin::select(store, &Filter::default(), now_ms())?.records;
+    let stats = cache_stats::task_stats(&reports, &records);
+    let saved_us: u64 = stats.values().map(|s| s.saved_us).sum();
+    if args.store.json {
+        let tasks: Vec<Json> = stats
+            .iter()
+            .map(|(task, s)| {
+                let mut row = serde_json::to_value(s).expect("stats serialize");
+                row["task"] = json!(task);
+                row
+            })
+            .collect();
+        return Ok(pretty(&json!({
+            "runs": reports.len(),
+            "storage": store.describe(),
+            "compute_saved_us": saved_us,
+            "tasks": tasks,
+        })));
+    }
+    let mut out = String::new();
+    if stats.is_empty() {
+        out.push_str(&format!("No task runs kept and no records in {}.\n", store.describe()));
+        return Ok(out);
+    }
+    let rows = stats
+        .iter()
+        .map(|(task, s)| {
+            vec![
+                function_name(task).to_owned(),
+                s.runs.to_string(),
+                s.hits.to_string(),
+                s.misses.to_string(),
+                micros_text(s.saved_us),
+                s.records.to_string(),
+                human_size(s.bytes),
+            ]
+        })
+        .collect();
+    let headers = ["TASK", "TASK RUNS", "HITS", "MISSES", "SAVED", "RECORDS", "STORED"];
+    out.push_str(&table(paint, &headers, rows, &[1, 2, 3, 4, 5, 6]));
+    let count = reports.len();
+    out.push_str(&format!(
+        "{} of compute saved over the {count} kept run{}; records in {}.\n",
+        micros_text(saved_us),
+        plural(count),
+        store.describe()
+    ));
+    let without_cost: usize = stats.values().map(|s| s.hits_without_cost).sum();
+    if without_cost > 0 {
+        out.push_str(&format!(
+            "{without_cost} hit{} on records written before costs were kept are not counted in compute saved.\n",
+            plural(without_cost)
         ));
     }
     Ok(out)
@@ -400,6 +521,7 @@ fn meta_json(meta: &RecordMeta, now: i64) -> Json {
         "signer": trust::signer(meta).map(|key| key.to_string()),
         "signature_checks": record::signature_checks(meta),
         "replayable": meta.inputs.is_some(),
+        "cost": meta.cost,
     })
 }
 

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::state::State;
+use crate::store::record::Cost;
 use crate::value::{Ty, Value};
 
 /// A state as the report shows it.
@@ -76,6 +77,11 @@ pub struct TaskRunReport {
     /// it ran and read anything (`run::reads`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reads: Option<super::reads::ReadSet>,
+    /// What its body cost: for a Completed task run what the host measured, for a Cached
+    /// one the cost its record keeps, which is what the hit saved (none for a record of
+    /// format version 3 or older, and in reports written before costs were kept).
+    #[serde(default)]
+    pub cost: Option<Cost>,
 }
 
 /// One part of a cache key.

@@ -5,6 +5,7 @@
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::{ResourceLimiter, Store, Trap};
 use wasmtime_wasi::{FsPerms, WasiCtx};
@@ -13,6 +14,7 @@ use super::reads;
 use super::state::{State, StateName};
 use crate::limits::{ComponentGrants, DirMode, LimitExceeded, Limits, EPOCH_TICK};
 use crate::log::{GuestOutput, Level, Logger, Subject};
+use crate::store::record::Cost;
 
 /// wasmtime's message when a call copies more data out of a guest than its hostcall fuel
 /// allows. Its error type is private, so this text is how it is recognised; the sandbox
@@ -109,7 +111,7 @@ pub fn apply_limits<T: 'static>(
     store.limiter(move |data| limiter(data) as &mut dyn ResourceLimiter);
     if fuel_metered {
         // A Store of a fuel-metered engine starts empty; runs without a fuel limit get all of it.
-        let _ = store.set_fuel(limits.fuel.unwrap_or(u64::MAX));
+        let _ = store.set_fuel(fuel_given(limits));
     }
     let ticks = match limits.timeout {
         Some(timeout) => timeout.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64,
@@ -120,6 +122,20 @@ pub fn apply_limits<T: 'static>(
     // wasmtime bounds what the host allocates to lift a guest's values (one `Val` per list
     // item): allow a result of `max_result_size` bytes and no more.
     store.set_hostcall_fuel(hostcall_fuel(limits.max_result_size));
+}
+
+/// The fuel [`apply_limits`] gives a Store of a fuel-metered engine.
+fn fuel_given(limits: &Limits) -> u64 {
+    limits.fuel.unwrap_or(u64::MAX)
+}
+
+/// What a run in `store` cost after `wall` time: the wall time, and the fuel it consumed
+/// when the engine meters fuel (`get_fuel` fails on an engine that does not).
+pub fn cost<T>(store: &Store<T>, limits: &Limits, wall: Duration) -> Cost {
+    Cost {
+        wall_us: u64::try_from(wall.as_micros()).unwrap_or(u64::MAX),
+        fuel: store.get_fuel().ok().map(|left| fuel_given(limits).saturating_sub(left)),
+    }
 }
 
 /// The hostcall fuel that lets wasmtime lift a value of up to `items` list items: its

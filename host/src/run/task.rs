@@ -138,6 +138,8 @@ impl Session {
         let attempts = std::cell::Cell::new(0u32);
         // What the last attempt read, for the report.
         let reads = std::cell::RefCell::new(ReadSet::default());
+        // What the body cost: measured on a miss, the record's on a hit (what the hit saved).
+        let cost = std::cell::Cell::new(None::<record::Cost>);
         let start_offset_ms = caller
             .flow_run
             .as_ref()
@@ -177,6 +179,7 @@ impl Session {
                     duration_ms: started.elapsed().as_secs_f64() * 1e3,
                     start_offset_ms,
                     inputs: inputs.clone(),
+                    cost: cost.get(),
                     result: match (keep_values, &value, &def.signature.result) {
                         (true, Some(value), Some(ty)) => report::small_json(value, ty),
                         _ => None,
@@ -211,6 +214,7 @@ impl Session {
                 match self.lookup_with_reads(route, store.as_ref(), key, &result_ty, &subject) {
                     Lookup::Hit(record) if !self.trusts(&record.meta, &record.meta.key, &subject) => {}
                     Lookup::Hit(record) => {
+                        cost.set(record.meta.cost);
                         txn::mark_committed(&txn);
                         txn::exit(&txn, false, self);
                         let value = def.signature.result.as_ref().map(|_| match Arc::try_unwrap(record) {
@@ -237,12 +241,12 @@ impl Session {
         // transaction back even when a retry then succeeds (reference 11.11).
         let retries = resolved.retries.unwrap_or(self.settings.tasks_default_retries);
         let mut txn = txn;
-        let returned = loop {
+        let (returned, body_cost) = loop {
             attempts.set(attempts.get() + 1);
             let failure = match self.attempt(route, caller, &task_run, &args, &limits, &txn) {
-                Ok((done, read)) => {
+                Ok((value, read, cost)) => {
                     *reads.borrow_mut() = read;
-                    break done;
+                    break (value, cost);
                 }
                 Err(failure) => failure,
             };
@@ -284,6 +288,7 @@ impl Session {
             }
             return finish(failure.state, cache_key.as_ref(), failure.value, failure.trap, false);
         };
+        cost.set(Some(body_cost));
         if let (Some(_), true) = (&key, persist) {
             let guarded = self.guard_determinism(route, &reads.borrow(), &subject);
             if let Err(message) = guarded {
@@ -302,7 +307,7 @@ impl Session {
                 route,
                 cache_key.as_ref().expect("a key has its parts"),
                 &result_ty,
-                &returned,
+                (&returned, body_cost),
                 &args,
             )),
             _ => None,
@@ -501,11 +506,11 @@ impl Session {
         let limits = self.task_limits(route);
         let txn = Txn::open(None, None, None);
         let outcome = sandbox::on_deep_stack(&self.settings.limits, || {
-            self.execute(route, &Caller::default(), task_run, args, &limits, &txn).map(|(value, _)| value)
+            self.execute(route, &Caller::default(), task_run, args, &limits, &txn)
         });
         // Rolled back: whatever nested task calls staged is never written.
         txn::exit(&txn, true, self);
-        outcome.map_err(|failure| match failure {
+        outcome.map(|(value, _, _)| value).map_err(|failure| match failure {
             RunFailure::Limit(limit) => limit.to_string(),
             RunFailure::Trap(message) => first_line(&message).to_owned(),
         })
@@ -624,7 +629,7 @@ impl Session {
         }
     }
 
-    /// One attempt at running the body: the value, or why it failed.
+    /// One attempt at running the body: the value and what it cost, or why it failed.
     fn attempt(
         self: &Arc<Self>,
         route: Route,
@@ -633,9 +638,9 @@ impl Session {
         args: &[Value],
         limits: &Limits,
         txn: &TxnRef,
-    ) -> Result<(Value, ReadSet), AttemptFailure> {
+    ) -> Result<(Value, ReadSet, record::Cost), AttemptFailure> {
         let def = &self.components[route.component].tasks[route.task];
-        let (returned, reads) =
+        let (returned, reads, cost) =
             self.execute(route, caller, task_run.clone(), args, limits, txn).map_err(|failure| {
                 let (state, reason) = match &failure {
                     RunFailure::Limit(limit) => (limit_state(limit), limit.to_string()),
@@ -667,10 +672,11 @@ impl Session {
                 reason,
             });
         }
-        Ok((returned, reads))
+        Ok((returned, reads, cost))
     }
 
-    /// Runs the task body in a fresh instance of its component, with its own Store.
+    /// Runs the task body in a fresh instance of its component, with its own Store: its value
+    /// and what it cost (from the instance's creation to the lifted result).
     fn execute(
         self: &Arc<Self>,
         route: Route,
@@ -679,8 +685,9 @@ impl Session {
         args: &[Value],
         limits: &Limits,
         txn: &TxnRef,
-    ) -> Result<(Value, ReadSet), RunFailure> {
+    ) -> Result<(Value, ReadSet, record::Cost), RunFailure> {
         let def = &self.components[route.component].tasks[route.task];
+        let started = Instant::now();
         let mut store = self.new_store(
             route.component,
             caller.flow_run.clone(),
@@ -709,7 +716,8 @@ impl Session {
         let value = abi::call_export(&mut store, &func, params, result, args);
         let grants = self.grants(route.component).map(|g| g.dirs.as_slice()).unwrap_or_default();
         let value = value.map_err(|e| sandbox::classify(&e, limits))?;
-        Ok((value.unwrap_or(Value::Tuple(Vec::new())), store.data().reads.read_set(grants)))
+        let cost = sandbox::cost(&store, limits, started.elapsed());
+        Ok((value.unwrap_or(Value::Tuple(Vec::new())), store.data().reads.read_set(grants), cost))
     }
 
     /// A replayable task's encoded inputs as its record keeps them: in the record up to
@@ -738,14 +746,15 @@ impl Session {
         }
     }
 
-    /// The record of a completed run, ready to stage in its transaction.
+    /// The record of a completed run (its value, and what computing it cost), ready to stage
+    /// in its transaction.
     fn record_entry(
         &self,
         key: &str,
         route: Route,
         cache_key: &CacheKey,
         result_ty: &Ty,
-        value: &Value,
+        (value, cost): (&Value, record::Cost),
         args: &[Value],
     ) -> JournalEntry {
         let component = &self.components[route.component];
@@ -767,7 +776,8 @@ impl Session {
             result_ty.clone(),
             value,
         )
-        .with_origin(resolved.policy.to_string(), component.file_name());
+        .with_origin(resolved.policy.to_string(), component.file_name())
+        .with_cost(Some(cost));
         let inputs = resolved.replayable.then(|| self.kept_inputs(args, resolved)).flatten();
         let mut meta = meta.with_inputs(inputs);
         self.trust.sign(&mut meta);

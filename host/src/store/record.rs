@@ -25,6 +25,10 @@
 //! record carries the same signature: it holds the value's digest, so the value stored apart
 //! needs none of its own. Whom to trust is the reader's decision ([`crate::trust`]); whether
 //! a signature checks is worked out here, once per decoded record ([`signature_checks`]).
+//!
+//! Since format version 4 a record says what computing its value cost ([`Cost`]): the wall
+//! time of the task body and, when fuel is metered, its fuel. `cache stats` and `cache prune
+//! --max-size` read it; a version 3 or 2 record has none.
 
 use std::sync::OnceLock;
 
@@ -42,8 +46,9 @@ pub const KEY_MAGIC: &[u8; 5] = b"CHKEY";
 /// The record format this build writes, for both kinds of record: the version covers the
 /// postcard encodings of [`RecordMeta`] and [`Value`], which both kinds share. Version 2
 /// added the policy expression and the component's file name to the metadata; version 3 the
-/// kept inputs ([`StoredInputs`]) and the signature ([`RecordSignature`]).
-pub const FORMAT_VERSION: u8 = 3;
+/// kept inputs ([`StoredInputs`]) and the signature ([`RecordSignature`]); version 4 the cost
+/// of the body ([`Cost`]).
+pub const FORMAT_VERSION: u8 = 4;
 
 /// The oldest format version this build still reads: a version 2 record decodes as an
 /// unsigned record without kept inputs (a miss wherever signatures are required).
@@ -87,9 +92,35 @@ pub struct RecordMeta {
     pub inputs: Option<StoredInputs>,
     /// Who wrote the record and their signature over [`signed_message`] (format version 3).
     pub signature: Option<RecordSignature>,
+    /// What computing the value cost (format version 4); `None` in older records.
+    pub cost: Option<Cost>,
     /// Whether `signature` checks, once worked out; not stored.
     #[serde(skip)]
     pub checked: SignatureCheck,
+}
+
+/// What running a task's body once cost, as measured by the host on the miss that wrote the
+/// record (its attempt that succeeded; failed attempts before a retry are not counted): what
+/// each later hit on it saved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Cost {
+    /// Wall time of the body in microseconds: its fresh instance, the call, and the task
+    /// calls it made (a hit on it saves those too).
+    pub wall_us: u64,
+    /// Fuel the body's own instance consumed, when fuel is metered (a `fuel` limit is
+    /// configured); nested task calls run in Stores of their own and are not counted.
+    pub fuel: Option<u64>,
+}
+
+/// The metadata as format version 3 wrote it: version 2's fields, then the kept inputs and
+/// the signature, without the cost. Postcard writes a struct's fields one after another, as
+/// it writes a tuple's, so the tuple reads the same bytes.
+type RecordMetaV3 = (RecordMetaV2, Option<StoredInputs>, Option<RecordSignature>);
+
+fn from_v3((v2, inputs, signature): RecordMetaV3) -> RecordMeta {
+    let mut meta = RecordMeta::from(v2).with_inputs(inputs);
+    meta.signature = signature;
+    meta
 }
 
 /// The metadata as format version 2 wrote it: [`RecordMeta`] without inputs and signature.
@@ -298,8 +329,15 @@ impl RecordMeta {
             component_file: String::new(),
             inputs: None,
             signature: None,
+            cost: None,
             checked: SignatureCheck::default(),
         }
+    }
+
+    /// Sets what computing the value cost.
+    pub fn with_cost(mut self, cost: Option<Cost>) -> RecordMeta {
+        self.cost = cost;
+        self
     }
 
     /// Keeps the call's encoded inputs (see [`StoredInputs`]).
@@ -318,7 +356,10 @@ impl RecordMeta {
 
 /// What a record's signature covers: a domain tag, then the postcard encoding of every field
 /// a reader acts on. The policy, the key parts and the component's file name are for people
-/// and are not covered.
+/// and are not covered. Neither is the cost (format version 4): no reader acts on it to
+/// return a value (it only ranks records for `cache prune --max-size` and sums what hits
+/// saved), and leaving it out keeps this message, and so every version 3 signature, as it
+/// was.
 pub fn signed_message(meta: &RecordMeta) -> Vec<u8> {
     let covered = (
         &meta.key,
@@ -667,10 +708,10 @@ fn header_and_meta<'a>(bytes: &'a [u8], magic: &[u8; 5]) -> Result<(RecordMeta, 
         return Err(truncated(meta_end));
     }
     let meta_bytes = &bytes[HEADER_LEN..meta_end];
-    let decoded = if version == 2 {
-        postcard::take_from_bytes::<RecordMetaV2>(meta_bytes).map(|(meta, rest)| (RecordMeta::from(meta), rest))
-    } else {
-        postcard::take_from_bytes::<RecordMeta>(meta_bytes)
+    let decoded = match version {
+        2 => postcard::take_from_bytes::<RecordMetaV2>(meta_bytes).map(|(meta, rest)| (RecordMeta::from(meta), rest)),
+        3 => postcard::take_from_bytes::<RecordMetaV3>(meta_bytes).map(|(meta, rest)| (from_v3(meta), rest)),
+        _ => postcard::take_from_bytes::<RecordMeta>(meta_bytes),
     };
     match decoded {
         Ok((meta, [])) => Ok((meta, &bytes[meta_end..])),
@@ -860,13 +901,33 @@ mod tests {
         assert!(!signature_checks(&record.meta), "a version 2 record is unsigned");
     }
 
-    /// Pins the byte layout of format version 3, unsigned and without inputs: the version 2
-    /// metadata, then no inputs and no signature.
+    /// Pins the byte layout of format version 3, unsigned and without inputs, which this
+    /// build still reads: the version 2 metadata, then no inputs and no signature. It has no
+    /// cost.
     #[test]
-    fn format_version_3_is_stable() {
+    fn format_version_3_is_still_read() {
         let mut meta_bytes = golden_meta_bytes_v2();
         meta_bytes.extend_from_slice(&[0, 0]); // inputs None, signature None
-        assert_eq!(encode(&golden_meta(), &[0, 1]), framed(MAGIC, 3, &meta_bytes, &[0, 1]));
+        let record = decode(&framed(MAGIC, 3, &meta_bytes, &[0, 1]), &Ty::Bool).unwrap();
+        assert_eq!(record.meta, golden_meta());
+        assert_eq!(record.meta.cost, None);
+    }
+
+    /// Pins the byte layout of format version 4: the version 3 metadata, then the cost. A
+    /// change here makes every stored record unreadable.
+    #[test]
+    fn format_version_4_is_stable() {
+        let mut meta_bytes = golden_meta_bytes_v2();
+        meta_bytes.extend_from_slice(&[0, 0]); // inputs None, signature None
+        meta_bytes.extend_from_slice(&[1, 0xac, 0x02, 1, 7]); // Some(cost): 300 µs (varint), Some(7) fuel
+        let meta = golden_meta().with_cost(Some(Cost { wall_us: 300, fuel: Some(7) }));
+        let bytes = encode(&meta, &[0, 1]);
+        assert_eq!(bytes, framed(MAGIC, 4, &meta_bytes, &[0, 1]));
+        assert_eq!(decode(&bytes, &Ty::Bool).unwrap().meta, meta);
+
+        let mut no_cost = golden_meta_bytes_v2();
+        no_cost.extend_from_slice(&[0, 0, 0]); // no inputs, no signature, no cost
+        assert_eq!(encode(&golden_meta(), &[0, 1]), framed(MAGIC, 4, &no_cost, &[0, 1]));
     }
 
     /// The key pair of the signing tests, from a fixed seed.
@@ -874,8 +935,8 @@ mod tests {
         SigningKey::from_bytes(&[7; 32])
     }
 
-    /// Pins what a signature covers and the layout of a signed version 3 record: a change
-    /// here invalidates every stored signature.
+    /// Pins what a signature covers and the layout of a signed version 3 record, still read:
+    /// a change here invalidates every stored signature.
     #[test]
     fn format_version_3_signed_is_stable() {
         let mut meta = golden_meta().with_inputs(Some(StoredInputs::Inline(vec![9])));
@@ -895,11 +956,19 @@ mod tests {
         meta_bytes.extend_from_slice(&test_key().verifying_key().to_bytes());
         meta_bytes.push(64);
         meta_bytes.extend_from_slice(&signature);
-        let bytes = encode(&meta, &[0, 1]);
-        assert_eq!(bytes, framed(MAGIC, 3, &meta_bytes, &[0, 1]));
-        let decoded = decode(&bytes, &Ty::Bool).unwrap();
+        let decoded = decode(&framed(MAGIC, 3, &meta_bytes, &[0, 1]), &Ty::Bool).unwrap();
+        assert_eq!(decoded.meta, meta);
         assert!(signature_checks(&decoded.meta));
         assert_eq!(decoded.meta.signature.as_ref().unwrap().signer, test_key().verifying_key().to_bytes());
+
+        // Format version 4 signs the same message: the cost is not covered.
+        let mut with_cost = meta.with_cost(Some(Cost { wall_us: 1, fuel: None }));
+        sign(&mut with_cost, &test_key());
+        assert_eq!(with_cost.signature.as_ref().unwrap().signature, signature.to_vec());
+        meta_bytes.extend_from_slice(&[1, 1, 0]); // Some(cost): 1 µs, no fuel
+        let bytes = encode(&with_cost, &[0, 1]);
+        assert_eq!(bytes, framed(MAGIC, 4, &meta_bytes, &[0, 1]));
+        assert!(signature_checks(&decode(&bytes, &Ty::Bool).unwrap().meta));
     }
 
     #[test]
@@ -930,7 +999,8 @@ mod tests {
         let mut meta = signed.clone();
         meta.policy = "NONE".into();
         meta.component_file = "other.wasm".into();
-        assert!(signature_checks(&decode_key_record(&encode_key_record(&meta)).unwrap()), "display fields");
+        meta.cost = Some(Cost { wall_us: 9, fuel: Some(9) });
+        assert!(signature_checks(&decode_key_record(&encode_key_record(&meta)).unwrap()), "display fields and cost");
         assert!(!signature_checks(&golden_meta()), "unsigned");
         let mut short = signed.clone();
         short.signature.as_mut().unwrap().signature.pop();
@@ -1062,9 +1132,10 @@ mod tests {
         let value_bytes = encode_value(&Value::Bool(true));
         let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 0, None, Ty::Bool, &value_bytes);
         let mut bytes = encode(&meta, &value_bytes);
-        // From the end: the value, then (format 3) no inputs and no signature, (format 2)
-        // empty policy and component file, the value length, the value digest, and the type.
-        let ty_at = bytes.len() - value_bytes.len() - 2 - 1 - 1 - 1 - 32 - 1;
+        // From the end: the value, then (format 4) no cost, (format 3) no inputs and no
+        // signature, (format 2) empty policy and component file, the value length, the value
+        // digest, and the type.
+        let ty_at = bytes.len() - value_bytes.len() - 1 - 2 - 1 - 1 - 1 - 32 - 1;
         assert_eq!(bytes[ty_at], 0, "Ty::Bool is where the test expects it");
         let mut deep_ty = vec![18u8; 1_000_000];
         deep_ty.push(0);
@@ -1119,13 +1190,23 @@ mod tests {
         assert_eq!(decode_key_record(&bytes).unwrap(), golden_key_meta());
     }
 
-    /// Pins the byte layout of key records, format version 3: a change here breaks every
-    /// stored key record.
+    /// Pins the byte layout of key records of format version 3, which this build still reads.
     #[test]
-    fn key_record_format_version_3_is_stable() {
+    fn key_record_format_version_3_is_still_read() {
         let mut meta_bytes = golden_key_meta_bytes_v2();
         meta_bytes.extend_from_slice(&[0, 0]); // no inputs, no signature
-        assert_eq!(encode_key_record(&golden_key_meta()), framed(KEY_MAGIC, 3, &meta_bytes, &[]));
+        assert_eq!(decode_key_record(&framed(KEY_MAGIC, 3, &meta_bytes, &[])).unwrap(), golden_key_meta());
+    }
+
+    /// Pins the byte layout of key records, format version 4: a change here breaks every
+    /// stored key record.
+    #[test]
+    fn key_record_format_version_4_is_stable() {
+        let mut meta_bytes = golden_key_meta_bytes_v2();
+        meta_bytes.extend_from_slice(&[0, 0, 1, 5, 0]); // no inputs, no signature, cost 5 µs without fuel
+        let meta = golden_key_meta().with_cost(Some(Cost { wall_us: 5, fuel: None }));
+        assert_eq!(encode_key_record(&meta), framed(KEY_MAGIC, 4, &meta_bytes, &[]));
+        assert_eq!(decode_key_record(&framed(KEY_MAGIC, 4, &meta_bytes, &[])).unwrap(), meta);
     }
 
     #[test]

@@ -25,6 +25,7 @@ use axum::routing::get;
 use axum::{Form, Router};
 
 use crate::cache_admin::{self, AdminStore, Explanation, Filter};
+use crate::cache_stats;
 use crate::clock::now_ms;
 use crate::run::history::History;
 use crate::store::record;
@@ -418,7 +419,7 @@ async fn stats(State(app): State<App>) -> Response {
             }
             Err(_) => Vec::new(),
         };
-        let stats = pages::task_stats(reports.iter().copied(), &records);
+        let stats = cache_stats::task_stats(reports.iter().copied(), &records);
         html(StatusCode::OK, pages::stats_page(&stats, reports.len()))
     })
     .await

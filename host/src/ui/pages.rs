@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::html::{esc, json_block, page, state_badge, state_class, url, Nav};
 use crate::cache_admin::{Explanation, PartStatus, Verdict};
+use crate::cache_stats::{cost_text, micros_text, TaskStats};
 use crate::run::history::Listed;
 use crate::run::report::{RunReport, TaskRunReport};
 use crate::store::RecordMeta;
@@ -334,7 +335,7 @@ pub fn cache_list(storage: &str, query: &CacheQuery, records: Listing<'_>, now_m
             let total: u64 = records.iter().map(|m| m.value_len).sum();
             body.push_str(&format!(
                 "<p>{} record{}, {} of results</p><table id=\"records\"><tr><th>Key</th><th>Task</th>\
-                 <th>Component</th><th>Size</th><th>Created</th><th>Expires</th></tr>",
+                 <th>Component</th><th>Size</th><th>Cost</th><th>Created</th><th>Expires</th></tr>",
                 records.len(),
                 if records.len() == 1 { "" } else { "s" },
                 esc(&human_size(total))
@@ -342,13 +343,14 @@ pub fn cache_list(storage: &str, query: &CacheQuery, records: Listing<'_>, now_m
             for m in records {
                 body.push_str(&format!(
                     "<tr><td><a href=\"/record?key={}\"><code>{}</code></a></td><td>{}</td><td>{} <code>{}</code></td>\
-                     <td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
+                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
                     url(&m.key),
                     esc(short_key(&m.key)),
                     esc(function_name(&m.task)),
                     esc(&m.component_file),
                     esc(short_key(&m.component_digest)),
                     esc(&human_size(m.value_len)),
+                    esc(&cost_text(m.cost)),
                     esc(&relative(m.created_ms, now_ms)),
                     esc(&expiry(m.expiration_ms, now_ms)),
                 ));
@@ -381,6 +383,7 @@ pub fn record_page(meta: &RecordMeta, value: Result<serde_json::Value, String>, 
         ("expires", expiry(meta.expiration_ms, now_ms)),
         ("type", type_name(&meta.value_type)),
         ("size", human_size(meta.value_len)),
+        ("cost", cost_text(meta.cost)),
     ];
     for (label, text) in rows {
         body.push_str(&format!("<tr><th>{label}</th><td>{}</td></tr>", esc(&text)));
@@ -432,75 +435,21 @@ pub fn explain_page(result: Result<Explanation, String>) -> String {
     page(Nav::Cache, "Explain", &body)
 }
 
-/// Per task: the task runs of the kept runs, hits and misses, and what the store holds.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct TaskStats {
-    /// Task runs seen in the run history.
-    pub runs: usize,
-    /// Of them, cache hits.
-    pub hits: usize,
-    /// Of them, task runs with a key that ran the body (misses).
-    pub misses: usize,
-    /// Of them, task runs without a key.
-    pub uncached: usize,
-    /// Wall time of the misses, in milliseconds.
-    pub miss_ms: f64,
-    /// Records of the task in the store.
-    pub records: usize,
-    /// Their values' size in bytes.
-    pub bytes: u64,
-}
-
-impl TaskStats {
-    /// Compute saved by the hits, estimated from the run history: each hit saved what a miss
-    /// of the task took on average.
-    pub fn saved_ms(&self) -> Option<f64> {
-        (self.misses > 0).then(|| self.hits as f64 * self.miss_ms / self.misses as f64)
-    }
-}
-
-/// Counts hits and misses per task over `reports`, and records per task in `records`.
-pub fn task_stats<'a>(
-    reports: impl IntoIterator<Item = &'a RunReport>,
-    records: &[RecordMeta],
-) -> BTreeMap<String, TaskStats> {
-    let mut stats: BTreeMap<String, TaskStats> = BTreeMap::new();
-    for report in reports {
-        for task in &report.task_runs {
-            let entry = stats.entry(task.task.clone()).or_default();
-            entry.runs += 1;
-            if task.state.name == "Cached" {
-                entry.hits += 1;
-            } else if task.cache_key.is_some() && task.attempts > 0 {
-                entry.misses += 1;
-                entry.miss_ms += task.duration_ms;
-            } else if task.cache_key.is_none() {
-                entry.uncached += 1;
-            }
-        }
-    }
-    for meta in records {
-        let entry = stats.entry(meta.task.clone()).or_default();
-        entry.records += 1;
-        entry.bytes += meta.value_len;
-    }
-    stats
-}
-
 /// The stats page.
 pub fn stats_page(stats: &BTreeMap<String, TaskStats>, runs: usize) -> String {
     let mut body = format!(
-        "<h1>Stats</h1><p class=\"muted\">Over the {runs} kept run{}; compute saved is estimated as hits × the mean \
-         duration of the task's misses.</p><table id=\"stats\"><tr><th>Task</th><th>Task runs</th><th>Hits</th>\
-         <th>Misses</th><th>Not cached</th><th>Hit rate</th><th>Compute saved</th><th>Records</th><th>Stored</th></tr>",
+        "<h1>Stats</h1><p class=\"muted\">Over the {runs} kept run{}; compute saved is the sum over the hits of the \
+         cost their record keeps (the wall time of the body that computed it).</p><table id=\"stats\"><tr>\
+         <th>Task</th><th>Task runs</th><th>Hits</th><th>Misses</th><th>Not cached</th><th>Hit rate</th>\
+         <th>Compute saved</th><th>Records</th><th>Stored</th></tr>",
         if runs == 1 { "" } else { "s" }
     );
     for (task, s) in stats {
         let keyed = s.hits + s.misses;
         body.push_str(&format!(
             "<tr data-task=\"{}\"><td><code>{}</code></td><td class=\"num\">{}</td><td class=\"num hits\">{}</td>\
-             <td class=\"num misses\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
+             <td class=\"num misses\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+             <td class=\"num saved\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td></tr>",
             esc(task),
             esc(task),
             s.runs,
@@ -508,12 +457,20 @@ pub fn stats_page(stats: &BTreeMap<String, TaskStats>, runs: usize) -> String {
             s.misses,
             s.uncached,
             if keyed == 0 { "-".to_owned() } else { format!("{:.0} %", s.hits as f64 * 100.0 / keyed as f64) },
-            s.saved_ms().map_or_else(|| "-".to_owned(), millis_text),
+            esc(&micros_text(s.saved_us)),
             s.records,
             esc(&human_size(s.bytes)),
         ));
     }
     body.push_str("</table>");
+    let without_cost: usize = stats.values().map(|s| s.hits_without_cost).sum();
+    if without_cost > 0 {
+        body.push_str(&format!(
+            "<p class=\"muted\">{without_cost} hit{} on records written before costs were kept are not counted in \
+             compute saved.</p>",
+            if without_cost == 1 { "" } else { "s" }
+        ));
+    }
     page(Nav::Stats, "Stats", &body)
 }
 
@@ -556,6 +513,7 @@ mod tests {
             inputs: None,
             result: Some(result),
             reads: None,
+            cost: None,
         }
     }
 
@@ -597,19 +555,21 @@ mod tests {
     }
 
     #[test]
-    fn a_running_flow_polls_and_stats_count_hits_and_misses() {
+    fn a_running_flow_polls() {
         let mut running = report(vec![task("a", "Completed", None, serde_json::json!(1))]);
         running.flow_run.as_mut().unwrap().duration_ms = None;
         let html = run_page(&running, RunView { id: "0190-aa", stamp: "7", selected: None, explanation: None });
         assert!(html.contains("data-live-run=\"0190-aa\"") && html.contains("data-stamp=\"7\""));
-        let done = report(vec![
-            task("a", "Completed", None, serde_json::json!(1)),
-            task("b", "Cached", None, serde_json::json!(1)),
-            task("c", "Cached", None, serde_json::json!(1)),
-        ]);
-        let stats = task_stats([&done, &running], &[]);
-        let s = &stats["example:x/tasks#echo"];
-        assert_eq!((s.runs, s.hits, s.misses, s.uncached), (4, 2, 2, 0));
-        assert_eq!(s.saved_ms(), Some(4.0));
+    }
+
+    #[test]
+    fn the_stats_page_shows_compute_saved_per_task() {
+        let stats = BTreeMap::from([(
+            "example:x/tasks#<echo>".to_owned(),
+            TaskStats { runs: 3, hits: 2, misses: 1, saved_us: 14_000, hits_without_cost: 1, ..TaskStats::default() },
+        )]);
+        let html = stats_page(&stats, 1);
+        assert!(html.contains("<td class=\"num saved\">14.0 ms</td>"), "{html}");
+        assert!(html.contains("example:x/tasks#&lt;echo&gt;") && html.contains("1 hit on records written before"));
     }
 }

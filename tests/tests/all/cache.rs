@@ -34,9 +34,9 @@ fn ls_show_and_rm_on_a_flow_run() {
 
     assert_eq!(
         ctx.snapshot(&["cache", "ls"], 0),
-        "KEY  TASK  COMPONENT  SIZE  CREATED  EXPIRES  SIGNER\n\
-         [HEX]  add-one  persist-default.wasm [HEX]  2 B  [AGE] ago  never  unsigned\n\
-         [HEX]  add-one  persist-default.wasm [HEX]  2 B  [AGE] ago  never  unsigned\n\
+        "KEY  TASK  COMPONENT  SIZE  COST  CREATED  EXPIRES  SIGNER\n\
+         [HEX]  add-one  persist-default.wasm [HEX]  2 B  [DURATION]  [AGE] ago  never  unsigned\n\
+         [HEX]  add-one  persist-default.wasm [HEX]  2 B  [DURATION]  [AGE] ago  never  unsigned\n\
          2 records, 4 B of results, in [TMP]/storage\n"
     );
 
@@ -68,6 +68,7 @@ fn ls_show_and_rm_on_a_flow_run() {
          expires  never\n\
          type  s64\n\
          size  2 B\n\
+         cost  [DURATION]\n\
          signer  unsigned\n\
          inputs  not kept (the task is not replayable)\n\
          key parts\n\

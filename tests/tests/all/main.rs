@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cache;
+mod cost;
 mod crash;
 mod crash_safety;
 mod failures;

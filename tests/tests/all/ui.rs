@@ -310,5 +310,9 @@ async fn the_run_page_shows_a_timeline_its_cached_run_and_values_as_text_in_chro
     let hits = row.find(Locator::Css(".hits")).await.unwrap().text().await.unwrap();
     let misses = row.find(Locator::Css(".misses")).await.unwrap().text().await.unwrap();
     assert_eq!((hits.as_str(), misses.as_str()), ("1", "2"));
+    // Compute saved: the one hit saved the cost its record keeps.
+    let saved = row.find(Locator::Css(".saved")).await.unwrap().text().await.unwrap();
+    let wall_us = cached_run["cost"]["wall_us"].as_u64().expect("the hit's record keeps its cost");
+    assert_eq!(saved, cachehost::cache_stats::micros_text(wall_us));
     browser.client.clone().close().await.unwrap();
 }
