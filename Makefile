@@ -100,7 +100,7 @@ bench: setup examples polyglot
 	  || echo "hyperfine is not installed: whole processes are timed with a Python loop"
 	@# prune runs last: deleting two million files slows down every file created on this disk
 	@# in the next five minutes (host/benches/common/mod.rs), which would distort the others.
-	cargo bench -p cachehost --bench flow --bench values --bench keys --bench load --bench serializable --bench store --bench trust
+	cargo bench -p cachehost --bench flow --bench values --bench keys --bench load --bench serializable --bench store --bench trust --bench reads
 	cargo build --release -p cachehost
 	python3 bench/compare.py --cachehost "$(CARGO_TARGET_DIR)/release/cachehost" --examples $(EXAMPLES_OUT) \
 	  --json "$(CARGO_TARGET_DIR)/cachehost-bench/compare.json"

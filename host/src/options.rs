@@ -13,7 +13,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::limits::Limits;
-use crate::policy::{Policy, PolicyError};
+use crate::policy::{Part, Policy, PolicyError};
 use crate::settings::{ConfigFile, Setting, Settings, Source, TaskOptions};
 
 /// The warning Prefect logs when `persist_result=False` overrides a real policy (reference 2.6).
@@ -93,6 +93,8 @@ pub struct Sources {
     pub max_result_size: Source,
     /// Of `replayable`.
     pub replayable: Source,
+    /// Of `key_on_reads`.
+    pub key_on_reads: Source,
 }
 
 /// A task's options after layering and Prefect's derivation.
@@ -225,7 +227,8 @@ pub fn layered(task_full_name: &str, layers: &[Layer]) -> (TaskOptions, Sources)
                 memory,
                 fuel,
                 max_result_size,
-                replayable
+                replayable,
+                key_on_reads
             );
         }
     }
@@ -302,6 +305,13 @@ pub fn resolve(task_full_name: &str, layers: &[Layer], settings: &Settings) -> R
             sources.cache_policy = Source::Default;
             Policy::default_policy()
         })
+    };
+
+    // `key_on_reads = true` is READS added to whatever policy caches the task.
+    let policy = if options.key_on_reads == Some(true) && !policy.is_none() {
+        policy.plus(Policy::from_parts(vec![Part::Reads]))
+    } else {
+        policy
     };
 
     Ok(ResolvedTask {

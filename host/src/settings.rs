@@ -469,6 +469,8 @@ pub struct TaskOptions {
     pub max_result_size: Option<u64>,
     /// Whether the task's records keep its encoded inputs, so `cache verify` can replay it.
     pub replayable: Option<bool>,
+    /// `key_on_reads = true`: shorthand for adding READS to the task's cache policy.
+    pub key_on_reads: Option<bool>,
 }
 
 /// `cache_expiration` in TOML: a duration string or an integer of seconds.

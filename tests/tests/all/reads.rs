@@ -251,3 +251,25 @@ fn a_changed_environment_variable_is_a_miss() {
     assert_eq!(state, "Completed", "{stderr}");
     assert!(stderr.contains("READS: the environment variable GREETING changed"), "{stderr}");
 }
+
+/// `key_on_reads = true` is READS added to the task's policy, on a read-write grant too.
+#[test]
+fn key_on_reads_adds_reads_to_the_policy_on_a_read_write_grant() {
+    let ctx = TestContext::new();
+    let config = keyed_on(&ctx, "read-file", "INPUTS");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{text}key_on_reads = true\n")).unwrap();
+    let hostile = example("hostile");
+    let inspect = ctx.stdout(&["inspect", hostile.to_str().unwrap(), "--config", config.to_str().unwrap()], 0);
+    assert!(inspect.contains("INPUTS + READS"), "{inspect}");
+
+    let state = ctx.dir.path().join("state/notes.txt");
+    std::fs::write(&state, "first").unwrap();
+    let call = || state_of(&ctx, &config, "read-file", &["path=/state/notes.txt"]);
+    assert_eq!(call().0, "Completed");
+    assert_eq!(call().0, "Cached");
+    std::fs::write(&state, "second").unwrap();
+    let (state_name, stderr) = call();
+    assert_eq!(state_name, "Completed", "{stderr}");
+    assert!(stderr.contains("READS: /state/notes.txt changed"), "{stderr}");
+}

@@ -45,6 +45,10 @@ impl exports::example::bench::tasks::Guest for Component {
     fn word_sum(words: Vec<u64>) -> u64 {
         words.iter().fold(0, |sum, w| sum.wrapping_add(*w))
     }
+
+    fn file_size(path: String) -> u64 {
+        std::fs::read(&path).map_or(0, |bytes| bytes.len() as u64)
+    }
 }
 
 impl exports::example::bench::flow::Guest for Component {
@@ -67,6 +71,10 @@ impl exports::example::bench::flow::Guest for Component {
         (0..n).map(|_| tasks::filled(size, seed).len() as u64).sum()
     }
 
+    fn read_file(path: String, n: u32) -> u64 {
+        (0..n).map(|_| tasks::file_size(&path)).sum()
+    }
+
     fn sized_words(size: u64, seed: u8, n: u32) -> u64 {
         tasks::word_sum(&[]);
         let words: Vec<u64> = (0..size / 8).map(|i| u64::from(seed) + i).collect();
@@ -81,7 +89,8 @@ cachehost_guest::export_task_options!(
         TaskOptions::new("add-one").cache_policy("INPUTS"),
         TaskOptions::new("byte-count").cache_policy("INPUTS"),
         TaskOptions::new("filled").cache_policy("INPUTS"),
-        TaskOptions::new("word-sum").cache_policy("INPUTS")
+        TaskOptions::new("word-sum").cache_policy("INPUTS"),
+        TaskOptions::new("file-size").cache_policy("INPUTS")
     ]
 );
 
