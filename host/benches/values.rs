@@ -32,6 +32,9 @@ fn by_size(c: &mut Criterion, group: &str, flow: &str) {
     let mut group = c.benchmark_group(group);
     group.sampling_mode(SamplingMode::Flat).sample_size(10).warm_up_time(Duration::from_millis(500));
     for (label, size, calls) in SIZES {
+        // The flow's warm-up call on an empty value is a call of its own, except where the
+        // value is empty too (`sized-words` of fewer than 8 bytes is an empty list).
+        let misses_per_run = if flow == "sized-words" && size < 8 { 1 } else { 2 };
         group.bench_function(BenchmarkId::new("hit", label), |b| {
             b.iter_custom(|iters| {
                 let home = tempfile::tempdir().unwrap();
@@ -43,7 +46,7 @@ fn by_size(c: &mut Criterion, group: &str, flow: &str) {
                     let without = timed(|| common::run_flow(&session, flow, common::sized(size, 7, 0)));
                     total += with.saturating_sub(without) / calls;
                 }
-                assert_eq!(common::task_instances(&session), 1, "every timed call was a hit");
+                assert_eq!(common::task_instances(&session), misses_per_run, "every timed call was a hit");
                 total
             })
         });
@@ -55,11 +58,13 @@ fn by_size(c: &mut Criterion, group: &str, flow: &str) {
                 let mut total = Duration::ZERO;
                 for _ in 0..iters {
                     let _ = std::fs::remove_dir_all(&storage);
+                    // The flow's warm-up call on an empty value misses here, untimed.
+                    common::run_flow(&session, flow, common::sized(size, 7, 0));
                     let with = timed(|| common::run_flow(&session, flow, common::sized(size, 7, 1)));
                     let without = timed(|| common::run_flow(&session, flow, common::sized(size, 7, 0)));
                     total += with.saturating_sub(without);
                 }
-                assert_eq!(common::task_instances(&session), iters, "every timed call was a miss");
+                assert_eq!(common::task_instances(&session), misses_per_run * iters, "every timed call was a miss");
                 total
             })
         });
