@@ -273,3 +273,33 @@ fn key_on_reads_adds_reads_to_the_policy_on_a_read_write_grant() {
     assert_eq!(state_name, "Completed", "{stderr}");
     assert!(stderr.contains("READS: /state/notes.txt changed"), "{stderr}");
 }
+
+/// READS with S3 result storage (moto), and a second machine: a read set names guest paths,
+/// so the other machine checks it against its own grant, a folder elsewhere holding the same
+/// file; an edited file there is a miss, and restoring it hits the record written before.
+#[test]
+fn reads_records_on_s3_are_checked_against_each_machines_own_grant() {
+    let dir = tempfile::tempdir().unwrap();
+    let s3 = cachehost_tests::servers::S3Server::start(dir.path());
+    s3.create_bucket("shared");
+    let machine = || {
+        let ctx = TestContext::new();
+        let config = keyed_on(&ctx, "read-file", "INPUTS + READS");
+        let text = std::fs::read_to_string(&config).unwrap();
+        let table = crate::shared_cache::s3_table(&s3);
+        std::fs::write(&config, format!("{table}{text}result_storage = \"s3://shared/cache\"\n")).unwrap();
+        (ctx, config)
+    };
+    let (a, a_config) = machine();
+    let (b, b_config) = machine();
+    assert_ne!(a.dir.path(), b.dir.path());
+    let call = |ctx: &TestContext, config: &Path| state_of(ctx, config, "read-file", &["path=/data/input.csv"]);
+    assert_eq!(call(&a, &a_config).0, "Completed");
+    assert_eq!(call(&b, &b_config).0, "Cached", "the same file in B's own grant");
+    std::fs::write(b.dir.path().join("data/input.csv"), "b's edit").unwrap();
+    let (state, stderr) = call(&b, &b_config);
+    assert_eq!(state, "Completed", "{stderr}");
+    assert!(stderr.contains("READS: /data/input.csv changed"), "{stderr}");
+    std::fs::write(b.dir.path().join("data/input.csv"), "a,b\n1,2\n").unwrap();
+    assert_eq!(call(&b, &b_config).0, "Cached", "restored: the record written before the edit, on S3");
+}

@@ -230,3 +230,91 @@ fn every_language_hits_rusts_records_for_15_of_the_22_conformance_calls() {
         assert_eq!(cached(lang), 15, "{lang} after rust");
     }
 }
+
+/// Issue 16 in Python: a Python task opens files through wasi:filesystem as a Rust one does,
+/// so the host sees what it read, and READS (`key_on_reads`) misses when the file changes and
+/// hits the original record once it is restored.
+#[test]
+fn a_python_task_that_reads_a_granted_file_is_keyed_on_it() {
+    let ctx = TestContext::new();
+    let output = build_edited(&ctx, "python", "app.py", "return f\"Hello, {name}!\"", "return open(name).read()");
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let wasm = ctx.dir.path().join("python/edited-python.wasm");
+    let data = ctx.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("note.txt"), "first").unwrap();
+    let config = ctx.dir.path().join("cachehost.toml");
+    std::fs::write(
+        &config,
+        "[components.edited-python]\ndirs = [{ host = \"data\", guest = \"/data\" }]\n[tasks.greet]\nkey_on_reads = true\n",
+    )
+    .unwrap();
+    let call = || {
+        let args = ["call", wasm.to_str().unwrap(), "greet", "--arg", "name=/data/note.txt", "--arg", "verbose=false"];
+        let mut all = args.to_vec();
+        all.extend(["--config", config.to_str().unwrap()]);
+        ctx.report(&all, 0)
+    };
+    let first = call();
+    let run = &first.task_runs()[0];
+    assert_eq!(run["state"]["name"], "Completed", "{}", first.stderr);
+    assert_eq!(run["reads"]["files"]["/data/note.txt"], blake3::hash(b"first").to_hex().to_string(), "{run:#}");
+    assert_eq!(call().task_runs()[0]["state"]["name"], "Cached");
+    std::fs::write(data.join("note.txt"), "second").unwrap();
+    let edited = call();
+    assert_eq!(edited.task_runs()[0]["state"]["name"], "Completed", "{}", edited.stderr);
+    assert!(edited.stderr.contains("READS: /data/note.txt changed"), "{}", edited.stderr);
+    std::fs::write(data.join("note.txt"), "first").unwrap();
+    assert_eq!(call().task_runs()[0]["state"]["name"], "Cached", "restored: the original record");
+}
+
+/// The same in C: wasi-libc's `fopen` reaches the host's filesystem through the preview-1
+/// adapter, and the host sees the read.
+#[test]
+fn a_c_task_that_reads_a_granted_file_is_in_its_read_set() {
+    let ctx = TestContext::new();
+    let (folder, _) = named_scaffold(&ctx, "c", ctx.dir.path(), "reads-c");
+    let source = folder.join("tasks.c");
+    let text = std::fs::read_to_string(&source).unwrap();
+    let text = text.replacen("#include <stdlib.h>", "#include <stdio.h>\n#include <stdlib.h>", 1).replacen(
+        "    cachehost_info(\"greeting %.*s\", (int)name->len, (const char *)name->ptr);",
+        "    char path[256];\n    size_t n = name->len < 255 ? name->len : 255;\n    memcpy(path, name->ptr, n);\n    \
+         path[n] = 0;\n    FILE *file = fopen(path, \"rb\");\n    if (file) fclose(file);",
+        1,
+    );
+    std::fs::write(&source, text).unwrap();
+    let output = build(&folder);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let data = ctx.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("note.txt"), "in C").unwrap();
+    let config = ctx.dir.path().join("cachehost.toml");
+    std::fs::write(&config, "[components.reads-c]\ndirs = [{ host = \"data\", guest = \"/data\" }]\n").unwrap();
+    let wasm = folder.join("reads-c.wasm");
+    let report = ctx.report(
+        &[
+            "call",
+            wasm.to_str().unwrap(),
+            "greet",
+            "--arg",
+            "name=/data/note.txt",
+            "--arg",
+            "verbose=false",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+        0,
+    );
+    let run = &report.task_runs()[0];
+    assert_eq!(run["reads"]["files"]["/data/note.txt"], blake3::hash(b"in C").to_hex().to_string(), "{run:#}");
+}

@@ -22,7 +22,7 @@ fn flow(dir: &Path, toml: &str) -> PathBuf {
 }
 
 /// The `[s3]` table for `s3`, with short timeouts.
-fn s3_table(s3: &S3Server) -> String {
+pub(crate) fn s3_table(s3: &S3Server) -> String {
     format!(
         "[s3]\nendpoint = \"{}\"\nallow_http = true\nregion = \"us-east-1\"\naccess_key_id = \"testing\"\n\
          secret_access_key = \"testing\"\nconnect_timeout = \"1s\"\ntimeout = \"2s\"\n",
