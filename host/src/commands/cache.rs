@@ -178,6 +178,12 @@ fn show(args: CacheShowArgs, paint: Paint) -> anyhow::Result<String> {
             out.push_str(&format!("    {label:<14} {text}\n"));
         }
     }
+    if !meta.reads.is_empty() {
+        out.push_str(&format!("{}\n", paint.bold("reads")));
+        for (what, digest) in &meta.reads {
+            out.push_str(&format!("  {what:<30} {digest}\n"));
+        }
+    }
     out.push_str(&format!("{}\n{}\n", paint.bold("value"), serde_json::to_string_pretty(&value)?));
     Ok(out)
 }
@@ -522,6 +528,7 @@ fn meta_json(meta: &RecordMeta, now: i64) -> Json {
         "signature_checks": record::signature_checks(meta),
         "replayable": meta.inputs.is_some(),
         "cost": meta.cost,
+        "reads": meta.reads,
     })
 }
 

@@ -81,6 +81,20 @@ impl ReadSet {
         read
     }
 
+    /// The read set as a record keeps it for people ([`crate::store::record::RecordMeta::reads`]):
+    /// [`ReadSet::detail`], then `wall clock`, `monotonic clock` and `random` when used.
+    pub fn kept(&self) -> Vec<(String, String)> {
+        let mut kept = self.detail();
+        for (used, what) in
+            [(self.wall_clock, "wall clock"), (self.monotonic_clock, "monotonic clock"), (self.random, "random")]
+        {
+            if used {
+                kept.push((what.to_owned(), "read".to_owned()));
+            }
+        }
+        kept
+    }
+
     /// The read set as a key part's detail, which a record keeps: `file <path>`, `dir <path>`
     /// and `env <name>` labels, each with the digest a later lookup must find again.
     pub fn detail(&self) -> Vec<(String, String)> {

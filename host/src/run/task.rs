@@ -307,7 +307,7 @@ impl Session {
                 route,
                 cache_key.as_ref().expect("a key has its parts"),
                 &result_ty,
-                (&returned, body_cost),
+                (&returned, body_cost, &reads.borrow()),
                 &args,
             )),
             _ => None,
@@ -754,7 +754,7 @@ impl Session {
         route: Route,
         cache_key: &CacheKey,
         result_ty: &Ty,
-        (value, cost): (&Value, record::Cost),
+        (value, cost, reads): (&Value, record::Cost, &ReadSet),
         args: &[Value],
     ) -> JournalEntry {
         let component = &self.components[route.component];
@@ -777,7 +777,8 @@ impl Session {
             value,
         )
         .with_origin(resolved.policy.to_string(), component.file_name())
-        .with_cost(Some(cost));
+        .with_cost(Some(cost))
+        .with_reads(reads.kept());
         let inputs = resolved.replayable.then(|| self.kept_inputs(args, resolved)).flatten();
         let mut meta = meta.with_inputs(inputs);
         self.trust.sign(&mut meta);

@@ -48,7 +48,7 @@ pub const KEY_MAGIC: &[u8; 5] = b"CHKEY";
 /// added the policy expression and the component's file name to the metadata; version 3 the
 /// kept inputs ([`StoredInputs`]) and the signature ([`RecordSignature`]); version 4 the cost
 /// of the body ([`Cost`]).
-pub const FORMAT_VERSION: u8 = 4;
+pub const FORMAT_VERSION: u8 = 5;
 
 /// The oldest format version this build still reads: a version 2 record decodes as an
 /// unsigned record without kept inputs (a miss wherever signatures are required).
@@ -94,6 +94,11 @@ pub struct RecordMeta {
     pub signature: Option<RecordSignature>,
     /// What computing the value cost (format version 4); `None` in older records.
     pub cost: Option<Cost>,
+    /// What the run that computed the value read through WASI, as (what, digest) pairs, e.g.
+    /// (`file /data/input.csv`, its BLAKE3), (`wall clock`, `read`) (format version 5); empty
+    /// when it read nothing, and in older records. For people: a READS key part keeps what a
+    /// lookup checks.
+    pub reads: Vec<(String, String)>,
     /// Whether `signature` checks, once worked out; not stored.
     #[serde(skip)]
     pub checked: SignatureCheck,
@@ -110,6 +115,13 @@ pub struct Cost {
     /// Fuel the body's own instance consumed, when fuel is metered (a `fuel` limit is
     /// configured); nested task calls run in Stores of their own and are not counted.
     pub fuel: Option<u64>,
+}
+
+/// The metadata as format version 4 wrote it: version 3's, then the cost, without reads.
+type RecordMetaV4 = (RecordMetaV2, Option<StoredInputs>, Option<RecordSignature>, Option<Cost>);
+
+fn from_v4((v2, inputs, signature, cost): RecordMetaV4) -> RecordMeta {
+    from_v3((v2, inputs, signature)).with_cost(cost)
 }
 
 /// The metadata as format version 3 wrote it: version 2's fields, then the kept inputs and
@@ -330,8 +342,15 @@ impl RecordMeta {
             inputs: None,
             signature: None,
             cost: None,
+            reads: Vec::new(),
             checked: SignatureCheck::default(),
         }
+    }
+
+    /// Sets what the run that computed the value read.
+    pub fn with_reads(mut self, reads: Vec<(String, String)>) -> RecordMeta {
+        self.reads = reads;
+        self
     }
 
     /// Sets what computing the value cost.
@@ -711,6 +730,7 @@ fn header_and_meta<'a>(bytes: &'a [u8], magic: &[u8; 5]) -> Result<(RecordMeta, 
     let decoded = match version {
         2 => postcard::take_from_bytes::<RecordMetaV2>(meta_bytes).map(|(meta, rest)| (RecordMeta::from(meta), rest)),
         3 => postcard::take_from_bytes::<RecordMetaV3>(meta_bytes).map(|(meta, rest)| (from_v3(meta), rest)),
+        4 => postcard::take_from_bytes::<RecordMetaV4>(meta_bytes).map(|(meta, rest)| (from_v4(meta), rest)),
         _ => postcard::take_from_bytes::<RecordMeta>(meta_bytes),
     };
     match decoded {
@@ -913,21 +933,34 @@ mod tests {
         assert_eq!(record.meta.cost, None);
     }
 
-    /// Pins the byte layout of format version 4: the version 3 metadata, then the cost. A
-    /// change here makes every stored record unreadable.
+    /// Format version 4 (the version 3 metadata, then the cost) is still read.
     #[test]
-    fn format_version_4_is_stable() {
+    fn format_version_4_is_still_read() {
         let mut meta_bytes = golden_meta_bytes_v2();
         meta_bytes.extend_from_slice(&[0, 0]); // inputs None, signature None
         meta_bytes.extend_from_slice(&[1, 0xac, 0x02, 1, 7]); // Some(cost): 300 µs (varint), Some(7) fuel
         let meta = golden_meta().with_cost(Some(Cost { wall_us: 300, fuel: Some(7) }));
+        assert_eq!(decode(&framed(MAGIC, 4, &meta_bytes, &[0, 1]), &Ty::Bool).unwrap().meta, meta);
+    }
+
+    /// Pins the byte layout of format version 5: the version 4 metadata, then the reads. A
+    /// change here makes every stored record unreadable.
+    #[test]
+    fn format_version_5_is_stable() {
+        let mut meta_bytes = golden_meta_bytes_v2();
+        meta_bytes.extend_from_slice(&[0, 0]); // inputs None, signature None
+        meta_bytes.extend_from_slice(&[1, 0xac, 0x02, 1, 7]); // Some(cost): 300 µs (varint), Some(7) fuel
+        meta_bytes.extend_from_slice(&[1, 6, b'f', b'i', b'l', b'e', b' ', b'x', 1, b'd']); // one read
+        let meta = golden_meta()
+            .with_cost(Some(Cost { wall_us: 300, fuel: Some(7) }))
+            .with_reads(vec![("file x".into(), "d".into())]);
         let bytes = encode(&meta, &[0, 1]);
-        assert_eq!(bytes, framed(MAGIC, 4, &meta_bytes, &[0, 1]));
+        assert_eq!(bytes, framed(MAGIC, 5, &meta_bytes, &[0, 1]));
         assert_eq!(decode(&bytes, &Ty::Bool).unwrap().meta, meta);
 
-        let mut no_cost = golden_meta_bytes_v2();
-        no_cost.extend_from_slice(&[0, 0, 0]); // no inputs, no signature, no cost
-        assert_eq!(encode(&golden_meta(), &[0, 1]), framed(MAGIC, 4, &no_cost, &[0, 1]));
+        let mut nothing = golden_meta_bytes_v2();
+        nothing.extend_from_slice(&[0, 0, 0, 0]); // no inputs, signature, cost or reads
+        assert_eq!(encode(&golden_meta(), &[0, 1]), framed(MAGIC, 5, &nothing, &[0, 1]));
     }
 
     /// The key pair of the signing tests, from a fixed seed.
@@ -961,13 +994,16 @@ mod tests {
         assert!(signature_checks(&decoded.meta));
         assert_eq!(decoded.meta.signature.as_ref().unwrap().signer, test_key().verifying_key().to_bytes());
 
-        // Format version 4 signs the same message: the cost is not covered.
-        let mut with_cost = meta.with_cost(Some(Cost { wall_us: 1, fuel: None }));
+        // Format versions 4 and 5 sign the same message: the cost and the reads are not
+        // covered (a READS lookup checks its key part's detail, which is not signed either).
+        let mut with_cost =
+            meta.with_cost(Some(Cost { wall_us: 1, fuel: None })).with_reads(vec![("random".into(), "read".into())]);
         sign(&mut with_cost, &test_key());
         assert_eq!(with_cost.signature.as_ref().unwrap().signature, signature.to_vec());
         meta_bytes.extend_from_slice(&[1, 1, 0]); // Some(cost): 1 µs, no fuel
+        meta_bytes.extend_from_slice(&[1, 6, b'r', b'a', b'n', b'd', b'o', b'm', 4, b'r', b'e', b'a', b'd']);
         let bytes = encode(&with_cost, &[0, 1]);
-        assert_eq!(bytes, framed(MAGIC, 4, &meta_bytes, &[0, 1]));
+        assert_eq!(bytes, framed(MAGIC, 5, &meta_bytes, &[0, 1]));
         assert!(signature_checks(&decode(&bytes, &Ty::Bool).unwrap().meta));
     }
 
@@ -1132,10 +1168,10 @@ mod tests {
         let value_bytes = encode_value(&Value::Bool(true));
         let meta = RecordMeta::new("k".into(), "t".into(), "d".into(), vec![], 0, None, Ty::Bool, &value_bytes);
         let mut bytes = encode(&meta, &value_bytes);
-        // From the end: the value, then (format 4) no cost, (format 3) no inputs and no
-        // signature, (format 2) empty policy and component file, the value length, the value
-        // digest, and the type.
-        let ty_at = bytes.len() - value_bytes.len() - 1 - 2 - 1 - 1 - 1 - 32 - 1;
+        // From the end: the value, then (format 5) no reads, (format 4) no cost, (format 3) no
+        // inputs and no signature, (format 2) empty policy and component file, the value
+        // length, the value digest, and the type.
+        let ty_at = bytes.len() - value_bytes.len() - 1 - 1 - 2 - 1 - 1 - 1 - 32 - 1;
         assert_eq!(bytes[ty_at], 0, "Ty::Bool is where the test expects it");
         let mut deep_ty = vec![18u8; 1_000_000];
         deep_ty.push(0);
@@ -1201,12 +1237,15 @@ mod tests {
     /// Pins the byte layout of key records, format version 4: a change here breaks every
     /// stored key record.
     #[test]
-    fn key_record_format_version_4_is_stable() {
-        let mut meta_bytes = golden_key_meta_bytes_v2();
-        meta_bytes.extend_from_slice(&[0, 0, 1, 5, 0]); // no inputs, no signature, cost 5 µs without fuel
+    fn key_record_format_version_5_is_stable_and_4_still_read() {
+        let mut v4 = golden_key_meta_bytes_v2();
+        v4.extend_from_slice(&[0, 0, 1, 5, 0]); // no inputs, no signature, cost 5 µs without fuel
         let meta = golden_key_meta().with_cost(Some(Cost { wall_us: 5, fuel: None }));
-        assert_eq!(encode_key_record(&meta), framed(KEY_MAGIC, 4, &meta_bytes, &[]));
-        assert_eq!(decode_key_record(&framed(KEY_MAGIC, 4, &meta_bytes, &[])).unwrap(), meta);
+        assert_eq!(decode_key_record(&framed(KEY_MAGIC, 4, &v4, &[])).unwrap(), meta);
+        let mut v5 = v4.clone();
+        v5.push(0); // no reads
+        assert_eq!(encode_key_record(&meta), framed(KEY_MAGIC, 5, &v5, &[]));
+        assert_eq!(decode_key_record(&framed(KEY_MAGIC, 5, &v5, &[])).unwrap(), meta);
     }
 
     #[test]

@@ -303,3 +303,30 @@ fn reads_records_on_s3_are_checked_against_each_machines_own_grant() {
     std::fs::write(b.dir.path().join("data/input.csv"), "a,b\n1,2\n").unwrap();
     assert_eq!(call(&b, &b_config).0, "Cached", "restored: the record written before the edit, on S3");
 }
+
+/// Every record keeps what its run read (record format 5), READS or not: `cache show` prints
+/// it, and `--json` has it.
+#[test]
+fn cache_show_prints_what_the_run_that_wrote_a_record_read() {
+    let ctx = TestContext::new();
+    let config = keyed_on(&ctx, "read-file", "INPUTS");
+    let hostile = example("hostile");
+    let report = ctx.report(
+        &[
+            "call",
+            hostile.to_str().unwrap(),
+            "read-file",
+            "--config",
+            config.to_str().unwrap(),
+            "--arg",
+            "path=/data/input.csv",
+        ],
+        0,
+    );
+    let key = report.task_runs()[0]["cache_key"].as_str().unwrap().to_owned();
+    let shown = ctx.stdout(&["cache", "show", &key], 0);
+    let digest = blake3_hex(b"a,b\n1,2\n");
+    assert!(shown.contains("reads\n") && shown.contains("file /data/input.csv") && shown.contains(&digest), "{shown}");
+    let json: Json = serde_json::from_str(&ctx.stdout(&["cache", "show", &key, "--json"], 0)).unwrap();
+    assert_eq!(json["reads"], json!([["file /data/input.csv", digest]]), "{json:#}");
+}
