@@ -391,7 +391,14 @@ pub fn signed_message(meta: &RecordMeta) -> Vec<u8> {
         meta.value_len,
         meta.inputs.as_ref().map(StoredInputs::digest),
     );
-    postcard::to_extend(&covered, b"cachehost record v3\0".to_vec()).expect("postcard encodes the covered fields")
+    let message =
+        postcard::to_extend(&covered, b"cachehost record v3\0".to_vec()).expect("postcard encodes the covered fields");
+    // A READS record is a hit only while the read set in its READS part holds, so a reader
+    // acts on that read set too; a record without READS signs what records always signed.
+    match meta.parts.iter().find(|part| part.name == crate::policy::Part::Reads.name()) {
+        Some(reads) => postcard::to_extend(&reads.detail, message).expect("postcard encodes the read set"),
+        None => message,
+    }
 }
 
 /// Signs `meta` with `key`, replacing any signature it had.
@@ -1005,6 +1012,25 @@ mod tests {
         let bytes = encode(&with_cost, &[0, 1]);
         assert_eq!(bytes, framed(MAGIC, 5, &meta_bytes, &[0, 1]));
         assert!(signature_checks(&decode(&bytes, &Ty::Bool).unwrap().meta));
+    }
+
+    /// Regression (issue 16): a READS record's read set decides whether it is a hit, so a
+    /// signed one whose read set was changed after signing must not check.
+    #[test]
+    fn a_signature_covers_the_read_set_of_a_reads_record() {
+        let reads = KeyPartMeta {
+            name: crate::policy::Part::Reads.name().into(),
+            key: "r".into(),
+            detail: vec![("file /data/x".into(), "aa".into())],
+        };
+        let mut signed = golden_meta();
+        signed.parts.push(reads);
+        sign(&mut signed, &test_key());
+        assert!(signature_checks(&signed));
+        let mut forged = signed.clone();
+        forged.parts.last_mut().unwrap().detail[0].1 = "bb".into();
+        forged.checked = SignatureCheck::default();
+        assert!(!signature_checks(&forged), "a changed read set breaks the signature");
     }
 
     #[test]

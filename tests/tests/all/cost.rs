@@ -69,19 +69,19 @@ fn a_record_keeps_the_wall_time_of_its_body_and_its_fuel_when_metered() {
     assert!(listed.contains(" fuel  [AGE] ago"), "{listed}");
 }
 
-/// `bytes` (a whole record) as format version 3 wrote it: the same metadata without the cost,
-/// which is the last field of version 4's metadata (one 0 byte when there is none).
+/// `bytes` (a whole record) as format version 3 wrote it: the same metadata without the cost
+/// and the reads, the last two fields of version 5's metadata (a 0 byte each when there are none).
 fn as_version_3(bytes: &[u8]) -> Vec<u8> {
     let (meta, value) = record::split(bytes).unwrap();
-    let v4 = record::encode(&meta.with_cost(None), value);
+    let v5 = record::encode(&meta.with_cost(None).with_reads(Vec::new()), value);
     let at = record::MAGIC.len();
-    let meta_len = u32::from_le_bytes(v4[at + 1..at + 5].try_into().unwrap()) as usize;
-    assert_eq!(v4[at + 5 + meta_len - 1], 0, "no cost");
-    let mut v3 = v4[..at].to_vec();
+    let meta_len = u32::from_le_bytes(v5[at + 1..at + 5].try_into().unwrap()) as usize;
+    assert_eq!(v5[at + 5 + meta_len - 2..at + 5 + meta_len], [0, 0], "no cost, no reads");
+    let mut v3 = v5[..at].to_vec();
     v3.push(3);
-    v3.extend_from_slice(&(meta_len as u32 - 1).to_le_bytes());
-    v3.extend_from_slice(&v4[at + 5..at + 5 + meta_len - 1]);
-    v3.extend_from_slice(&v4[at + 5 + meta_len..]);
+    v3.extend_from_slice(&(meta_len as u32 - 2).to_le_bytes());
+    v3.extend_from_slice(&v5[at + 5..at + 5 + meta_len - 2]);
+    v3.extend_from_slice(&v5[at + 5 + meta_len..]);
     v3
 }
 
