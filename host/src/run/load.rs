@@ -167,7 +167,7 @@ impl Session {
         func.call(&mut store, &[], &mut results).map_err(|e| format!("{e:#}"))?;
         // A runtime that reads a source on its first call, whatever the call, would make
         // every task of the component look as if it read it (see `Session::execute`).
-        let read = store.data().reads.read_set(&[]);
+        let read = store.data().reads.read_set(&[], &self.file_digests);
         let first_call_reads = read.wall_clock || read.random || read.monotonic_clock || !read.env.is_empty();
         self.first_call_reads[component].store(first_call_reads, std::sync::atomic::Ordering::Relaxed);
         declared_layer(&results[0])

@@ -63,8 +63,9 @@ impl ReadSet {
     }
 
     /// What the run read that a cache key without RUN_ID does not cover, for the
-    /// determinism guard: `the wall clock`, `random`, `the environment variable GREETING`.
-    pub fn uncovered(&self) -> Vec<String> {
+    /// determinism guard: `the wall clock`, `random`, `the environment variable GREETING`;
+    /// variables only when the key does not cover them (`env_covered`: it has READS).
+    pub fn uncovered(&self, env_covered: bool) -> Vec<String> {
         let mut read = Vec::new();
         if self.wall_clock {
             read.push("the wall clock".to_owned());
@@ -72,7 +73,7 @@ impl ReadSet {
         if self.random {
             read.push("random".to_owned());
         }
-        let names: Vec<&str> = self.env.keys().map(String::as_str).collect();
+        let names: Vec<&str> = if env_covered { Vec::new() } else { self.env.keys().map(String::as_str).collect() };
         match names.as_slice() {
             [] => {}
             [name] => read.push(format!("the environment variable {name}")),
@@ -273,12 +274,14 @@ impl ReadLog {
     }
 
     /// The read set so far: each file read is hashed now, found through `grants`.
-    pub fn read_set(&self, grants: &[DirGrant]) -> ReadSet {
+    /// `digests` remembers files by stamp, so a lookup right after the run does not hash
+    /// them again.
+    pub fn read_set(&self, grants: &[DirGrant], digests: &FileDigests) -> ReadSet {
         let files = self
             .read
             .iter()
             .filter(|path| !self.written.contains(*path))
-            .map(|path| (path.clone(), host_path(grants, path).and_then(|host| file_digest(&host))))
+            .map(|path| (path.clone(), host_path(grants, path).and_then(|host| digests.digest(&host))))
             .collect();
         ReadSet {
             files,

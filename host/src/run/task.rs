@@ -319,7 +319,7 @@ impl Session {
             task: def.function.clone(),
             run_name: name.clone(),
         });
-        let variant = record.as_ref().and_then(|entry| self.reads_variant(route, entry));
+        let variant = record.as_ref().and_then(|entry| self.reads_variant(route, entry, &returned));
         txn::stage(&txn, record, hooks);
         let committed = txn::exit(&txn, false, self);
         if let (Some(variant), true) = (variant, committed) {
@@ -425,24 +425,25 @@ impl Session {
     }
 
     /// For a READS record about to be staged, the same record under the key of its read
-    /// set ([`reads::variant_key`]), written once the record is committed.
-    fn reads_variant(&self, route: Route, entry: &JournalEntry) -> Option<JournalEntry> {
+    /// set ([`reads::variant_key`]), written once the record is committed. `value` is the
+    /// record's value (a clone shares a large one's buffers).
+    fn reads_variant(&self, route: Route, entry: &JournalEntry, value: &Value) -> Option<JournalEntry> {
         if !self.task_options(route).policy.parts.contains(&Part::Reads) {
             return None;
         }
-        let (mut meta, value) = match &entry.record {
-            StagedRecord::New(record) => (record.meta.clone(), record.value.clone()),
-            StagedRecord::Bytes(bytes) => {
-                let (meta, value_bytes) = record::split(bytes).ok()?;
-                let value = record::decode_value_bytes(value_bytes, &meta.value_type).ok()?;
-                (meta, value)
-            }
+        let mut meta = match &entry.record {
+            StagedRecord::New(record) => record.meta.clone(),
+            StagedRecord::Bytes(bytes) => record::split(bytes).ok()?.0,
         };
         let key = reads::variant_key(&entry.key, reads_detail(&meta)?);
         meta.key = key.clone();
         self.trust.sign(&mut meta);
-        let record = StagedRecord::New(Box::new(record::NewRecord::new(meta, value)));
-        Some(JournalEntry { key, record, ..entry.clone() })
+        Some(JournalEntry {
+            result_storage: entry.result_storage.clone(),
+            key_storage: entry.key_storage.clone(),
+            key,
+            record: StagedRecord::New(Box::new(record::NewRecord::new(meta, value.clone()))),
+        })
     }
 
     /// The determinism guard (`determinism`), for a run whose result is about to be cached:
@@ -454,12 +455,8 @@ impl Session {
         if self.settings.determinism == Determinism::Off || resolved.policy.parts.contains(&Part::RunId) {
             return Ok(());
         }
-        let mut reads = reads.clone();
-        if resolved.policy.parts.contains(&Part::Reads) {
-            // READS checks the variables' values at every lookup.
-            reads.env.clear();
-        }
-        let read = reads.uncovered();
+        // READS checks the variables' values at every lookup.
+        let read = reads.uncovered(resolved.policy.parts.contains(&Part::Reads));
         if read.is_empty() {
             return Ok(());
         }
@@ -717,7 +714,7 @@ impl Session {
         let grants = self.grants(route.component).map(|g| g.dirs.as_slice()).unwrap_or_default();
         let value = value.map_err(|e| sandbox::classify(&e, limits))?;
         let cost = sandbox::cost(&store, limits, started.elapsed());
-        Ok((value.unwrap_or(Value::Tuple(Vec::new())), store.data().reads.read_set(grants), cost))
+        Ok((value.unwrap_or(Value::Tuple(Vec::new())), store.data().reads.read_set(grants, &self.file_digests), cost))
     }
 
     /// A replayable task's encoded inputs as its record keeps them: in the record up to
