@@ -191,6 +191,8 @@ mod tests {
             inputs: None,
             result: None,
             cost: cost_us.map(|wall_us| Cost { wall_us, fuel: None }),
+            worker: None,
+            earlier_workers: Vec::new(),
             reads: None,
         }
     }

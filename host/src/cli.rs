@@ -51,6 +51,63 @@ pub enum Command {
     #[command(after_help = "Examples:\n  cachehost ui --open\n  cachehost ui --port 8080\n  cachehost ui --bind \
             0.0.0.0 --token   (a random token, printed)")]
     Ui(UiArgs),
+    /// Run the task calls that flows send to a Redis queue (`cachehost run --executor redis://…`), here, in the
+    /// sandbox, writing their records to the flows' shared result storage; `worker status` shows the queue.
+    #[command(
+        after_help = "Run one worker per machine, all on one Redis and one shared result storage (S3, or a shared \
+            folder):\n  cachehost worker --queue redis://10.0.0.5:6379 --concurrency 4\n  cachehost run flow.wasm \
+            --executor redis://10.0.0.5:6379\n  cachehost worker status --queue redis://10.0.0.5:6379\n\nSIGTERM or \
+            Ctrl-C drains: running calls finish, no new one is taken. A worker killed outright loses nothing: \
+            once its lease lapses (--lease, worker_lease) another worker runs its calls again."
+    )]
+    Worker(WorkerArgs),
+}
+
+/// `cachehost worker`.
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct WorkerArgs {
+    /// `status`, or nothing to run a worker.
+    #[command(subcommand)]
+    pub command: Option<WorkerCommand>,
+    /// The Redis queue: redis://host:port[/db].
+    #[arg(long, value_name = "URL")]
+    pub queue: Option<String>,
+    /// The worker's name in the queue (default: <hostname>-<pid>).
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// How many calls this worker runs at once.
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub concurrency: usize,
+    /// How long the worker's claim on a call lasts unless renewed (it is renewed every third of it while the call
+    /// runs); another worker takes over calls whose claim lapsed. Default: worker_lease, else 30s.
+    #[arg(long, value_name = "DURATION")]
+    pub lease: Option<String>,
+    /// `strict` runs every call under the strict sandbox, whatever the flow's configuration says.
+    #[arg(long, value_name = "PROFILE")]
+    pub sandbox: Option<String>,
+    /// Show log lines of this level and above: debug, info, warning, error.
+    #[arg(long, default_value = "info", value_name = "LEVEL")]
+    pub log_level: String,
+}
+
+/// The `cachehost worker` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WorkerCommand {
+    /// The workers, the calls they run, the depth of the queue and the dead letters.
+    #[command(after_help = "Example:\n  cachehost worker status --queue redis://127.0.0.1:6379 --json")]
+    Status(WorkerStatusArgs),
+}
+
+/// `cachehost worker status`.
+#[derive(Debug, Args)]
+pub struct WorkerStatusArgs {
+    /// The Redis queue: redis://host:port[/db].
+    #[arg(long, value_name = "URL")]
+    pub queue: String,
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `cachehost runs`.
@@ -202,6 +259,14 @@ pub struct RunArgs {
     /// Which flow to run when the component exports several.
     #[arg(long = "flow", value_name = "NAME")]
     pub flow_name: Option<String>,
+    /// Send the flow's task calls that miss the cache to the workers of this Redis queue (`cachehost worker`);
+    /// overrides CACHEHOST_EXECUTOR and `executor` in cachehost.toml.
+    #[arg(long, value_name = "redis://HOST:PORT")]
+    pub executor: Option<String>,
+    /// How long a call sent to workers waits for its outcome, and how long Redis may be unreachable meanwhile
+    /// (default: executor_timeout, else 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub executor_timeout: Option<String>,
     /// Loading options.
     #[command(flatten)]
     pub load: LoadArgs,

@@ -38,3 +38,4 @@ pub mod txn;
 pub mod ui;
 pub mod units;
 pub mod value;
+pub mod worker;

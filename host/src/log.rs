@@ -3,6 +3,7 @@
 //! A line reads `15:28:43.228 | INFO    | Task run 'add-one-d85' - Finished in state
 //! Completed()`: local time, level, the run it belongs to, the message.
 
+use std::cell::RefCell;
 use std::io::Write;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -28,6 +29,17 @@ impl Level {
     /// The level's name, e.g. `WARNING`.
     pub fn name(self) -> &'static str {
         self.label().trim_end()
+    }
+
+    /// The level a name (`INFO`, `warning`, …) names.
+    pub fn parse(name: &str) -> Option<Level> {
+        match name.to_ascii_uppercase().as_str() {
+            "DEBUG" => Some(Level::Debug),
+            "INFO" => Some(Level::Info),
+            "WARNING" | "WARN" => Some(Level::Warning),
+            "ERROR" => Some(Level::Error),
+            _ => None,
+        }
     }
 
     fn label(self) -> &'static str {
@@ -91,6 +103,45 @@ pub struct KeptLine {
     pub message: String,
 }
 
+thread_local! {
+    static CAPTURE: RefCell<Option<Capture>> = const { RefCell::new(None) };
+}
+
+/// The log lines written on the threads working for one call, whatever their level: a
+/// worker relays them to the flow that made the call. Threads that run calls submitted
+/// from such a thread capture into the same place ([`Capture::current`]).
+#[derive(Clone, Default)]
+pub struct Capture(Arc<Mutex<Vec<KeptLine>>>);
+
+impl Capture {
+    /// The capture this thread writes into, if any.
+    pub fn current() -> Option<Capture> {
+        CAPTURE.with(|c| c.borrow().clone())
+    }
+
+    /// Runs `work` with this thread's lines captured here too.
+    pub fn within<R>(&self, work: impl FnOnce() -> R) -> R {
+        let before = CAPTURE.with(|c| c.replace(Some(self.clone())));
+        let result = work();
+        CAPTURE.with(|c| *c.borrow_mut() = before);
+        result
+    }
+
+    /// Runs `work` inside `capture`, if there is one: a thread started for the work of
+    /// another carries that one's capture so.
+    pub fn carry<R>(capture: Option<Capture>, work: impl FnOnce() -> R) -> R {
+        match capture {
+            Some(capture) => capture.within(work),
+            None => work(),
+        }
+    }
+
+    /// The lines captured so far, oldest first.
+    pub fn take(&self) -> Vec<KeptLine> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
 struct Kept {
     lines: Vec<KeptLine>,
     limit: usize,
@@ -127,11 +178,35 @@ impl Logger {
     /// Writes one line whose message is formatted straight into it (no message string is
     /// built first: the end of every task run logs one).
     pub fn log_args(&self, level: Level, subject: &Subject, message: std::fmt::Arguments<'_>) {
+        let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        if let Some(capture) = Capture::current() {
+            capture.0.lock().unwrap_or_else(|e| e.into_inner()).push(KeptLine {
+                at_ms: (now.unix_timestamp_nanos() / 1_000_000) as i64,
+                level,
+                subject: subject.clone(),
+                message: message.to_string(),
+            });
+        }
+        self.write(level, subject, message, now);
+    }
+
+    /// Writes a line written elsewhere (by a worker, for a call of this process's flow) at
+    /// the time it was written there.
+    pub fn relay(&self, line: &KeptLine) {
+        let utc = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(line.at_ms) * 1_000_000)
+            .unwrap_or_else(|_| time::OffsetDateTime::now_utc());
+        let at = match time::UtcOffset::current_local_offset() {
+            Ok(offset) => utc.to_offset(offset),
+            Err(_) => utc,
+        };
+        self.write(line.level, &line.subject, format_args!("{}", line.message), at);
+    }
+
+    fn write(&self, level: Level, subject: &Subject, message: std::fmt::Arguments<'_>, now: time::OffsetDateTime) {
         use std::fmt::Write as _;
         if level < self.min_level {
             return;
         }
-        let now = time::OffsetDateTime::now_local().unwrap_or_else(|_| time::OffsetDateTime::now_utc());
         let (hour, minute, second, milli) = (now.hour(), now.minute(), now.second(), now.millisecond());
         let mut line = String::with_capacity(128);
         // Writing into a String cannot fail.

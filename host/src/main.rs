@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Command::New(args) => commands::new::run(args),
         Command::Runs(args) => commands::runs::run(args),
         Command::Ui(args) => commands::ui::run(args),
+        Command::Worker(args) => commands::worker::run(args),
     };
     match result {
         Ok(code) => code,

@@ -55,11 +55,20 @@ pub enum Setting {
     /// `CACHEHOST_DETERMINISM`: what a cached task that read the clock, random or its
     /// environment gets: `warn` (default), `deny` or `off`.
     Determinism,
+    /// `CACHEHOST_EXECUTOR`: `redis://host:port` sends a flow's task calls to workers there
+    /// (default: none, every call runs in the flow's process).
+    Executor,
+    /// `CACHEHOST_EXECUTOR_TIMEOUT`: how long a call sent to workers waits for its outcome,
+    /// and how long Redis may be unreachable meanwhile (default: 5m).
+    ExecutorTimeout,
+    /// `CACHEHOST_WORKER_LEASE`: how long a worker's claim on a call lasts unless renewed;
+    /// once it lapses, another worker runs the call (default: 30s).
+    WorkerLease,
 }
 
 impl Setting {
     /// Every setting, in the order they are documented.
-    pub const ALL: [Setting; 16] = [
+    pub const ALL: [Setting; 19] = [
         Setting::Home,
         Setting::LocalStoragePath,
         Setting::ResultsPersistByDefault,
@@ -76,6 +85,9 @@ impl Setting {
         Setting::Sandbox,
         Setting::RunsKeep,
         Setting::Determinism,
+        Setting::Executor,
+        Setting::ExecutorTimeout,
+        Setting::WorkerLease,
     ];
 
     /// The key in `[settings]`: the environment name, lower-case, without `CACHEHOST_`.
@@ -97,6 +109,9 @@ impl Setting {
             Setting::Sandbox => "sandbox",
             Setting::RunsKeep => "runs_keep",
             Setting::Determinism => "determinism",
+            Setting::Executor => "executor",
+            Setting::ExecutorTimeout => "executor_timeout",
+            Setting::WorkerLease => "worker_lease",
         }
     }
 
@@ -108,6 +123,12 @@ impl Setting {
 
 /// How many run reports `$CACHEHOST_HOME/runs` keeps unless `runs_keep` says otherwise.
 pub const DEFAULT_RUNS_KEEP: usize = 1000;
+
+/// How long a call sent to workers waits for its outcome unless `executor_timeout` says.
+pub const DEFAULT_EXECUTOR_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// How long a worker's claim on a call lasts unless renewed, unless `worker_lease` says.
+pub const DEFAULT_WORKER_LEASE: Duration = Duration::from_secs(30);
 
 /// The resolved settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,6 +170,12 @@ pub struct Settings {
     pub sandbox: SandboxProfile,
     /// `CACHEHOST_DETERMINISM`: the determinism guard, default [`Determinism::Warn`].
     pub determinism: Determinism,
+    /// `CACHEHOST_EXECUTOR`: the Redis whose workers run this host's task calls; default none.
+    pub executor: Option<String>,
+    /// `CACHEHOST_EXECUTOR_TIMEOUT`, default [`DEFAULT_EXECUTOR_TIMEOUT`].
+    pub executor_timeout: Duration,
+    /// `CACHEHOST_WORKER_LEASE`, default [`DEFAULT_WORKER_LEASE`].
+    pub worker_lease: Duration,
     sources: BTreeMap<Setting, Source>,
 }
 
@@ -332,6 +359,30 @@ impl Settings {
             },
             None => Determinism::Warn,
         };
+        let executor_in_file = table.and_then(|t| t.executor.as_deref());
+        let executor = match text_setting(Setting::Executor, executor_in_file) {
+            Some(read) if read.1.starts_with("redis://") => Some(read.1),
+            Some(read) => return Err(invalid(read, "a redis://host:port URL")),
+            None => None,
+        };
+        let mut duration_setting =
+            |setting: Setting, from_file: Option<&str>, default: Duration| match text_setting(setting, from_file) {
+                Some(read) => match parse_duration(&read.1) {
+                    Some(duration) if !duration.is_zero() => Ok(duration),
+                    _ => Err(invalid(read, "a duration such as 500ms, 10s or 5m")),
+                },
+                None => Ok(default),
+            };
+        let executor_timeout = duration_setting(
+            Setting::ExecutorTimeout,
+            table.and_then(|t| t.executor_timeout.as_deref()),
+            DEFAULT_EXECUTOR_TIMEOUT,
+        )?;
+        let worker_lease = duration_setting(
+            Setting::WorkerLease,
+            table.and_then(|t| t.worker_lease.as_deref()),
+            DEFAULT_WORKER_LEASE,
+        )?;
         let trusted_keys = match env(&Setting::TrustedKeys.env_name()) {
             Some(value) => {
                 sources.insert(Setting::TrustedKeys, Source::Environment);
@@ -364,6 +415,9 @@ impl Settings {
             require_signed,
             sandbox,
             determinism,
+            executor,
+            executor_timeout,
+            worker_lease,
             sources,
         })
     }
@@ -510,6 +564,8 @@ fn deserialize_expiration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
 pub struct ConfigFile {
     /// Where it was read from; relative paths inside it are relative to its folder.
     pub path: PathBuf,
+    /// Its text, as read (sent with the calls a worker runs).
+    pub text: String,
     /// The `[settings]` table.
     pub settings: SettingsTable,
     /// The `[tasks."NAME"]` tables, by function name (`add-one`) or full name
@@ -581,6 +637,12 @@ pub struct SettingsTable {
     pub determinism: Option<String>,
     /// `runs_keep`.
     pub runs_keep: Option<usize>,
+    /// `executor`: `"redis://host:port"`.
+    pub executor: Option<String>,
+    /// `executor_timeout`, e.g. `"10m"`.
+    pub executor_timeout: Option<String>,
+    /// `worker_lease`, e.g. `"30s"`.
+    pub worker_lease: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -628,6 +690,7 @@ impl ConfigFile {
         })?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
+            text: text.to_owned(),
             settings: raw.settings,
             tasks: raw.tasks,
             limits: raw.limits,

@@ -205,6 +205,9 @@ fn setting_value(settings: &Settings, setting: Setting) -> String {
         Setting::Sandbox => settings.sandbox.name().to_owned(),
         Setting::RunsKeep => settings.runs_keep.to_string(),
         Setting::Determinism => settings.determinism.name().to_owned(),
+        Setting::Executor => optional(settings.executor.clone(), "none"),
+        Setting::ExecutorTimeout => crate::units::duration_text(settings.executor_timeout),
+        Setting::WorkerLease => crate::units::duration_text(settings.worker_lease),
     }
 }
 

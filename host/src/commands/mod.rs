@@ -8,6 +8,7 @@ pub mod new;
 pub mod run;
 pub mod runs;
 pub mod ui;
+pub mod worker;
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -42,6 +43,16 @@ pub fn settings_with_sandbox(
     config: Option<&Path>,
     sandbox: Option<&str>,
 ) -> anyhow::Result<(Settings, Option<ConfigFile>)> {
+    settings_with_overrides(component, config, &[(crate::settings::Setting::Sandbox, sandbox)])
+}
+
+/// [`settings_and_config`] with settings given by command-line flags, which override their
+/// environment variables and `cachehost.toml`.
+pub fn settings_with_overrides(
+    component: &Path,
+    config: Option<&Path>,
+    overrides: &[(crate::settings::Setting, Option<&str>)],
+) -> anyhow::Result<(Settings, Option<ConfigFile>)> {
     let path = match config {
         Some(path) => Some(path.to_owned()),
         None => {
@@ -56,10 +67,12 @@ pub fn settings_with_sandbox(
         }
         None => None,
     };
-    let sandbox_variable = crate::settings::Setting::Sandbox.env_name();
-    let env = |name: &str| match sandbox {
-        Some(profile) if name == sandbox_variable => Some(profile.to_owned()),
-        _ => std::env::var(name).ok(),
+    let env = |name: &str| {
+        let flag = overrides.iter().find(|(setting, value)| value.is_some() && setting.env_name() == name);
+        match flag {
+            Some((_, value)) => value.map(str::to_owned),
+            None => std::env::var(name).ok(),
+        }
     };
     let settings = Settings::load(env, config.as_ref())?;
     Ok((settings, config))
@@ -67,7 +80,18 @@ pub fn settings_with_sandbox(
 
 /// Loads and links the components of a run: `first`, then the `--tasks` providers.
 pub fn open_session(first: &Path, load: &LoadArgs) -> anyhow::Result<Arc<Session>> {
-    let (settings, config) = settings_with_sandbox(first, load.config.as_deref(), load.sandbox.as_deref())?;
+    open_session_with(first, load, &[])
+}
+
+/// [`open_session`] with more settings given by flags (see [`settings_with_overrides`]).
+pub fn open_session_with(
+    first: &Path,
+    load: &LoadArgs,
+    flags: &[(crate::settings::Setting, Option<&str>)],
+) -> anyhow::Result<Arc<Session>> {
+    let mut overrides = vec![(crate::settings::Setting::Sandbox, load.sandbox.as_deref())];
+    overrides.extend_from_slice(flags);
+    let (settings, config) = settings_with_overrides(first, load.config.as_deref(), &overrides)?;
     let level = parse_level(&load.log_level)?;
     let logger = Arc::new(Logger::stderr(level));
     let fuel = crate::settings::needs_fuel(&settings, config.as_ref());
@@ -77,7 +101,7 @@ pub fn open_session(first: &Path, load: &LoadArgs) -> anyhow::Result<Arc<Session
     Ok(Session::load(engine, settings, config, logger, &paths, crate::link::Providers::Required, load.concurrency)?)
 }
 
-fn parse_level(text: &str) -> anyhow::Result<Level> {
+pub(crate) fn parse_level(text: &str) -> anyhow::Result<Level> {
     Ok(match text.to_ascii_lowercase().as_str() {
         "debug" => Level::Debug,
         "info" => Level::Info,

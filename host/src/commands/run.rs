@@ -2,15 +2,25 @@
 
 use std::process::ExitCode;
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 
-use super::{exit_status, open_session, print_output, require_file, typed_arguments};
+use super::{exit_status, open_session_with, print_output, require_file, typed_arguments};
 use crate::cli::RunArgs;
+use crate::settings::Setting;
 
 /// Runs the command.
 pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     require_file(&args.flow)?;
-    let session = open_session(&args.flow, &args.load)?;
+    let flags =
+        [(Setting::Executor, args.executor.as_deref()), (Setting::ExecutorTimeout, args.executor_timeout.as_deref())];
+    let session = open_session_with(&args.flow, &args.load, &flags)?;
+    if let Some(url) = &session.settings.executor {
+        session.start_executor().with_context(|| {
+            format!(
+                "cannot send task calls to workers: the executor {url} does not answer; is redis-server running there?"
+            )
+        })?;
+    }
     let flows = &session.components[0].flows;
     let flow = match (&args.flow_name, flows.len()) {
         (_, 0) => bail!(
@@ -37,6 +47,9 @@ pub fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let parameters =
         typed_arguments("--param", &args.params, &def.signature.params, &format!("flow `{}`", def.function))?;
     let outcome = session.run_flow(flow, parameters);
+    if let Some(executor) = session.executor() {
+        executor.finish();
+    }
     let result = outcome.report.result.clone();
     let completed = outcome.completed;
     let report = session.report(Some(outcome.report));

@@ -211,7 +211,7 @@ impl LockManager for RedisLockManager {
 }
 
 /// `host:port` of a Redis URL, without user, password or database, for messages.
-fn address_of(url: &str) -> String {
+pub(crate) fn address_of(url: &str) -> String {
     let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
     let rest = rest.split(['/', '?']).next().unwrap_or_default();
     let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);

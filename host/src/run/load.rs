@@ -118,6 +118,8 @@ impl Session {
             determinism_warned: Mutex::default(),
             first_call_reads: (0..component_count).map(|_| Default::default()).collect(),
             file_digests: Default::default(),
+            executor: OnceLock::new(),
+            values_in_reports: Default::default(),
         });
         session.recover_journals();
         let resolved = session.resolve_options()?;

@@ -11,6 +11,7 @@ pub mod load;
 pub mod names;
 pub mod pool;
 pub mod reads;
+pub mod remote;
 pub mod report;
 pub mod sandbox;
 pub mod state;
@@ -80,6 +81,10 @@ pub struct Session {
     first_call_reads: Vec<std::sync::atomic::AtomicBool>,
     /// Digests of the files READS records name, by stamp (`run::reads`).
     pub(crate) file_digests: reads::FileDigests,
+    /// The workers' queue, once started ([`Session::start_executor`]).
+    executor: OnceLock<Arc<crate::worker::executor::Executor>>,
+    /// Whether task run reports carry values without a run history (a worker's session).
+    values_in_reports: std::sync::atomic::AtomicBool,
 }
 
 /// The run history of a session that keeps one ([`Session::keep_history`]): the flow run in
@@ -161,10 +166,8 @@ impl Session {
             .map_err(|e| format!("cannot instantiate {}: {e:#}", self.components[component].file_name()))
     }
 
-    /// The store for a task's `result_storage` and `key_storage` options: S3-compatible
-    /// object storage when either is `s3://…`; otherwise the result storage folder (default:
-    /// the local storage path), split into key records and values when key storage is set
-    /// (DESIGN §5). One store per pair of folders for the session.
+    /// The store for a task's `result_storage` and `key_storage` options
+    /// ([`open_result_store`]), one per pair of folders for the session.
     pub(crate) fn result_store(
         &self,
         storage: Option<&str>,
@@ -173,33 +176,72 @@ impl Session {
         if [storage, key_storage].into_iter().flatten().any(object::is_object_storage) {
             return Ok(object_store(self.config.as_ref(), &self.settings, &self.logger, storage, key_storage)?);
         }
-        let results = match storage {
-            Some(storage) => storage_folder(storage)?,
-            None => self.settings.local_storage_path.clone(),
-        };
-        let keys = key_storage.map(storage_folder).transpose()?;
+        let folders = local_folders(&self.settings, storage, key_storage)?;
         let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
-        let folders = (keys, results);
         if let Some(store) = stores.get(&folders) {
             return Ok(store.clone());
         }
-        // Key storage may be the result storage folder itself: values live in its `.values`
-        // folder, which no key can name. Once per store and process, what a killed writer
-        // left is removed before this run writes.
-        let store: Arc<dyn ResultStore> = match &folders {
-            (Some(keys), results) => {
-                let split = SplitStore::open(keys, results)?;
-                split.clean_stray_temp_files(crate::files::STRAY_TEMP_AGE);
-                Arc::new(split)
-            }
-            (None, results) => {
-                let local = LocalStore::open(results)?;
-                local.clean_stray_temp_files(crate::files::STRAY_TEMP_AGE);
-                Arc::new(local)
-            }
-        };
+        let store = open_local_store(&folders)?;
         stores.insert(folders, store.clone());
         Ok(store)
+    }
+
+    /// The result storage a task's records go to, as a worker elsewhere must name it: its
+    /// `result_storage`, or this host's local storage path.
+    pub(crate) fn result_storage_of(&self, route: Route) -> String {
+        match &self.task_options(route).result_storage {
+            Some(storage) => storage.clone(),
+            None => self.settings.local_storage_path.display().to_string(),
+        }
+    }
+
+    /// Connects to the executor's Redis when `executor` is set: from then on, the flow's
+    /// task calls that miss the cache run on workers (see [`crate::worker`]).
+    pub fn start_executor(&self) -> Result<(), crate::worker::queue::QueueError> {
+        let Some(url) = &self.settings.executor else { return Ok(()) };
+        let executor =
+            crate::worker::executor::Executor::open(url, self.settings.executor_timeout, self.logger.clone())?;
+        let _ = self.executor.set(executor);
+        Ok(())
+    }
+
+    /// The executor, once started.
+    pub fn executor(&self) -> Option<&Arc<crate::worker::executor::Executor>> {
+        self.executor.get()
+    }
+
+    /// From now on, task run reports carry inputs and results as a kept run history's do
+    /// (a worker's, which the flow's process keeps).
+    pub fn keep_values_in_reports(&self) {
+        self.values_in_reports.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether task run reports carry inputs and results.
+    pub(crate) fn reports_values(&self) -> bool {
+        self.keeps_history() || self.values_in_reports.load(Ordering::Relaxed)
+    }
+
+    /// Takes the reports of the task run `id` and of the task runs nested in it out of the
+    /// session's report, its own first.
+    pub fn take_task_runs(&self, id: &str) -> Vec<TaskRunReport> {
+        let mut all = self.task_runs.lock().unwrap_or_else(|e| e.into_inner());
+        let mut ids = std::collections::HashSet::from([id.to_owned()]);
+        // Children are recorded before their parents finish: go round until nothing is added.
+        loop {
+            let before = ids.len();
+            for run in all.iter() {
+                if run.parent_task_run.as_ref().is_some_and(|parent| ids.contains(parent)) {
+                    ids.insert(run.id.clone());
+                }
+            }
+            if ids.len() == before {
+                break;
+            }
+        }
+        let (mut taken, kept): (Vec<_>, Vec<_>) = all.drain(..).partition(|run| ids.contains(&run.id));
+        *all = kept;
+        taken.sort_by_key(|run| run.id != id);
+        taken
     }
 
     pub(crate) fn record_task_run(&self, report: TaskRunReport) {
@@ -437,6 +479,52 @@ pub fn object_store(
         settings: s3,
         value_cache: Some(object::value_cache_folder(&settings.home)),
         warn: Arc::new(move |message: &str| logger.log(Level::Warning, &Subject::Host, message)),
+    })
+}
+
+/// The store for `storage` and `key_storage` as a task's options name them: S3-compatible
+/// object storage when either is `s3://…`; otherwise the result storage folder (default: the
+/// local storage path), split into key records and values when key storage is set (DESIGN §5).
+pub fn open_result_store(
+    config: Option<&ConfigFile>,
+    settings: &Settings,
+    logger: &Arc<Logger>,
+    storage: Option<&str>,
+    key_storage: Option<&str>,
+) -> Result<Arc<dyn ResultStore>, StoreError> {
+    if [storage, key_storage].into_iter().flatten().any(object::is_object_storage) {
+        return Ok(object_store(config, settings, logger, storage, key_storage)?);
+    }
+    open_local_store(&local_folders(settings, storage, key_storage)?)
+}
+
+fn local_folders(
+    settings: &Settings,
+    storage: Option<&str>,
+    key_storage: Option<&str>,
+) -> Result<StoreFolders, StoreError> {
+    let results = match storage {
+        Some(storage) => storage_folder(storage)?,
+        None => settings.local_storage_path.clone(),
+    };
+    Ok((key_storage.map(storage_folder).transpose()?, results))
+}
+
+/// Opens a local store. Key storage may be the result storage folder itself: values live in
+/// its `.values` folder, which no key can name. What a killed writer left is removed before
+/// this process writes.
+fn open_local_store(folders: &StoreFolders) -> Result<Arc<dyn ResultStore>, StoreError> {
+    Ok(match folders {
+        (Some(keys), results) => {
+            let split = SplitStore::open(keys, results)?;
+            split.clean_stray_temp_files(crate::files::STRAY_TEMP_AGE);
+            Arc::new(split)
+        }
+        (None, results) => {
+            let local = LocalStore::open(results)?;
+            local.clean_stray_temp_files(crate::files::STRAY_TEMP_AGE);
+            Arc::new(local)
+        }
     })
 }
 

@@ -54,16 +54,32 @@ impl Pool {
         let submission = Arc::new(Submission { outcome: Mutex::new(None), done: Condvar::new() });
         let pool = self.clone();
         let finished = submission.clone();
+        // A call submitted while a worker captures a call's log lines is part of that call.
+        let capture = crate::log::Capture::current();
         std::thread::spawn(move || {
             pool.take_place();
             HOLDS_PLACE.with(|p| p.set(Some(Arc::as_ptr(&pool))));
-            let outcome = call();
+            let outcome = crate::log::Capture::carry(capture, call);
             HOLDS_PLACE.with(|p| p.set(None));
             pool.give_place();
             *finished.outcome.lock().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(outcome));
             finished.done.notify_all();
         });
         submission
+    }
+
+    /// Runs `wait`, which waits for something other than this pool (a worker elsewhere),
+    /// with this thread's place given back meanwhile if it holds one.
+    pub fn waiting<R>(&self, wait: impl FnOnce() -> R) -> R {
+        let holds = HOLDS_PLACE.with(|p| p.get()) == Some(self as *const Pool);
+        if holds {
+            self.give_place();
+        }
+        let result = wait();
+        if holds {
+            self.take_place();
+        }
+        result
     }
 
     /// Waits for a submission, giving back this thread's place meanwhile if it holds one.

@@ -27,6 +27,21 @@ impl StateReport {
     }
 }
 
+impl StateReport {
+    /// The state this report describes (a state sent by a worker).
+    pub fn to_state(&self) -> State {
+        use super::state::StateName;
+        let name = match self.name.as_str() {
+            "Completed" => StateName::Completed,
+            "Cached" => StateName::Cached,
+            "TimedOut" => StateName::TimedOut,
+            "Crashed" => StateName::Crashed,
+            _ => StateName::Failed,
+        };
+        State { name, message: self.message.clone() }
+    }
+}
+
 impl From<&State> for StateReport {
     fn from(state: &State) -> Self {
         StateReport {
@@ -82,6 +97,13 @@ pub struct TaskRunReport {
     /// format version 3 or older, and in reports written before costs were kept).
     #[serde(default)]
     pub cost: Option<Cost>,
+    /// The worker that ran it, when the flow sent its calls to workers (`--executor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker: Option<String>,
+    /// Workers that ran this call before and stopped answering (their lease lapsed), oldest
+    /// first: each is one more attempt, and the body may have run there in part.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_workers: Vec<String>,
 }
 
 /// One part of a cache key.

@@ -200,11 +200,13 @@ pub fn wasi_ctx(
 /// [`MAX_WASM_STACK`](crate::limits::MAX_WASM_STACK) of native stack on top of the host's
 /// frames, more than a main thread has.
 pub fn on_deep_stack<T: Send>(limits: &Limits, f: impl FnOnce() -> T + Send) -> T {
+    // The run is still the work of the caller's thread: its log lines go where the caller's go.
+    let capture = crate::log::Capture::current();
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("cachehost-run".into())
             .stack_size(limits.stack_size())
-            .spawn_scoped(scope, f)
+            .spawn_scoped(scope, move || crate::log::Capture::carry(capture, f))
             .expect("the operating system starts a thread")
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))

@@ -119,10 +119,21 @@ impl Session {
 
     /// Runs one task call under its cache policy.
     pub fn run_task(self: &Arc<Self>, caller: &Caller, route: Route, args: Vec<Value>) -> TaskOutcome {
+        self.run_task_as(caller, route, args, uuid::Uuid::new_v4())
+    }
+
+    /// [`Session::run_task`] as the task run `id`: a worker runs a call under the id the
+    /// flow's process gave it, so both name the run alike.
+    pub fn run_task_as(
+        self: &Arc<Self>,
+        caller: &Caller,
+        route: Route,
+        args: Vec<Value>,
+        id: uuid::Uuid,
+    ) -> TaskOutcome {
         let started = Instant::now();
         let def = &self.components[route.component].tasks[route.task];
         let resolved = self.task_options(route);
-        let id = uuid::Uuid::new_v4();
         let name = format!("{}-{}", def.function, &id.simple().to_string()[..3]);
         let subject = Subject::TaskRun(name.clone());
         let parent = match (&caller.task_run, &caller.flow_run) {
@@ -145,7 +156,7 @@ impl Session {
             .as_ref()
             .map_or(0.0, |flow| started.saturating_duration_since(flow.started).as_secs_f64() * 1e3);
         // Only a kept report (every `cachehost run`) pays for values as JSON.
-        let keep_values = self.keeps_history();
+        let keep_values = self.reports_values();
         let inputs = keep_values
             .then(|| {
                 def.signature
@@ -180,6 +191,8 @@ impl Session {
                     start_offset_ms,
                     inputs: inputs.clone(),
                     cost: cost.get(),
+                    worker: None,
+                    earlier_workers: Vec::new(),
                     result: match (keep_values, &value, &def.signature.result) {
                         (true, Some(value), Some(ty)) => report::small_json(value, ty),
                         _ => None,
@@ -205,8 +218,10 @@ impl Session {
         let key = cache_key.as_ref().and_then(|k| k.key.clone());
         let txn = Txn::open(key.clone(), None, caller.txn.clone());
 
+        // A call sent to the workers takes its SERIALIZABLE lease there, around the body.
+        let remote = self.runs_remotely(caller);
         if let Some(key) = &key {
-            if let Err(message) = self.isolate(&txn, key, resolved, &task_run.id) {
+            if let Err(message) = if remote { Ok(()) } else { self.isolate(&txn, key, resolved, &task_run.id) } {
                 txn::exit(&txn, true, self);
                 return finish(State::failed(message.clone()), cache_key.as_ref(), None, Some(message), false);
             }
@@ -234,6 +249,18 @@ impl Session {
                     Lookup::Miss | Lookup::Expired { .. } => {}
                 }
             }
+        }
+
+        if remote {
+            // Nothing was staged: the worker's own transaction writes the record.
+            txn::exit(&txn, false, self);
+            return match self.run_remote(route, caller, &task_run, &args) {
+                Ok(outcome) => outcome,
+                Err(message) => {
+                    self.logger.log(Level::Error, &subject, &format!("The workers did not run this call: {message}"));
+                    finish(State::failed(message.clone()), cache_key.as_ref(), None, Some(message), false)
+                }
+            };
         }
 
         // Prefect's retries: every failure of the body is retried while retries remain. Each

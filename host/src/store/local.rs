@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{durability, record, Listing, Lookup, Record, ResultStore, StoreError, VALUES_FOLDER};
+use super::{durability, record, Listing, Lookup, Record, ResultStore, StoreError, COMPONENTS_FOLDER, VALUES_FOLDER};
 use crate::files::{self, TEMP_PREFIX};
 use crate::stamp::{FileStamp, SETTLE};
 use crate::value::Ty;
@@ -222,6 +222,18 @@ impl ResultStore for LocalStore {
         super::read_value_file(&super::value_file(&self.root.join(VALUES_FOLDER), digest), digest)
     }
 
+    fn write_component(&self, digest: &blake3::Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        super::write_component_file(&self.root, digest, bytes)
+    }
+
+    fn read_component(&self, digest: &blake3::Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        super::read_component_file(&self.root, digest)
+    }
+
+    fn component_len(&self, digest: &blake3::Hash) -> Result<Option<u64>, StoreError> {
+        super::component_file_len(&self.root, digest)
+    }
+
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path_of(key)?;
         match fs::read(&path) {
@@ -264,7 +276,8 @@ impl ResultStore for LocalStore {
                 let Ok(file_type) = entry.file_type() else {
                     continue;
                 };
-                if name.to_string_lossy().starts_with(TEMP_PREFIX) || name == VALUES_FOLDER {
+                if name.to_string_lossy().starts_with(TEMP_PREFIX) || name == VALUES_FOLDER || name == COMPONENTS_FOLDER
+                {
                     continue;
                 }
                 if file_type.is_dir() {

@@ -25,6 +25,40 @@ pub fn value_file(values: &std::path::Path, digest: &[u8; 32]) -> PathBuf {
     values.join(&hex[..2]).join(hex.as_str())
 }
 
+/// Local folders keep components as files: [`ResultStore::write_component`] of a store
+/// whose result storage is the folder `root`.
+pub(crate) fn write_component_file(
+    root: &std::path::Path,
+    digest: &blake3::Hash,
+    bytes: &[u8],
+) -> Result<(), StoreError> {
+    files::write_atomically(&root.join(component_name(digest)), bytes, Durability::Lazy)?;
+    Ok(())
+}
+
+/// [`ResultStore::read_component`] of a local folder.
+pub(crate) fn read_component_file(
+    root: &std::path::Path,
+    digest: &blake3::Hash,
+) -> Result<Option<Vec<u8>>, StoreError> {
+    let path = root.join(component_name(digest));
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io("read the component", path)(e)),
+    }
+}
+
+/// [`ResultStore::component_len`] of a local folder.
+pub(crate) fn component_file_len(root: &std::path::Path, digest: &blake3::Hash) -> Result<Option<u64>, StoreError> {
+    let path = root.join(component_name(digest));
+    match std::fs::metadata(&path) {
+        Ok(meta) => Ok(Some(meta.len())),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io("look at the component", path)(e)),
+    }
+}
+
 /// Reads the file of a stored value, `None` when it is missing or does not match `digest`.
 pub(crate) fn read_value_file(path: &std::path::Path, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
     match std::fs::read(path) {
@@ -43,6 +77,15 @@ use crate::value::Ty;
 /// (see [`split`]); no key may name a path through a folder of this name, so records and
 /// values can share a folder without ever colliding.
 pub const VALUES_FOLDER: &str = ".values";
+
+/// The folder, inside a result store, that holds components by digest for workers
+/// (DESIGN §9a); no key may name a path through it either.
+pub const COMPONENTS_FOLDER: &str = ".components";
+
+/// The name, relative to a result store's root, of the component with BLAKE3 `digest`.
+pub fn component_name(digest: &blake3::Hash) -> String {
+    format!("{COMPONENTS_FOLDER}/{}", digest.to_hex())
+}
 
 /// A place that holds records by cache key: a local folder or S3-compatible object storage.
 pub trait ResultStore: Send + Sync {
@@ -74,6 +117,17 @@ pub trait ResultStore: Send + Sync {
     /// `None` when they are not there (or no longer match their digest).
     fn read_value(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
 
+    /// Keeps a component's bytes as [`component_name`] of `digest`, for workers to fetch.
+    fn write_component(&self, digest: &blake3::Hash, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// The bytes kept as [`component_name`] of `digest`, as they are: the worker checks
+    /// their digest itself, so that a mismatch is named rather than taken for a missing file.
+    fn read_component(&self, digest: &blake3::Hash) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// The length of what is kept for `digest`, if anything (a flow uploads a component only
+    /// when this is not its length).
+    fn component_len(&self, digest: &blake3::Hash) -> Result<Option<u64>, StoreError>;
+
     /// Deletes the record under `key`; `false` if there was none.
     fn remove(&self, key: &str) -> Result<bool, StoreError>;
 
@@ -93,7 +147,7 @@ pub trait ResultStore: Send + Sync {
 
 /// Refuses keys that cannot name a record in every store, so that a key works the same in a
 /// local folder and in object storage: a key is one or more `/`-separated plain file names,
-/// none of them `.`, `..`, a temporary file's name or the values folder, without control
+/// none of them `.`, `..`, a temporary file's name, the values or the components folder, without control
 /// characters.
 pub fn check_key(key: &str) -> Result<(), StoreError> {
     let bad = |reason| Err(StoreError::BadKey { key: key.to_owned(), reason });
@@ -118,6 +172,9 @@ pub fn check_key(key: &str) -> Result<(), StoreError> {
         }
         if segment == VALUES_FOLDER {
             return bad("a segment is `.values`, the folder of stored values");
+        }
+        if segment == COMPONENTS_FOLDER {
+            return bad("a segment is `.components`, the folder of components shared with workers");
         }
         // Catches what the platform reads as more than a file name (`C:`, `\` on Windows).
         let mut components = std::path::Path::new(segment).components();

@@ -42,7 +42,7 @@ use object_store::client::{
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore as _, ObjectStoreExt as _, PutPayload, RetryConfig};
 
-use super::{record, split, Listing, Lookup, ResultStore, StoreError, VALUES_FOLDER};
+use super::{record, split, Listing, Lookup, ResultStore, StoreError, COMPONENTS_FOLDER, VALUES_FOLDER};
 use crate::files::{self, Durability, TEMP_PREFIX};
 use crate::settings::S3Table;
 use crate::value::Ty;
@@ -419,6 +419,14 @@ impl ObjectStore {
         StoreError::Unavailable { message: failure.0 }
     }
 
+    /// Where values (and components) go: the result storage.
+    fn value_location(&self) -> &ObjectLocation {
+        match &self.layout {
+            Layout::Records(location) => location,
+            Layout::Split { values, .. } => values,
+        }
+    }
+
     /// The object name of the value with digest `digest`.
     fn value_name(digest: &[u8; 32]) -> String {
         let hex = blake3::Hash::from_bytes(*digest).to_hex();
@@ -513,7 +521,9 @@ impl ObjectStore {
         let mut names: Vec<String> = objects
             .into_iter()
             .filter_map(|meta| meta.location.as_ref().strip_prefix(&strip).map(str::to_owned))
-            .filter(|name| !name.split('/').any(|s| s == VALUES_FOLDER || s.starts_with(TEMP_PREFIX)))
+            .filter(|name| {
+                !name.split('/').any(|s| s == VALUES_FOLDER || s == COMPONENTS_FOLDER || s.starts_with(TEMP_PREFIX))
+            })
             .collect();
         names.sort();
         Ok(names)
@@ -646,20 +656,30 @@ impl ResultStore for ObjectStore {
 
     /// Values go under `.values/` of the result storage, beside the values of key storage.
     fn write_value(&self, digest: &[u8; 32], bytes: &[u8]) -> Result<(), StoreError> {
-        let values = match &self.layout {
-            Layout::Records(location) => location,
-            Layout::Split { values, .. } => values,
-        };
+        let values = self.value_location();
         self.put(values, &Self::value_name(digest), bytes)
     }
 
     fn read_value(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
-        let values = match &self.layout {
-            Layout::Records(location) => location,
-            Layout::Split { values, .. } => values,
-        };
+        let values = self.value_location();
         let bytes = self.get(values, &Self::value_name(digest)).map_err(|f| self.store_error(f))?;
         Ok(bytes.filter(|bytes| blake3::hash(bytes).as_bytes() == digest))
+    }
+
+    fn write_component(&self, digest: &blake3::Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put(self.value_location(), &super::component_name(digest), bytes)
+    }
+
+    fn read_component(&self, digest: &blake3::Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(self.value_location(), &super::component_name(digest)).map_err(|f| self.store_error(f))
+    }
+
+    fn component_len(&self, digest: &blake3::Hash) -> Result<Option<u64>, StoreError> {
+        let location = self.value_location();
+        let client = self.client(location);
+        let path = location.path(&super::component_name(digest));
+        let head = self.call(async move { client.head(&path).await }).map_err(|f| self.store_error(f))?;
+        Ok(head.map(|meta| meta.size))
     }
 
     /// Removes the record (with key storage, its key record; values may be shared).

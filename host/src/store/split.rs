@@ -75,6 +75,11 @@ impl SplitStore {
         Some(SplitStore { keys, values, sync: false })
     }
 
+    /// The result storage folder: the one holding the values folder.
+    fn result_root(&self) -> &Path {
+        self.values.parent().unwrap_or(&self.values)
+    }
+
     /// Whether writes fsync each file and its folder before returning (default: no).
     pub fn with_sync(mut self, sync: bool) -> SplitStore {
         self.keys = self.keys.with_sync(sync);
@@ -322,6 +327,18 @@ impl ResultStore for SplitStore {
 
     fn read_value(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError> {
         super::read_value_file(&self.value_path(digest), digest)
+    }
+
+    fn write_component(&self, digest: &blake3::Hash, bytes: &[u8]) -> Result<(), StoreError> {
+        super::write_component_file(self.result_root(), digest, bytes)
+    }
+
+    fn read_component(&self, digest: &blake3::Hash) -> Result<Option<Vec<u8>>, StoreError> {
+        super::read_component_file(self.result_root(), digest)
+    }
+
+    fn component_len(&self, digest: &blake3::Hash) -> Result<Option<u64>, StoreError> {
+        super::component_file_len(self.result_root(), digest)
     }
 
     /// Joins the key record and its value back into one whole record.

@@ -514,6 +514,8 @@ mod tests {
             result: Some(result),
             reads: None,
             cost: None,
+            worker: None,
+            earlier_workers: Vec::new(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! Concurrent task runs (Prefect's `.submit()`): `versions` runs two task versions with the same INPUTS key at once —
 //! both run under READ_COMMITTED; under SERIALIZABLE exactly one runs and the other is Cached. `race` submits N
-//! identical calls. Run: `cachehost run build/examples/concurrency.wasm --flow versions --param x=1 --param ms=300`
+//! identical calls; `fan-out` submits N distinct ones, `chain` makes N plain calls in a row (workers: README).
+//! Run: `cachehost run build/examples/concurrency.wasm --flow versions --param x=1 --param ms=300`
 //! (SERIALIZABLE: see examples/README.md).
 
 wit_bindgen::generate!({
@@ -28,6 +29,12 @@ impl exports::example::concurrency::tasks::Guest for Component {
         std::thread::sleep(Duration::from_millis(ms));
         x + 1
     }
+
+    fn work(x: i64, ms: u64) -> i64 {
+        println!("work body x={x}");
+        std::thread::sleep(Duration::from_millis(ms));
+        x * 2
+    }
 }
 
 fn wait_all(calls: Vec<cachehost_guest::Submitted>) -> Vec<String> {
@@ -48,6 +55,18 @@ impl exports::example::concurrency::flow::Guest for Component {
             (0..n).map(|_| cachehost_guest::submit("slow-add", &[("x", &x), ("ms", &ms)]).expect("submit")).collect();
         wait_all(calls).iter().map(|json| json.parse().expect("slow-add returns a number")).collect()
     }
+
+    fn fan_out(n: u32, ms: u64) -> i64 {
+        let ms = ms.to_string();
+        let calls = (0..n)
+            .map(|x| cachehost_guest::submit("work", &[("x", &x.to_string()), ("ms", &ms)]).expect("submit"))
+            .collect();
+        wait_all(calls).iter().map(|json| json.parse::<i64>().expect("work returns a number")).sum()
+    }
+
+    fn chain(n: u32, ms: u64) -> i64 {
+        (0..n).map(|x| example::concurrency::tasks::work(i64::from(x), ms)).sum()
+    }
 }
 
 // INPUTS only: the key does not name the task, so the two versions share records.
@@ -57,6 +76,7 @@ cachehost_guest::export_task_options!(
         TaskOptions::new("version-one").cache_policy("INPUTS - 'ms'"),
         TaskOptions::new("version-two").cache_policy("INPUTS - 'ms'"),
         TaskOptions::new("slow-add").cache_policy("INPUTS - 'ms'"),
+        TaskOptions::new("work").cache_policy("INPUTS - 'ms'"),
     ]
 );
 

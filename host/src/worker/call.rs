@@ -1,0 +1,164 @@
+//! What travels through the queue: a task call (a stream entry) and its outcome (an entry
+//! of the flow run's reply stream). Both carry a format version; the values inside are the
+//! record's wire encoding (`store::record::encode_inputs`, `encode_value`), never JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::queue::Entry;
+use crate::run::report::{LogLineReport, StateReport, TaskRunReport};
+
+/// The version of the call and outcome formats.
+pub const FORMAT: &str = "1";
+
+/// A component the call needs, by digest.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ComponentRef {
+    /// BLAKE3 of its bytes, hex: its name in the shared store.
+    pub digest: String,
+    /// Its file name in the flow's process (grants in cachehost.toml name components so).
+    pub file: String,
+}
+
+/// Where the call's components are kept: the task's result storage as the flow's process
+/// resolved it (a shared folder, or `s3://…`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StoreRef {
+    /// The result storage.
+    pub result_storage: String,
+    /// The key storage, if any.
+    pub key_storage: Option<String>,
+}
+
+/// The flow's `cachehost.toml`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConfigRef {
+    /// Where it was read from (relative paths in it are relative to its folder).
+    pub path: String,
+    /// Its text.
+    pub text: String,
+}
+
+/// The flow run a call belongs to: what its keys (RUN_ID, FLOW_PARAMETERS) and its
+/// persist_result default depend on.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct FlowRunRef {
+    /// The flow run's id.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+    /// Digests of its parameters (hex), for FLOW_PARAMETERS.
+    pub parameter_digests: Vec<(String, String)>,
+    /// Whether results persist by default in it.
+    pub persist_result: bool,
+    /// When it started, in Unix milliseconds.
+    pub started_ms: i64,
+}
+
+/// A call's header: everything but its inputs.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CallHead {
+    /// The task run's id (a UUID): the worker runs it under this id, so its name is the
+    /// one the flow's process would have given it.
+    pub call: String,
+    /// The task's full name.
+    pub task: String,
+    /// The providing component and the task's index in it.
+    pub route: (usize, usize),
+    /// Every component of the flow's session, the flow first, so routes mean the same.
+    pub components: Vec<ComponentRef>,
+    /// Where they are kept.
+    pub store: StoreRef,
+    /// The flow's configuration, if it has one.
+    pub config: Option<ConfigRef>,
+    /// The flow process's settings that decide what a task run does (`CACHEHOST_…`).
+    pub settings: BTreeMap<String, String>,
+    /// The flow run.
+    pub flow_run: FlowRunRef,
+    /// The stream the outcome goes to.
+    pub reply: String,
+}
+
+/// A call read from the stream.
+#[derive(Clone, Debug)]
+pub struct Call {
+    /// Its entry id.
+    pub entry: String,
+    /// Its header.
+    pub head: CallHead,
+    /// Its inputs, encoded.
+    pub inputs: Vec<u8>,
+}
+
+/// The fields of a call's stream entry.
+pub fn call_fields(head: &CallHead, inputs: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+    vec![
+        ("v", FORMAT.as_bytes().to_vec()),
+        ("head", serde_json::to_vec(head).expect("a call head is JSON")),
+        ("inputs", inputs.to_vec()),
+    ]
+}
+
+/// Reads a call entry; the error says what is wrong with it.
+pub fn parse_call(entry: &Entry) -> Result<Call, String> {
+    match entry.text("v") {
+        Some(FORMAT) => {}
+        Some(other) => return Err(format!("its format is {other:?}; this worker reads format {FORMAT}")),
+        None => return Err("it has no format field `v`".to_owned()),
+    }
+    let head = entry.field("head").ok_or("it has no field `head`")?;
+    let head: CallHead = serde_json::from_slice(head).map_err(|e| format!("its `head` is not a call: {e}"))?;
+    let inputs = entry.field("inputs").ok_or("it has no field `inputs`")?.to_vec();
+    Ok(Call { entry: entry.id.clone(), head, inputs })
+}
+
+/// What a worker sends back for one call.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Outcome {
+    /// The task run id of the call.
+    pub call: String,
+    /// The worker that ran it.
+    pub worker: String,
+    /// The call's final state.
+    pub state: StateReport,
+    /// The cache key it used.
+    pub cache_key: Option<String>,
+    /// Set when the caller must trap.
+    pub trap: Option<String>,
+    /// The task runs of the call: its own, then nested ones.
+    pub task_runs: Vec<TaskRunReport>,
+    /// Its log lines.
+    pub logs: Vec<LogLineReport>,
+}
+
+/// The fields of an outcome's reply entry.
+pub fn outcome_fields(outcome: &Outcome, value: Option<&[u8]>) -> Vec<(&'static str, Vec<u8>)> {
+    let mut fields = vec![
+        ("v", FORMAT.as_bytes().to_vec()),
+        ("call", outcome.call.as_bytes().to_vec()),
+        ("outcome", serde_json::to_vec(outcome).expect("an outcome is JSON")),
+    ];
+    if let Some(value) = value {
+        fields.push(("value", value.to_vec()));
+    }
+    fields
+}
+
+/// Reads an outcome entry: the outcome and its encoded value, if any.
+pub fn parse_outcome(entry: &Entry) -> Result<(Outcome, Option<Vec<u8>>), String> {
+    if entry.text("v") != Some(FORMAT) {
+        return Err(format!("reply {} is not of format {FORMAT}", entry.id));
+    }
+    let outcome = entry.field("outcome").ok_or_else(|| format!("reply {} has no outcome", entry.id))?;
+    let outcome: Outcome =
+        serde_json::from_slice(outcome).map_err(|e| format!("reply {} is not an outcome: {e}", entry.id))?;
+    Ok((outcome, entry.field("value").map(<[u8]>::to_vec)))
+}
+
+/// Adds the fields to a command (XADD's field-value pairs).
+pub fn add_fields(command: &mut redis::Cmd, fields: &[(&str, Vec<u8>)]) {
+    for (name, value) in fields {
+        command.arg(*name).arg(value.as_slice());
+    }
+}
