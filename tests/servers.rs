@@ -77,21 +77,32 @@ impl RedisServer {
 
     /// How many keys match `pattern`, asked over the Redis protocol.
     pub fn count_keys(&self, pattern: &str) -> usize {
+        // The reply starts `*<count>`; the count is all that is needed.
+        let first = self.command(&["KEYS", pattern]);
+        first
+            .strip_prefix('*')
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected KEYS reply {first:?}"))
+    }
+
+    /// Sends one command over the Redis protocol and returns the raw reply's first line
+    /// (enough for the status and integer replies the tests need).
+    pub fn command(&self, args: &[&str]) -> String {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port)).expect("redis answers");
         stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        let command = format!("*2\r\n$4\r\nKEYS\r\n${}\r\n{pattern}\r\n", pattern.len());
+        let mut command = format!("*{}\r\n", args.len());
+        for arg in args {
+            command += &format!("${}\r\n{arg}\r\n", arg.len());
+        }
         stream.write_all(command.as_bytes()).unwrap();
         let mut reply = Vec::new();
         let mut buf = [0u8; 4096];
-        // The reply starts `*<count>\r\n`; the count is all that is needed.
         while !reply.windows(2).any(|w| w == b"\r\n") {
             let n = stream.read(&mut buf).expect("redis replies");
             assert!(n > 0, "redis closed the connection");
             reply.extend_from_slice(&buf[..n]);
         }
-        let text = String::from_utf8_lossy(&reply);
-        let first = text.split("\r\n").next().unwrap_or_default();
-        first.strip_prefix('*').and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("unexpected KEYS reply {text:?}"))
+        String::from_utf8_lossy(&reply).split("\r\n").next().unwrap_or_default().to_owned()
     }
 
     /// Freezes it (SIGSTOP): connections are accepted by the kernel and never answered.

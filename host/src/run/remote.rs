@@ -90,6 +90,12 @@ impl Session {
                 message: format!("{}{}", if line.task_run.is_none() { "[worker] " } else { "" }, line.message),
             });
         }
+        if !outcome.task_runs.iter().any(|run| run.id == task_run.id) {
+            // Refused before its task run began (say, a component whose bytes do not match
+            // their digest): the failed run is this process's to record.
+            let why = outcome.state.message.unwrap_or_else(|| "no reason given".to_owned());
+            return Err(format!("worker '{}' refused it: {why}", outcome.worker));
+        }
         for run in outcome.task_runs {
             self.record_task_run(run);
         }

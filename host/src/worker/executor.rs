@@ -64,7 +64,9 @@ impl Executor {
         read: impl FnOnce() -> std::io::Result<Vec<u8>>,
     ) -> Result<(), String> {
         let id = (store.describe(), digest.to_hex().to_string());
-        if self.uploaded.lock().unwrap_or_else(|e| e.into_inner()).contains(&id) {
+        // Held across the upload: concurrent calls wait for the one that shares it.
+        let mut uploaded = self.uploaded.lock().unwrap_or_else(|e| e.into_inner());
+        if uploaded.contains(&id) {
             return Ok(());
         }
         let bytes = read().map_err(|e| format!("cannot read the component {}: {e}", id.1))?;
@@ -75,7 +77,7 @@ impl Executor {
                 .write_component(digest, &bytes)
                 .map_err(|e| format!("cannot share component {} in {}: {e}", id.1, id.0))?;
         }
-        self.uploaded.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        uploaded.insert(id);
         Ok(())
     }
 

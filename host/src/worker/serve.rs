@@ -79,6 +79,8 @@ pub struct Worker {
     logger: Arc<Logger>,
     home: PathBuf,
     sessions: Mutex<HashMap<blake3::Hash, Arc<Session>>>,
+    /// Held while a session loads, so calls that need the same one fetch and compile once.
+    loading: Mutex<()>,
     running: Mutex<BTreeMap<String, RunningCall>>,
     finished: Condvar,
 }
@@ -99,6 +101,7 @@ impl Worker {
             logger,
             home,
             sessions: Mutex::new(HashMap::new()),
+            loading: Mutex::new(()),
             running: Mutex::new(BTreeMap::new()),
             finished: Condvar::new(),
         })
@@ -521,6 +524,10 @@ impl Worker {
             );
             hasher.finalize()
         };
+        if let Some(session) = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&identity) {
+            return Ok(session.clone());
+        }
+        let _loading = self.loading.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(session) = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).get(&identity) {
             return Ok(session.clone());
         }

@@ -20,3 +20,4 @@ mod shared_cache;
 mod transactions;
 mod trust;
 mod ui;
+mod workers;

@@ -64,6 +64,13 @@ impl exports::example::concurrency::flow::Guest for Component {
         wait_all(calls).iter().map(|json| json.parse::<i64>().expect("work returns a number")).sum()
     }
 
+    fn repeat(n: u32, x: i64, ms: u64) -> i64 {
+        let (x, ms) = (x.to_string(), ms.to_string());
+        let calls =
+            (0..n).map(|_| cachehost_guest::submit("work", &[("x", &x), ("ms", &ms)]).expect("submit")).collect();
+        wait_all(calls).iter().map(|json| json.parse::<i64>().expect("work returns a number")).sum()
+    }
+
     fn chain(n: u32, ms: u64) -> i64 {
         (0..n).map(|x| example::concurrency::tasks::work(i64::from(x), ms)).sum()
     }
