@@ -620,7 +620,13 @@ impl Worker {
             let bytes = store
                 .read_component(&digest)
                 .map_err(|e| refuse(format!("cannot fetch it from {}: {e}", store.describe())))?
-                .ok_or_else(|| refuse(format!("it is not in {}", store.describe())))?;
+                .ok_or_else(|| {
+                    refuse(format!(
+                        "it is not in {}; a worker needs the flow's result storage shared with it (an S3 bucket, \
+                         or a folder at the same path on every machine)",
+                        store.describe()
+                    ))
+                })?;
             let found = blake3::hash(&bytes);
             if found != digest {
                 return Err(refuse(format!(
