@@ -30,7 +30,7 @@ FUZZ_TARGETS := $(basename $(notdir $(wildcard fuzz/fuzz_targets/*.rs)))
 FUZZ_SECONDS ?= 60
 CARGO_FUZZ_VERSION := 0.13.2
 
-.PHONY: setup examples build demo lint test test-servers test-browser bench bench-sizes fuzz
+.PHONY: setup examples build demo lint test test-servers test-browser bench bench-sizes bench-workers fuzz
 
 include polyglot.mk
 
@@ -95,7 +95,7 @@ lint:
 
 ## bench: criterion benchmarks (release) and cachehost vs Prefect 3.9.1 side by side (BENCHMARKS.md)
 bench: export CACHEHOST_EXAMPLES := $(CURDIR)/$(EXAMPLES_OUT)
-bench: setup examples polyglot
+bench: setup examples polyglot test-servers
 	@command -v hyperfine >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get install -y hyperfine >/dev/null; } \
 	  || echo "hyperfine is not installed: whole processes are timed with a Python loop"
 	@# prune runs last: deleting two million files slows down every file created on this disk
@@ -105,6 +105,7 @@ bench: setup examples polyglot
 	python3 bench/compare.py --cachehost "$(CARGO_TARGET_DIR)/release/cachehost" --examples $(EXAMPLES_OUT) \
 	  --json "$(CARGO_TARGET_DIR)/cachehost-bench/compare.json"
 	$(SIZES)
+	$(WORKERS)
 	cargo bench -p cachehost --bench prune
 	rm -rf "$${CACHEHOST_BENCH_DIR:-$(CARGO_TARGET_DIR)/cachehost-bench}/scratch" /dev/shm/cachehost-bench-scratch
 
@@ -116,6 +117,15 @@ SIZES = python3 bench/sizes.py --cachehost "$(CARGO_TARGET_DIR)/release/cachehos
 bench-sizes: setup examples
 	cargo build --release -p cachehost
 	$(SIZES)
+
+# Workers on a Redis queue (bench/workers.py); WORKERS_ARGS passes more options, e.g. WORKERS_ARGS='--workers 1,2'.
+WORKERS = python3 bench/workers.py --cachehost "$(CARGO_TARGET_DIR)/release/cachehost" --examples $(EXAMPLES_OUT) \
+	  --out "$(CARGO_TARGET_DIR)/cachehost-bench/workers.md" $(WORKERS_ARGS)
+
+## bench-workers: calls through `cachehost worker` on Redis: throughput on 1, 2, 4 workers, per-call overhead, sizes (release)
+bench-workers: setup examples test-servers
+	cargo build --release -p cachehost
+	$(WORKERS)
 
 ## fuzz: run each cargo-fuzz target for FUZZ_SECONDS (60) s with libFuzzer; not part of `make test`
 # cargo-fuzz needs nightly flags (-Zsanitizer=address); RUSTC_BOOTSTRAP=1 lets this stable

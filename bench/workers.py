@@ -17,8 +17,9 @@ result storage folder, so every call misses.
     waiting for the last: per call = (time at N - time at 1) / (N - 1), locally and through one
     worker; the overhead is the difference.
   * sizes: `run bench.wasm --flow sized --param size=S --param seed=7 --param n=1`, one call of
-    a task taking S bytes, locally and through one fresh worker: the wall time, the peak RSS of
-    the flow's process (/usr/bin/time) and the worker's (VmHWM of /proc/<pid>/status).
+    a task taking S bytes, locally and through one worker started for that size (after one
+    untimed 1-byte call, so its session is loaded): the wall time, the peak RSS of the flow's
+    process (/usr/bin/time) and the worker's (VmHWM of /proc/<pid>/status).
 
 Each time is the median of --runs runs. A run that fails is reported with its message and the
 bench goes on. Output: markdown tables, printed and written to --out (default
@@ -93,6 +94,7 @@ class Workers:
     def __init__(self, binary, redis, root, count, concurrency, prefix="w"):
         self.processes = []
         self.logs = []
+        root.mkdir(parents=True, exist_ok=True)
         for index in range(count):
             name = f"{prefix}{index + 1}"
             env = dict(os.environ, CACHEHOST_HOME=str(root / f"home-{name}"), NO_COLOR="1")
@@ -223,8 +225,11 @@ def size_sweep(bench, redis, args, bench_wasm):
         params = {"size": size, "seed": 7, "n": 1}
         runs = args.runs if size < 64 * MiB else 1
         local = attempt(f"local {size}", lambda: bench.median(runs, bench_wasm, "sized", params, config=config))
-        workers = Workers(bench.binary, redis, bench.root / f"size-{size}", 1, args.concurrency)
+        # A fresh process per size (its peak RSS is this size's), sharing one home: its
+        # compiled cache is warm, and a first call loads the session before the timed one.
+        workers = Workers(bench.binary, redis, bench.root / "sizes", 1, args.concurrency)
         try:
+            attempt("warm-up", lambda: bench.run(bench_wasm, "sized", {"size": 1, "seed": 7, "n": 1}, redis.url))
             remote = attempt(
                 f"worker {size}",
                 lambda: bench.median(runs, bench_wasm, "sized", params, executor=redis.url, config=config),
