@@ -12,7 +12,7 @@ use crate::clock::now_ms;
 use crate::log::{KeptLine, Level, Subject};
 use crate::store::record;
 use crate::value::Value;
-use crate::worker::call::{CallHead, ComponentRef, ConfigRef, FlowRunRef, StoreRef};
+use crate::worker::call::{CallHead, ComponentRef, ConfigRef, FlowRunRef, Payload, StoreRef};
 use crate::worker::{queue, serve};
 
 impl Session {
@@ -77,7 +77,7 @@ impl Session {
             },
             reply: queue::reply_stream(&flow.id),
         };
-        let inputs = record::encode_inputs(args);
+        let inputs = Payload::keep(store.as_ref(), record::encode_inputs(args))?;
         let (outcome, value) = executor.call(&head, &inputs, |wait| self.pool.waiting(wait))?;
         for line in &outcome.logs {
             self.logger.relay(&KeptLine {
@@ -100,7 +100,10 @@ impl Session {
             self.record_task_run(run);
         }
         let value = match (&def.signature.result, value) {
-            (Some(_), Some(bytes)) => {
+            (Some(_), Some(value)) => {
+                let bytes = value
+                    .bytes(store.as_ref())
+                    .map_err(|e| format!("the value worker '{}' sent back: {e}", outcome.worker))?;
                 Some(record::decode_value_bytes(&bytes, &stored_type(&def.signature.result)).map_err(|e| {
                     format!("the value worker '{}' sent back does not fit the task's result: {e}", outcome.worker)
                 })?)

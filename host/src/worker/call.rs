@@ -2,12 +2,81 @@
 //! of the flow run's reply stream). Both carry a format version; the values inside are the
 //! record's wire encoding (`store::record::encode_inputs`, `encode_value`), never JSON.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use super::queue::Entry;
 use crate::run::report::{LogLineReport, StateReport, TaskRunReport};
+use crate::store::ResultStore;
+
+/// The largest inputs or value an entry carries itself; larger ones go by digest.
+pub const INLINE_LIMIT: usize = 1 << 20;
+
+/// Encoded inputs or an encoded value as an entry carries them: inline up to
+/// [`INLINE_LIMIT`] bytes, else by BLAKE3 digest in the value storage of the call's result
+/// storage, which the flow and the workers share already, so that large values never pass
+/// through Redis (nor are held there while the call waits).
+#[derive(Clone, Debug)]
+pub enum Payload {
+    /// The bytes themselves.
+    Inline(Vec<u8>),
+    /// Their digest in the store's value storage.
+    Stored(blake3::Hash),
+}
+
+impl Payload {
+    /// `bytes`, inline, or written to `store`'s value storage when they are larger than
+    /// [`INLINE_LIMIT`].
+    pub fn keep(store: &dyn ResultStore, bytes: Vec<u8>) -> Result<Payload, String> {
+        if bytes.len() <= INLINE_LIMIT {
+            return Ok(Payload::Inline(bytes));
+        }
+        let digest = blake3::hash(&bytes);
+        store
+            .write_value(digest.as_bytes(), &bytes)
+            .map_err(|e| format!("cannot keep {} bytes in {} for the queue: {e}", bytes.len(), store.describe()))?;
+        Ok(Payload::Stored(digest))
+    }
+
+    /// The bytes: inline, or read from `store` and checked against their digest.
+    pub fn bytes(&self, store: &dyn ResultStore) -> Result<Cow<'_, [u8]>, String> {
+        match self {
+            Payload::Inline(bytes) => Ok(Cow::Borrowed(bytes)),
+            Payload::Stored(digest) => match store.read_value(digest.as_bytes()) {
+                Ok(Some(bytes)) => Ok(Cow::Owned(bytes)),
+                Ok(None) => Err(format!(
+                    "the bytes {} are not in {} (removed, or they do not hash to their digest)",
+                    digest.to_hex(),
+                    store.describe()
+                )),
+                Err(e) => Err(format!("cannot read the bytes {} from {}: {e}", digest.to_hex(), store.describe())),
+            },
+        }
+    }
+
+    /// Its field: `name` inline, `name-digest` by digest.
+    fn field(&self, name: &'static str, by_digest: &'static str) -> (&'static str, Vec<u8>) {
+        match self {
+            Payload::Inline(bytes) => (name, bytes.clone()),
+            Payload::Stored(digest) => (by_digest, digest.to_hex().as_bytes().to_vec()),
+        }
+    }
+
+    /// Reads it back from an entry's fields; an error for a digest that is not one.
+    fn parse(entry: &Entry, name: &str, by_digest: &str) -> Result<Option<Payload>, String> {
+        if let Some(bytes) = entry.field(name) {
+            return Ok(Some(Payload::Inline(bytes.to_vec())));
+        }
+        match entry.text(by_digest) {
+            Some(hex) => blake3::Hash::from_hex(hex)
+                .map(|digest| Some(Payload::Stored(digest)))
+                .map_err(|_| format!("its `{by_digest}` is not a BLAKE3 digest")),
+            None => Ok(None),
+        }
+    }
+}
 
 /// The version of the call and outcome formats.
 pub const FORMAT: &str = "1";
@@ -88,15 +157,15 @@ pub struct Call {
     /// Its header.
     pub head: CallHead,
     /// Its inputs, encoded.
-    pub inputs: Vec<u8>,
+    pub inputs: Payload,
 }
 
 /// The fields of a call's stream entry.
-pub fn call_fields(head: &CallHead, inputs: &[u8]) -> Vec<(&'static str, Vec<u8>)> {
+pub fn call_fields(head: &CallHead, inputs: &Payload) -> Vec<(&'static str, Vec<u8>)> {
     vec![
         ("v", FORMAT.as_bytes().to_vec()),
         ("head", serde_json::to_vec(head).expect("a call head is JSON")),
-        ("inputs", inputs.to_vec()),
+        inputs.field("inputs", "inputs-digest"),
     ]
 }
 
@@ -109,7 +178,7 @@ pub fn parse_call(entry: &Entry) -> Result<Call, String> {
     }
     let head = entry.field("head").ok_or("it has no field `head`")?;
     let head: CallHead = serde_json::from_slice(head).map_err(|e| format!("its `head` is not a call: {e}"))?;
-    let inputs = entry.field("inputs").ok_or("it has no field `inputs`")?.to_vec();
+    let inputs = Payload::parse(entry, "inputs", "inputs-digest")?.ok_or("it has no field `inputs`")?;
     Ok(Call { entry: entry.id.clone(), head, inputs })
 }
 
@@ -133,32 +202,63 @@ pub struct Outcome {
 }
 
 /// The fields of an outcome's reply entry.
-pub fn outcome_fields(outcome: &Outcome, value: Option<&[u8]>) -> Vec<(&'static str, Vec<u8>)> {
+pub fn outcome_fields(outcome: &Outcome, value: Option<&Payload>) -> Vec<(&'static str, Vec<u8>)> {
     let mut fields = vec![
         ("v", FORMAT.as_bytes().to_vec()),
         ("call", outcome.call.as_bytes().to_vec()),
         ("outcome", serde_json::to_vec(outcome).expect("an outcome is JSON")),
     ];
     if let Some(value) = value {
-        fields.push(("value", value.to_vec()));
+        fields.push(value.field("value", "value-digest"));
     }
     fields
 }
 
 /// Reads an outcome entry: the outcome and its encoded value, if any.
-pub fn parse_outcome(entry: &Entry) -> Result<(Outcome, Option<Vec<u8>>), String> {
+pub fn parse_outcome(entry: &Entry) -> Result<(Outcome, Option<Payload>), String> {
     if entry.text("v") != Some(FORMAT) {
         return Err(format!("reply {} is not of format {FORMAT}", entry.id));
     }
     let outcome = entry.field("outcome").ok_or_else(|| format!("reply {} has no outcome", entry.id))?;
     let outcome: Outcome =
         serde_json::from_slice(outcome).map_err(|e| format!("reply {} is not an outcome: {e}", entry.id))?;
-    Ok((outcome, entry.field("value").map(<[u8]>::to_vec)))
+    let value = Payload::parse(entry, "value", "value-digest").map_err(|e| format!("reply {}: {e}", entry.id))?;
+    Ok((outcome, value))
 }
 
 /// Adds the fields to a command (XADD's field-value pairs).
 pub fn add_fields(command: &mut redis::Cmd, fields: &[(&str, Vec<u8>)]) {
     for (name, value) in fields {
         command.arg(*name).arg(value.as_slice());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::local::LocalStore;
+
+    #[test]
+    fn small_bytes_go_inline_and_large_ones_by_digest_which_is_checked_when_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        let small = vec![7u8; INLINE_LIMIT];
+        assert!(matches!(Payload::keep(&store, small.clone()).unwrap(), Payload::Inline(ref b) if *b == small));
+
+        let large: Vec<u8> = (0..INLINE_LIMIT + 1).map(|i| i as u8).collect();
+        let kept = Payload::keep(&store, large.clone()).unwrap();
+        let Payload::Stored(digest) = kept else { panic!("{kept:?} is inline") };
+        assert_eq!(digest, blake3::hash(&large));
+        assert_eq!(kept.bytes(&store).unwrap().as_ref(), large.as_slice());
+
+        // Changed in the store: refused, naming the digest, never returned.
+        let file = crate::store::value_file(&dir.path().join(crate::store::VALUES_FOLDER), digest.as_bytes());
+        let mut changed = large.clone();
+        changed[10] ^= 1;
+        std::fs::write(&file, &changed).unwrap();
+        let error = kept.bytes(&store).unwrap_err();
+        assert!(error.contains(digest.to_hex().as_str()) && error.contains("do not hash to their digest"), "{error}");
+        std::fs::remove_file(&file).unwrap();
+        assert!(kept.bytes(&store).unwrap_err().contains("are not in"));
     }
 }

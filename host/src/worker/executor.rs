@@ -7,7 +7,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::call::{self, CallHead, Outcome};
+use super::call::{self, CallHead, Outcome, Payload};
 use super::queue::{self, Queue, QueueError, CALLS};
 use crate::log::{Level, Logger, Subject};
 use crate::store::ResultStore;
@@ -18,7 +18,7 @@ const REPLY_BLOCK: Duration = Duration::from_secs(1);
 pub const WAITING_LOG_INTERVAL: Duration = Duration::from_secs(10);
 
 /// An outcome and its encoded value, or why there is none.
-type Answer = Result<(Outcome, Option<Vec<u8>>), String>;
+type Answer = Result<(Outcome, Option<Payload>), String>;
 
 /// Sends the calls of one process's flow run to the workers of one Redis.
 pub struct Executor {
@@ -87,7 +87,7 @@ impl Executor {
     pub fn call(
         self: &Arc<Self>,
         head: &CallHead,
-        inputs: &[u8],
+        inputs: &Payload,
         wait: impl FnOnce(&mut dyn FnMut() -> Answer) -> Answer,
     ) -> Answer {
         self.start_reader(&head.reply);

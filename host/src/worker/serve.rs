@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use super::call::{self, Call, Outcome};
+use super::call::{self, Call, Outcome, Payload};
 use super::queue::{self, Queue, QueueError, CALLS, DEAD, GROUP, RUNNING, WORKERS};
 use super::status::{RunningCall, WorkerInfo};
 use crate::clock::now_ms;
@@ -306,7 +306,7 @@ impl Worker {
             .name("cachehost-call".to_owned())
             .spawn(move || {
                 let (outcome, value) = worker.run_call(&call, &earlier);
-                worker.reply(&call, &outcome, value.as_deref());
+                worker.reply(&call, &outcome, value.as_ref());
                 worker.running.lock().unwrap_or_else(|e| e.into_inner()).remove(&call.entry);
                 worker.finished.notify_all();
             })
@@ -357,7 +357,7 @@ impl Worker {
 
     /// Sends the outcome to the flow, then acknowledges the call: a worker that dies in
     /// between leaves the call to another, whose run finds the record (a hit).
-    fn reply(&self, call: &Call, outcome: &Outcome, value: Option<&[u8]>) {
+    fn reply(&self, call: &Call, outcome: &Outcome, value: Option<&Payload>) {
         let mut add = redis::cmd("XADD");
         add.arg(&call.head.reply).arg("*");
         call::add_fields(&mut add, &call::outcome_fields(outcome, value));
@@ -399,7 +399,7 @@ impl Worker {
     }
 
     /// Runs a call: its outcome, with its task runs and log lines, and its encoded value.
-    fn run_call(&self, call: &Call, earlier: &[String]) -> (Outcome, Option<Vec<u8>>) {
+    fn run_call(&self, call: &Call, earlier: &[String]) -> (Outcome, Option<Payload>) {
         let capture = Capture::default();
         let subject = Subject::TaskRun(run_name(call));
         let ran = capture.within(|| {
@@ -454,8 +454,24 @@ impl Worker {
                 outcome.cache_key = task_outcome.cache_key.clone();
                 outcome.trap = task_outcome.trap.clone();
                 let has_result = session.components[route.component].tasks[route.task].signature.result.is_some();
-                let value = task_outcome.value.as_ref().filter(|_| has_result).map(record::encode_value);
-                (outcome, value)
+                let Some(value) = task_outcome.value.as_ref().filter(|_| has_result).map(record::encode_value) else {
+                    return (outcome, None);
+                };
+                let head = &call.head;
+                let kept = session
+                    .result_store(Some(&head.store.result_storage), head.store.key_storage.as_deref())
+                    .map_err(|e| e.to_string())
+                    .and_then(|store| Payload::keep(store.as_ref(), value));
+                match kept {
+                    Ok(value) => (outcome, Some(value)),
+                    Err(e) => {
+                        let message = format!("its value cannot be sent back: {e}");
+                        self.logger.log(Level::Error, &subject, &message);
+                        outcome.state = StateReport::from(&crate::run::state::State::failed(message.clone()));
+                        outcome.trap = Some(message);
+                        (outcome, None)
+                    }
+                }
             }
             Err(refusal) => {
                 self.logger.log(Level::Error, &subject, &format!("Task call refused: {}", refusal.message));
@@ -479,7 +495,12 @@ impl Worker {
                 message: format!("its components have no task {} where the call says", call.head.task),
             })?;
         let types: Vec<_> = def.signature.params.iter().map(|(_, ty)| ty.clone()).collect();
-        let inputs = record::decode_inputs(&call.inputs, &types)
+        let head = &call.head;
+        let store = session
+            .result_store(Some(&head.store.result_storage), head.store.key_storage.as_deref())
+            .map_err(|e| Refusal { message: format!("cannot open its result storage: {e}") })?;
+        let bytes = call.inputs.bytes(store.as_ref()).map_err(|e| Refusal { message: format!("its inputs: {e}") })?;
+        let inputs = record::decode_inputs(&bytes, &types)
             .map_err(|e| Refusal { message: format!("its inputs do not fit task {}: {e}", def.function) })?;
         let flow = &call.head.flow_run;
         let mut parameter_digests = Vec::new();

@@ -471,3 +471,46 @@ fn workers_sharing_an_s3_bucket_fetch_the_component_once_shared_and_write_record
     assert!(task_runs(&report.json).iter().all(|run| run["state"]["name"] == "Cached"));
     assert_eq!(w1.bodies().len() + w2.bodies().len(), 20);
 }
+
+#[test]
+fn large_inputs_and_results_travel_by_digest_through_the_shared_store_not_through_redis() {
+    let ctx = TestContext::new();
+    let redis = RedisServer::start();
+    // Redis itself now refuses any field over 1 MiB: a value sent inline would fail the call.
+    assert_eq!(redis.command(&["CONFIG", "SET", "proto-max-bulk-len", "1mb"]), "+OK");
+    let _worker = Worker::start(&ctx, &redis, "w1", &[]);
+    let executor = redis.url();
+    let bench = example("bench");
+    let bench = bench.to_str().unwrap();
+    let size = (4 << 20).to_string();
+    let sized = |flow: &str| {
+        let args = ["run", bench, "--flow", flow, "--param", &format!("size={size}"), "--param", "seed=7"];
+        let mut args = args.to_vec();
+        args.extend(["--param", "n=1", "--executor", &executor]);
+        ctx.report(&args, 0)
+    };
+    for flow in ["sized", "sized-result"] {
+        let report = sized(flow);
+        assert_eq!(report.json["flow_run"]["result"], size.parse::<i64>().unwrap(), "{flow}");
+        let runs = task_runs(&report.json);
+        assert!(runs.iter().all(|run| run["state"]["name"] == "Completed" && run["worker"] == "w1"), "{runs:?}");
+    }
+    // The 4 MiB input and result went through value storage, by digest.
+    let values = ctx.storage().join(".values");
+    let kept: Vec<u64> = walk(&values).iter().map(|f| std::fs::metadata(f).unwrap().len()).collect();
+    assert!(kept.iter().filter(|len| **len >= 4 << 20).count() >= 2, "{kept:?}");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
