@@ -502,6 +502,9 @@ impl Worker {
         let bytes = call.inputs.bytes(store.as_ref()).map_err(|e| Refusal { message: format!("its inputs: {e}") })?;
         let inputs = record::decode_inputs(&bytes, &types)
             .map_err(|e| Refusal { message: format!("its inputs do not fit task {}: {e}", def.function) })?;
+        // Inputs fetched by digest are not needed once decoded: the body's run would hold
+        // them for nothing.
+        drop(bytes);
         let flow = &call.head.flow_run;
         let mut parameter_digests = Vec::new();
         for (name, hex) in &flow.parameter_digests {
