@@ -12,7 +12,7 @@ use crate::clock::now_ms;
 use crate::log::{KeptLine, Level, Subject};
 use crate::store::record;
 use crate::value::Value;
-use crate::worker::call::{CallHead, ComponentRef, ConfigRef, FlowRunRef, Payload, StoreRef};
+use crate::worker::call::{self, CallHead, ComponentRef, ConfigRef, FlowRunRef, Payload, StoreRef};
 use crate::worker::{queue, serve};
 
 impl Session {
@@ -77,8 +77,11 @@ impl Session {
             },
             reply: queue::reply_stream(&flow.id),
         };
-        let inputs = Payload::keep(store.as_ref(), record::encode_inputs(args))?;
-        let (outcome, value) = executor.call(&head, &inputs, |wait| self.pool.waiting(wait))?;
+        let inputs_name = call::inputs_name(&task_run.id);
+        let inputs = Payload::keep(store.as_ref(), &inputs_name, record::encode_inputs(args))?;
+        let answer = executor.call(&head, &inputs, |wait| self.pool.waiting(wait));
+        inputs.release(store.as_ref(), &inputs_name);
+        let (outcome, value) = answer?;
         for line in &outcome.logs {
             self.logger.relay(&KeptLine {
                 at_ms: line.at_ms,
@@ -101,12 +104,20 @@ impl Session {
         }
         let value = match (&def.signature.result, value) {
             (Some(_), Some(value)) => {
-                let bytes = value
-                    .bytes(store.as_ref())
-                    .map_err(|e| format!("the value worker '{}' sent back: {e}", outcome.worker))?;
-                Some(record::decode_value_bytes(&bytes, &stored_type(&def.signature.result)).map_err(|e| {
-                    format!("the value worker '{}' sent back does not fit the task's result: {e}", outcome.worker)
-                })?)
+                let name = call::value_name(&task_run.id);
+                let decoded = value
+                    .bytes(store.as_ref(), &name)
+                    .map_err(|e| format!("the value worker '{}' sent back: {e}", outcome.worker))
+                    .and_then(|bytes| {
+                        record::decode_value_bytes(&bytes, &stored_type(&def.signature.result)).map_err(|e| {
+                            format!(
+                                "the value worker '{}' sent back does not fit the task's result: {e}",
+                                outcome.worker
+                            )
+                        })
+                    });
+                value.release(store.as_ref(), &name);
+                Some(decoded?)
             }
             _ => None,
         };

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{durability, record, Listing, Lookup, Record, ResultStore, StoreError, COMPONENTS_FOLDER, VALUES_FOLDER};
+use super::{durability, record, Listing, Lookup, Record, ResultStore, Shared, StoreError, VALUES_FOLDER};
 use crate::files::{self, TEMP_PREFIX};
 use crate::stamp::{FileStamp, SETTLE};
 use crate::value::Ty;
@@ -222,16 +222,20 @@ impl ResultStore for LocalStore {
         super::read_value_file(&super::value_file(&self.root.join(VALUES_FOLDER), digest), digest)
     }
 
-    fn write_component(&self, digest: &blake3::Hash, bytes: &[u8]) -> Result<(), StoreError> {
-        super::write_component_file(&self.root, digest, bytes)
+    fn write_shared(&self, kind: Shared, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        super::write_shared_file(&self.root, kind, name, bytes)
     }
 
-    fn read_component(&self, digest: &blake3::Hash) -> Result<Option<Vec<u8>>, StoreError> {
-        super::read_component_file(&self.root, digest)
+    fn read_shared(&self, kind: Shared, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        super::read_shared_file(&self.root, kind, name)
     }
 
-    fn component_len(&self, digest: &blake3::Hash) -> Result<Option<u64>, StoreError> {
-        super::component_file_len(&self.root, digest)
+    fn shared_len(&self, kind: Shared, name: &str) -> Result<Option<u64>, StoreError> {
+        super::shared_file_len(&self.root, kind, name)
+    }
+
+    fn remove_shared(&self, kind: Shared, name: &str) -> Result<(), StoreError> {
+        super::remove_shared_file(&self.root, kind, name)
     }
 
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -276,7 +280,9 @@ impl ResultStore for LocalStore {
                 let Ok(file_type) = entry.file_type() else {
                     continue;
                 };
-                if name.to_string_lossy().starts_with(TEMP_PREFIX) || name == VALUES_FOLDER || name == COMPONENTS_FOLDER
+                if name.to_string_lossy().starts_with(TEMP_PREFIX)
+                    || name == VALUES_FOLDER
+                    || Shared::is_folder(&name.to_string_lossy())
                 {
                     continue;
                 }

@@ -25,37 +25,47 @@ pub fn value_file(values: &std::path::Path, digest: &[u8; 32]) -> PathBuf {
     values.join(&hex[..2]).join(hex.as_str())
 }
 
-/// Local folders keep components as files: [`ResultStore::write_component`] of a store
-/// whose result storage is the folder `root`.
-pub(crate) fn write_component_file(
+/// [`ResultStore::write_shared`] of a store whose result storage is the local folder `root`.
+pub(crate) fn write_shared_file(
     root: &std::path::Path,
-    digest: &blake3::Hash,
+    kind: Shared,
+    name: &str,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    files::write_atomically(&root.join(component_name(digest)), bytes, Durability::Lazy)?;
+    files::write_atomically(&root.join(kind.path(name)), bytes, Durability::Lazy)?;
     Ok(())
 }
 
-/// [`ResultStore::read_component`] of a local folder.
-pub(crate) fn read_component_file(
+/// [`ResultStore::read_shared`] of a local folder.
+pub(crate) fn read_shared_file(
     root: &std::path::Path,
-    digest: &blake3::Hash,
+    kind: Shared,
+    name: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    let path = root.join(component_name(digest));
+    let path = root.join(kind.path(name));
     match std::fs::read(&path) {
         Ok(bytes) => Ok(Some(bytes)),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::io("read the component", path)(e)),
+        Err(e) => Err(StoreError::io(kind.reading(), path)(e)),
     }
 }
 
-/// [`ResultStore::component_len`] of a local folder.
-pub(crate) fn component_file_len(root: &std::path::Path, digest: &blake3::Hash) -> Result<Option<u64>, StoreError> {
-    let path = root.join(component_name(digest));
+/// [`ResultStore::shared_len`] of a local folder.
+pub(crate) fn shared_file_len(root: &std::path::Path, kind: Shared, name: &str) -> Result<Option<u64>, StoreError> {
+    let path = root.join(kind.path(name));
     match std::fs::metadata(&path) {
         Ok(meta) => Ok(Some(meta.len())),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(StoreError::io("look at the component", path)(e)),
+        Err(e) => Err(StoreError::io(kind.reading(), path)(e)),
+    }
+}
+
+/// [`ResultStore::remove_shared`] of a local folder.
+pub(crate) fn remove_shared_file(root: &std::path::Path, kind: Shared, name: &str) -> Result<(), StoreError> {
+    let path = root.join(kind.path(name));
+    match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::io("remove the call's data", path)(e)),
+        _ => Ok(()),
     }
 }
 
@@ -82,9 +92,46 @@ pub const VALUES_FOLDER: &str = ".values";
 /// (DESIGN §9a); no key may name a path through it either.
 pub const COMPONENTS_FOLDER: &str = ".components";
 
-/// The name, relative to a result store's root, of the component with BLAKE3 `digest`.
-pub fn component_name(digest: &blake3::Hash) -> String {
-    format!("{COMPONENTS_FOLDER}/{}", digest.to_hex())
+/// The folder, inside a result store, that holds the inputs and values of calls in flight
+/// that are too large for the queue; no key may name a path through it either.
+pub const CALLS_FOLDER: &str = ".calls";
+
+/// What a result store keeps for workers, by name, beside its records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shared {
+    /// A component, for workers to fetch: `.components/<hex>`.
+    Component,
+    /// Encoded inputs or a value of a call in flight: `.calls/<call id>-inputs` or
+    /// `-value`, removed by the flow's process once it has the call's outcome.
+    CallData,
+}
+
+impl Shared {
+    /// Its folder in the store.
+    pub fn folder(self) -> &'static str {
+        match self {
+            Shared::Component => COMPONENTS_FOLDER,
+            Shared::CallData => CALLS_FOLDER,
+        }
+    }
+
+    /// The path, relative to the store's root, of what it keeps as `name` (a component's
+    /// BLAKE3 digest in hex; a call's id and what it is).
+    pub fn path(self, name: &str) -> String {
+        format!("{}/{name}", self.folder())
+    }
+
+    /// Whether `segment` of a path is one of these folders (records are never there).
+    pub fn is_folder(segment: &str) -> bool {
+        segment == COMPONENTS_FOLDER || segment == CALLS_FOLDER
+    }
+
+    fn reading(self) -> &'static str {
+        match self {
+            Shared::Component => "read the component",
+            Shared::CallData => "read the call's data",
+        }
+    }
 }
 
 /// A place that holds records by cache key: a local folder or S3-compatible object storage.
@@ -117,16 +164,19 @@ pub trait ResultStore: Send + Sync {
     /// `None` when they are not there (or no longer match their digest).
     fn read_value(&self, digest: &[u8; 32]) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Keeps a component's bytes as [`component_name`] of `digest`, for workers to fetch.
-    fn write_component(&self, digest: &blake3::Hash, bytes: &[u8]) -> Result<(), StoreError>;
+    /// Keeps `bytes` as [`Shared::path`] of `name`, for workers to fetch.
+    fn write_shared(&self, kind: Shared, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
 
-    /// The bytes kept as [`component_name`] of `digest`, as they are: the worker checks
-    /// their digest itself, so that a mismatch is named rather than taken for a missing file.
-    fn read_component(&self, digest: &blake3::Hash) -> Result<Option<Vec<u8>>, StoreError>;
+    /// The bytes kept as [`Shared::path`] of `name`, as they are: the reader checks their
+    /// digest itself, so that a mismatch is named rather than taken for a missing file.
+    fn read_shared(&self, kind: Shared, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// The length of what is kept for `digest`, if anything (a flow uploads a component only
+    /// The length of what is kept as `name`, if anything (a flow uploads a component only
     /// when this is not its length).
-    fn component_len(&self, digest: &blake3::Hash) -> Result<Option<u64>, StoreError>;
+    fn shared_len(&self, kind: Shared, name: &str) -> Result<Option<u64>, StoreError>;
+
+    /// Removes what is kept as `name`, if anything.
+    fn remove_shared(&self, kind: Shared, name: &str) -> Result<(), StoreError>;
 
     /// Deletes the record under `key`; `false` if there was none.
     fn remove(&self, key: &str) -> Result<bool, StoreError>;
@@ -173,8 +223,8 @@ pub fn check_key(key: &str) -> Result<(), StoreError> {
         if segment == VALUES_FOLDER {
             return bad("a segment is `.values`, the folder of stored values");
         }
-        if segment == COMPONENTS_FOLDER {
-            return bad("a segment is `.components`, the folder of components shared with workers");
+        if Shared::is_folder(segment) {
+            return bad("a segment is `.components` or `.calls`, the folders of what workers fetch");
         }
         // Catches what the platform reads as more than a file name (`C:`, `\` on Windows).
         let mut components = std::path::Path::new(segment).components();

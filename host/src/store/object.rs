@@ -42,7 +42,7 @@ use object_store::client::{
 use object_store::path::Path as ObjectPath;
 use object_store::{BackoffConfig, ClientOptions, ObjectStore as _, ObjectStoreExt as _, PutPayload, RetryConfig};
 
-use super::{record, split, Listing, Lookup, ResultStore, StoreError, COMPONENTS_FOLDER, VALUES_FOLDER};
+use super::{record, split, Listing, Lookup, ResultStore, Shared, StoreError, VALUES_FOLDER};
 use crate::files::{self, Durability, TEMP_PREFIX};
 use crate::settings::S3Table;
 use crate::value::Ty;
@@ -522,7 +522,7 @@ impl ObjectStore {
             .into_iter()
             .filter_map(|meta| meta.location.as_ref().strip_prefix(&strip).map(str::to_owned))
             .filter(|name| {
-                !name.split('/').any(|s| s == VALUES_FOLDER || s == COMPONENTS_FOLDER || s.starts_with(TEMP_PREFIX))
+                !name.split('/').any(|s| s == VALUES_FOLDER || Shared::is_folder(s) || s.starts_with(TEMP_PREFIX))
             })
             .collect();
         names.sort();
@@ -666,20 +666,27 @@ impl ResultStore for ObjectStore {
         Ok(bytes.filter(|bytes| blake3::hash(bytes).as_bytes() == digest))
     }
 
-    fn write_component(&self, digest: &blake3::Hash, bytes: &[u8]) -> Result<(), StoreError> {
-        self.put(self.value_location(), &super::component_name(digest), bytes)
+    fn write_shared(&self, kind: Shared, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put(self.value_location(), &kind.path(name), bytes)
     }
 
-    fn read_component(&self, digest: &blake3::Hash) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(self.value_location(), &super::component_name(digest)).map_err(|f| self.store_error(f))
+    fn read_shared(&self, kind: Shared, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(self.value_location(), &kind.path(name)).map_err(|f| self.store_error(f))
     }
 
-    fn component_len(&self, digest: &blake3::Hash) -> Result<Option<u64>, StoreError> {
+    fn shared_len(&self, kind: Shared, name: &str) -> Result<Option<u64>, StoreError> {
         let location = self.value_location();
         let client = self.client(location);
-        let path = location.path(&super::component_name(digest));
+        let path = location.path(&kind.path(name));
         let head = self.call(async move { client.head(&path).await }).map_err(|f| self.store_error(f))?;
         Ok(head.map(|meta| meta.size))
+    }
+
+    fn remove_shared(&self, kind: Shared, name: &str) -> Result<(), StoreError> {
+        let location = self.value_location();
+        let client = self.client(location);
+        let path = location.path(&kind.path(name));
+        self.call(async move { client.delete(&path).await }).map(|_| ()).map_err(|f| self.store_error(f))
     }
 
     /// Removes the record (with key storage, its key record; values may be shared).

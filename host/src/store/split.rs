@@ -24,7 +24,8 @@ use std::time::{Duration, SystemTime};
 
 use super::local::LocalStore;
 use super::{
-    durability, record, Listing, Lookup, Record, RecordError, RecordMeta, ResultStore, StoreError, VALUES_FOLDER,
+    durability, record, Listing, Lookup, Record, RecordError, RecordMeta, ResultStore, Shared, StoreError,
+    VALUES_FOLDER,
 };
 use crate::files::{self, TEMP_PREFIX};
 use crate::value::Ty;
@@ -329,16 +330,20 @@ impl ResultStore for SplitStore {
         super::read_value_file(&self.value_path(digest), digest)
     }
 
-    fn write_component(&self, digest: &blake3::Hash, bytes: &[u8]) -> Result<(), StoreError> {
-        super::write_component_file(self.result_root(), digest, bytes)
+    fn write_shared(&self, kind: Shared, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        super::write_shared_file(self.result_root(), kind, name, bytes)
     }
 
-    fn read_component(&self, digest: &blake3::Hash) -> Result<Option<Vec<u8>>, StoreError> {
-        super::read_component_file(self.result_root(), digest)
+    fn read_shared(&self, kind: Shared, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        super::read_shared_file(self.result_root(), kind, name)
     }
 
-    fn component_len(&self, digest: &blake3::Hash) -> Result<Option<u64>, StoreError> {
-        super::component_file_len(self.result_root(), digest)
+    fn shared_len(&self, kind: Shared, name: &str) -> Result<Option<u64>, StoreError> {
+        super::shared_file_len(self.result_root(), kind, name)
+    }
+
+    fn remove_shared(&self, kind: Shared, name: &str) -> Result<(), StoreError> {
+        super::remove_shared_file(self.result_root(), kind, name)
     }
 
     /// Joins the key record and its value back into one whole record.

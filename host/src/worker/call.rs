@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::queue::Entry;
 use crate::run::report::{LogLineReport, StateReport, TaskRunReport};
-use crate::store::ResultStore;
+use crate::store::{ResultStore, Shared};
 
 /// The largest inputs or value an entry carries itself; larger ones go by digest.
 pub const INLINE_LIMIT: usize = 1 << 20;
@@ -26,33 +26,56 @@ pub enum Payload {
     Stored(blake3::Hash),
 }
 
+/// The name in a store's `.calls/` of a call's inputs.
+pub fn inputs_name(call: &str) -> String {
+    format!("{call}-inputs")
+}
+
+/// The name in a store's `.calls/` of a call's value.
+pub fn value_name(call: &str) -> String {
+    format!("{call}-value")
+}
+
 impl Payload {
-    /// `bytes`, inline, or written to `store`'s value storage when they are larger than
-    /// [`INLINE_LIMIT`].
-    pub fn keep(store: &dyn ResultStore, bytes: Vec<u8>) -> Result<Payload, String> {
+    /// `bytes`, inline, or written to `store` as `name` of its `.calls/` when they are
+    /// larger than [`INLINE_LIMIT`]. Names are per call ([`inputs_name`], [`value_name`]):
+    /// two calls with the same inputs never share, so neither removes the other's.
+    pub fn keep(store: &dyn ResultStore, name: &str, bytes: Vec<u8>) -> Result<Payload, String> {
         if bytes.len() <= INLINE_LIMIT {
             return Ok(Payload::Inline(bytes));
         }
         let digest = blake3::hash(&bytes);
         store
-            .write_value(digest.as_bytes(), &bytes)
+            .write_shared(Shared::CallData, name, &bytes)
             .map_err(|e| format!("cannot keep {} bytes in {} for the queue: {e}", bytes.len(), store.describe()))?;
         Ok(Payload::Stored(digest))
     }
 
-    /// The bytes: inline, or read from `store` and checked against their digest.
-    pub fn bytes(&self, store: &dyn ResultStore) -> Result<Cow<'_, [u8]>, String> {
-        match self {
-            Payload::Inline(bytes) => Ok(Cow::Borrowed(bytes)),
-            Payload::Stored(digest) => match store.read_value(digest.as_bytes()) {
-                Ok(Some(bytes)) => Ok(Cow::Owned(bytes)),
-                Ok(None) => Err(format!(
-                    "the bytes {} are not in {} (removed, or they do not hash to their digest)",
-                    digest.to_hex(),
-                    store.describe()
-                )),
-                Err(e) => Err(format!("cannot read the bytes {} from {}: {e}", digest.to_hex(), store.describe())),
-            },
+    /// The bytes: inline, or read as `name` from `store` and checked against their digest.
+    pub fn bytes(&self, store: &dyn ResultStore, name: &str) -> Result<Cow<'_, [u8]>, String> {
+        let digest = match self {
+            Payload::Inline(bytes) => return Ok(Cow::Borrowed(bytes)),
+            Payload::Stored(digest) => digest,
+        };
+        let path = Shared::CallData.path(name);
+        match store.read_shared(Shared::CallData, name) {
+            Ok(Some(bytes)) if blake3::hash(&bytes) == *digest => Ok(Cow::Owned(bytes)),
+            Ok(Some(bytes)) => Err(format!(
+                "{path} in {} hashes to {}, not to {}; refusing it",
+                store.describe(),
+                blake3::hash(&bytes).to_hex(),
+                digest.to_hex()
+            )),
+            Ok(None) => Err(format!("{path} (digest {}) is not in {}", digest.to_hex(), store.describe())),
+            Err(e) => Err(format!("cannot read {path} from {}: {e}", store.describe())),
+        }
+    }
+
+    /// Removes what [`Payload::keep`] wrote, once nobody needs it; a failure only leaves a
+    /// file behind, so it is not an error.
+    pub fn release(&self, store: &dyn ResultStore, name: &str) {
+        if let Payload::Stored(_) = self {
+            let _ = store.remove_shared(Shared::CallData, name);
         }
     }
 
@@ -237,28 +260,32 @@ pub fn add_fields(command: &mut redis::Cmd, fields: &[(&str, Vec<u8>)]) {
 mod tests {
     use super::*;
     use crate::store::local::LocalStore;
+    use crate::store::CALLS_FOLDER as CALLS;
 
     #[test]
-    fn small_bytes_go_inline_and_large_ones_by_digest_which_is_checked_when_read() {
+    fn small_bytes_go_inline_and_large_ones_by_name_checked_against_their_digest_when_read() {
         let dir = tempfile::tempdir().unwrap();
         let store = LocalStore::open(dir.path()).unwrap();
         let small = vec![7u8; INLINE_LIMIT];
-        assert!(matches!(Payload::keep(&store, small.clone()).unwrap(), Payload::Inline(ref b) if *b == small));
+        let kept = Payload::keep(&store, "c-inputs", small.clone()).unwrap();
+        assert!(matches!(kept, Payload::Inline(ref b) if *b == small));
+        assert!(!dir.path().join(CALLS).exists());
 
         let large: Vec<u8> = (0..INLINE_LIMIT + 1).map(|i| i as u8).collect();
-        let kept = Payload::keep(&store, large.clone()).unwrap();
+        let kept = Payload::keep(&store, "c-inputs", large.clone()).unwrap();
         let Payload::Stored(digest) = kept else { panic!("{kept:?} is inline") };
         assert_eq!(digest, blake3::hash(&large));
-        assert_eq!(kept.bytes(&store).unwrap().as_ref(), large.as_slice());
+        assert_eq!(kept.bytes(&store, "c-inputs").unwrap().as_ref(), large.as_slice());
 
         // Changed in the store: refused, naming the digest, never returned.
-        let file = crate::store::value_file(&dir.path().join(crate::store::VALUES_FOLDER), digest.as_bytes());
+        let file = dir.path().join(CALLS).join("c-inputs");
         let mut changed = large.clone();
         changed[10] ^= 1;
         std::fs::write(&file, &changed).unwrap();
-        let error = kept.bytes(&store).unwrap_err();
-        assert!(error.contains(digest.to_hex().as_str()) && error.contains("do not hash to their digest"), "{error}");
-        std::fs::remove_file(&file).unwrap();
-        assert!(kept.bytes(&store).unwrap_err().contains("are not in"));
+        let error = kept.bytes(&store, "c-inputs").unwrap_err();
+        assert!(error.contains(digest.to_hex().as_str()) && error.contains("refusing it"), "{error}");
+        kept.release(&store, "c-inputs");
+        assert!(!file.exists());
+        assert!(kept.bytes(&store, "c-inputs").unwrap_err().contains("is not in"));
     }
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use super::call::{self, CallHead, Outcome, Payload};
 use super::queue::{self, Queue, QueueError, CALLS};
 use crate::log::{Level, Logger, Subject};
-use crate::store::ResultStore;
+use crate::store::{ResultStore, Shared};
 
 /// How long one read of the reply stream blocks in Redis.
 const REPLY_BLOCK: Duration = Duration::from_secs(1);
@@ -70,11 +70,12 @@ impl Executor {
             return Ok(());
         }
         let bytes = read().map_err(|e| format!("cannot read the component {}: {e}", id.1))?;
-        let kept =
-            store.component_len(digest).map_err(|e| format!("cannot look for component {} in {}: {e}", id.1, id.0))?;
+        let kept = store
+            .shared_len(Shared::Component, &id.1)
+            .map_err(|e| format!("cannot look for component {} in {}: {e}", id.1, id.0))?;
         if kept != Some(bytes.len() as u64) {
             store
-                .write_component(digest, &bytes)
+                .write_shared(Shared::Component, &id.1, &bytes)
                 .map_err(|e| format!("cannot share component {} in {}: {e}", id.1, id.0))?;
         }
         uploaded.insert(id);

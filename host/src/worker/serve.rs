@@ -23,7 +23,7 @@ use crate::run::report::{LogLineReport, StateReport};
 use crate::run::task::Caller;
 use crate::run::{Route, Session};
 use crate::settings::{ConfigFile, Settings};
-use crate::store::record;
+use crate::store::{record, Shared};
 
 /// How long one wait for new calls blocks in Redis.
 const READ_BLOCK: Duration = Duration::from_secs(1);
@@ -461,7 +461,7 @@ impl Worker {
                 let kept = session
                     .result_store(Some(&head.store.result_storage), head.store.key_storage.as_deref())
                     .map_err(|e| e.to_string())
-                    .and_then(|store| Payload::keep(store.as_ref(), value));
+                    .and_then(|store| Payload::keep(store.as_ref(), &call::value_name(&head.call), value));
                 match kept {
                     Ok(value) => (outcome, Some(value)),
                     Err(e) => {
@@ -499,7 +499,10 @@ impl Worker {
         let store = session
             .result_store(Some(&head.store.result_storage), head.store.key_storage.as_deref())
             .map_err(|e| Refusal { message: format!("cannot open its result storage: {e}") })?;
-        let bytes = call.inputs.bytes(store.as_ref()).map_err(|e| Refusal { message: format!("its inputs: {e}") })?;
+        let bytes = call
+            .inputs
+            .bytes(store.as_ref(), &call::inputs_name(&head.call))
+            .map_err(|e| Refusal { message: format!("its inputs: {e}") })?;
         let inputs = record::decode_inputs(&bytes, &types)
             .map_err(|e| Refusal { message: format!("its inputs do not fit task {}: {e}", def.function) })?;
         // Inputs fetched by digest are not needed once decoded: the body's run would hold
@@ -642,7 +645,7 @@ impl Worker {
             }
             let store = store.as_ref().expect("opened above");
             let bytes = store
-                .read_component(&digest)
+                .read_shared(Shared::Component, &wanted.digest)
                 .map_err(|e| refuse(format!("cannot fetch it from {}: {e}", store.describe())))?
                 .ok_or_else(|| {
                     refuse(format!(
