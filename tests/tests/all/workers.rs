@@ -23,7 +23,8 @@ impl Worker {
     fn start(ctx: &TestContext, redis: &RedisServer, name: &str, extra: &[&str]) -> Worker {
         let log = ctx.dir.path().join(format!("{name}.log"));
         let home = ctx.dir.path().join(format!("home-{name}"));
-        let mut args = vec!["worker", "--queue", &*Box::leak(redis.url().into_boxed_str()), "--name", name];
+        let url = redis.url();
+        let mut args = vec!["worker", "--queue", &url, "--name", name];
         args.extend_from_slice(extra);
         let child = ctx
             .command(&args)
