@@ -247,12 +247,19 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
     let removed = if args.dry_run { keys.len() } else { cache_admin::remove(store, &keys)? };
     // With key storage, values the removed keys shared with nothing else go too.
     let values_removed = if args.dry_run { 0 } else { opened.collect_garbage()? };
+    // Inputs and values of calls sent to workers by a flow killed before their outcome came.
+    let call_data_removed = if args.dry_run {
+        0
+    } else {
+        store.remove_shared_older_than(crate::store::Shared::CallData, crate::store::CALL_DATA_GRACE)?
+    };
     if args.store.json {
         let keys_of = |records: &[RecordMeta]| records.iter().map(|m| m.key.clone()).collect::<Vec<_>>();
         return Ok(pretty(&json!({
             "dry_run": args.dry_run,
             "removed": removed,
             "values_removed": values_removed,
+            "call_data_removed": call_data_removed,
             "expired": keys_of(&plan.expired),
             "missing_component": keys_of(&plan.missing_component),
             "unreadable": plan.unreadable.iter().map(|(key, _)| key).collect::<Vec<_>>(),
@@ -313,6 +320,13 @@ fn prune(args: CachePruneArgs) -> anyhow::Result<String> {
         out.push_str(&format!(
             "Removed {values_removed} stored value{} no record references any more.\n",
             plural(values_removed)
+        ));
+    }
+    if call_data_removed > 0 {
+        out.push_str(&format!(
+            "Removed {call_data_removed} file{} of call data older than a day (of flows that stopped before their \
+             calls' outcomes came).\n",
+            plural(call_data_removed)
         ));
     }
     Ok(out)

@@ -238,6 +238,10 @@ impl ResultStore for LocalStore {
         super::remove_shared_file(&self.root, kind, name)
     }
 
+    fn remove_shared_older_than(&self, kind: Shared, age: std::time::Duration) -> Result<usize, StoreError> {
+        super::remove_shared_files_older_than(&self.root, kind, age)
+    }
+
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.path_of(key)?;
         match fs::read(&path) {

@@ -88,6 +88,34 @@ use crate::value::Ty;
 /// values can share a folder without ever colliding.
 pub const VALUES_FOLDER: &str = ".values";
 
+/// [`ResultStore::remove_shared_older_than`] of a local folder.
+pub(crate) fn remove_shared_files_older_than(
+    root: &std::path::Path,
+    kind: Shared,
+    age: std::time::Duration,
+) -> Result<usize, StoreError> {
+    let folder = root.join(kind.folder());
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StoreError::io("list the folder", folder)(e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(StoreError::io("list the folder", &folder))?;
+        let old = entry.metadata().and_then(|meta| meta.modified()).is_ok_and(|at| at.elapsed().is_ok_and(|e| e > age));
+        if old && entry.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::remove_file(entry.path()).map_err(StoreError::io("remove the call's data", entry.path()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+/// How old call data must be before `cache prune` removes it: a call's inputs are needed
+/// until its outcome comes back (the executor timeout, 5 minutes by default).
+pub const CALL_DATA_GRACE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
 /// The folder, inside a result store, that holds components by digest for workers
 /// (DESIGN §9a); no key may name a path through it either.
 pub const COMPONENTS_FOLDER: &str = ".components";
@@ -177,6 +205,10 @@ pub trait ResultStore: Send + Sync {
 
     /// Removes what is kept as `name`, if anything.
     fn remove_shared(&self, kind: Shared, name: &str) -> Result<(), StoreError>;
+
+    /// Removes what of `kind` was written more than `age` ago, and says how many
+    /// (`cache prune`: the call data a flow's process killed mid-call left behind).
+    fn remove_shared_older_than(&self, kind: Shared, age: std::time::Duration) -> Result<usize, StoreError>;
 
     /// Deletes the record under `key`; `false` if there was none.
     fn remove(&self, key: &str) -> Result<bool, StoreError>;

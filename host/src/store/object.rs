@@ -689,6 +689,24 @@ impl ResultStore for ObjectStore {
         self.call(async move { client.delete(&path).await }).map(|_| ()).map_err(|f| self.store_error(f))
     }
 
+    fn remove_shared_older_than(&self, kind: Shared, age: std::time::Duration) -> Result<usize, StoreError> {
+        let location = self.value_location();
+        let client = self.client(location);
+        let folder = location.path(kind.folder());
+        let listed = self
+            .call(async move { client.list(Some(&folder)).try_collect::<Vec<_>>().await })
+            .map_err(|f| self.store_error(f))?
+            .unwrap_or_default();
+        let before_ms = crate::clock::now_ms() - age.as_millis() as i64;
+        let mut removed = 0;
+        for meta in listed.into_iter().filter(|meta| meta.last_modified.timestamp_millis() < before_ms) {
+            let client = self.client(location);
+            self.call(async move { client.delete(&meta.location).await }).map_err(|f| self.store_error(f))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// Removes the record (with key storage, its key record; values may be shared).
     fn remove(&self, key: &str) -> Result<bool, StoreError> {
         super::check_key(key)?;

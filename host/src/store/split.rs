@@ -346,6 +346,10 @@ impl ResultStore for SplitStore {
         super::remove_shared_file(self.result_root(), kind, name)
     }
 
+    fn remove_shared_older_than(&self, kind: Shared, age: std::time::Duration) -> Result<usize, StoreError> {
+        super::remove_shared_files_older_than(self.result_root(), kind, age)
+    }
+
     /// Joins the key record and its value back into one whole record.
     fn read(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(key_record) = self.keys.read(key)? else { return Ok(None) };

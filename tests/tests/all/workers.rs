@@ -516,3 +516,22 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[test]
+fn cache_prune_removes_call_data_a_killed_flow_left_behind_once_a_day_old() {
+    let ctx = TestContext::new();
+    let calls = ctx.storage().join(".calls");
+    std::fs::create_dir_all(&calls).unwrap();
+    let old = calls.join("0b1e-inputs");
+    let fresh = calls.join("f7e5-inputs");
+    std::fs::write(&old, b"left behind").unwrap();
+    std::fs::write(&fresh, b"in flight").unwrap();
+    let two_days_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 24 * 3600);
+    std::fs::File::options().write(true).open(&old).unwrap().set_modified(two_days_ago).unwrap();
+    let pruned: Json = serde_json::from_str(&ctx.stdout(&["cache", "prune", "--json"], 0)).unwrap();
+    assert_eq!(pruned["call_data_removed"], 1, "{pruned}");
+    assert!(!old.exists());
+    assert!(fresh.exists(), "a call in flight keeps its inputs");
+    let text = ctx.stdout(&["cache", "prune"], 0);
+    assert!(!text.contains("call data"), "nothing more to remove: {text}");
+}
