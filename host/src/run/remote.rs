@@ -80,7 +80,9 @@ impl Session {
         let inputs_name = call::inputs_name(&task_run.id);
         let inputs = Payload::keep(store.as_ref(), &inputs_name, record::encode_inputs(args))?;
         let answer = executor.call(&head, &inputs, |wait| self.pool.waiting(wait));
-        inputs.release(store.as_ref(), &inputs_name);
+        if let Err(e) = inputs.release(store.as_ref(), &inputs_name) {
+            self.logger.log(Level::Warning, &Subject::TaskRun(task_run.name.clone()), &e);
+        }
         let (outcome, value) = answer?;
         for line in &outcome.logs {
             self.logger.relay(&KeptLine {
@@ -116,7 +118,9 @@ impl Session {
                             )
                         })
                     });
-                value.release(store.as_ref(), &name);
+                if let Err(e) = value.release(store.as_ref(), &name) {
+                    self.logger.log(Level::Warning, &Subject::TaskRun(task_run.name.clone()), &e);
+                }
                 Some(decoded?)
             }
             _ => None,

@@ -71,11 +71,14 @@ impl Payload {
         }
     }
 
-    /// Removes what [`Payload::keep`] wrote, once nobody needs it; a failure only leaves a
-    /// file behind, so it is not an error.
-    pub fn release(&self, store: &dyn ResultStore, name: &str) {
-        if let Payload::Stored(_) = self {
-            let _ = store.remove_shared(Shared::CallData, name);
+    /// Removes what [`Payload::keep`] wrote, once nobody needs it. A failure only leaves a
+    /// file behind (`cache prune` removes it later); the error says which.
+    pub fn release(&self, store: &dyn ResultStore, name: &str) -> Result<(), String> {
+        match self {
+            Payload::Inline(_) => Ok(()),
+            Payload::Stored(_) => store
+                .remove_shared(Shared::CallData, name)
+                .map_err(|e| format!("cannot remove {} from {}: {e}", Shared::CallData.path(name), store.describe())),
         }
     }
 
@@ -284,7 +287,7 @@ mod tests {
         std::fs::write(&file, &changed).unwrap();
         let error = kept.bytes(&store, "c-inputs").unwrap_err();
         assert!(error.contains(digest.to_hex().as_str()) && error.contains("refusing it"), "{error}");
-        kept.release(&store, "c-inputs");
+        kept.release(&store, "c-inputs").unwrap();
         assert!(!file.exists());
         assert!(kept.bytes(&store, "c-inputs").unwrap_err().contains("is not in"));
     }

@@ -535,3 +535,37 @@ fn cache_prune_removes_call_data_a_killed_flow_left_behind_once_a_day_old() {
     let text = ctx.stdout(&["cache", "prune"], 0);
     assert!(!text.contains("call data"), "nothing more to remove: {text}");
 }
+
+#[test]
+fn on_s3_large_call_data_is_put_fetched_once_and_deleted_once_the_outcome_is_in() {
+    let ctx = TestContext::new();
+    let redis = RedisServer::start();
+    let s3 = S3Server::start(ctx.dir.path());
+    s3.create_bucket("shared");
+    let dir = ctx.dir.path().join("flow");
+    std::fs::create_dir_all(&dir).unwrap();
+    let bench = dir.join("bench.wasm");
+    std::fs::copy(example("bench"), &bench).unwrap();
+    let storage = "result_storage = \"s3://shared/cache\"\npersist_result = true\n";
+    let toml = format!("{}[tasks.byte-count]\n{storage}[tasks.filled]\n{storage}", super::shared_cache::s3_table(&s3));
+    std::fs::write(dir.join("cachehost.toml"), toml).unwrap();
+    let _worker = Worker::start(&ctx, &redis, "w1", &[]);
+    let executor = redis.url();
+    let size = (2 << 20).to_string();
+    for flow in ["sized", "sized-result"] {
+        let args = ["run", bench.to_str().unwrap(), "--flow", flow, "--param", &format!("size={size}"), "--param"];
+        let mut args = args.to_vec();
+        args.extend(["seed=7", "--param", "n=1", "--executor", &executor]);
+        let report = ctx.report(&args, 0);
+        assert_eq!(report.json["flow_run"]["result"], size.parse::<i64>().unwrap(), "{flow}");
+    }
+    let calls: Vec<String> = s3.requests().into_iter().filter(|r| r.contains("/shared/cache/.calls/")).collect();
+    let count = |verb: &str, what: &str| calls.iter().filter(|r| r.contains(verb) && r.contains(what)).count();
+    assert_eq!(count("PUT ", "-inputs "), 1, "the 2 MiB input went through S3: {calls:#?}");
+    assert_eq!(count("GET ", "-inputs "), 1, "{calls:#?}");
+    assert_eq!(count("PUT ", "-value "), 1, "the 2 MiB result came back through S3: {calls:#?}");
+    assert_eq!(count("GET ", "-value "), 1, "{calls:#?}");
+    // object_store deletes through the bulk API (POST ?delete): one per call data object.
+    let deletes = s3.requests().iter().filter(|r| r.contains("POST /shared?delete ")).count();
+    assert_eq!(deletes, 2, "the input and the value are deleted once the outcome is in");
+}
