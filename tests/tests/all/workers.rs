@@ -115,6 +115,18 @@ fn finish_report(run: Child, status: i32) -> (Json, String) {
     (serde_json::from_slice(&output.stdout).expect("a JSON report"), stderr)
 }
 
+/// A copy of `example` beside a cachehost.toml that reaches `s3`, whose bucket `shared` it
+/// creates, and holds `tasks`.
+fn in_bucket(ctx: &TestContext, s3: &S3Server, example_name: &str, tasks: &str) -> PathBuf {
+    s3.create_bucket("shared");
+    let dir = ctx.dir.path().join("flow");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{example_name}.wasm"));
+    std::fs::copy(example(example_name), &path).unwrap();
+    std::fs::write(dir.join("cachehost.toml"), format!("{}{tasks}", super::shared_cache::s3_table(s3))).unwrap();
+    path
+}
+
 fn task_runs(report: &Json) -> &Vec<Json> {
     report["task_runs"].as_array().expect("task_runs")
 }
@@ -433,13 +445,7 @@ fn workers_sharing_an_s3_bucket_fetch_the_component_once_shared_and_write_record
     let ctx = TestContext::new();
     let redis = RedisServer::start();
     let s3 = S3Server::start(ctx.dir.path());
-    s3.create_bucket("shared");
-    let dir = ctx.dir.path().join("flow");
-    std::fs::create_dir_all(&dir).unwrap();
-    let flow = dir.join("concurrency.wasm");
-    std::fs::copy(example("concurrency"), &flow).unwrap();
-    let toml = format!("{}[tasks.work]\nresult_storage = \"s3://shared/cache\"\n", super::shared_cache::s3_table(&s3));
-    std::fs::write(dir.join("cachehost.toml"), toml).unwrap();
+    let flow = in_bucket(&ctx, &s3, "concurrency", "[tasks.work]\nresult_storage = \"s3://shared/cache\"\n");
     let flow = flow.to_str().unwrap();
     let digest = blake3::hash(&std::fs::read(flow).unwrap()).to_hex().to_string();
     let component = format!("/shared/cache/.components/{digest}");
@@ -541,14 +547,8 @@ fn on_s3_large_call_data_is_put_fetched_once_and_deleted_once_the_outcome_is_in(
     let ctx = TestContext::new();
     let redis = RedisServer::start();
     let s3 = S3Server::start(ctx.dir.path());
-    s3.create_bucket("shared");
-    let dir = ctx.dir.path().join("flow");
-    std::fs::create_dir_all(&dir).unwrap();
-    let bench = dir.join("bench.wasm");
-    std::fs::copy(example("bench"), &bench).unwrap();
     let storage = "result_storage = \"s3://shared/cache\"\npersist_result = true\n";
-    let toml = format!("{}[tasks.byte-count]\n{storage}[tasks.filled]\n{storage}", super::shared_cache::s3_table(&s3));
-    std::fs::write(dir.join("cachehost.toml"), toml).unwrap();
+    let bench = in_bucket(&ctx, &s3, "bench", &format!("[tasks.byte-count]\n{storage}[tasks.filled]\n{storage}"));
     let _worker = Worker::start(&ctx, &redis, "w1", &[]);
     let executor = redis.url();
     let size = (2 << 20).to_string();
