@@ -335,7 +335,8 @@ pub enum CacheCommand {
     Rm(CacheRmArgs),
     /// Remove expired records, and with --missing-components the records of components that are gone, and with
     /// --max-size the records least worth keeping until the rest fit; with key storage, also the stored values no key
-    /// references any more (after a 10-minute grace).
+    /// references any more (after a 10-minute grace); and the data of calls sent to workers that a flow stopped
+    /// before their outcomes came (after a day).
     #[command(
         after_help = "Examples:\n  cachehost cache prune\n  cachehost cache prune --missing-components build/examples \
             --dry-run\n  cachehost cache prune --max-size 500MiB --json"

@@ -64,9 +64,33 @@ pub(crate) fn shared_file_len(root: &std::path::Path, kind: Shared, name: &str) 
 pub(crate) fn remove_shared_file(root: &std::path::Path, kind: Shared, name: &str) -> Result<(), StoreError> {
     let path = root.join(kind.path(name));
     match std::fs::remove_file(&path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::io("remove the call's data", path)(e)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(StoreError::io(kind.removing(), path)(e)),
         _ => Ok(()),
     }
+}
+
+/// [`ResultStore::remove_shared_older_than`] of a local folder.
+pub(crate) fn remove_shared_files_older_than(
+    root: &std::path::Path,
+    kind: Shared,
+    age: std::time::Duration,
+) -> Result<usize, StoreError> {
+    let folder = root.join(kind.folder());
+    let entries = match std::fs::read_dir(&folder) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(StoreError::io("list the folder", folder)(e)),
+    };
+    let mut removed = 0;
+    for entry in entries {
+        let entry = entry.map_err(StoreError::io("list the folder", &folder))?;
+        let old = entry.metadata().and_then(|meta| meta.modified()).is_ok_and(|at| at.elapsed().is_ok_and(|e| e > age));
+        if old && entry.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::remove_file(entry.path()).map_err(StoreError::io(kind.removing(), entry.path()))?;
+            removed += 1;
+        }
+    }
+    Ok(removed)
 }
 
 /// Reads the file of a stored value, `None` when it is missing or does not match `digest`.
@@ -87,30 +111,6 @@ use crate::value::Ty;
 /// (see [`split`]); no key may name a path through a folder of this name, so records and
 /// values can share a folder without ever colliding.
 pub const VALUES_FOLDER: &str = ".values";
-
-/// [`ResultStore::remove_shared_older_than`] of a local folder.
-pub(crate) fn remove_shared_files_older_than(
-    root: &std::path::Path,
-    kind: Shared,
-    age: std::time::Duration,
-) -> Result<usize, StoreError> {
-    let folder = root.join(kind.folder());
-    let entries = match std::fs::read_dir(&folder) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-        Err(e) => return Err(StoreError::io("list the folder", folder)(e)),
-    };
-    let mut removed = 0;
-    for entry in entries {
-        let entry = entry.map_err(StoreError::io("list the folder", &folder))?;
-        let old = entry.metadata().and_then(|meta| meta.modified()).is_ok_and(|at| at.elapsed().is_ok_and(|e| e > age));
-        if old && entry.file_type().is_ok_and(|t| t.is_file()) {
-            std::fs::remove_file(entry.path()).map_err(StoreError::io("remove the call's data", entry.path()))?;
-            removed += 1;
-        }
-    }
-    Ok(removed)
-}
 
 /// How old call data must be before `cache prune` removes it: a call's inputs are needed
 /// until its outcome comes back (the executor timeout, 5 minutes by default).
@@ -158,6 +158,13 @@ impl Shared {
         match self {
             Shared::Component => "read the component",
             Shared::CallData => "read the call's data",
+        }
+    }
+
+    fn removing(self) -> &'static str {
+        match self {
+            Shared::Component => "remove the component",
+            Shared::CallData => "remove the call's data",
         }
     }
 }

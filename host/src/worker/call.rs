@@ -11,18 +11,18 @@ use super::queue::Entry;
 use crate::run::report::{LogLineReport, StateReport, TaskRunReport};
 use crate::store::{ResultStore, Shared};
 
-/// The largest inputs or value an entry carries itself; larger ones go by digest.
+/// The largest inputs or value an entry carries itself; larger ones go through the store.
 pub const INLINE_LIMIT: usize = 1 << 20;
 
 /// Encoded inputs or an encoded value as an entry carries them: inline up to
-/// [`INLINE_LIMIT`] bytes, else by BLAKE3 digest in the value storage of the call's result
-/// storage, which the flow and the workers share already, so that large values never pass
-/// through Redis (nor are held there while the call waits).
+/// [`INLINE_LIMIT`] bytes, else as a file of the call's result storage (which the flow and
+/// the workers share already) under `.calls/`, with only its BLAKE3 digest in the entry, so
+/// that large values never pass through Redis (nor are held there while the call waits).
 #[derive(Clone, Debug)]
 pub enum Payload {
     /// The bytes themselves.
     Inline(Vec<u8>),
-    /// Their digest in the store's value storage.
+    /// The digest of the bytes kept in the store's `.calls/`.
     Stored(blake3::Hash),
 }
 

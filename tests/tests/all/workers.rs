@@ -569,3 +569,26 @@ fn on_s3_large_call_data_is_put_fetched_once_and_deleted_once_the_outcome_is_in(
     let deletes = s3.requests().iter().filter(|r| r.contains("POST /shared?delete ")).count();
     assert_eq!(deletes, 2, "the input and the value are deleted once the outcome is in");
 }
+
+#[test]
+fn an_executor_set_in_cachehost_toml_sends_plain_calls_and_their_log_lines_read_as_a_local_runs() {
+    let ctx = TestContext::new();
+    let redis = RedisServer::start();
+    let worker = Worker::start(&ctx, &redis, "w1", &[]);
+    let dir = ctx.dir.path().join("flow");
+    std::fs::create_dir_all(&dir).unwrap();
+    let flow = dir.join("concurrency.wasm");
+    std::fs::copy(example("concurrency"), &flow).unwrap();
+    std::fs::write(dir.join("cachehost.toml"), format!("[settings]\nexecutor = \"{}\"\n", redis.url())).unwrap();
+    let report =
+        ctx.report(&["run", flow.to_str().unwrap(), "--flow", "chain", "--param", "n=2", "--param", "ms=0"], 0);
+    let runs = task_runs(&report.json);
+    assert_eq!(runs.len(), 2);
+    assert!(runs.iter().all(|run| run["state"]["name"] == "Completed" && run["worker"] == "w1"), "{runs:?}");
+    assert_eq!(worker.bodies().len(), 2);
+    // The worker's lines of each task run are the flow's, under the task run's name.
+    for run in runs {
+        let line = format!("Task run '{}' - Finished in state Completed()", run["name"].as_str().unwrap());
+        assert!(report.stderr.contains(&line), "{line} is missing from:\n{}", report.stderr);
+    }
+}
